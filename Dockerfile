@@ -1,0 +1,26 @@
+# Baton worker image: one worker process polling Baton's task queue. Scale by running more containers
+# (see docker-compose.yml). It connects to a Temporal server (TEMPORAL_ADDRESS); it never runs one.
+FROM node:20-slim
+
+WORKDIR /app
+
+# Dependencies first, so that editing the source does not reinstall them (layer cache).
+# scripts/install-temporal.sh comes along because npm's postinstall may call it; the worker does not need
+# the Temporal CLI, so it is told to skip the install (no Python in this image anyway).
+COPY package.json package-lock.json ./
+COPY scripts/install-temporal.sh scripts/install-temporal.sh
+ENV BATON_SKIP_TEMPORAL_INSTALL=1
+RUN npm ci && npm cache clean --force
+
+COPY . .
+
+# Artifacts and reports live on a volume shared by all workers. Creating the folders here, owned by the
+# unprivileged user, makes a fresh named volume start with that ownership.
+RUN mkdir -p /data/artifacts /data/reports && chown -R node:node /data
+ENV BATON_ARTIFACT_DIR=/data/artifacts \
+    BATON_REPORT_DIR=/data/reports
+
+# The worker only needs to read /app and write /data: no reason to run as root.
+USER node
+
+CMD ["npx", "tsx", "workers/main.ts"]

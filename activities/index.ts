@@ -1,0 +1,240 @@
+/**
+ * Baton's activities: every side effect of a research task. Workflows import only the type
+ * {@link Activities} and proxy it; workers register {@link createActivities}' result.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import {
+  checkPlan,
+  PlanSchema,
+  PlanStepSchema,
+  type AgentConfig,
+  type ConfigSnapshot,
+  type Plan,
+  type PlanLimits,
+} from '../config/schema';
+import type { ArtifactRef, Provenance, Source, TokenUsage } from '../workflows/messages';
+import { getArtifact, putArtifact, sha256 } from './artifacts';
+import { ConfigError, loadConfig, snapshotFor } from './config';
+import { callStructured, FailureTypes } from './model';
+import { activityOptionsFromEnv, type ActivityOptions } from './options';
+import { planPrompt, stepPrompt, synthesisPrompt, type ChangeRequest, type ContextItem } from './prompts';
+import { renderReport } from './report';
+import { TOOL_REGISTRY } from './tools';
+
+/** What a specialist must return. The model fills it, so it is strict and described. */
+export const FindingsSchema = z
+  .object({
+    summary: z.string().min(1).max(600).describe('Two or three sentences: the answer to the sub-question.'),
+    findings: z.string().min(1).max(60_000).describe('The findings in Markdown, with the reasoning and caveats.'),
+    sources: z
+      .array(
+        z
+          .object({
+            title: z.string().min(1).max(300).describe('Title of the source.'),
+            url: z.string().max(2000).optional().describe('Where the source can be found, if it has an address.'),
+          })
+          .strict(),
+      )
+      .max(20)
+      .default([])
+      .describe('Sources the findings rely on.'),
+  })
+  .strict();
+
+/** What the lead returns when it synthesizes. */
+export const ReportSchema = z
+  .object({
+    title: z.string().min(1).max(300).describe('Title of the report.'),
+    summary: z.string().min(1).max(1000).describe('Executive summary in two to four sentences.'),
+    markdown: z
+      .string()
+      .min(1)
+      .max(200_000)
+      .describe('The report body in Markdown, citing step results as [step:<id>].'),
+  })
+  .strict();
+
+export interface PlanTaskInput {
+  question: string;
+  lead: AgentConfig;
+  specialists: Pick<AgentConfig, 'id' | 'role'>[];
+  limits: PlanLimits;
+  change?: ChangeRequest;
+  previousProblems?: string[];
+}
+
+export type PlanTaskResult = { usage: TokenUsage; model: string } & (
+  | { valid: true; plan: Plan }
+  | { valid: false; problems: string[] }
+);
+
+export interface StepInput {
+  overallQuestion: string;
+  step: { id: string; agent: string; question: string };
+  agent: AgentConfig;
+  /** Results of the steps this one depends on. */
+  context: { id: string; agent: string; result: ArtifactRef }[];
+}
+
+export interface StepResult {
+  summary: string;
+  sources: Source[];
+  result: ArtifactRef;
+  usage: TokenUsage;
+  model: string;
+}
+
+export interface SynthesisInput {
+  question: string;
+  lead: AgentConfig;
+  steps: { id: string; agent: string; question: string; result: ArtifactRef; sources: Source[] }[];
+  change?: ChangeRequest;
+}
+
+export interface SynthesisResult {
+  title: string;
+  summary: string;
+  report: ArtifactRef;
+  cited: string[];
+  usage: TokenUsage;
+  model: string;
+}
+
+export interface PublishInput {
+  report: ArtifactRef;
+  provenance: Provenance;
+}
+
+export interface PublishResult {
+  path: string;
+  contentHash: string;
+}
+
+/** Builds the activities around one set of options (tests pass their own folders). */
+export function createActivities(options: ActivityOptions = activityOptionsFromEnv()) {
+  const model = { apiKey: options.apiKey, baseURL: options.baseURL };
+  const readContext = (items: { id: string; agent: string; result: ArtifactRef }[]): Promise<ContextItem[]> =>
+    Promise.all(items.map(async (c) => ({ id: c.id, agent: c.agent, text: await getArtifact(options.artifactDir, c.result.id) })));
+
+  return {
+    /** Loads and validates config, and returns what a task with this playbook needs, with the digest. */
+    async loadConfigSnapshot(playbookId: string): Promise<ConfigSnapshot> {
+      let config;
+      try {
+        config = await loadConfig(options.configDir);
+      } catch (err) {
+        if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'ConfigInvalid');
+        throw err;
+      }
+      const snapshot = snapshotFor(config, playbookId);
+      if (!snapshot) {
+        throw ApplicationFailure.nonRetryable(
+          `unknown playbook "${playbookId}"; available: ${Object.keys(config.playbooks).join(', ')}`,
+          'UnknownPlaybook',
+        );
+      }
+      return snapshot;
+    },
+
+    /** Asks the lead for a plan and validates it here, so only a checked plan or the problems enter history. */
+    async planTask(input: PlanTaskInput): Promise<PlanTaskResult> {
+      const { limits } = input;
+      // The schema the model sees names only the allowed agents and the step limit.
+      const shown = PlanSchema.extend({
+        steps: z.array(PlanStepSchema.extend({ agent: z.enum(limits.allowedAgents as [string, ...string[]]) })).min(1).max(limits.maxSteps),
+      });
+      const answer = await callStructured({
+        ...model,
+        agent: input.lead,
+        prompt: planPrompt(input),
+        tool: {
+          name: 'submit_plan',
+          description: 'Submit the research plan.',
+          schema: PlanSchema,
+          jsonSchema: z.toJSONSchema(shown, { io: 'input' }) as Record<string, unknown>,
+        },
+      });
+      if (!answer.parsed.ok) return { valid: false, problems: answer.parsed.problems, usage: answer.usage, model: answer.model };
+      const problems = checkPlan(answer.parsed.value, limits);
+      return problems.length
+        ? { valid: false, problems, usage: answer.usage, model: answer.model }
+        : { valid: true, plan: answer.parsed.value, usage: answer.usage, model: answer.model };
+    },
+
+    /** One specialist step: the findings go to the artifact store, a summary and reference to history. */
+    async runSpecialist(input: StepInput): Promise<StepResult> {
+      const answer = await callStructured({
+        ...model,
+        agent: input.agent,
+        prompt: stepPrompt({ overallQuestion: input.overallQuestion, step: input.step, context: await readContext(input.context) }),
+        tool: { name: 'submit_findings', description: 'Submit the findings of this step.', schema: FindingsSchema },
+        extraTools: input.agent.tools.map((t) => TOOL_REGISTRY[t]),
+      });
+      if (!answer.parsed.ok) {
+        // Retryable: a model may well answer in shape on the next attempt.
+        throw ApplicationFailure.create({
+          message: `step "${input.step.id}" (agent "${input.agent.id}"): malformed findings: ${answer.parsed.problems.join('; ')}`,
+          type: FailureTypes.ModelOutputInvalid,
+        });
+      }
+      const { summary, findings, sources } = answer.parsed.value;
+      const result = await putArtifact(options.artifactDir, findings);
+      return { summary, sources, result, usage: answer.usage, model: answer.model };
+    },
+
+    /** The lead writes the report from the step results; citations are checked against the steps. */
+    async synthesizeReport(input: SynthesisInput): Promise<SynthesisResult> {
+      const results = await readContext(input.steps);
+      const answer = await callStructured({
+        ...model,
+        agent: input.lead,
+        prompt: synthesisPrompt({ question: input.question, results, change: input.change }),
+        tool: { name: 'submit_report', description: 'Submit the final report.', schema: ReportSchema },
+      });
+      if (!answer.parsed.ok) {
+        throw ApplicationFailure.create({
+          message: `synthesis (agent "${input.lead.id}"): malformed report: ${answer.parsed.problems.join('; ')}`,
+          type: FailureTypes.ModelOutputInvalid,
+        });
+      }
+      const { title, summary, markdown } = answer.parsed.value;
+      const known = new Map(input.steps.map((s) => [s.id, s]));
+      const cited = [...new Set([...markdown.matchAll(/\[step:([A-Za-z0-9_-]{1,32})\]/g)].map((m) => m[1]!))];
+      const unresolved = cited.filter((id) => !known.has(id));
+      const references = cited
+        .filter((id) => known.has(id))
+        .map((id) => {
+          const s = known.get(id)!;
+          const sources = s.sources.map((src) => (src.url ? `[${src.title}](${src.url})` : src.title)).join('; ');
+          return `- **[step:${id}]** ${s.agent}: ${s.question}${sources ? `\n  Sources: ${sources}` : ''}`;
+        });
+      const body = [
+        `# ${title}`,
+        `**Summary.** ${summary}`,
+        markdown,
+        `## References\n${references.length ? references.join('\n') : '_The report cites no step._'}`,
+        ...(unresolved.length ? [`> Warning: the report cites steps that do not exist: ${unresolved.join(', ')}.`] : []),
+      ].join('\n\n');
+      const report = await putArtifact(options.artifactDir, body);
+      return { title, summary, report, cited: cited.filter((id) => known.has(id)), usage: answer.usage, model: answer.model };
+    },
+
+    /** Writes the signed-off report with its AI-generated labels and provenance; idempotent. */
+    async publishReport(input: PublishInput): Promise<PublishResult> {
+      const body = await getArtifact(options.artifactDir, input.report.id);
+      const contentHash = `sha256:${sha256(body)}`;
+      const provenance: Provenance = { ...input.provenance, contentHash };
+      const safeName = input.provenance.workflowId.replace(/[^A-Za-z0-9._-]+/g, '_');
+      const file = path.join(options.reportDir, `${safeName}.md`);
+      await fs.mkdir(options.reportDir, { recursive: true });
+      await fs.writeFile(file, renderReport(body, provenance), 'utf8');
+      await fs.writeFile(file.replace(/\.md$/, '.provenance.json'), `${JSON.stringify(provenance, null, 2)}\n`, 'utf8');
+      return { path: file, contentHash };
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

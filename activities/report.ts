@@ -1,0 +1,30 @@
+/**
+ * The published form of a report: an explicit AI-generated label at the top and the bottom, the
+ * body between markers (its sha256 is the provenance's `contentHash`), and the provenance record
+ * as machine-readable JSON (the implicit label).
+ */
+import type { Provenance } from '../workflows/messages';
+
+export const BODY_START = '<!-- baton:body:start -->';
+export const BODY_END = '<!-- baton:body:end -->';
+
+export function renderReport(body: string, provenance: Provenance): string {
+  const models = [...new Set(provenance.agents.map((a) => a.model))].join(', ');
+  const signOff = provenance.approvals.length
+    ? provenance.approvals.map((a) => `${a.gate} approved by ${a.by} at ${a.at}`).join('; ')
+    : 'no human sign-off was required by the playbook';
+  const label = `> **AI-generated content.** This report was written by AI agents (models: ${models}) orchestrated by Baton, workflow \`${provenance.workflowId}\`. It may contain errors: check the cited sources before relying on it. Sign-off: ${signOff}.`;
+  return [
+    label,
+    BODY_START,
+    body,
+    BODY_END,
+    '---',
+    `${label}\n> Content hash (sha256 of the text between the body markers): \`${provenance.contentHash ?? 'n/a'}\`. Config digest: \`${provenance.configDigest}\`.`,
+    '## Provenance',
+    '```json',
+    JSON.stringify(provenance, null, 2),
+    '```',
+    '',
+  ].join('\n\n');
+}

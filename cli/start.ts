@@ -1,0 +1,279 @@
+/**
+ * `npm start -- [options] "question"`: everything needed to watch one research task from a
+ * terminal. Uses the Temporal server at TEMPORAL_ADDRESS if one answers, or starts the dev server
+ * (state kept in .baton/dev-server.sqlite); uses the offline stand-in model when no
+ * ANTHROPIC_API_KEY is set; runs a worker in this process; starts the task; prints progress; asks
+ * for approval at each gate (or approves with --auto-approve); prints the report's path.
+ */
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { getArtifact } from '../activities/artifacts';
+import { ConfigError } from '../activities/config';
+import { activityOptionsFromEnv, PROJECT_ROOT } from '../activities/options';
+import { freePort, startDevServer, temporalAnswers, type DevServer } from '../scripts/temporal';
+import { startStandIn, type StandIn } from '../standin/server';
+import { researchTask } from '../workflows';
+import { approve, reject, requestChanges, status as statusQuery, type TaskStatus } from '../workflows/messages';
+import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from '../workers/options';
+import { createBatonWorker } from '../workers/worker';
+
+const USAGE = `usage: npm start -- [--auto-approve] [--playbook <id>] [--id <workflow id>] "<question>"
+
+  --auto-approve     approve every gate as the current user, without asking
+  --playbook <id>    playbook from config/playbooks (default: research-brief)
+  --id <id>          workflow id (default: derived from the question and today's date)`;
+
+export interface StartArgs {
+  question: string;
+  autoApprove: boolean;
+  playbook: string;
+  workflowId?: string;
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** Parses the command line; throws an Error naming the bad argument. */
+export function parseStartArgs(argv: readonly string[]): StartArgs {
+  const args: Partial<StartArgs> & { autoApprove: boolean; playbook: string } = {
+    autoApprove: false,
+    playbook: 'research-brief',
+  };
+  const words: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--auto-approve') args.autoApprove = true;
+    else if (arg === '--playbook') args.playbook = value();
+    else if (arg === '--id') args.workflowId = value();
+    else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
+    else words.push(arg);
+  }
+  const question = words.join(' ').trim();
+  if (!question) throw new Error('a question is required');
+  return { ...args, question };
+}
+
+/** A business id: a slug of the question and the date, e.g. `research-how-do-solid-state-2026-11-24`. */
+export function workflowIdFor(question: string, date: Date): string {
+  const slug = question
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .split('-')
+    .slice(0, 6)
+    .join('-');
+  return `research-${slug || 'task'}-${date.toISOString().slice(0, 10)}`;
+}
+
+function describeStep(s: TaskStatus['steps'][number]): string {
+  const where = s.childWorkflowId ? ` (child ${s.childWorkflowId})` : '';
+  const tail = s.state === 'failed' ? `: ${s.error}` : s.state === 'done' && s.summary ? `: ${s.summary.slice(0, 120)}` : '';
+  return `  step ${s.id} [${s.agent}] ${s.state}${where}${tail}`;
+}
+
+/** Prints what changed since the last status. */
+function printChanges(prev: TaskStatus | undefined, next: TaskStatus): void {
+  if (prev?.phase !== next.phase) console.log(`phase: ${next.phase}`);
+  if (next.plan && prev?.plan !== next.plan && JSON.stringify(prev?.plan) !== JSON.stringify(next.plan)) {
+    console.log(`plan (${next.plan.steps.length} steps): ${next.plan.rationale}`);
+    for (const s of next.plan.steps) {
+      const deps = s.dependsOn.length ? ` after ${s.dependsOn.join(', ')}` : '';
+      console.log(`  ${s.id} [${s.agent}]${deps}${s.decompose ? ' (decomposes)' : ''}: ${s.question}`);
+    }
+  }
+  for (const step of next.steps) {
+    const before = prev?.steps.find((s) => s.id === step.id);
+    if (before?.state !== step.state) console.log(describeStep(step));
+  }
+  for (const d of next.decisions.slice(prev?.decisions.length ?? 0)) {
+    console.log(`  decision: ${d.kind} by ${d.by} on ${d.gate ?? '-'} gate: ${d.accepted ? 'accepted' : `refused (${d.reason})`}`);
+  }
+  if (prev && prev.usage.inputTokens + prev.usage.outputTokens !== next.usage.inputTokens + next.usage.outputTokens) {
+    console.log(`  tokens so far: ${next.usage.inputTokens} in, ${next.usage.outputTokens} out`);
+  }
+}
+
+async function decideInTerminal(
+  handle: WorkflowHandle,
+  s: TaskStatus,
+  me: string,
+  artifactDir: string,
+  ask: (q: string) => Promise<string>,
+): Promise<void> {
+  const gate = s.pendingGate!.gate;
+  if (gate === 'report' && s.report) {
+    const text = await getArtifact(artifactDir, s.report.artifact.id);
+    console.log(`\n----- draft report -----\n${text}\n----- end of draft -----\n`);
+  }
+  for (;;) {
+    const answer = (await ask(`${gate} gate: [a]pprove, [r]eject or [c]hange request? `)).trim().toLowerCase();
+    if (answer === 'a' || answer === 'approve') return handle.signal(approve, { by: me, gate });
+    if (answer === 'r' || answer === 'reject') return handle.signal(reject, { by: me, gate });
+    if (answer === 'c' || answer === 'change') {
+      const comment = (await ask('What should change? ')).trim();
+      if (comment) return handle.signal(requestChanges, { by: me, gate, comment });
+    }
+  }
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let args: StartArgs;
+  try {
+    args = parseStartArgs(argv);
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const me = process.env.BATON_APPROVER || os.userInfo().username;
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const temporal = temporalOptionsFromEnv();
+    const activityOptions = activityOptionsFromEnv();
+    // The terminal shows Baton's own progress lines; the SDK's logs only when something is wrong.
+    Runtime.install({ logger: new DefaultLogger(logLevelFromEnv('ERROR')) });
+    let server: DevServer | undefined;
+    if (temporal.tls || (await temporalAnswers(temporal.address))) {
+      console.log(`Temporal: using the server at ${temporal.address}`);
+    } else if (process.env.TEMPORAL_ADDRESS) {
+      console.error(`error: no Temporal server answers at TEMPORAL_ADDRESS=${temporal.address}`);
+      return 1;
+    } else {
+      console.log(`Temporal: nothing answers at ${temporal.address}; starting the dev server`);
+      server = await startDevServer({
+        dbFile: path.join(PROJECT_ROOT, '.baton', 'dev-server.sqlite'),
+        port: Number(temporal.address.split(':')[1]),
+        uiPort: (await portIsFree(8233)) ? 8233 : await freePort(),
+        namespace: temporal.namespace,
+        log: (line) => console.log(line),
+      });
+      cleanups.unshift(() => server!.stop());
+      temporal.address = server.address;
+      console.log(`Temporal Web UI: ${server.uiUrl}`);
+    }
+
+    if (!activityOptions.apiKey) {
+      const standIn: StandIn = await startStandIn();
+      cleanups.unshift(() => standIn.close());
+      activityOptions.apiKey = 'offline-stand-in';
+      activityOptions.baseURL = standIn.url;
+      console.log(
+        `Model: no ANTHROPIC_API_KEY, so using the OFFLINE STAND-IN model at ${standIn.url}. Its text is placeholder, not research.`,
+      );
+    } else {
+      console.log(`Model: Anthropic API${activityOptions.baseURL ? ` at ${activityOptions.baseURL}` : ''}`);
+    }
+
+    const nativeConnection = await NativeConnection.connect(connectionOptions(temporal));
+    cleanups.unshift(() => nativeConnection.close());
+    const worker = await createBatonWorker({ connection: nativeConnection, activityOptions, ...temporal });
+    const running = worker.run();
+    cleanups.unshift(async () => {
+      worker.shutdown();
+      await running;
+    });
+
+    const connection = await Connection.connect(connectionOptions(temporal));
+    cleanups.unshift(() => connection.close());
+    const client = new Client({ connection, namespace: temporal.namespace });
+    const workflowId = args.workflowId ?? workflowIdFor(args.question, new Date());
+    let handle: WorkflowHandle<typeof researchTask>;
+    try {
+      handle = await client.workflow.start(researchTask, {
+        taskQueue: temporal.taskQueue,
+        workflowId,
+        args: [{ question: args.question, playbook: args.playbook }],
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        console.error(`error: a task with id "${workflowId}" is already running; watch it or pass --id <another id>`);
+        return 1;
+      }
+      throw err;
+    }
+    console.log(`Started task ${workflowId} (watch: temporal workflow query --workflow-id ${workflowId} --name status)`);
+
+    const rl = process.stdin.isTTY && !args.autoApprove ? createInterface({ input: process.stdin, output: process.stdout }) : undefined;
+    if (rl) cleanups.unshift(async () => rl.close());
+    const result = handle.result();
+    let done = false;
+    void result.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    let prev: TaskStatus | undefined;
+    let toldHowToApprove = false;
+    while (!done) {
+      const s = await handle.query(statusQuery);
+      printChanges(prev, s);
+      prev = s;
+      if (s.pendingGate) {
+        const gate = s.pendingGate.gate;
+        if (args.autoApprove) {
+          await handle.signal(approve, { by: me, gate, comment: 'approved with --auto-approve' });
+        } else if (rl) {
+          await decideInTerminal(handle, s, me, activityOptions.artifactDir, (q) => rl.question(q));
+        } else if (!toldHowToApprove) {
+          toldHowToApprove = true;
+          console.log(
+            `Waiting at the ${gate} gate. Decide from another terminal:\n  temporal workflow signal --workflow-id ${workflowId} --name approve --input '{"by": "${me}", "gate": "${gate}"}'`,
+          );
+        }
+        if (args.autoApprove || rl) {
+          // Wait until the workflow has taken the decision, so it is not sent twice.
+          while (!done && (await handle.query(statusQuery)).pendingGate?.gate === gate) {
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+      } else {
+        await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
+      }
+    }
+    printChanges(prev, await handle.query(statusQuery));
+    const outcome = await result;
+    const { usage } = outcome.provenance;
+    if (outcome.outcome === 'rejected') {
+      console.log(`Task ${workflowId} was rejected; no report was published.`);
+      return 1;
+    }
+    console.log(`\nReport: ${outcome.reportPath}`);
+    console.log(`Tokens: ${usage.inputTokens} in, ${usage.outputTokens} out. Content hash: ${outcome.provenance.contentHash}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) console.error(`error: ${err.message}`);
+    else if (err instanceof WorkflowFailedError) console.error(`error: the task failed: ${err.cause?.message ?? err.message}`);
+    else console.error('error:', err instanceof Error ? err.message : err);
+    return 1;
+  } finally {
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

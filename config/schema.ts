@@ -1,0 +1,271 @@
+/**
+ * The zod schemas for everything Baton reads from `config/` and for the plans the lead agent writes.
+ *
+ * Pure code only: this module is imported by workflow code (bundled into the deterministic sandbox),
+ * by activities and by the CLI. Types are inferred from the schemas, never written twice.
+ */
+import type { Duration as TemporalDuration } from '@temporalio/common';
+import { z } from 'zod';
+
+/** Names of the tools an agent may be given. The registry itself lives in `activities/tools.ts`. */
+export const TOOL_NAMES = ['web_search'] as const;
+export type ToolName = (typeof TOOL_NAMES)[number];
+
+/** A duration as Temporal accepts it: a number and a unit, e.g. `500ms`, `30s`, `10m`, `2h`, `3d`. */
+export const DurationSchema = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)$/, 'must be a whole number followed by ms, s, m, h or d, e.g. "30s" or "10m"')
+  // The regex admits only strings Temporal's Duration type accepts; the cast tells TypeScript so.
+  .transform((s) => s as TemporalDuration);
+
+const idPattern = /^[a-z][a-z0-9-]{0,39}$/;
+const AgentIdSchema = z
+  .string()
+  .regex(idPattern, 'must be lower-case letters, digits and dashes, starting with a letter (at most 40)');
+
+export const RetryPolicySchema = z
+  .object({
+    initialInterval: DurationSchema.default('2s'),
+    backoffCoefficient: z.number().min(1).max(10).default(2),
+    maximumInterval: DurationSchema.default('1m'),
+    maximumAttempts: z.number().int().min(1).max(100).default(5),
+  })
+  .strict();
+export type RetryPolicyConfig = z.infer<typeof RetryPolicySchema>;
+
+export const AgentSchema = z
+  .object({
+    id: AgentIdSchema,
+    role: z.string().min(1).max(500),
+    model: z.string().min(1),
+    systemPrompt: z.string().min(1).max(20_000),
+    maxTokens: z.number().int().min(64).max(64_000),
+    tools: z.array(z.enum(TOOL_NAMES)).default([]),
+    timeouts: z
+      .object({
+        /** Longest a single model call may take, retries not included. */
+        startToClose: DurationSchema.default('10m'),
+        /** A streaming call that sends nothing for this long is presumed dead and retried. */
+        heartbeat: DurationSchema.default('30s'),
+      })
+      .strict()
+      .default({ startToClose: '10m', heartbeat: '30s' }),
+    retry: RetryPolicySchema.default({
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      maximumAttempts: 5,
+    }),
+  })
+  .strict();
+export type AgentConfig = z.infer<typeof AgentSchema>;
+
+export const AgentsFileSchema = z
+  .object({
+    /** Id of the agent that plans and synthesizes. */
+    lead: AgentIdSchema,
+    agents: z.array(AgentSchema).min(2),
+  })
+  .strict()
+  .superRefine((file, ctx) => {
+    const seen = new Set<string>();
+    file.agents.forEach((agent, i) => {
+      if (seen.has(agent.id)) {
+        ctx.addIssue({ code: 'custom', path: ['agents', i, 'id'], message: `duplicate agent id "${agent.id}"` });
+      }
+      seen.add(agent.id);
+    });
+    if (!seen.has(file.lead)) {
+      ctx.addIssue({ code: 'custom', path: ['lead'], message: `no agent with id "${file.lead}" is declared` });
+    }
+  });
+export type AgentsFile = z.infer<typeof AgentsFileSchema>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Plans
+
+/** One step of a plan. Every field is filled by the lead agent, so every field says what it is for. */
+export const PlanStepSchema = z
+  .object({
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, "_" or "-"')
+      .describe('Short unique id of this step, e.g. "s1". Other steps name it in dependsOn.'),
+    agent: z.string().describe('Id of the specialist agent that carries out this step.'),
+    question: z
+      .string()
+      .min(1)
+      .max(2000)
+      .describe('The sub-question this step answers, self-contained, for the specialist.'),
+    dependsOn: z
+      .array(z.string())
+      .default([])
+      .describe('Ids of the steps whose results this step needs. Steps with no dependency between them run in parallel.'),
+    decompose: z
+      .boolean()
+      .default(false)
+      .describe('True when this step is itself large enough to be planned again, one level deeper, by the lead.'),
+  })
+  .strict();
+export type PlanStep = z.infer<typeof PlanStepSchema>;
+
+export const PlanSchema = z
+  .object({
+    rationale: z.string().max(4000).describe('Why this plan answers the question, in two or three sentences.'),
+    steps: z.array(PlanStepSchema).min(1).describe('The steps, in any order; dependencies define the order.'),
+  })
+  .strict();
+export type Plan = z.infer<typeof PlanSchema>;
+
+/** The limits a plan is checked against: from the playbook, plus where in the hierarchy the plan sits. */
+export interface PlanLimits {
+  allowedAgents: readonly string[];
+  maxSteps: number;
+  /** Depth of the task being planned: 0 for the top-level task. */
+  depth: number;
+  maxDepth: number;
+}
+
+/**
+ * Checks a parsed plan against the rules zod cannot express: declared agents only, limits,
+ * unique ids, known dependencies, no cycles, and decomposition only while depth budget remains.
+ * Returns every problem found (an empty list means the plan is valid).
+ */
+export function checkPlan(plan: Plan, limits: PlanLimits): string[] {
+  const problems: string[] = [];
+  if (plan.steps.length > limits.maxSteps) {
+    problems.push(`plan has ${plan.steps.length} steps; the playbook allows at most ${limits.maxSteps}`);
+  }
+  const ids = new Set<string>();
+  plan.steps.forEach((step, i) => {
+    const where = `steps[${i}] ("${step.id}")`;
+    if (ids.has(step.id)) problems.push(`${where}: duplicate step id`);
+    ids.add(step.id);
+    if (!limits.allowedAgents.includes(step.agent)) {
+      problems.push(
+        `${where}: agent "${step.agent}" is not allowed here; use one of: ${limits.allowedAgents.join(', ')}`,
+      );
+    }
+    if (step.decompose && limits.depth >= limits.maxDepth) {
+      problems.push(
+        `${where}: decompose is true but the depth budget is spent (depth ${limits.depth} of max ${limits.maxDepth})`,
+      );
+    }
+  });
+  plan.steps.forEach((step, i) => {
+    for (const dep of step.dependsOn) {
+      if (dep === step.id) problems.push(`steps[${i}] ("${step.id}"): depends on itself`);
+      else if (!ids.has(dep)) problems.push(`steps[${i}] ("${step.id}"): depends on unknown step "${dep}"`);
+    }
+  });
+  const cycle = findCycle(plan.steps);
+  if (cycle) problems.push(`dependency cycle: ${cycle.join(' -> ')}`);
+  return problems;
+}
+
+function findCycle(steps: readonly PlanStep[]): string[] | undefined {
+  const deps = new Map(steps.map((s) => [s.id, s.dependsOn.filter((d) => d !== s.id)]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const path: string[] = [];
+  const visit = (id: string): string[] | undefined => {
+    if (state.get(id) === 'done') return undefined;
+    if (state.get(id) === 'visiting') return [...path.slice(path.indexOf(id)), id];
+    state.set(id, 'visiting');
+    path.push(id);
+    for (const dep of deps.get(id) ?? []) {
+      if (!deps.has(dep)) continue;
+      const found = visit(dep);
+      if (found) return found;
+    }
+    path.pop();
+    state.set(id, 'done');
+    return undefined;
+  };
+  for (const id of deps.keys()) {
+    const found = visit(id);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Playbooks
+
+export const GateSchema = z
+  .object({
+    /** Whether the task waits at this gate for a person. */
+    required: z.boolean(),
+    /** Identities that may decide; `"*"` lets anyone decide (for demos only). */
+    approvers: z.array(z.string().min(1)).min(1),
+    /** How long the gate waits; unset waits for ever. */
+    timeout: DurationSchema.optional(),
+    /** What happens when the timeout passes with no decision. */
+    onTimeout: z.enum(['reject', 'auto-approve']).default('reject'),
+  })
+  .strict();
+export type GateConfig = z.infer<typeof GateSchema>;
+
+const NO_GATE: GateConfig = { required: false, approvers: ['*'], onTimeout: 'reject' };
+
+export const PlaybookLimitsSchema = z
+  .object({
+    maxSteps: z.number().int().min(1).max(100),
+    /** 0: no step may decompose; 1: a step may become a child task that plans once more; and so on. */
+    maxDepth: z.number().int().min(0).max(3),
+    maxParallel: z.number().int().min(1).max(64),
+    /** How many times the lead may be asked for a plan before an invalid plan fails the task. */
+    maxPlanAttempts: z.number().int().min(1).max(5).default(3),
+    /** How many change requests a gate accepts before it can only be approved or rejected. */
+    maxRevisions: z.number().int().min(0).max(10).default(2),
+  })
+  .strict();
+export type PlaybookLimits = z.infer<typeof PlaybookLimitsSchema>;
+
+export const PlaybookSchema = z
+  .object({
+    id: AgentIdSchema,
+    description: z.string().min(1),
+    /** Specialists the plan may use. The lead is implied and may not be listed. */
+    agents: z.array(AgentIdSchema).min(1),
+    limits: PlaybookLimitsSchema,
+    gates: z
+      .object({ plan: GateSchema.default(NO_GATE), report: GateSchema.default(NO_GATE) })
+      .strict()
+      .default({ plan: NO_GATE, report: NO_GATE }),
+    /** A plan fixed in review: the lead is not asked to plan at all. */
+    fixedPlan: PlanSchema.optional(),
+  })
+  .strict();
+export type Playbook = z.infer<typeof PlaybookSchema>;
+
+/** Everything a task needs from config, frozen at its start. Small enough to live in workflow history. */
+export interface ConfigSnapshot {
+  /** sha256 over the canonical form of agents and playbooks, as `sha256:<hex>`. */
+  digest: string;
+  playbook: Playbook;
+  lead: AgentConfig;
+  /** The specialists the playbook allows, by id. */
+  specialists: Record<string, AgentConfig>;
+}
+
+/** Cross-file rules: the playbook's agents exist and are not the lead; a fixed plan obeys the limits. */
+export function checkPlaybookAgainstAgents(playbook: Playbook, agents: AgentsFile): string[] {
+  const problems: string[] = [];
+  const declared = new Set(agents.agents.map((a) => a.id));
+  playbook.agents.forEach((id) => {
+    if (!declared.has(id)) problems.push(`agents: "${id}" is not declared in agents.yaml`);
+    if (id === agents.lead) problems.push(`agents: "${id}" is the lead agent and cannot be a step's specialist`);
+  });
+  if (playbook.fixedPlan) {
+    const limits: PlanLimits = { ...playbook.limits, allowedAgents: playbook.agents, depth: 0 };
+    for (const p of checkPlan(playbook.fixedPlan, limits)) problems.push(`fixedPlan: ${p}`);
+  }
+  return problems;
+}
+
+/** A zod issue path rendered the way people read it: `agents[2].retry.maximumAttempts`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('');
+}

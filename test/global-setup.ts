@@ -1,0 +1,29 @@
+/**
+ * Once per `npm test`: start one real Temporal dev server (the official CLI, provisioned by
+ * scripts/temporal.ts) and bundle the workflow code once. Test files get both through the
+ * environment: each runs its own workers on its own task queues against this server.
+ */
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startDevServer, type DevServer } from '../scripts/temporal';
+
+declare global {
+  var __BATON_TEST_SERVER__: DevServer | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  const server = await startDevServer({ log: (line) => process.stderr.write(`[test server] ${line}\n`) });
+  globalThis.__BATON_TEST_SERVER__ = server;
+  process.env.BATON_TEST_TEMPORAL_ADDRESS = server.address;
+
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    logger: new DefaultLogger('WARN'),
+  });
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-bundle-'));
+  const file = path.join(dir, 'workflows.js');
+  await fs.writeFile(file, bundle.code);
+  process.env.BATON_TEST_WORKFLOW_BUNDLE = file;
+}

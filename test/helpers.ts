@@ -1,0 +1,148 @@
+/**
+ * Shared test plumbing: a connection to the dev server started in global-setup.ts, workers on
+ * fresh task queues with the prebuilt workflow bundle, and model activities replaced by plain
+ * functions where a test wants exact control. Config loading and publishing stay real.
+ */
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createActivities, type Activities, type PlanTaskInput, type StepInput, type SynthesisInput } from '../activities';
+import { putArtifact } from '../activities/artifacts';
+import type { ActivityOptions } from '../activities/options';
+import type { Plan } from '../config/schema';
+import { status as statusQuery, type TaskStatus } from '../workflows/messages';
+
+export const FIXTURE_CONFIG = path.join(__dirname, 'fixtures', 'config');
+
+export interface TestContext {
+  client: Client;
+  nativeConnection: NativeConnection;
+  close(): Promise<void>;
+}
+
+/** Connects to the test server; call `close()` in afterAll. */
+export async function connectToTestServer(): Promise<TestContext> {
+  installQuietRuntime();
+  const address = process.env.BATON_TEST_TEMPORAL_ADDRESS;
+  if (!address) throw new Error('BATON_TEST_TEMPORAL_ADDRESS is unset: run the tests with `npm test` (jest global setup)');
+  const connection = await Connection.connect({ address });
+  const nativeConnection = await NativeConnection.connect({ address });
+  return {
+    client: new Client({ connection }),
+    nativeConnection,
+    close: async () => {
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
+}
+
+/** Worker logs only at ERROR: tests that fail tasks on purpose would otherwise fill the output with warnings. */
+function installQuietRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+  } catch {
+    // Already installed in this process by an earlier test file.
+  }
+}
+
+export const uniqueId = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/** Activity options with the fixture config (or another) and fresh temporary artifact and report folders. */
+export async function tempActivityOptions(configDir = FIXTURE_CONFIG): Promise<ActivityOptions> {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-test-'));
+  return {
+    configDir,
+    artifactDir: path.join(root, 'artifacts'),
+    reportDir: path.join(root, 'reports'),
+    apiKey: 'test-key',
+  };
+}
+
+/** Runs `fn` while a worker with `activities` polls a fresh task queue, and shuts the worker down after. */
+export async function withWorker<T>(
+  ctx: TestContext,
+  activities: Activities,
+  fn: (taskQueue: string) => Promise<T>,
+): Promise<T> {
+  const taskQueue = uniqueId('test-queue');
+  const worker = await Worker.create({
+    connection: ctx.nativeConnection,
+    taskQueue,
+    activities,
+    workflowBundle: { codePath: process.env.BATON_TEST_WORKFLOW_BUNDLE! },
+  });
+  return worker.runUntil(fn(taskQueue));
+}
+
+/** Queries `status` until `predicate` holds (the workflow advances on its own; this only observes). */
+export async function waitForStatus(
+  handle: WorkflowHandle,
+  predicate: (s: TaskStatus) => boolean,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<TaskStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: TaskStatus | undefined;
+  while (Date.now() < deadline) {
+    last = await handle.query(statusQuery);
+    if (predicate(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last, null, 2)}`);
+}
+
+export const DEFAULT_PLAN: Plan = {
+  rationale: 'Two independent gathering steps, then an analysis of both.',
+  steps: [
+    { id: 's1', agent: 'researcher', question: 'Gather evidence A.', dependsOn: [], decompose: false },
+    { id: 's2', agent: 'researcher', question: 'Gather evidence B.', dependsOn: [], decompose: false },
+    { id: 's3', agent: 'analyst', question: 'Weigh A against B.', dependsOn: ['s1', 's2'], decompose: false },
+  ],
+};
+
+export interface FakeModel {
+  plan?: (input: PlanTaskInput, call: number) => Promise<Awaited<ReturnType<Activities['planTask']>>> | Awaited<ReturnType<Activities['planTask']>>;
+  step?: (input: StepInput) => Promise<void> | void;
+}
+
+/** Every call the fake model activities received, in order. */
+export interface Calls {
+  plan: PlanTaskInput[];
+  step: StepInput[];
+  synthesis: SynthesisInput[];
+}
+
+/**
+ * The real activities with the three model calls replaced by plain functions: exact and fast.
+ * Steps and reports still go through the real artifact store, so publishing is real.
+ */
+export function fakeModelActivities(options: ActivityOptions, fake: FakeModel = {}): { activities: Activities; calls: Calls } {
+  const real = createActivities(options);
+  const calls: Calls = { plan: [], step: [], synthesis: [] };
+  const usage = { inputTokens: 10, outputTokens: 5 };
+  const activities: Activities = {
+    ...real,
+    async planTask(input) {
+      calls.plan.push(input);
+      if (fake.plan) return fake.plan(input, calls.plan.length);
+      return { valid: true, plan: DEFAULT_PLAN, usage, model: input.lead.model };
+    },
+    async runSpecialist(input) {
+      calls.step.push(input);
+      await fake.step?.(input);
+      const result = await putArtifact(options.artifactDir, `Findings of ${input.step.id}: ${input.step.question}`);
+      return { summary: `summary of ${input.step.id}`, sources: [{ title: `source for ${input.step.id}` }], result, usage, model: input.agent.model };
+    },
+    async synthesizeReport(input) {
+      calls.synthesis.push(input);
+      const body = `# Report\n\n${input.steps.map((s) => `Claim from ${s.id} [step:${s.id}]`).join('\n\n')}${input.change ? `\n\nRevised for: ${input.change.comment}` : ''}`;
+      const report = await putArtifact(options.artifactDir, body);
+      return { title: 'Report', summary: 'A summary.', report, cited: input.steps.map((s) => s.id), usage, model: input.lead.model };
+    },
+  };
+  return { activities, calls };
+}

@@ -1,0 +1,36 @@
+/**
+ * `npm run worker`: one worker process on Baton's task queue. Run more of them, on more
+ * machines, to scale out. Stops gracefully on SIGINT and SIGTERM (the SDK's default), letting
+ * activities in flight finish within the shutdown grace time.
+ */
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { ConfigError } from '../activities/config';
+import { activityOptionsFromEnv } from '../activities/options';
+import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from './options';
+import { createBatonWorker } from './worker';
+
+async function run(): Promise<void> {
+  const temporal = temporalOptionsFromEnv();
+  const activityOptions = activityOptionsFromEnv();
+  Runtime.install({ logger: new DefaultLogger(logLevelFromEnv('INFO')) });
+  if (!activityOptions.apiKey) {
+    console.warn('warning: ANTHROPIC_API_KEY is not set; model calls will fail until it is (see README, "Offline stand-in").');
+  }
+  const connection = await NativeConnection.connect(connectionOptions(temporal));
+  try {
+    const worker = await createBatonWorker({ connection, activityOptions, ...temporal });
+    console.log(`Baton worker polling task queue "${temporal.taskQueue}" on ${temporal.address} (namespace ${temporal.namespace})`);
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}
+
+run().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    console.error(`Baton worker refuses to start: ${err.message}`);
+  } else {
+    console.error('Baton worker failed:', err);
+  }
+  process.exit(1);
+});

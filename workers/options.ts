@@ -1,0 +1,75 @@
+/**
+ * How workers and clients reach Temporal, parsed once from the environment. The same variables
+ * serve a local dev server, a self-hosted cluster (TLS or mTLS) and Temporal Cloud (API key).
+ */
+import { readFileSync } from 'node:fs';
+
+export interface TemporalOptions {
+  /** Frontend address, `host:port`. Env `TEMPORAL_ADDRESS`; default `localhost:7233`. */
+  address: string;
+  /** Namespace. Env `TEMPORAL_NAMESPACE`; default `default`. */
+  namespace: string;
+  /** Task queue Baton's workers poll and tasks are started on. Env `BATON_TASK_QUEUE`; default `baton`. */
+  taskQueue: string;
+  /** API key for Temporal Cloud. Env `TEMPORAL_API_KEY`; implies TLS. Never logged. */
+  apiKey?: string;
+  /**
+   * TLS: `false` (plaintext, the default), `true` (server-verified TLS: env `TEMPORAL_TLS=true`, or
+   * implied by an API key), or an mTLS client pair read from env `TEMPORAL_TLS_CERT` and
+   * `TEMPORAL_TLS_KEY` (PEM file paths).
+   */
+  tls: boolean | { clientCertPair: { crt: Buffer; key: Buffer } };
+}
+
+/** The options `Connection.connect` and `NativeConnection.connect` both take. */
+export function connectionOptions(options: TemporalOptions): { address: string; tls: TemporalOptions['tls']; apiKey?: string } {
+  return { address: options.address, tls: options.tls, ...(options.apiKey ? { apiKey: options.apiKey } : {}) };
+}
+
+export const DEFAULT_TASK_QUEUE = 'baton';
+
+export function temporalOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): TemporalOptions {
+  const address = env.TEMPORAL_ADDRESS || 'localhost:7233';
+  if (!/^[^\s:]+:\d{1,5}$/.test(address)) {
+    throw new Error(`TEMPORAL_ADDRESS must be host:port, e.g. localhost:7233 (got "${address}")`);
+  }
+  const cert = env.TEMPORAL_TLS_CERT;
+  const key = env.TEMPORAL_TLS_KEY;
+  if (Boolean(cert) !== Boolean(key)) {
+    throw new Error('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together (PEM files of the mTLS client pair)');
+  }
+  if (env.TEMPORAL_TLS && !['true', 'false'].includes(env.TEMPORAL_TLS)) {
+    throw new Error(`TEMPORAL_TLS must be "true" or "false" (got "${env.TEMPORAL_TLS}")`);
+  }
+  const read = (name: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`${name}=${file} cannot be read: ${(err as Error).message}`);
+    }
+  };
+  const apiKey = env.TEMPORAL_API_KEY || undefined;
+  return {
+    address,
+    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    taskQueue: env.BATON_TASK_QUEUE || DEFAULT_TASK_QUEUE,
+    apiKey,
+    tls:
+      cert && key
+        ? { clientCertPair: { crt: read('TEMPORAL_TLS_CERT', cert), key: read('TEMPORAL_TLS_KEY', key) } }
+        : env.TEMPORAL_TLS === 'true' || (apiKey !== undefined && env.TEMPORAL_TLS !== 'false'),
+  };
+}
+
+const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The SDK log level. Env `BATON_LOG_LEVEL` (TRACE, DEBUG, INFO, WARN, ERROR); default `fallback`. */
+export function logLevelFromEnv(fallback: LogLevel, env: NodeJS.ProcessEnv = process.env): LogLevel {
+  const value = env.BATON_LOG_LEVEL?.toUpperCase();
+  if (!value) return fallback;
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new Error(`BATON_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${env.BATON_LOG_LEVEL}")`);
+  }
+  return value as LogLevel;
+}
