@@ -12,7 +12,10 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', '*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.js', '*.mjs'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -33,7 +36,8 @@ export default tseslint.config(
         {
           paths: ['vm', 'node:vm', 'child_process', 'node:child_process'].map((name) => ({
             name,
-            message: 'The orchestrator never generates or spawns code (ARCHITECTURE.md, "No generated code").',
+            message:
+              'The orchestrator never generates or spawns code (ARCHITECTURE.md, "No generated code").',
           })),
         },
       ],
@@ -48,11 +52,20 @@ export default tseslint.config(
         'error',
         {
           paths: [
-            ...nodeBuiltins.map((name) => ({ name, message: 'Workflow code must be deterministic: no Node modules.' })),
+            ...nodeBuiltins.map((name) => ({
+              name,
+              message: 'Workflow code must be deterministic: no Node modules.',
+            })),
             { name: '@anthropic-ai/sdk', message: 'Model calls belong in activities.' },
             { name: '../activities', message: 'Import activities as types only.', allowTypeImports: true },
           ],
-          patterns: [{ group: ['../activities/*'], message: 'Import activities as types only.', allowTypeImports: true }],
+          patterns: [
+            {
+              group: ['../activities/*'],
+              message: 'Import activities as types only.',
+              allowTypeImports: true,
+            },
+          ],
         },
       ],
     },

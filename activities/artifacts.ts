@@ -36,6 +36,6 @@ export async function getArtifact(dir: string, id: string): Promise<string> {
   try {
     return await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new Error(`artifact ${id} is missing from ${dir}: ${(err as Error).message}`);
+    throw new Error(`artifact ${id} is missing from ${dir}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -90,7 +90,11 @@ export async function loadConfig(configDir: string): Promise<LoadedConfig> {
     problems.push({ file: path.relative(root, playbookDir), path: '', message: (err as Error).message });
   }
   if (names.length === 0 && problems.length === 0) {
-    problems.push({ file: path.relative(root, playbookDir), path: '', message: 'no playbook (*.yaml) found' });
+    problems.push({
+      file: path.relative(root, playbookDir),
+      path: '',
+      message: 'no playbook (*.yaml) found',
+    });
   }
   const playbooks: Record<string, Playbook> = {};
   for (const name of names) {

@@ -28,13 +28,21 @@ import { TOOL_REGISTRY } from './tools';
 export const FindingsSchema = z
   .object({
     summary: z.string().min(1).max(600).describe('Two or three sentences: the answer to the sub-question.'),
-    findings: z.string().min(1).max(60_000).describe('The findings in Markdown, with the reasoning and caveats.'),
+    findings: z
+      .string()
+      .min(1)
+      .max(60_000)
+      .describe('The findings in Markdown, with the reasoning and caveats.'),
     sources: z
       .array(
         z
           .object({
             title: z.string().min(1).max(300).describe('Title of the source.'),
-            url: z.string().max(2000).optional().describe('Where the source can be found, if it has an address.'),
+            url: z
+              .string()
+              .max(2000)
+              .optional()
+              .describe('Where the source can be found, if it has an address.'),
           })
           .strict(),
       )
@@ -67,8 +75,7 @@ export interface PlanTaskInput {
 }
 
 export type PlanTaskResult = { usage: TokenUsage; model: string } & (
-  | { valid: true; plan: Plan }
-  | { valid: false; problems: string[] }
+  { valid: true; plan: Plan } | { valid: false; problems: string[] }
 );
 
 export interface StepInput {
@@ -117,7 +124,13 @@ export interface PublishResult {
 export function createActivities(options: ActivityOptions = activityOptionsFromEnv()) {
   const model = { apiKey: options.apiKey, baseURL: options.baseURL };
   const readContext = (items: { id: string; agent: string; result: ArtifactRef }[]): Promise<ContextItem[]> =>
-    Promise.all(items.map(async (c) => ({ id: c.id, agent: c.agent, text: await getArtifact(options.artifactDir, c.result.id) })));
+    Promise.all(
+      items.map(async (c) => ({
+        id: c.id,
+        agent: c.agent,
+        text: await getArtifact(options.artifactDir, c.result.id),
+      })),
+    );
 
   return {
     /** Loads and validates config, and returns what a task with this playbook needs, with the digest. */
@@ -144,7 +157,10 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       const { limits } = input;
       // The schema the model sees names only the allowed agents and the step limit.
       const shown = PlanSchema.extend({
-        steps: z.array(PlanStepSchema.extend({ agent: z.enum(limits.allowedAgents as [string, ...string[]]) })).min(1).max(limits.maxSteps),
+        steps: z
+          .array(PlanStepSchema.extend({ agent: z.enum(limits.allowedAgents as [string, ...string[]]) }))
+          .min(1)
+          .max(limits.maxSteps),
       });
       const answer = await callStructured({
         ...model,
@@ -154,10 +170,11 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
           name: 'submit_plan',
           description: 'Submit the research plan.',
           schema: PlanSchema,
-          jsonSchema: z.toJSONSchema(shown, { io: 'input' }) as Record<string, unknown>,
+          jsonSchema: z.toJSONSchema(shown, { io: 'input' }),
         },
       });
-      if (!answer.parsed.ok) return { valid: false, problems: answer.parsed.problems, usage: answer.usage, model: answer.model };
+      if (!answer.parsed.ok)
+        return { valid: false, problems: answer.parsed.problems, usage: answer.usage, model: answer.model };
       const problems = checkPlan(answer.parsed.value, limits);
       return problems.length
         ? { valid: false, problems, usage: answer.usage, model: answer.model }
@@ -169,8 +186,16 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       const answer = await callStructured({
         ...model,
         agent: input.agent,
-        prompt: stepPrompt({ overallQuestion: input.overallQuestion, step: input.step, context: await readContext(input.context) }),
-        tool: { name: 'submit_findings', description: 'Submit the findings of this step.', schema: FindingsSchema },
+        prompt: stepPrompt({
+          overallQuestion: input.overallQuestion,
+          step: input.step,
+          context: await readContext(input.context),
+        }),
+        tool: {
+          name: 'submit_findings',
+          description: 'Submit the findings of this step.',
+          schema: FindingsSchema,
+        },
         extraTools: input.agent.tools.map((t) => TOOL_REGISTRY[t]),
       });
       if (!answer.parsed.ok) {
@@ -208,7 +233,9 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         .filter((id) => known.has(id))
         .map((id) => {
           const s = known.get(id)!;
-          const sources = s.sources.map((src) => (src.url ? `[${src.title}](${src.url})` : src.title)).join('; ');
+          const sources = s.sources
+            .map((src) => (src.url ? `[${src.title}](${src.url})` : src.title))
+            .join('; ');
           return `- **[step:${id}]** ${s.agent}: ${s.question}${sources ? `\n  Sources: ${sources}` : ''}`;
         });
       const body = [
@@ -216,10 +243,19 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         `**Summary.** ${summary}`,
         markdown,
         `## References\n${references.length ? references.join('\n') : '_The report cites no step._'}`,
-        ...(unresolved.length ? [`> Warning: the report cites steps that do not exist: ${unresolved.join(', ')}.`] : []),
+        ...(unresolved.length
+          ? [`> Warning: the report cites steps that do not exist: ${unresolved.join(', ')}.`]
+          : []),
       ].join('\n\n');
       const report = await putArtifact(options.artifactDir, body);
-      return { title, summary, report, cited: cited.filter((id) => known.has(id)), usage: answer.usage, model: answer.model };
+      return {
+        title,
+        summary,
+        report,
+        cited: cited.filter((id) => known.has(id)),
+        usage: answer.usage,
+        model: answer.model,
+      };
     },
 
     /** Writes the signed-off report with its AI-generated labels and provenance; idempotent. */
@@ -231,7 +267,11 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       const file = path.join(options.reportDir, `${safeName}.md`);
       await fs.mkdir(options.reportDir, { recursive: true });
       await fs.writeFile(file, renderReport(body, provenance), 'utf8');
-      await fs.writeFile(file.replace(/\.md$/, '.provenance.json'), `${JSON.stringify(provenance, null, 2)}\n`, 'utf8');
+      await fs.writeFile(
+        file.replace(/\.md$/, '.provenance.json'),
+        `${JSON.stringify(provenance, null, 2)}\n`,
+        'utf8',
+      );
       return { path: file, contentHash };
     },
   };

@@ -32,12 +32,12 @@ export const FailureTypes = {
 } as const;
 
 const NON_RETRYABLE_HINTS: Record<number, string> = {
-  400: 'the request was refused as invalid; check the agent\'s model name and max tokens in config/agents.yaml',
-  401: 'authentication failed; set a valid ANTHROPIC_API_KEY in the worker\'s environment',
-  403: 'the API key lacks permission for this model or feature; check the key\'s workspace and the model name',
+  400: "the request was refused as invalid; check the agent's model name and max tokens in config/agents.yaml",
+  401: "authentication failed; set a valid ANTHROPIC_API_KEY in the worker's environment",
+  403: "the API key lacks permission for this model or feature; check the key's workspace and the model name",
   404: 'not found; check the model name in config/agents.yaml and ANTHROPIC_BASE_URL',
   413: 'the request is too large; lower the question or step context size',
-  422: 'the request could not be processed; check the agent\'s config',
+  422: "the request could not be processed; check the agent's config",
 };
 
 /** Parses `retry-after` (seconds or HTTP date) into milliseconds, if present and sane. */
@@ -54,22 +54,31 @@ export function retryAfterMs(headers: Headers | undefined, now = Date.now()): nu
 /** Maps anything a model call threw to what Temporal should do with it. */
 export function classifyModelError(err: unknown, agentId: string): unknown {
   if (err instanceof Anthropic.APIUserAbortError) return err; // cancellation: let Temporal see it as such
-  if (err instanceof Anthropic.APIError && err.status !== undefined) {
-    const hint = NON_RETRYABLE_HINTS[err.status];
-    const detail = `agent "${agentId}": model API answered ${err.status}: ${err.message}`;
+  if (err instanceof Anthropic.APIError && typeof err.status === 'number') {
+    const status: number = err.status;
+    const hint = NON_RETRYABLE_HINTS[status];
+    const detail = `agent "${agentId}": model API answered ${status}: ${err.message}`;
     if (hint) {
-      const type = err.status === 401 || err.status === 403 ? FailureTypes.ModelAuthFailed : FailureTypes.ModelRequestInvalid;
+      const type =
+        status === 401 || status === 403 ? FailureTypes.ModelAuthFailed : FailureTypes.ModelRequestInvalid;
       return ApplicationFailure.create({ message: `${detail} (${hint})`, type, nonRetryable: true });
     }
     return ApplicationFailure.create({
       message: detail,
       type: FailureTypes.ModelUnavailable,
-      nextRetryDelay: retryAfterMs(err.headers),
+      nextRetryDelay: retryAfterMs(err.headers as Headers | undefined),
     });
   }
   if (err instanceof Anthropic.APIConnectionError) {
     return ApplicationFailure.create({
       message: `agent "${agentId}": cannot reach the model API: ${err.message}`,
+      type: FailureTypes.ModelUnavailable,
+    });
+  }
+  if (err instanceof Anthropic.AnthropicError) {
+    // E.g. a stream cut mid-response ("terminated"): transient, so retried like a lost connection.
+    return ApplicationFailure.create({
+      message: `agent "${agentId}": the model call broke off: ${err.message}`,
       type: FailureTypes.ModelUnavailable,
     });
   }
@@ -82,7 +91,8 @@ let cachedClient: { key: string; client: Anthropic } | undefined;
 function clientFor(apiKey: string | undefined, baseURL: string | undefined): Anthropic {
   if (!apiKey) {
     throw ApplicationFailure.create({
-      message: 'ANTHROPIC_API_KEY is not set in the worker\'s environment (for offline runs, point ANTHROPIC_BASE_URL at `npm run stand-in` and set any key)',
+      message:
+        "ANTHROPIC_API_KEY is not set in the worker's environment (for offline runs, point ANTHROPIC_BASE_URL at `npm run stand-in` and set any key)",
       type: FailureTypes.ModelAuthFailed,
       nonRetryable: true,
     });
@@ -98,7 +108,7 @@ export interface StructuredCall<T> {
   agent: AgentConfig;
   /** The user message: Baton's instructions, with untrusted material inside delimiters. */
   prompt: string;
-  tool: { name: string; description: string; schema: z.ZodType<T>; jsonSchema?: Record<string, unknown> };
+  tool: { name: string; description: string; schema: z.ZodType<T>; jsonSchema?: object };
   /** Tools from the registry that the agent may use before it answers (see `tools.ts`). */
   extraTools?: Anthropic.ToolUnion[];
   apiKey: string | undefined;
@@ -120,7 +130,7 @@ export interface StructuredResult<T> {
 export async function callStructured<T>(call: StructuredCall<T>): Promise<StructuredResult<T>> {
   const { agent, tool } = call;
   const client = clientFor(call.apiKey, call.baseURL);
-  const inputSchema = call.tool.jsonSchema ?? (z.toJSONSchema(tool.schema, { io: 'input' }) as Record<string, unknown>);
+  const inputSchema = call.tool.jsonSchema ?? z.toJSONSchema(tool.schema, { io: 'input' });
   let message: Anthropic.Message;
   try {
     const stream = client.messages.stream(
@@ -131,7 +141,11 @@ export async function callStructured<T>(call: StructuredCall<T>): Promise<Struct
         messages: [{ role: 'user', content: call.prompt }],
         tools: [
           ...(call.extraTools ?? []),
-          { name: tool.name, description: tool.description, input_schema: inputSchema as Anthropic.Tool.InputSchema },
+          {
+            name: tool.name,
+            description: tool.description,
+            input_schema: inputSchema as Anthropic.Tool.InputSchema,
+          },
         ],
         // With no other tool the answer tool is forced; with registry tools the model may use
         // them first but must still end with a tool call, and only the answer tool is read.
@@ -150,7 +164,9 @@ export async function callStructured<T>(call: StructuredCall<T>): Promise<Struct
     inputTokens: message.usage.input_tokens,
     outputTokens: message.usage.output_tokens,
   };
-  const block = message.content.find((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use' && b.name === tool.name);
+  const block = message.content.find(
+    (b): b is Anthropic.ToolUseBlock => b.type === 'tool_use' && b.name === tool.name,
+  );
   if (!block) {
     const text = message.content
       .filter((b): b is Anthropic.TextBlock => b.type === 'text')
@@ -160,7 +176,9 @@ export async function callStructured<T>(call: StructuredCall<T>): Promise<Struct
     return {
       parsed: {
         ok: false,
-        problems: [`the model did not call ${tool.name} (stop reason ${message.stop_reason}${text ? `; it said: "${text}"` : ''})`],
+        problems: [
+          `the model did not call ${tool.name} (stop reason ${message.stop_reason}${text ? `; it said: "${text}"` : ''})`,
+        ],
       },
       usage,
       model: message.model,
@@ -170,7 +188,10 @@ export async function callStructured<T>(call: StructuredCall<T>): Promise<Struct
   return {
     parsed: result.success
       ? { ok: true, value: result.data }
-      : { ok: false, problems: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`) },
+      : {
+          ok: false,
+          problems: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+        },
     usage,
     model: message.model,
   };

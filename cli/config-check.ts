@@ -16,7 +16,9 @@ async function main(): Promise<number> {
     return 0;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    console.error(`config has ${err.problems.length} problem(s):\n${err.message.replace(/^invalid config:\n/, '')}`);
+    console.error(
+      `config has ${err.problems.length} problem(s):\n${err.message.replace(/^invalid config:\n/, '')}`,
+    );
     return 1;
   }
 }

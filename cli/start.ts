@@ -23,7 +23,13 @@ import { activityOptionsFromEnv, PROJECT_ROOT } from '../activities/options';
 import { freePort, startDevServer, temporalAnswers, type DevServer } from '../scripts/temporal';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
-import { approve, reject, requestChanges, status as statusQuery, type TaskStatus } from '../workflows/messages';
+import {
+  approve,
+  reject,
+  requestChanges,
+  status as statusQuery,
+  type TaskStatus,
+} from '../workflows/messages';
 import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from '../workers/options';
 import { createBatonWorker } from '../workers/worker';
 
@@ -87,7 +93,12 @@ export function workflowIdFor(question: string, date: Date): string {
 
 function describeStep(s: TaskStatus['steps'][number]): string {
   const where = s.childWorkflowId ? ` (child ${s.childWorkflowId})` : '';
-  const tail = s.state === 'failed' ? `: ${s.error}` : s.state === 'done' && s.summary ? `: ${s.summary.slice(0, 120)}` : '';
+  const tail =
+    s.state === 'failed'
+      ? `: ${s.error}`
+      : s.state === 'done' && s.summary
+        ? `: ${s.summary.slice(0, 120)}`
+        : '';
   return `  step ${s.id} [${s.agent}] ${s.state}${where}${tail}`;
 }
 
@@ -106,9 +117,14 @@ function printChanges(prev: TaskStatus | undefined, next: TaskStatus): void {
     if (before?.state !== step.state) console.log(describeStep(step));
   }
   for (const d of next.decisions.slice(prev?.decisions.length ?? 0)) {
-    console.log(`  decision: ${d.kind} by ${d.by} on ${d.gate ?? '-'} gate: ${d.accepted ? 'accepted' : `refused (${d.reason})`}`);
+    console.log(
+      `  decision: ${d.kind} by ${d.by} on ${d.gate ?? '-'} gate: ${d.accepted ? 'accepted' : `refused (${d.reason})`}`,
+    );
   }
-  if (prev && prev.usage.inputTokens + prev.usage.outputTokens !== next.usage.inputTokens + next.usage.outputTokens) {
+  if (
+    prev &&
+    prev.usage.inputTokens + prev.usage.outputTokens !== next.usage.inputTokens + next.usage.outputTokens
+  ) {
     console.log(`  tokens so far: ${next.usage.inputTokens} in, ${next.usage.outputTokens} out`);
   }
 }
@@ -126,7 +142,9 @@ async function decideInTerminal(
     console.log(`\n----- draft report -----\n${text}\n----- end of draft -----\n`);
   }
   for (;;) {
-    const answer = (await ask(`${gate} gate: [a]pprove, [r]eject or [c]hange request? `)).trim().toLowerCase();
+    const answer = (await ask(`${gate} gate: [a]pprove, [r]eject or [c]hange request? `))
+      .trim()
+      .toLowerCase();
     if (answer === 'a' || answer === 'approve') return handle.signal(approve, { by: me, gate });
     if (answer === 'r' || answer === 'reject') return handle.signal(reject, { by: me, gate });
     if (answer === 'c' || answer === 'change') {
@@ -205,15 +223,22 @@ async function main(argv: readonly string[]): Promise<number> {
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        console.error(`error: a task with id "${workflowId}" is already running; watch it or pass --id <another id>`);
+        console.error(
+          `error: a task with id "${workflowId}" is already running; watch it or pass --id <another id>`,
+        );
         return 1;
       }
       throw err;
     }
-    console.log(`Started task ${workflowId} (watch: temporal workflow query --workflow-id ${workflowId} --name status)`);
+    console.log(
+      `Started task ${workflowId} (watch: temporal workflow query --workflow-id ${workflowId} --name status)`,
+    );
 
-    const rl = process.stdin.isTTY && !args.autoApprove ? createInterface({ input: process.stdin, output: process.stdout }) : undefined;
-    if (rl) cleanups.unshift(async () => rl.close());
+    const rl =
+      process.stdin.isTTY && !args.autoApprove
+        ? createInterface({ input: process.stdin, output: process.stdout })
+        : undefined;
+    if (rl) cleanups.unshift(() => Promise.resolve(rl.close()));
     const result = handle.result();
     let done = false;
     void result.then(
@@ -256,11 +281,14 @@ async function main(argv: readonly string[]): Promise<number> {
       return 1;
     }
     console.log(`\nReport: ${outcome.reportPath}`);
-    console.log(`Tokens: ${usage.inputTokens} in, ${usage.outputTokens} out. Content hash: ${outcome.provenance.contentHash}`);
+    console.log(
+      `Tokens: ${usage.inputTokens} in, ${usage.outputTokens} out. Content hash: ${outcome.provenance.contentHash}`,
+    );
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) console.error(`error: ${err.message}`);
-    else if (err instanceof WorkflowFailedError) console.error(`error: the task failed: ${err.cause?.message ?? err.message}`);
+    else if (err instanceof WorkflowFailedError)
+      console.error(`error: the task failed: ${err.cause?.message ?? err.message}`);
     else console.error('error:', err instanceof Error ? err.message : err);
     return 1;
   } finally {

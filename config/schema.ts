@@ -71,12 +71,20 @@ export const AgentsFileSchema = z
     const seen = new Set<string>();
     file.agents.forEach((agent, i) => {
       if (seen.has(agent.id)) {
-        ctx.addIssue({ code: 'custom', path: ['agents', i, 'id'], message: `duplicate agent id "${agent.id}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agents', i, 'id'],
+          message: `duplicate agent id "${agent.id}"`,
+        });
       }
       seen.add(agent.id);
     });
     if (!seen.has(file.lead)) {
-      ctx.addIssue({ code: 'custom', path: ['lead'], message: `no agent with id "${file.lead}" is declared` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lead'],
+        message: `no agent with id "${file.lead}" is declared`,
+      });
     }
   });
 export type AgentsFile = z.infer<typeof AgentsFileSchema>;
@@ -100,18 +108,25 @@ export const PlanStepSchema = z
     dependsOn: z
       .array(z.string())
       .default([])
-      .describe('Ids of the steps whose results this step needs. Steps with no dependency between them run in parallel.'),
+      .describe(
+        'Ids of the steps whose results this step needs. Steps with no dependency between them run in parallel.',
+      ),
     decompose: z
       .boolean()
       .default(false)
-      .describe('True when this step is itself large enough to be planned again, one level deeper, by the lead.'),
+      .describe(
+        'True when this step is itself large enough to be planned again, one level deeper, by the lead.',
+      ),
   })
   .strict();
 export type PlanStep = z.infer<typeof PlanStepSchema>;
 
 export const PlanSchema = z
   .object({
-    rationale: z.string().max(4000).describe('Why this plan answers the question, in two or three sentences.'),
+    rationale: z
+      .string()
+      .max(4000)
+      .describe('Why this plan answers the question, in two or three sentences.'),
     steps: z.array(PlanStepSchema).min(1).describe('The steps, in any order; dependencies define the order.'),
   })
   .strict();
@@ -254,7 +269,8 @@ export function checkPlaybookAgainstAgents(playbook: Playbook, agents: AgentsFil
   const declared = new Set(agents.agents.map((a) => a.id));
   playbook.agents.forEach((id) => {
     if (!declared.has(id)) problems.push(`agents: "${id}" is not declared in agents.yaml`);
-    if (id === agents.lead) problems.push(`agents: "${id}" is the lead agent and cannot be a step's specialist`);
+    if (id === agents.lead)
+      problems.push(`agents: "${id}" is the lead agent and cannot be a step's specialist`);
   });
   if (playbook.fixedPlan) {
     const limits: PlanLimits = { ...playbook.limits, allowedAgents: playbook.agents, depth: 0 };

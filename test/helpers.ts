@@ -9,7 +9,13 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createActivities, type Activities, type PlanTaskInput, type StepInput, type SynthesisInput } from '../activities';
+import {
+  createActivities,
+  type Activities,
+  type PlanTaskInput,
+  type StepInput,
+  type SynthesisInput,
+} from '../activities';
 import { putArtifact } from '../activities/artifacts';
 import type { ActivityOptions } from '../activities/options';
 import type { Plan } from '../config/schema';
@@ -27,7 +33,10 @@ export interface TestContext {
 export async function connectToTestServer(): Promise<TestContext> {
   installQuietRuntime();
   const address = process.env.BATON_TEST_TEMPORAL_ADDRESS;
-  if (!address) throw new Error('BATON_TEST_TEMPORAL_ADDRESS is unset: run the tests with `npm test` (jest global setup)');
+  if (!address)
+    throw new Error(
+      'BATON_TEST_TEMPORAL_ADDRESS is unset: run the tests with `npm test` (jest global setup)',
+    );
   const connection = await Connection.connect({ address });
   const nativeConnection = await NativeConnection.connect({ address });
   return {
@@ -105,7 +114,10 @@ export const DEFAULT_PLAN: Plan = {
 };
 
 export interface FakeModel {
-  plan?: (input: PlanTaskInput, call: number) => Promise<Awaited<ReturnType<Activities['planTask']>>> | Awaited<ReturnType<Activities['planTask']>>;
+  plan?: (
+    input: PlanTaskInput,
+    call: number,
+  ) => Promise<Awaited<ReturnType<Activities['planTask']>>> | Awaited<ReturnType<Activities['planTask']>>;
   step?: (input: StepInput) => Promise<void> | void;
 }
 
@@ -120,7 +132,10 @@ export interface Calls {
  * The real activities with the three model calls replaced by plain functions: exact and fast.
  * Steps and reports still go through the real artifact store, so publishing is real.
  */
-export function fakeModelActivities(options: ActivityOptions, fake: FakeModel = {}): { activities: Activities; calls: Calls } {
+export function fakeModelActivities(
+  options: ActivityOptions,
+  fake: FakeModel = {},
+): { activities: Activities; calls: Calls } {
   const real = createActivities(options);
   const calls: Calls = { plan: [], step: [], synthesis: [] };
   const usage = { inputTokens: 10, outputTokens: 5 };
@@ -134,14 +149,30 @@ export function fakeModelActivities(options: ActivityOptions, fake: FakeModel = 
     async runSpecialist(input) {
       calls.step.push(input);
       await fake.step?.(input);
-      const result = await putArtifact(options.artifactDir, `Findings of ${input.step.id}: ${input.step.question}`);
-      return { summary: `summary of ${input.step.id}`, sources: [{ title: `source for ${input.step.id}` }], result, usage, model: input.agent.model };
+      const result = await putArtifact(
+        options.artifactDir,
+        `Findings of ${input.step.id}: ${input.step.question}`,
+      );
+      return {
+        summary: `summary of ${input.step.id}`,
+        sources: [{ title: `source for ${input.step.id}` }],
+        result,
+        usage,
+        model: input.agent.model,
+      };
     },
     async synthesizeReport(input) {
       calls.synthesis.push(input);
       const body = `# Report\n\n${input.steps.map((s) => `Claim from ${s.id} [step:${s.id}]`).join('\n\n')}${input.change ? `\n\nRevised for: ${input.change.comment}` : ''}`;
       const report = await putArtifact(options.artifactDir, body);
-      return { title: 'Report', summary: 'A summary.', report, cited: input.steps.map((s) => s.id), usage, model: input.lead.model };
+      return {
+        title: 'Report',
+        summary: 'A summary.',
+        report,
+        cited: input.steps.map((s) => s.id),
+        usage,
+        model: input.lead.model,
+      };
     },
   };
   return { activities, calls };

@@ -41,7 +41,11 @@ describe('researchTask', () => {
       await waitForStatus(handle, (s) => s.pendingGate?.gate === 'plan', 'the plan gate');
       expect(calls.step).toHaveLength(0); // nothing runs before the plan is approved
       await handle.signal(approve, { by: 'alice', gate: 'plan', comment: 'fine' });
-      const atReport = await waitForStatus(handle, (s) => s.pendingGate?.gate === 'report', 'the report gate');
+      const atReport = await waitForStatus(
+        handle,
+        (s) => s.pendingGate?.gate === 'report',
+        'the report gate',
+      );
       expect(atReport.steps.map((s) => s.state)).toEqual(['done', 'done', 'done']);
       await handle.signal(approve, { by: 'bob' });
       const result = await handle.result();
@@ -80,7 +84,9 @@ describe('researchTask', () => {
       expect(result.outcome).toBe('rejected');
       expect(result.reportPath).toBeUndefined();
       expect(calls.step).toHaveLength(0);
-      expect(result.decisions).toContainEqual(expect.objectContaining({ kind: 'reject', by: 'bob', gate: 'plan', accepted: true }));
+      expect(result.decisions).toContainEqual(
+        expect.objectContaining({ kind: 'reject', by: 'bob', gate: 'plan', accepted: true }),
+      );
       expect((await handle.query(statusQuery)).phase).toBe('rejected');
     });
   });
@@ -92,20 +98,32 @@ describe('researchTask', () => {
       steps: [{ id: 'only', agent: 'analyst', question: 'Cover cost too.', dependsOn: [], decompose: false }],
     };
     const { activities, calls } = fakeModelActivities(options, {
-      plan: (_input, call) => ({ valid: true, plan: call === 1 ? DEFAULT_PLAN : revised, usage: { inputTokens: 1, outputTokens: 1 }, model: 'm' }),
+      plan: (_input, call) => ({
+        valid: true,
+        plan: call === 1 ? DEFAULT_PLAN : revised,
+        usage: { inputTokens: 1, outputTokens: 1 },
+        model: 'm',
+      }),
     });
     await withWorker(ctx, activities, async (taskQueue) => {
       const handle = await start(taskQueue, 'gated');
       await waitForStatus(handle, (s) => s.pendingGate?.gate === 'plan', 'the plan gate');
       await handle.signal(requestChanges, { by: 'alice', comment: 'Please cover cost.' });
-      const second = await waitForStatus(handle, (s) => s.pendingGate?.gate === 'plan' && s.revisions.plan === 1, 'the re-plan');
+      const second = await waitForStatus(
+        handle,
+        (s) => s.pendingGate?.gate === 'plan' && s.revisions.plan === 1,
+        'the re-plan',
+      );
       expect(calls.plan).toHaveLength(2);
       expect(calls.plan[1]!.change).toEqual({ by: 'alice', comment: 'Please cover cost.' });
       expect(second.plan).toEqual(revised);
       // The playbook allows one revision round: a second request is refused, the gate stays open.
       await handle.signal(requestChanges, { by: 'alice', comment: 'And more.' });
       const refused = await waitForStatus(handle, (s) => s.decisions.length === 2, 'the refused request');
-      expect(refused.decisions[1]).toMatchObject({ accepted: false, reason: expect.stringContaining('revision round') });
+      expect(refused.decisions[1]).toMatchObject({
+        accepted: false,
+        reason: expect.stringContaining('revision round'),
+      });
       expect(refused.pendingGate?.gate).toBe('plan');
       await handle.signal(approve, { by: 'alice' });
       await waitForStatus(handle, (s) => s.pendingGate?.gate === 'report', 'the report gate');
@@ -124,7 +142,11 @@ describe('researchTask', () => {
       await handle.signal(approve, { by: 'alice' });
       await waitForStatus(handle, (s) => s.pendingGate?.gate === 'report', 'the report gate');
       await handle.signal(requestChanges, { by: 'bob', gate: 'report', comment: 'Shorter, please.' });
-      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'report' && s.revisions.report === 1, 'the revised report');
+      await waitForStatus(
+        handle,
+        (s) => s.pendingGate?.gate === 'report' && s.revisions.report === 1,
+        'the revised report',
+      );
       expect(calls.synthesis).toHaveLength(2);
       expect(calls.synthesis[1]!.change?.comment).toBe('Shorter, please.');
       expect(calls.step).toHaveLength(3); // the steps did not run again
@@ -160,7 +182,13 @@ describe('researchTask', () => {
   test('at most maxParallel steps are in flight', async () => {
     const plan = {
       rationale: 'Five independent steps.',
-      steps: ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id, agent: 'researcher', question: id, dependsOn: [], decompose: false })),
+      steps: ['a', 'b', 'c', 'd', 'e'].map((id) => ({
+        id,
+        agent: 'researcher',
+        question: id,
+        dependsOn: [],
+        decompose: false,
+      })),
     };
     // Steps hold until released. The workflow schedules every ready step in one activation, so a
     // status with two running and three pending is the scheduler stopping at the bound.
@@ -180,8 +208,18 @@ describe('researchTask', () => {
     });
     await withWorker(ctx, activities, async (taskQueue) => {
       const handle = await start(taskQueue, 'open'); // playbook "open": maxParallel 2
-      const s = await waitForStatus(handle, (st) => st.steps.some((step) => step.state === 'running'), 'steps to start');
-      expect(s.steps.map((step) => step.state)).toEqual(['running', 'running', 'pending', 'pending', 'pending']);
+      const s = await waitForStatus(
+        handle,
+        (st) => st.steps.some((step) => step.state === 'running'),
+        'steps to start',
+      );
+      expect(s.steps.map((step) => step.state)).toEqual([
+        'running',
+        'running',
+        'pending',
+        'pending',
+        'pending',
+      ]);
       release();
       await handle.result();
     });
@@ -192,7 +230,9 @@ describe('researchTask', () => {
   test('a decomposable step becomes a child workflow one level deeper, and depth is respected there', async () => {
     const top = {
       rationale: 'One big step.',
-      steps: [{ id: 'big', agent: 'researcher', question: 'A large sub-question.', dependsOn: [], decompose: true }],
+      steps: [
+        { id: 'big', agent: 'researcher', question: 'A large sub-question.', dependsOn: [], decompose: true },
+      ],
     };
     const options = await tempActivityOptions();
     const { activities, calls } = fakeModelActivities(options, {
@@ -231,7 +271,12 @@ describe('researchTask', () => {
     const options = await tempActivityOptions();
     const { activities, calls } = fakeModelActivities(options, {
       // Claims to be valid: the workflow must not trust that.
-      plan: (input) => ({ valid: true, plan: input.limits.depth === 0 ? top : tooDeep, usage: { inputTokens: 1, outputTokens: 1 }, model: 'm' }),
+      plan: (input) => ({
+        valid: true,
+        plan: input.limits.depth === 0 ? top : tooDeep,
+        usage: { inputTokens: 1, outputTokens: 1 },
+        model: 'm',
+      }),
     });
     await withWorker(ctx, activities, async (taskQueue) => {
       const handle = await start(taskQueue, 'open');
@@ -250,7 +295,12 @@ describe('researchTask', () => {
   test('an invalid plan is re-asked with the problems, and fails the task clearly when it stays invalid', async () => {
     const options = await tempActivityOptions();
     const { activities, calls } = fakeModelActivities(options, {
-      plan: () => ({ valid: false, problems: ['steps[0] ("s1"): agent "hacker" is not allowed here'], usage: { inputTokens: 1, outputTokens: 1 }, model: 'm' }),
+      plan: () => ({
+        valid: false,
+        problems: ['steps[0] ("s1"): agent "hacker" is not allowed here'],
+        usage: { inputTokens: 1, outputTokens: 1 },
+        model: 'm',
+      }),
     });
     await withWorker(ctx, activities, async (taskQueue) => {
       const handle = await start(taskQueue, 'gated');
@@ -260,7 +310,9 @@ describe('researchTask', () => {
       expect(cause.message).toMatch(/produced no valid plan in 3 attempts.*agent "hacker" is not allowed/);
       expect(calls.plan).toHaveLength(3);
       expect(calls.plan[0]!.previousProblems).toBeUndefined();
-      expect(calls.plan[1]!.previousProblems).toEqual(['steps[0] ("s1"): agent "hacker" is not allowed here']);
+      expect(calls.plan[1]!.previousProblems).toEqual([
+        'steps[0] ("s1"): agent "hacker" is not allowed here',
+      ]);
       const status = await handle.query(statusQuery);
       expect(status.phase).toBe('failed');
       expect(status.planAttempts).toBe(3);
@@ -272,7 +324,12 @@ describe('researchTask', () => {
     const { activities } = fakeModelActivities(options, {
       plan: (_input, call) =>
         call === 1
-          ? { valid: false, problems: ['dependency cycle: s1 -> s2 -> s1'], usage: { inputTokens: 1, outputTokens: 1 }, model: 'm' }
+          ? {
+              valid: false,
+              problems: ['dependency cycle: s1 -> s2 -> s1'],
+              usage: { inputTokens: 1, outputTokens: 1 },
+              model: 'm',
+            }
           : { valid: true, plan: DEFAULT_PLAN, usage: { inputTokens: 1, outputTokens: 1 }, model: 'm' },
     });
     await withWorker(ctx, activities, async (taskQueue) => {
@@ -308,7 +365,11 @@ describe('researchTask', () => {
       // A plan decision arriving now, with the plan gate closed, is refused as well.
       await handle.signal(reject, { by: 'bob', gate: 'plan' });
       const later = await waitForStatus(handle, (st) => st.decisions.length === 6, 'the late refusal');
-      expect(later.decisions[5]).toMatchObject({ accepted: false, gate: 'plan', reason: 'the plan gate is not pending; the pending gate is report' });
+      expect(later.decisions[5]).toMatchObject({
+        accepted: false,
+        gate: 'plan',
+        reason: 'the plan gate is not pending; the pending gate is report',
+      });
       await handle.signal(approve, { by: 'bob' });
       expect((await handle.result()).outcome).toBe('completed');
     });
@@ -324,7 +385,9 @@ describe('researchTask', () => {
       expect(calls.plan).toHaveLength(0);
       expect(calls.step.map((c) => c.step.id)).toEqual(['gather', 'weigh']);
       // The plan gate had a 1 s timeout with auto-approve: recorded as the system's decision.
-      expect(result.decisions).toEqual([expect.objectContaining({ kind: 'timeout', by: 'system', gate: 'plan', accepted: true })]);
+      expect(result.decisions).toEqual([
+        expect.objectContaining({ kind: 'timeout', by: 'system', gate: 'plan', accepted: true }),
+      ]);
       expect(result.provenance.approvals).toEqual([expect.objectContaining({ gate: 'plan', by: 'system' })]);
     });
   });
@@ -333,9 +396,15 @@ describe('researchTask', () => {
     const options = await tempActivityOptions();
     const { activities } = fakeModelActivities(options);
     await withWorker(ctx, activities, async (taskQueue) => {
-      const empty = await ctx.client.workflow.start(researchTask, { taskQueue, workflowId: uniqueId('wf'), args: [{ question: '   ' }] });
+      const empty = await ctx.client.workflow.start(researchTask, {
+        taskQueue,
+        workflowId: uniqueId('wf'),
+        args: [{ question: '   ' }],
+      });
       const err = await empty.result().catch((e: unknown) => e);
-      expect((err as WorkflowFailedError).cause?.message).toBe('invalid researchTask input: question: must not be empty');
+      expect((err as WorkflowFailedError).cause?.message).toBe(
+        'invalid researchTask input: question: must not be empty',
+      );
 
       const unknown = await start(taskQueue, 'no-such-playbook');
       const err2 = await unknown.result().catch((e: unknown) => e);

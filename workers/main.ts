@@ -14,12 +14,16 @@ async function run(): Promise<void> {
   const activityOptions = activityOptionsFromEnv();
   Runtime.install({ logger: new DefaultLogger(logLevelFromEnv('INFO')) });
   if (!activityOptions.apiKey) {
-    console.warn('warning: ANTHROPIC_API_KEY is not set; model calls will fail until it is (see README, "Offline stand-in").');
+    console.warn(
+      'warning: ANTHROPIC_API_KEY is not set; model calls will fail until it is (see README, "Offline stand-in").',
+    );
   }
   const connection = await NativeConnection.connect(connectionOptions(temporal));
   try {
     const worker = await createBatonWorker({ connection, activityOptions, ...temporal });
-    console.log(`Baton worker polling task queue "${temporal.taskQueue}" on ${temporal.address} (namespace ${temporal.namespace})`);
+    console.log(
+      `Baton worker polling task queue "${temporal.taskQueue}" on ${temporal.address} (namespace ${temporal.namespace})`,
+    );
     await worker.run();
   } finally {
     await connection.close();

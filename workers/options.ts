@@ -22,8 +22,16 @@ export interface TemporalOptions {
 }
 
 /** The options `Connection.connect` and `NativeConnection.connect` both take. */
-export function connectionOptions(options: TemporalOptions): { address: string; tls: TemporalOptions['tls']; apiKey?: string } {
-  return { address: options.address, tls: options.tls, ...(options.apiKey ? { apiKey: options.apiKey } : {}) };
+export function connectionOptions(options: TemporalOptions): {
+  address: string;
+  tls: TemporalOptions['tls'];
+  apiKey?: string;
+} {
+  return {
+    address: options.address,
+    tls: options.tls,
+    ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+  };
 }
 
 export const DEFAULT_TASK_QUEUE = 'baton';
@@ -36,7 +44,9 @@ export function temporalOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Te
   const cert = env.TEMPORAL_TLS_CERT;
   const key = env.TEMPORAL_TLS_KEY;
   if (Boolean(cert) !== Boolean(key)) {
-    throw new Error('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together (PEM files of the mTLS client pair)');
+    throw new Error(
+      'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together (PEM files of the mTLS client pair)',
+    );
   }
   if (env.TEMPORAL_TLS && !['true', 'false'].includes(env.TEMPORAL_TLS)) {
     throw new Error(`TEMPORAL_TLS must be "true" or "false" (got "${env.TEMPORAL_TLS}")`);
@@ -45,7 +55,7 @@ export function temporalOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Te
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new Error(`${name}=${file} cannot be read: ${(err as Error).message}`);
+      throw new Error(`${name}=${file} cannot be read: ${(err as Error).message}`, { cause: err });
     }
   };
   const apiKey = env.TEMPORAL_API_KEY || undefined;

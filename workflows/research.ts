@@ -190,30 +190,35 @@ class TaskRun {
         running++;
         step.state = 'running';
         step.startedAt = now();
-        this.runStep(step, byId).then(
-          (result) => {
-            step.state = 'done';
-            step.summary = result.summary;
-            step.sources = result.sources;
-            step.result = result.result;
-          },
-          (err: unknown) => {
-            step.state = 'failed';
-            step.error = failureMessage(err);
-            failed ??= step;
-          },
-        ).finally(() => {
-          step.finishedAt = now();
-          running--;
-          settled++;
-        });
+        this.runStep(step, byId)
+          .then(
+            (result) => {
+              step.state = 'done';
+              step.summary = result.summary;
+              step.sources = result.sources;
+              step.result = result.result;
+            },
+            (err: unknown) => {
+              step.state = 'failed';
+              step.error = failureMessage(err);
+              failed ??= step;
+            },
+          )
+          .finally(() => {
+            step.finishedAt = now();
+            running--;
+            settled++;
+          });
       }
       if (running === 0) break;
       const before = settled;
       await condition(() => settled > before);
     }
     if (failed) {
-      throw ApplicationFailure.nonRetryable(`step "${failed.id}" (agent "${failed.agent}") failed: ${failed.error}`, 'StepFailed');
+      throw ApplicationFailure.nonRetryable(
+        `step "${failed.id}" (agent "${failed.agent}") failed: ${failed.error}`,
+        'StepFailed',
+      );
     }
   }
 
@@ -231,7 +236,11 @@ class TaskRun {
       return { summary: child.summary, sources: child.sources, result: child.result, usage: step.usage };
     }
     const agent = specialists[step.agent];
-    if (!agent) throw ApplicationFailure.nonRetryable(`agent "${step.agent}" is not allowed by this playbook`, 'PlanInvalid');
+    if (!agent)
+      throw ApplicationFailure.nonRetryable(
+        `agent "${step.agent}" is not allowed by this playbook`,
+        'PlanInvalid',
+      );
     const context = step.dependsOn.map((id) => {
       const dep = byId.get(id)!;
       return { id, agent: dep.agent, result: dep.result! };
@@ -310,22 +319,41 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
       const at = now();
       const parsed = DecisionPayloadSchema.safeParse(payload);
       const pending = status.pendingGate;
-      const record = (accepted: boolean, reason?: string, gate: Gate | null = pending?.gate ?? null): void => {
+      const record = (
+        accepted: boolean,
+        reason?: string,
+        gate: Gate | null = pending?.gate ?? null,
+      ): void => {
         const p = parsed.success ? parsed.data : undefined;
-        const by = p?.by ?? (typeof (payload as { by?: unknown })?.by === 'string' ? (payload as { by: string }).by : '(unknown)');
+        const by =
+          p?.by ??
+          (typeof (payload as { by?: unknown })?.by === 'string'
+            ? (payload as { by: string }).by
+            : '(unknown)');
         status.decisions.push({ kind, by, gate: p?.gate ?? gate, comment: p?.comment, at, accepted, reason });
         if (!accepted) log.warn('decision refused', { kind, by, reason });
       };
       if (!parsed.success) {
-        const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ');
+        const problems = parsed.error.issues
+          .map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`)
+          .join('; ');
         return record(false, `malformed ${kind} payload: ${problems}`);
       }
       const { by, gate, comment } = parsed.data;
-      if (!pending || !gateConfig) return record(false, `no gate is pending (phase: ${status.phase})`, gate ?? null);
-      if (gate && gate !== pending.gate) return record(false, `the ${gate} gate is not pending; the pending gate is ${pending.gate}`);
-      if (decision) return record(false, `the ${pending.gate} gate was already decided (${decision.kind} by ${decision.by})`);
+      if (!pending || !gateConfig)
+        return record(false, `no gate is pending (phase: ${status.phase})`, gate ?? null);
+      if (gate && gate !== pending.gate)
+        return record(false, `the ${gate} gate is not pending; the pending gate is ${pending.gate}`);
+      if (decision)
+        return record(
+          false,
+          `the ${pending.gate} gate was already decided (${decision.kind} by ${decision.by})`,
+        );
       if (!gateConfig.approvers.includes('*') && !gateConfig.approvers.includes(by)) {
-        return record(false, `"${by}" is not an approver of the ${pending.gate} gate (approvers: ${gateConfig.approvers.join(', ')})`);
+        return record(
+          false,
+          `"${by}" is not an approver of the ${pending.gate} gate (approvers: ${gateConfig.approvers.join(', ')})`,
+        );
       }
       if (kind === 'requestChanges') {
         if (!comment?.trim()) return record(false, 'requestChanges needs a comment saying what to change');
@@ -333,7 +361,10 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
           return record(false, 'this playbook fixes the plan in config; approve or reject it');
         }
         if (status.revisions[pending.gate] >= maxRevisions) {
-          return record(false, `the ${pending.gate} gate already had ${maxRevisions} revision round(s), the playbook's limit; approve or reject`);
+          return record(
+            false,
+            `the ${pending.gate} gate already had ${maxRevisions} revision round(s), the playbook's limit; approve or reject`,
+          );
         }
       }
       decision = { kind, by, comment, at };
@@ -355,8 +386,20 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
       const decided = await condition(() => decision !== undefined, config.timeout);
       if (!decided) {
         const kind = config.onTimeout === 'auto-approve' ? 'approve' : 'reject';
-        decision = { kind, by: 'system', comment: `no decision within ${config.timeout}; policy: ${config.onTimeout}`, at: now() };
-        status.decisions.push({ kind: 'timeout', by: 'system', gate, comment: decision.comment, at: decision.at, accepted: true });
+        decision = {
+          kind,
+          by: 'system',
+          comment: `no decision within ${config.timeout}; policy: ${config.onTimeout}`,
+          at: now(),
+        };
+        status.decisions.push({
+          kind: 'timeout',
+          by: 'system',
+          gate,
+          comment: decision.comment,
+          at: decision.at,
+          accepted: true,
+        });
       }
     } else {
       await condition(() => decision !== undefined);
@@ -364,7 +407,8 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     status.pendingGate = undefined;
     gateConfig = undefined;
     const taken = decision!;
-    if (taken.kind === 'approve') approvals.push({ gate, by: taken.by, at: taken.at, comment: taken.comment });
+    if (taken.kind === 'approve')
+      approvals.push({ gate, by: taken.by, at: taken.at, comment: taken.comment });
     if (taken.kind === 'requestChanges') status.revisions[gate]++;
     return taken;
   };
@@ -377,7 +421,9 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
 
   const parsedInput = ResearchTaskInputSchema.safeParse(rawInput);
   if (!parsedInput.success) {
-    const problems = parsedInput.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ');
+    const problems = parsedInput.error.issues
+      .map((i) => `${i.path.join('.') || 'input'}: ${i.message}`)
+      .join('; ');
     fail(ApplicationFailure.nonRetryable(`invalid researchTask input: ${problems}`, 'InvalidInput'));
   }
   const input = parsedInput.data!;
@@ -410,7 +456,12 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     });
     const rejected = (): ResearchTaskResult => {
       status.phase = 'rejected';
-      return { outcome: 'rejected', workflowId: info.workflowId, provenance: provenance(), decisions: status.decisions };
+      return {
+        outcome: 'rejected',
+        workflowId: info.workflowId,
+        provenance: provenance(),
+        decisions: status.decisions,
+      };
     };
 
     let plan = await run.plan();
