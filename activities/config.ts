@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import type { ZodType } from 'zod';
 import {
   AgentsFileSchema,
+  checkFixedPlan,
   checkPlaybookAgainstAgents,
   formatPath,
   PlaybookSchema,
@@ -84,12 +85,14 @@ export async function loadConfig(configDir: string): Promise<LoadedConfig> {
 
   const playbookDir = path.join(configDir, 'playbooks');
   let names: string[] = [];
+  let readable = true;
   try {
     names = (await fs.readdir(playbookDir)).filter((n) => /\.ya?ml$/.test(n)).sort();
   } catch (err) {
+    readable = false;
     problems.push({ file: path.relative(root, playbookDir), path: '', message: (err as Error).message });
   }
-  if (names.length === 0 && problems.length === 0) {
+  if (readable && names.length === 0) {
     problems.push({
       file: path.relative(root, playbookDir),
       path: '',
@@ -106,11 +109,11 @@ export async function loadConfig(configDir: string): Promise<LoadedConfig> {
     if (value.id !== expected) {
       problems.push({ file: rel, path: 'id', message: `must match the file name ("${expected}")` });
     }
-    if (agents.value) {
-      for (const message of checkPlaybookAgainstAgents(value, agents.value)) {
-        problems.push({ file: rel, path: '', message });
-      }
-    }
+    // The fixed plan's limits need nothing from agents.yaml: checked even when that file is broken.
+    const checks = agents.value
+      ? checkPlaybookAgainstAgents(value, agents.value)
+      : checkFixedPlan(value).map((p) => `fixedPlan: ${p}`);
+    for (const message of checks) problems.push({ file: rel, path: '', message });
     playbooks[value.id] = value;
   }
   if (problems.length > 0 || !agents.value) throw new ConfigError(problems);

@@ -42,13 +42,13 @@ const NON_RETRYABLE_HINTS: Record<number, string> = {
 
 /** Parses `retry-after` (seconds or HTTP date) into milliseconds, if present and sane. */
 export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
-  const value = headers?.get('retry-after');
+  const value = headers?.get('retry-after')?.trim();
   if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 10 * 60_000);
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.min(Number(value) * 1000, 10 * 60_000);
+  // Only the IMF-fixdate form HTTP uses: Date.parse alone accepts garbage such as "-5".
+  if (!/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(value)) return undefined;
   const date = Date.parse(value);
-  if (!Number.isNaN(date)) return Math.max(0, Math.min(date - now, 10 * 60_000));
-  return undefined;
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.min(date - now, 10 * 60_000));
 }
 
 /** Maps anything a model call threw to what Temporal should do with it. */
@@ -57,7 +57,9 @@ export function classifyModelError(err: unknown, agentId: string): unknown {
   if (err instanceof Anthropic.APIError && typeof err.status === 'number') {
     const status: number = err.status;
     const hint = NON_RETRYABLE_HINTS[status];
-    const detail = `agent "${agentId}": model API answered ${status}: ${err.message}`;
+    // The API's own message reads better than the SDK's (which repeats the status and raw body).
+    const apiMessage = (err.error as { error?: { message?: unknown } } | undefined)?.error?.message;
+    const detail = `agent "${agentId}": model API answered ${status}: ${typeof apiMessage === 'string' ? apiMessage : err.message}`;
     if (hint) {
       const type =
         status === 401 || status === 403 ? FailureTypes.ModelAuthFailed : FailureTypes.ModelRequestInvalid;

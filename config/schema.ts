@@ -67,26 +67,40 @@ export const AgentsFileSchema = z
     agents: z.array(AgentSchema).min(2),
   })
   .strict()
-  .superRefine((file, ctx) => {
-    const seen = new Set<string>();
-    file.agents.forEach((agent, i) => {
-      if (seen.has(agent.id)) {
+  .superRefine(
+    (file, ctx) => {
+      const seen = new Set<string>();
+      file.agents.forEach((agent, i) => {
+        if (seen.has(agent.id)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['agents', i, 'id'],
+            message: `duplicate agent id "${agent.id}"`,
+          });
+        }
+        seen.add(agent.id);
+      });
+      if (!seen.has(file.lead)) {
         ctx.addIssue({
           code: 'custom',
-          path: ['agents', i, 'id'],
-          message: `duplicate agent id "${agent.id}"`,
+          path: ['lead'],
+          message: `no agent with id "${file.lead}" is declared`,
         });
       }
-      seen.add(agent.id);
-    });
-    if (!seen.has(file.lead)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['lead'],
-        message: `no agent with id "${file.lead}" is declared`,
-      });
-    }
-  });
+    },
+    {
+      // zod skips refinements once any field has an issue; these checks need only the ids, so they
+      // run whenever the ids are readable and are reported together with field problems.
+      when: (payload) => {
+        const v = payload.value as { lead?: unknown; agents?: unknown } | undefined;
+        return (
+          typeof v?.lead === 'string' &&
+          Array.isArray(v.agents) &&
+          v.agents.every((a) => typeof (a as { id?: unknown } | null)?.id === 'string')
+        );
+      },
+    },
+  );
 export type AgentsFile = z.infer<typeof AgentsFileSchema>;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -272,11 +286,14 @@ export function checkPlaybookAgainstAgents(playbook: Playbook, agents: AgentsFil
     if (id === agents.lead)
       problems.push(`agents: "${id}" is the lead agent and cannot be a step's specialist`);
   });
-  if (playbook.fixedPlan) {
-    const limits: PlanLimits = { ...playbook.limits, allowedAgents: playbook.agents, depth: 0 };
-    for (const p of checkPlan(playbook.fixedPlan, limits)) problems.push(`fixedPlan: ${p}`);
-  }
+  for (const p of checkFixedPlan(playbook)) problems.push(`fixedPlan: ${p}`);
   return problems;
+}
+
+/** A fixed plan obeys its playbook's limits and names only its agents. */
+export function checkFixedPlan(playbook: Playbook): string[] {
+  if (!playbook.fixedPlan) return [];
+  return checkPlan(playbook.fixedPlan, { ...playbook.limits, allowedAgents: playbook.agents, depth: 0 });
 }
 
 /** A zod issue path rendered the way people read it: `agents[2].retry.maximumAttempts`. */

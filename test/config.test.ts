@@ -1,0 +1,404 @@
+/**
+ * Loading `config/`: the real config is valid and complete, its digest tracks content and nothing
+ * else, and broken config is reported in full — every problem, with its file, path and a reason —
+ * by `loadConfig` and by `npm run config:check` alike.
+ */
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import {
+  ConfigError,
+  digestOf,
+  loadConfig,
+  snapshotFor,
+  type ConfigProblem,
+  type LoadedConfig,
+} from '../activities/config';
+import { PROJECT_ROOT } from '../activities/options';
+
+const CONFIG_DIR = path.join(PROJECT_ROOT, 'config');
+const TSX = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
+
+const tempDirs: string[] = [];
+
+/** A fresh copy of the real config in a temporary folder; `name` makes the copy `<tmp>/<name>`. */
+async function copyConfig(name?: string): Promise<string> {
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-cfg-'));
+  tempDirs.push(tmp);
+  const dir = name ? path.join(tmp, name) : tmp;
+  await fs.cp(CONFIG_DIR, dir, { recursive: true });
+  return dir;
+}
+
+/** Rewrites one file of a config copy; fails the test if the edit did not change anything. */
+async function edit(dir: string, rel: string, change: (text: string) => string): Promise<void> {
+  const file = path.join(dir, rel);
+  const before = await fs.readFile(file, 'utf8');
+  const after = change(before);
+  expect(after).not.toBe(before);
+  await fs.writeFile(file, after);
+}
+
+/** The ConfigError `loadConfig` throws for `dir` (fails the test if it loads). */
+async function configError(dir: string): Promise<ConfigError> {
+  try {
+    await loadConfig(dir);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`expected ${dir} to be refused`);
+}
+
+/** Runs the config:check CLI against `dir`. */
+function configCheck(dir: string): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(TSX, ['cli/config-check.ts'], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, BATON_CONFIG_DIR: dir },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (result.error) throw result.error;
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `value`, or a thrown error naming `what` when it is missing. */
+function must<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`expected ${what}`);
+  return value;
+}
+
+/** A copy of a parsed YAML value with every mapping's keys in reverse order. */
+function reverseKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(reverseKeys);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .reverse()
+        .map(([k, v]) => [k, reverseKeys(v)]),
+    );
+  }
+  return value;
+}
+
+afterAll(async () => {
+  await Promise.all(tempDirs.map((d) => fs.rm(d, { recursive: true, force: true })));
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('digestOf', () => {
+  test('is sha256 over content: key order and undefined fields do not count, values and array order do', () => {
+    const digest = digestOf({ a: 1, b: { c: [1, 2], d: 'x' } });
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(digestOf({ b: { d: 'x', c: [1, 2] }, a: 1 })).toBe(digest);
+    expect(digestOf({ a: 1, b: { c: [1, 2], d: 'x', e: undefined } })).toBe(digest);
+    expect(digestOf({ a: 2, b: { c: [1, 2], d: 'x' } })).not.toBe(digest);
+    expect(digestOf({ a: 1, b: { c: [2, 1], d: 'x' } })).not.toBe(digest);
+    expect(digestOf({ a: '1', b: { c: [1, 2], d: 'x' } })).not.toBe(digest);
+  });
+});
+
+describe('the real config/', () => {
+  let config: LoadedConfig;
+  beforeAll(async () => {
+    config = await loadConfig(CONFIG_DIR);
+  });
+
+  test('loads with the research-brief and fact-sheet playbooks', () => {
+    expect(Object.keys(config.playbooks).sort()).toEqual(['fact-sheet', 'research-brief']);
+    expect(must(config.playbooks['research-brief'], 'research-brief').id).toBe('research-brief');
+    expect(must(config.playbooks['fact-sheet'], 'fact-sheet').fixedPlan?.steps.map((s) => s.id)).toEqual([
+      'gather',
+      'check',
+      'write',
+    ]);
+  });
+
+  test('research-brief lets the lead plan with at least 4 specialists', () => {
+    const brief = must(config.playbooks['research-brief'], 'the research-brief playbook');
+    expect(brief.agents.length).toBeGreaterThanOrEqual(4);
+    expect(brief.agents).not.toContain(config.agents.lead);
+    expect(brief.fixedPlan).toBeUndefined();
+  });
+
+  test('declares a lead and at least 4 specialists, each spelling out model, prompt, tokens, timeouts and retry', async () => {
+    const ids = config.agents.agents.map((a) => a.id);
+    expect(ids).toContain(config.agents.lead);
+    expect(ids.filter((id) => id !== config.agents.lead).length).toBeGreaterThanOrEqual(4);
+    // Defaults would fill timeouts and retry in the parsed config, so look at what the file itself says.
+    const raw = YAML.parse(await fs.readFile(path.join(CONFIG_DIR, 'agents.yaml'), 'utf8')) as {
+      agents: Record<string, unknown>[];
+    };
+    expect(raw.agents).toHaveLength(ids.length);
+    for (const declared of raw.agents) {
+      expect(Object.keys(declared)).toEqual(
+        expect.arrayContaining(['id', 'model', 'systemPrompt', 'maxTokens', 'timeouts', 'retry']),
+      );
+    }
+    for (const a of config.agents.agents) {
+      expect(a.model).not.toBe('');
+      expect(a.systemPrompt.trim().length).toBeGreaterThan(0);
+      expect(a.maxTokens).toBeGreaterThanOrEqual(64);
+    }
+  });
+
+  test('has a digest of the form sha256:<64 hex>, the same on every load', async () => {
+    expect(config.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const again = await loadConfig(CONFIG_DIR);
+    expect(again.digest).toBe(config.digest);
+  });
+
+  test('the digest ignores comments, formatting and key order', async () => {
+    const dir = await copyConfig();
+    const files = [
+      'agents.yaml',
+      ...(await fs.readdir(path.join(dir, 'playbooks'))).map((n) => `playbooks/${n}`),
+    ];
+    for (const rel of files) {
+      await edit(dir, rel, (text) => {
+        const reordered = YAML.stringify(reverseKeys(YAML.parse(text)), { indent: 4 });
+        return `# Reformatted copy: keys reversed, comments moved.\n\n${reordered}\n# trailing comment\n`;
+      });
+    }
+    const reformatted = await loadConfig(dir);
+    expect(reformatted.digest).toBe(config.digest);
+    // The copy really was rewritten: the first key of agents.yaml is no longer `lead`.
+    const text = await fs.readFile(path.join(dir, 'agents.yaml'), 'utf8');
+    expect(text).toMatch(/^# Reformatted copy/);
+    expect(Object.keys(YAML.parse(text) as object)[0]).toBe('agents');
+  });
+
+  test.each<[string, string, (text: string) => string]>([
+    ['an agent value', 'agents.yaml', (t) => t.replace('maxTokens: 8000', 'maxTokens: 8001')],
+    ['a system prompt', 'agents.yaml', (t) => t.replace('You are an analyst.', 'You are an economist.')],
+    [
+      'a playbook limit',
+      'playbooks/research-brief.yaml',
+      (t) => t.replace('maxParallel: 4', 'maxParallel: 3'),
+    ],
+    ['a fixed plan question', 'playbooks/fact-sheet.yaml', (t) => t.replace('one-page', 'two-page')],
+  ])('the digest changes when %s changes', async (_what, rel, change) => {
+    const dir = await copyConfig();
+    await edit(dir, rel, change);
+    const changed = await loadConfig(dir);
+    expect(changed.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(changed.digest).not.toBe(config.digest);
+  });
+
+  test('snapshotFor an unknown playbook is undefined', () => {
+    expect(snapshotFor(config, 'no-such-playbook')).toBeUndefined();
+  });
+
+  test.each(['research-brief', 'fact-sheet'])(
+    'snapshotFor %s holds the lead and exactly the playbook specialists',
+    (id) => {
+      const snapshot = snapshotFor(config, id);
+      expect(snapshot).toBeDefined();
+      const playbook = must(config.playbooks[id], `playbook ${id}`);
+      const byId = new Map(config.agents.agents.map((a) => [a.id, a]));
+      expect(snapshot?.digest).toBe(config.digest);
+      expect(snapshot?.playbook).toEqual(playbook);
+      expect(snapshot?.lead).toEqual(byId.get(config.agents.lead));
+      expect(Object.keys(snapshot?.specialists ?? {}).sort()).toEqual([...playbook.agents].sort());
+      for (const sid of playbook.agents) expect(snapshot?.specialists[sid]).toEqual(byId.get(sid));
+      expect(snapshot?.specialists).not.toHaveProperty(config.agents.lead);
+    },
+  );
+
+  test('config:check exits 0 and says "config OK" with the digest', () => {
+    const { status, stdout } = configCheck(CONFIG_DIR);
+    expect(status).toBe(0);
+    expect(stdout).toContain('config OK: 5 agents, 2 playbooks (fact-sheet, research-brief)');
+    expect(stdout).toContain(config.digest);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+/** An expected problem; `file` is relative to the config folder, the message a substring or pattern. */
+interface Expected {
+  file: string;
+  path: string;
+  message: string | RegExp;
+}
+
+interface BadCase {
+  name: string;
+  breakIt: (dir: string) => Promise<void>;
+  problems: Expected[];
+}
+
+const BAD_CASES: BadCase[] = [
+  {
+    name: 'a YAML syntax error',
+    breakIt: (dir) =>
+      edit(dir, 'playbooks/research-brief.yaml', (t) => t.replace('maxSteps: 8', 'maxSteps: [8')),
+    problems: [{ file: 'playbooks/research-brief.yaml', path: '', message: /^YAML: .*line 9, column 3/ }],
+  },
+  {
+    name: 'an unknown key',
+    breakIt: (dir) =>
+      edit(dir, 'playbooks/research-brief.yaml', (t) =>
+        t.replace('maxParallel: 4', 'maxParallel: 4\n  maxCost: 10'),
+      ),
+    problems: [
+      { file: 'playbooks/research-brief.yaml', path: 'limits', message: 'Unrecognized key: "maxCost"' },
+    ],
+  },
+  {
+    name: 'a value of the wrong type',
+    breakIt: (dir) => edit(dir, 'agents.yaml', (t) => t.replace('maxTokens: 4000', 'maxTokens: "4000"')),
+    problems: [
+      {
+        file: 'agents.yaml',
+        path: 'agents[1].maxTokens',
+        message: 'Invalid input: expected number, received string',
+      },
+    ],
+  },
+  {
+    name: 'a tool that is not in the registry',
+    breakIt: (dir) =>
+      edit(dir, 'agents.yaml', (t) => t.replace('tools: [web_search]', 'tools: [web_search, bash]')),
+    problems: [
+      { file: 'agents.yaml', path: 'agents[1].tools[1]', message: 'Invalid input: expected "web_search"' },
+    ],
+  },
+  {
+    name: 'a playbook id that does not match its file name',
+    breakIt: (dir) =>
+      fs.rename(path.join(dir, 'playbooks/fact-sheet.yaml'), path.join(dir, 'playbooks/facts.yaml')),
+    problems: [{ file: 'playbooks/facts.yaml', path: 'id', message: 'must match the file name ("facts")' }],
+  },
+  {
+    name: 'a playbook naming an undeclared agent',
+    breakIt: (dir) =>
+      edit(dir, 'playbooks/research-brief.yaml', (t) =>
+        t.replace('fact-checker, writer]', 'fact-checker, writer, coder]'),
+      ),
+    problems: [
+      {
+        file: 'playbooks/research-brief.yaml',
+        path: '',
+        message: 'agents: "coder" is not declared in agents.yaml',
+      },
+    ],
+  },
+  {
+    name: 'a fixed plan naming an agent its playbook does not allow',
+    breakIt: (dir) =>
+      edit(dir, 'playbooks/fact-sheet.yaml', (t) => t.replace('agent: fact-checker', 'agent: analyst')),
+    problems: [
+      {
+        file: 'playbooks/fact-sheet.yaml',
+        path: '',
+        message:
+          'fixedPlan: steps[1] ("check"): agent "analyst" is not allowed here; use one of: researcher, fact-checker, writer',
+      },
+    ],
+  },
+  {
+    name: 'a missing agents.yaml',
+    breakIt: (dir) => fs.rm(path.join(dir, 'agents.yaml')),
+    problems: [{ file: 'agents.yaml', path: '', message: /^cannot read: ENOENT: no such file or directory/ }],
+  },
+  {
+    name: 'an empty playbooks folder',
+    breakIt: async (dir) => {
+      for (const name of await fs.readdir(path.join(dir, 'playbooks')))
+        await fs.rm(path.join(dir, 'playbooks', name));
+    },
+    problems: [{ file: 'playbooks', path: '', message: 'no playbook (*.yaml) found' }],
+  },
+];
+
+/** `expected` as matchers, with files relative to the folder that holds the config folder. */
+function matchers(dir: string, expected: Expected[]): ConfigProblem[] {
+  const base = path.basename(dir);
+  return expected.map((e) => ({
+    file: `${base}/${e.file}`,
+    path: e.path,
+    message: typeof e.message === 'string' ? e.message : expect.stringMatching(e.message),
+  }));
+}
+
+describe('broken config', () => {
+  test.each(BAD_CASES.map((c) => [c.name, c] as const))(
+    '%s is a ConfigError naming file, path and reason',
+    async (_name, c) => {
+      const dir = await copyConfig();
+      await c.breakIt(dir);
+      const err = await configError(dir);
+      expect(err.problems).toEqual(matchers(dir, c.problems));
+      // The error's own message lists the problems too, for logs that only print `message`.
+      for (const p of err.problems)
+        expect(err.message).toContain(`${p.file}${p.path ? `: ${p.path}` : ''}: ${p.message}`);
+    },
+  );
+
+  test('files are named relative to the folder above the config folder, e.g. config/agents.yaml', async () => {
+    const dir = await copyConfig('config');
+    await edit(dir, 'agents.yaml', (t) => t.replace('lead: lead', 'lead: boss'));
+    const err = await configError(dir);
+    expect(err.problems).toEqual([
+      { file: 'config/agents.yaml', path: 'lead', message: 'no agent with id "boss" is declared' },
+    ]);
+  });
+
+  test('problems in several files are all reported at once', async () => {
+    const dir = await copyConfig();
+    await edit(dir, 'agents.yaml', (t) => t.replace('maxTokens: 8000', 'maxTokens: lots'));
+    await edit(dir, 'playbooks/research-brief.yaml', (t) => t.replace('maxDepth: 1', 'maxDepth: 7'));
+    await fs.rename(path.join(dir, 'playbooks/fact-sheet.yaml'), path.join(dir, 'playbooks/facts.yaml'));
+    const err = await configError(dir);
+    expect(err.problems).toEqual(
+      matchers(dir, [
+        {
+          file: 'agents.yaml',
+          path: 'agents[0].maxTokens',
+          message: 'Invalid input: expected number, received string',
+        },
+        { file: 'playbooks/facts.yaml', path: 'id', message: 'must match the file name ("facts")' },
+        {
+          file: 'playbooks/research-brief.yaml',
+          path: 'limits.maxDepth',
+          message: 'Too big: expected number to be <=3',
+        },
+      ]),
+    );
+  });
+
+  test('config:check exits 1 and lists every problem with its file and path', async () => {
+    const dir = await copyConfig();
+    await edit(dir, 'agents.yaml', (t) =>
+      t.replace(
+        'backoffCoefficient: 2, maximumInterval: 2m',
+        'backoffCoefficient: 20, maximumInterval: 2 minutes',
+      ),
+    );
+    await edit(dir, 'playbooks/research-brief.yaml', (t) =>
+      t.replace('onTimeout: reject', 'onTimeout: ignore'),
+    );
+    await edit(dir, 'playbooks/fact-sheet.yaml', (t) => t.replace('maxParallel: 2', 'maxParallel: 0'));
+    const { problems } = await configError(dir);
+    expect(problems.map((p) => `${p.file} ${p.path}`)).toEqual(
+      [
+        'agents.yaml agents[0].retry.backoffCoefficient',
+        'agents.yaml agents[0].retry.maximumInterval',
+        'playbooks/fact-sheet.yaml limits.maxParallel',
+        'playbooks/research-brief.yaml gates.plan.onTimeout',
+      ].map((s) => `${path.basename(dir)}/${s}`),
+    );
+
+    const { status, stdout, stderr } = configCheck(dir);
+    expect(status).toBe(1);
+    expect(stdout).not.toContain('config OK');
+    expect(stderr).toContain(`config has ${problems.length} problem(s):`);
+    for (const p of problems) {
+      expect(stderr).toContain(`  ${p.file}${p.path ? `: ${p.path}` : ''}: ${p.message}`);
+    }
+  });
+});
