@@ -9,11 +9,17 @@ import YAML from 'yaml';
 import type { ZodType } from 'zod';
 import {
   AgentsFileSchema,
+  ApproversFileSchema,
   checkFixedPlan,
+  checkGatesAgainstApprovers,
   checkPlaybookAgainstAgents,
+  resolveApprovers,
   formatPath,
   PlaybookSchema,
   type AgentsFile,
+  type ApproversFile,
+  type GateConfig,
+  type ResolvedGate,
   type ConfigSnapshot,
   type Playbook,
 } from '../config/schema';
@@ -27,6 +33,7 @@ export interface ConfigProblem {
 
 export interface LoadedConfig {
   agents: AgentsFile;
+  approvers: ApproversFile;
   playbooks: Record<string, Playbook>;
   digest: string;
 }
@@ -74,7 +81,7 @@ async function parseFile<T>(
 }
 
 /**
- * Reads `agents.yaml` and every `playbooks/*.yaml` under `configDir`, validates them and their
+ * Reads `agents.yaml`, `approvers.yaml` and every `playbooks/*.yaml` under `configDir`, validates them and their
  * cross-references, and computes a digest over the validated content. Throws {@link ConfigError}
  * listing every problem.
  */
@@ -82,6 +89,12 @@ export async function loadConfig(configDir: string): Promise<LoadedConfig> {
   const problems: ConfigProblem[] = [];
   const root = path.dirname(configDir);
   const agents = await parseFile(path.join(configDir, 'agents.yaml'), AgentsFileSchema, root, problems);
+  const approvers = await parseFile(
+    path.join(configDir, 'approvers.yaml'),
+    ApproversFileSchema,
+    root,
+    problems,
+  );
 
   const playbookDir = path.join(configDir, 'playbooks');
   let names: string[] = [];
@@ -113,11 +126,13 @@ export async function loadConfig(configDir: string): Promise<LoadedConfig> {
     const checks = agents.value
       ? checkPlaybookAgainstAgents(value, agents.value)
       : checkFixedPlan(value).map((p) => `fixedPlan: ${p}`);
+    if (approvers.value) checks.push(...checkGatesAgainstApprovers(value, approvers.value));
     for (const message of checks) problems.push({ file: rel, path: '', message });
     playbooks[value.id] = value;
   }
-  if (problems.length > 0 || !agents.value) throw new ConfigError(problems);
-  return { agents: agents.value, playbooks, digest: digestOf({ agents: agents.value, playbooks }) };
+  if (problems.length > 0 || !agents.value || !approvers.value) throw new ConfigError(problems);
+  const content = { agents: agents.value, approvers: approvers.value, playbooks };
+  return { ...content, digest: digestOf(content) };
 }
 
 /** `sha256:<hex>` over a canonical JSON rendering (keys sorted), so formatting and comments do not count. */
@@ -137,12 +152,25 @@ function canonicalJson(value: unknown): string {
 }
 
 /** The part of the loaded config one task needs: its playbook, the lead and the allowed specialists. */
-export function snapshotFor(config: LoadedConfig, playbookId: string): ConfigSnapshot | undefined {
+export function snapshotFor(
+  config: LoadedConfig,
+  playbookId: string,
+  searchAttributes = true,
+): ConfigSnapshot | undefined {
   const playbook = config.playbooks[playbookId];
   if (!playbook) return undefined;
   const byId = new Map(config.agents.agents.map((a) => [a.id, a]));
   const lead = byId.get(config.agents.lead);
   if (!lead) return undefined;
   const specialists = Object.fromEntries(playbook.agents.map((id) => [id, byId.get(id)!]));
-  return { digest: config.digest, playbook, lead, specialists };
+  const resolve = (gate: GateConfig): ResolvedGate => ({
+    ...gate,
+    approvers: resolveApprovers(gate.approvers, config.approvers),
+    escalation: gate.escalation && {
+      ...gate.escalation,
+      approvers: resolveApprovers(gate.escalation.approvers, config.approvers),
+    },
+  });
+  const gates = { plan: resolve(playbook.gates.plan), report: resolve(playbook.gates.report) };
+  return { digest: config.digest, playbook, lead, specialists, gates, searchAttributes };
 }

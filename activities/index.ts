@@ -15,12 +15,12 @@ import {
   type Plan,
   type PlanLimits,
 } from '../config/schema';
-import type { ArtifactRef, Provenance, Source, TokenUsage } from '../workflows/messages';
+import type { ArtifactRef, ChangeRequest, Provenance, Source, TokenUsage } from '../workflows/messages';
 import { getArtifact, putArtifact, sha256 } from './artifacts';
 import { ConfigError, loadConfig, snapshotFor } from './config';
 import { callStructured, FailureTypes } from './model';
 import { activityOptionsFromEnv, type ActivityOptions } from './options';
-import { planPrompt, stepPrompt, synthesisPrompt, type ChangeRequest, type ContextItem } from './prompts';
+import { planPrompt, stepPrompt, synthesisPrompt, type ContextItem } from './prompts';
 import { renderReport } from './report';
 import { TOOL_REGISTRY } from './tools';
 
@@ -84,6 +84,8 @@ export interface StepInput {
   agent: AgentConfig;
   /** Results of the steps this one depends on. */
   context: { id: string; agent: string; result: ArtifactRef }[];
+  /** A reviewer's request, when the step runs again after report review. */
+  change?: ChangeRequest;
 }
 
 export interface StepResult {
@@ -142,7 +144,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'ConfigInvalid');
         throw err;
       }
-      const snapshot = snapshotFor(config, playbookId);
+      const snapshot = snapshotFor(config, playbookId, options.searchAttributes);
       if (!snapshot) {
         throw ApplicationFailure.nonRetryable(
           `unknown playbook "${playbookId}"; available: ${Object.keys(config.playbooks).join(', ')}`,
@@ -190,6 +192,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
           overallQuestion: input.overallQuestion,
           step: input.step,
           context: await readContext(input.context),
+          change: input.change,
         }),
         tool: {
           name: 'submit_findings',

@@ -17,6 +17,12 @@ export interface ActivityOptions {
   artifactDir: string;
   /** Where final reports are written. Env `BATON_REPORT_DIR`; default `<project>/reports`. */
   reportDir: string;
+  /**
+   * Whether tasks keep Baton's search attributes current (what `pending` queries rely on). Env
+   * `BATON_SEARCH_ATTRIBUTES=off` turns it off for servers without custom search attributes, such
+   * as the time-skipping test server. Default on.
+   */
+  searchAttributes: boolean;
 }
 
 /** The folder that holds package.json. */
@@ -31,5 +37,12 @@ export function activityOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Ac
     configDir: dir('BATON_CONFIG_DIR', path.join(PROJECT_ROOT, 'config')),
     artifactDir: dir('BATON_ARTIFACT_DIR', path.join(PROJECT_ROOT, '.baton', 'artifacts')),
     reportDir: dir('BATON_REPORT_DIR', path.join(PROJECT_ROOT, 'reports')),
+    searchAttributes: searchAttributesFromEnv(env.BATON_SEARCH_ATTRIBUTES),
   };
+}
+
+function searchAttributesFromEnv(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === 'on') return true;
+  if (value === 'off') return false;
+  throw new Error(`BATON_SEARCH_ATTRIBUTES must be "on" or "off" (got "${value}")`);
 }

@@ -10,6 +10,7 @@ import {
   Connection,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
+  WorkflowUpdateFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -23,13 +24,8 @@ import { activityOptionsFromEnv, PROJECT_ROOT } from '../activities/options';
 import { freePort, startDevServer, temporalAnswers, type DevServer } from '../scripts/temporal';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
-import {
-  approve,
-  reject,
-  requestChanges,
-  status as statusQuery,
-  type TaskStatus,
-} from '../workflows/messages';
+import { decide, status as statusQuery, type DecideRequest, type TaskStatus } from '../workflows/messages';
+import { formatAudit, formatPendingGate, formatStep } from './format';
 import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from '../workers/options';
 import { createBatonWorker } from '../workers/worker';
 
@@ -91,17 +87,6 @@ export function workflowIdFor(question: string, date: Date): string {
   return `research-${slug || 'task'}-${date.toISOString().slice(0, 10)}`;
 }
 
-function describeStep(s: TaskStatus['steps'][number]): string {
-  const where = s.childWorkflowId ? ` (child ${s.childWorkflowId})` : '';
-  const tail =
-    s.state === 'failed'
-      ? `: ${s.error}`
-      : s.state === 'done' && s.summary
-        ? `: ${s.summary.slice(0, 120)}`
-        : '';
-  return `  step ${s.id} [${s.agent}] ${s.state}${where}${tail}`;
-}
-
 /** Prints what changed since the last status. */
 function printChanges(prev: TaskStatus | undefined, next: TaskStatus): void {
   if (prev?.phase !== next.phase) console.log(`phase: ${next.phase}`);
@@ -114,18 +99,30 @@ function printChanges(prev: TaskStatus | undefined, next: TaskStatus): void {
   }
   for (const step of next.steps) {
     const before = prev?.steps.find((s) => s.id === step.id);
-    if (before?.state !== step.state) console.log(describeStep(step));
+    if (before?.state !== step.state) console.log(`  ${formatStep(step)}`);
   }
-  for (const d of next.decisions.slice(prev?.decisions.length ?? 0)) {
-    console.log(
-      `  decision: ${d.kind} by ${d.by} on ${d.gate ?? '-'} gate: ${d.accepted ? 'accepted' : `refused (${d.reason})`}`,
-    );
-  }
+  for (const entry of next.audit.slice(prev?.audit.length ?? 0))
+    console.log(`  audit: ${formatAudit(entry)}`);
   if (
     prev &&
     prev.usage.inputTokens + prev.usage.outputTokens !== next.usage.inputTokens + next.usage.outputTokens
   ) {
     console.log(`  tokens so far: ${next.usage.inputTokens} in, ${next.usage.outputTokens} out`);
+  }
+}
+
+/** Sends a decision through the `decide` Update; prints the answer or the refusal. */
+async function sendDecision(handle: WorkflowHandle, request: DecideRequest): Promise<boolean> {
+  try {
+    const answer = await handle.executeUpdate(decide, { args: [request] });
+    console.log(
+      `  ${request.decision} accepted: ${answer.outcome} (${answer.approvals} of ${answer.quorum} approvals)`,
+    );
+    return true;
+  } catch (err) {
+    if (!(err instanceof WorkflowUpdateFailedError)) throw err;
+    console.log(`  ${request.decision} refused: ${err.cause?.message ?? err.message}`);
+    return false;
   }
 }
 
@@ -136,21 +133,25 @@ async function decideInTerminal(
   artifactDir: string,
   ask: (q: string) => Promise<string>,
 ): Promise<void> {
-  const gate = s.pendingGate!.gate;
+  const pending = s.pendingGate!;
+  const gate = pending.gate;
+  console.log(`  ${formatPendingGate(pending)}`);
   if (gate === 'report' && s.report) {
     const text = await getArtifact(artifactDir, s.report.artifact.id);
     console.log(`\n----- draft report -----\n${text}\n----- end of draft -----\n`);
   }
   for (;;) {
-    const answer = (await ask(`${gate} gate: [a]pprove, [r]eject or [c]hange request? `))
+    const answer = (await ask(`${gate} gate, deciding as ${me}: [a]pprove, [r]eject or [c]hange request? `))
       .trim()
       .toLowerCase();
-    if (answer === 'a' || answer === 'approve') return handle.signal(approve, { by: me, gate });
-    if (answer === 'r' || answer === 'reject') return handle.signal(reject, { by: me, gate });
+    let request: DecideRequest | undefined;
+    if (answer === 'a' || answer === 'approve') request = { decision: 'approve', by: me, gate };
+    if (answer === 'r' || answer === 'reject') request = { decision: 'reject', by: me, gate };
     if (answer === 'c' || answer === 'change') {
       const comment = (await ask('What should change? ')).trim();
-      if (comment) return handle.signal(requestChanges, { by: me, gate, comment });
+      if (comment) request = { decision: 'requestChanges', by: me, gate, comment };
     }
+    if (request && (await sendDecision(handle, request))) return;
   }
 }
 
@@ -254,7 +255,18 @@ async function main(argv: readonly string[]): Promise<number> {
       if (s.pendingGate) {
         const gate = s.pendingGate.gate;
         if (args.autoApprove) {
-          await handle.signal(approve, { by: me, gate, comment: 'approved with --auto-approve' });
+          const accepted = await sendDecision(handle, {
+            decision: 'approve',
+            by: me,
+            gate,
+            comment: 'approved with --auto-approve',
+          });
+          if (!accepted) {
+            console.error(
+              `error: --auto-approve cannot decide as "${me}" here (set BATON_APPROVER to an approver of this gate)`,
+            );
+            return 1;
+          }
         } else if (rl) {
           await decideInTerminal(handle, s, me, activityOptions.artifactDir, (q) => rl.question(q));
         } else if (!toldHowToApprove) {
@@ -264,9 +276,15 @@ async function main(argv: readonly string[]): Promise<number> {
           );
         }
         if (args.autoApprove || rl) {
-          // Wait until the workflow has taken the decision, so it is not sent twice.
-          while (!done && (await handle.query(statusQuery)).pendingGate?.gate === gate) {
-            await new Promise((r) => setTimeout(r, 200));
+          // Wait until the gate closes or someone else's approval is still needed (quorum).
+          let current = await handle.query(statusQuery);
+          while (
+            !done &&
+            current.pendingGate?.gate === gate &&
+            current.pendingGate.approvals.some((a) => a.by === me)
+          ) {
+            await new Promise((r) => setTimeout(r, 500));
+            current = await handle.query(statusQuery);
           }
         }
       } else {

@@ -220,21 +220,77 @@ function findCycle(steps: readonly PlanStep[]): string[] | undefined {
 // ---------------------------------------------------------------------------------------------------------
 // Playbooks
 
+/** Milliseconds in a duration from config (a {@link DurationSchema} string, or milliseconds). */
+export function durationMs(duration: TemporalDuration): number {
+  if (typeof duration === 'number') return duration;
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(duration);
+  if (!match) throw new Error(`not a duration: "${duration}"`);
+  const units = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+  return Number(match[1]) * units[match[2] as keyof typeof units];
+}
+
+/**
+ * Who may decide at a gate: a person's id from approvers.yaml, `group:<id>` for a group, or `"*"`
+ * for anyone (demos only: it makes the approver list meaningless).
+ */
+const ApproverRefSchema = z
+  .string()
+  .regex(/^(\*|group:[a-z][a-z0-9-]{0,39}|[^\s*:]{1,200})$/, 'must be a person id, "group:<id>" or "*"');
+
+/** The second approver list a gate turns to when its first deadline passes unanswered. */
+export const EscalationSchema = z
+  .object({
+    approvers: z.array(ApproverRefSchema).min(1),
+    quorum: z.number().int().min(1).max(20).default(1),
+    deadline: DurationSchema,
+    onDeadline: z.enum(['reject', 'auto-approve']).default('reject'),
+  })
+  .strict();
+
 export const GateSchema = z
   .object({
     /** Whether the task waits at this gate for a person. */
     required: z.boolean(),
-    /** Identities that may decide; `"*"` lets anyone decide (for demos only). */
-    approvers: z.array(z.string().min(1)).min(1),
-    /** How long the gate waits; unset waits for ever. */
-    timeout: DurationSchema.optional(),
-    /** What happens when the timeout passes with no decision. */
-    onTimeout: z.enum(['reject', 'auto-approve']).default('reject'),
+    approvers: z.array(ApproverRefSchema).min(1),
+    /** Distinct approvals needed (N of M). A rejection by any approver ends the gate at once. */
+    quorum: z.number().int().min(1).max(20).default(1),
+    /** How long the gate waits, in durable workflow time; unset waits for ever. */
+    deadline: DurationSchema.optional(),
+    /** What happens when the deadline passes unanswered. */
+    onDeadline: z.enum(['reject', 'auto-approve', 'escalate']).default('reject'),
+    escalation: EscalationSchema.optional(),
+    /** Points after the gate opens at which a reminder is recorded (and shown in status). */
+    reminders: z.array(DurationSchema).default([]),
   })
-  .strict();
+  .strict()
+  .superRefine((gate, ctx) => {
+    const issue = (path: (string | number)[], message: string): void =>
+      ctx.addIssue({ code: 'custom', path, message });
+    if (gate.onDeadline !== 'reject' && !gate.deadline)
+      issue(['onDeadline'], `"${gate.onDeadline}" needs a deadline`);
+    if (gate.onDeadline === 'escalate' && !gate.escalation)
+      issue(['escalation'], 'onDeadline "escalate" needs an escalation');
+    if (gate.escalation && gate.onDeadline !== 'escalate')
+      issue(['escalation'], 'only used when onDeadline is "escalate"');
+    // zod runs this refinement even after a duration failed its regex: compare well-formed ones only.
+    const ms = (d: TemporalDuration | undefined): number | undefined =>
+      d !== undefined && DurationSchema.safeParse(d).success ? durationMs(d) : undefined;
+    const deadline = ms(gate.deadline) ?? Infinity;
+    gate.reminders.forEach((r, i) => {
+      const at = ms(r);
+      if (at !== undefined && at >= deadline)
+        issue(['reminders', i], `must come before the deadline (${gate.deadline})`);
+    });
+  });
 export type GateConfig = z.infer<typeof GateSchema>;
 
-const NO_GATE: GateConfig = { required: false, approvers: ['*'], onTimeout: 'reject' };
+const NO_GATE: GateConfig = {
+  required: false,
+  approvers: ['*'],
+  quorum: 1,
+  onDeadline: 'reject',
+  reminders: [],
+};
 
 export const PlaybookLimitsSchema = z
   .object({
@@ -263,18 +319,135 @@ export const PlaybookSchema = z
       .default({ plan: NO_GATE, report: NO_GATE }),
     /** A plan fixed in review: the lead is not asked to plan at all. */
     fixedPlan: PlanSchema.optional(),
+    /** Whether a gate may approve itself when its deadline passes (`auto-approve`). Off by default. */
+    allowAutoApprove: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((playbook, ctx) => {
+    if (playbook.allowAutoApprove) return;
+    for (const gate of ['plan', 'report'] as const) {
+      const g = playbook.gates[gate];
+      if (g.onDeadline === 'auto-approve') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['gates', gate, 'onDeadline'],
+          message: 'auto-approve needs allowAutoApprove: true on the playbook',
+        });
+      }
+      if (g.escalation?.onDeadline === 'auto-approve') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['gates', gate, 'escalation', 'onDeadline'],
+          message: 'auto-approve needs allowAutoApprove: true on the playbook',
+        });
+      }
+    }
+  });
 export type Playbook = z.infer<typeof PlaybookSchema>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Approvers
+
+export const ApproversFileSchema = z
+  .object({
+    people: z
+      .array(
+        z
+          .object({
+            id: z.string().regex(/^[^\s*:]{1,200}$/, 'must be an identity without spaces, "*" or ":"'),
+            name: z.string().min(1),
+          })
+          .strict(),
+      )
+      .default([]),
+    groups: z
+      .array(z.object({ id: AgentIdSchema, members: z.array(z.string().min(1)).min(1) }).strict())
+      .default([]),
+  })
+  .strict()
+  .superRefine((file, ctx) => {
+    const people = new Set<string>();
+    file.people.forEach((p, i) => {
+      if (people.has(p.id))
+        ctx.addIssue({ code: 'custom', path: ['people', i, 'id'], message: `duplicate person "${p.id}"` });
+      people.add(p.id);
+    });
+    const groups = new Set<string>();
+    file.groups.forEach((g, i) => {
+      if (groups.has(g.id))
+        ctx.addIssue({ code: 'custom', path: ['groups', i, 'id'], message: `duplicate group "${g.id}"` });
+      groups.add(g.id);
+      g.members.forEach((m, j) => {
+        if (!people.has(m))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['groups', i, 'members', j],
+            message: `"${m}" is not declared under people`,
+          });
+      });
+    });
+  });
+export type ApproversFile = z.infer<typeof ApproversFileSchema>;
+
+/** Expands group references to people; `"*"` stays as is. Unknown references are left out (config:check reports them). */
+export function resolveApprovers(refs: readonly string[], file: ApproversFile): string[] {
+  const out = new Set<string>();
+  for (const ref of refs) {
+    if (ref === '*') out.add('*');
+    else if (ref.startsWith('group:'))
+      file.groups.find((g) => g.id === ref.slice(6))?.members.forEach((m) => out.add(m));
+    else if (file.people.some((p) => p.id === ref)) out.add(ref);
+  }
+  return [...out];
+}
+
+/** Gate approver references exist, and a quorum can be met by the people named. */
+export function checkGatesAgainstApprovers(playbook: Playbook, file: ApproversFile): string[] {
+  const problems: string[] = [];
+  const check = (where: string, refs: readonly string[], quorum: number): void => {
+    for (const ref of refs) {
+      if (ref === '*') continue;
+      if (ref.startsWith('group:')) {
+        if (!file.groups.some((g) => g.id === ref.slice(6)))
+          problems.push(`${where}.approvers: group "${ref.slice(6)}" is not declared in approvers.yaml`);
+      } else if (!file.people.some((p) => p.id === ref)) {
+        problems.push(`${where}.approvers: "${ref}" is not declared in approvers.yaml`);
+      }
+    }
+    const resolved = resolveApprovers(refs, file);
+    if (!resolved.includes('*') && resolved.length < quorum) {
+      problems.push(
+        `${where}.quorum: ${quorum} approvals needed but only ${resolved.length} approver(s) named`,
+      );
+    }
+  };
+  for (const gate of ['plan', 'report'] as const) {
+    const g = playbook.gates[gate];
+    if (!g.required) continue;
+    check(`gates.${gate}`, g.approvers, g.quorum);
+    if (g.escalation) check(`gates.${gate}.escalation`, g.escalation.approvers, g.escalation.quorum);
+  }
+  return problems;
+}
+
+/** A gate as a running task sees it: approver references resolved to people. */
+export interface ResolvedGate extends Omit<GateConfig, 'approvers' | 'escalation'> {
+  approvers: string[];
+  escalation?: Omit<NonNullable<GateConfig['escalation']>, 'approvers'> & { approvers: string[] };
+}
 
 /** Everything a task needs from config, frozen at its start. Small enough to live in workflow history. */
 export interface ConfigSnapshot {
-  /** sha256 over the canonical form of agents and playbooks, as `sha256:<hex>`. */
+  /** sha256 over the canonical form of agents, approvers and playbooks, as `sha256:<hex>`. */
   digest: string;
   playbook: Playbook;
   lead: AgentConfig;
   /** The specialists the playbook allows, by id. */
   specialists: Record<string, AgentConfig>;
+  /** The playbook's gates with approvers resolved to people at the task's start. */
+  gates: { plan: ResolvedGate; report: ResolvedGate };
+  /** Whether the task keeps Baton's search attributes current: a worker setting, fixed at start. */
+  searchAttributes: boolean;
 }
 
 /** Cross-file rules: the playbook's agents exist and are not the lead; a fixed plan obeys the limits. */

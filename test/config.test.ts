@@ -107,8 +107,8 @@ describe('the real config/', () => {
     config = await loadConfig(CONFIG_DIR);
   });
 
-  test('loads with the research-brief and fact-sheet playbooks', () => {
-    expect(Object.keys(config.playbooks).sort()).toEqual(['fact-sheet', 'research-brief']);
+  test('loads with the fact-sheet, research-brief and team-review playbooks', () => {
+    expect(Object.keys(config.playbooks).sort()).toEqual(['fact-sheet', 'research-brief', 'team-review']);
     expect(must(config.playbooks['research-brief'], 'research-brief').id).toBe('research-brief');
     expect(must(config.playbooks['fact-sheet'], 'fact-sheet').fixedPlan?.steps.map((s) => s.id)).toEqual([
       'gather',
@@ -155,6 +155,7 @@ describe('the real config/', () => {
     const dir = await copyConfig();
     const files = [
       'agents.yaml',
+      'approvers.yaml',
       ...(await fs.readdir(path.join(dir, 'playbooks'))).map((n) => `playbooks/${n}`),
     ];
     for (const rel of files) {
@@ -180,6 +181,12 @@ describe('the real config/', () => {
       (t) => t.replace('maxParallel: 4', 'maxParallel: 3'),
     ],
     ['a fixed plan question', 'playbooks/fact-sheet.yaml', (t) => t.replace('one-page', 'two-page')],
+    [
+      'a group of approvers',
+      'approvers.yaml',
+      (t) => t.replace('members: [carol@example.com]', 'members: [carol@example.com, bob@example.com]'),
+    ],
+    ['a gate quorum', 'playbooks/team-review.yaml', (t) => t.replace('quorum: 2', 'quorum: 1')],
   ])('the digest changes when %s changes', async (_what, rel, change) => {
     const dir = await copyConfig();
     await edit(dir, rel, change);
@@ -192,7 +199,7 @@ describe('the real config/', () => {
     expect(snapshotFor(config, 'no-such-playbook')).toBeUndefined();
   });
 
-  test.each(['research-brief', 'fact-sheet'])(
+  test.each(['research-brief', 'fact-sheet', 'team-review'])(
     'snapshotFor %s holds the lead and exactly the playbook specialists',
     (id) => {
       const snapshot = snapshotFor(config, id);
@@ -208,10 +215,46 @@ describe('the real config/', () => {
     },
   );
 
+  test('snapshotFor team-review resolves gate approvers to people: editors, escalating to research leads', () => {
+    const members = (group: string): string[] =>
+      must(
+        config.approvers.groups.find((g) => g.id === group),
+        `group ${group}`,
+      ).members;
+    const editors = members('editors');
+    const leads = members('research-leads');
+    expect(editors).toEqual(['alice@example.com', 'bob@example.com']);
+    expect(leads).toEqual(['carol@example.com']);
+
+    const snapshot = must(snapshotFor(config, 'team-review'), 'the team-review snapshot');
+    expect(snapshot.gates.plan).toEqual({
+      required: true,
+      approvers: editors,
+      quorum: 2,
+      deadline: '2d',
+      onDeadline: 'escalate',
+      escalation: { approvers: leads, quorum: 1, deadline: '1d', onDeadline: 'reject' },
+      reminders: ['1d'],
+    });
+    expect(snapshot.gates.report.approvers).toEqual([...editors, ...leads]);
+    expect(snapshot.gates.report.escalation).toBeUndefined();
+    // The playbook itself keeps the references as written.
+    expect(snapshot.playbook.gates.plan.approvers).toEqual(['group:editors']);
+    expect(snapshot.playbook.gates.plan.escalation?.approvers).toEqual(['group:research-leads']);
+  });
+
+  test('snapshotFor research-brief keeps "*" as its approvers', () => {
+    const snapshot = must(snapshotFor(config, 'research-brief'), 'the research-brief snapshot');
+    expect(snapshot.gates.plan.approvers).toEqual(['*']);
+    expect(snapshot.gates.report.approvers).toEqual(['*']);
+  });
+
   test('config:check exits 0 and says "config OK" with the digest', () => {
     const { status, stdout } = configCheck(CONFIG_DIR);
     expect(status).toBe(0);
-    expect(stdout).toContain('config OK: 5 agents, 2 playbooks (fact-sheet, research-brief)');
+    expect(stdout).toContain(
+      'config OK: 5 agents, 3 playbooks (fact-sheet, research-brief, team-review); digest ',
+    );
     expect(stdout).toContain(config.digest);
   });
 });
@@ -301,6 +344,79 @@ const BAD_CASES: BadCase[] = [
     ],
   },
   {
+    name: 'a playbook naming an undeclared group of approvers',
+    breakIt: (dir) =>
+      edit(dir, 'playbooks/team-review.yaml', (t) =>
+        t.replace(
+          "approvers: ['group:editors', 'group:research-leads']",
+          "approvers: ['group:editors', 'group:ghosts']",
+        ),
+      ),
+    problems: [
+      {
+        file: 'playbooks/team-review.yaml',
+        path: '',
+        message: 'gates.report.approvers: group "ghosts" is not declared in approvers.yaml',
+      },
+    ],
+  },
+  {
+    name: 'a gate quorum its approvers cannot meet',
+    breakIt: (dir) => edit(dir, 'playbooks/team-review.yaml', (t) => t.replace('quorum: 2', 'quorum: 3')),
+    problems: [
+      {
+        file: 'playbooks/team-review.yaml',
+        path: '',
+        message: 'gates.plan.quorum: 3 approvals needed but only 2 approver(s) named',
+      },
+    ],
+  },
+  {
+    name: 'an approver group member not declared under people',
+    breakIt: (dir) =>
+      edit(dir, 'approvers.yaml', (t) =>
+        t.replace('members: [carol@example.com]', 'members: [carol@example.com, dan@example.com]'),
+      ),
+    problems: [
+      {
+        file: 'approvers.yaml',
+        path: 'groups[1].members[1]',
+        message: '"dan@example.com" is not declared under people',
+      },
+    ],
+  },
+  {
+    name: 'a reminder at the deadline',
+    breakIt: (dir) =>
+      edit(dir, 'playbooks/team-review.yaml', (t) => t.replace('reminders: [1d]', 'reminders: [2d]')),
+    problems: [
+      {
+        file: 'playbooks/team-review.yaml',
+        path: 'gates.plan.reminders[0]',
+        message: 'must come before the deadline (2d)',
+      },
+    ],
+  },
+  {
+    name: 'a gate deadline that is not a duration',
+    breakIt: (dir) =>
+      edit(dir, 'playbooks/research-brief.yaml', (t) => t.replace('deadline: 7d', 'deadline: 7 days')),
+    problems: [
+      {
+        file: 'playbooks/research-brief.yaml',
+        path: 'gates.plan.deadline',
+        message: 'must be a whole number followed by ms, s, m, h or d, e.g. "30s" or "10m"',
+      },
+    ],
+  },
+  {
+    name: 'a missing approvers.yaml',
+    breakIt: (dir) => fs.rm(path.join(dir, 'approvers.yaml')),
+    problems: [
+      { file: 'approvers.yaml', path: '', message: /^cannot read: ENOENT: no such file or directory/ },
+    ],
+  },
+  {
     name: 'a missing agents.yaml',
     breakIt: (dir) => fs.rm(path.join(dir, 'agents.yaml')),
     problems: [{ file: 'agents.yaml', path: '', message: /^cannot read: ENOENT: no such file or directory/ }],
@@ -380,7 +496,7 @@ describe('broken config', () => {
       ),
     );
     await edit(dir, 'playbooks/research-brief.yaml', (t) =>
-      t.replace('onTimeout: reject', 'onTimeout: ignore'),
+      t.replace('onDeadline: reject', 'onDeadline: ignore'),
     );
     await edit(dir, 'playbooks/fact-sheet.yaml', (t) => t.replace('maxParallel: 2', 'maxParallel: 0'));
     const { problems } = await configError(dir);
@@ -389,7 +505,7 @@ describe('broken config', () => {
         'agents.yaml agents[0].retry.backoffCoefficient',
         'agents.yaml agents[0].retry.maximumInterval',
         'playbooks/fact-sheet.yaml limits.maxParallel',
-        'playbooks/research-brief.yaml gates.plan.onTimeout',
+        'playbooks/research-brief.yaml gates.plan.onDeadline',
       ].map((s) => `${path.basename(dir)}/${s}`),
     );
 

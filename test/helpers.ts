@@ -19,6 +19,7 @@ import {
 import { putArtifact } from '../activities/artifacts';
 import type { ActivityOptions } from '../activities/options';
 import type { Plan } from '../config/schema';
+import { logLevelFromEnv } from '../workers/options';
 import { status as statusQuery, type TaskStatus } from '../workflows/messages';
 
 export const FIXTURE_CONFIG = path.join(__dirname, 'fixtures', 'config');
@@ -49,10 +50,10 @@ export async function connectToTestServer(): Promise<TestContext> {
   };
 }
 
-/** Worker logs only at ERROR: tests that fail tasks on purpose would otherwise fill the output with warnings. */
+/** Worker logs only at ERROR (or BATON_LOG_LEVEL): tests that fail tasks on purpose would otherwise fill the output with warnings. */
 function installQuietRuntime(): void {
   try {
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    Runtime.install({ logger: new DefaultLogger(logLevelFromEnv('ERROR')) });
   } catch {
     // Already installed in this process by an earlier test file.
   }
@@ -61,13 +62,17 @@ function installQuietRuntime(): void {
 export const uniqueId = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 /** Activity options with the fixture config (or another) and fresh temporary artifact and report folders. */
-export async function tempActivityOptions(configDir = FIXTURE_CONFIG): Promise<ActivityOptions> {
+export async function tempActivityOptions(
+  configDir = FIXTURE_CONFIG,
+  searchAttributes = true,
+): Promise<ActivityOptions> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-test-'));
   return {
     configDir,
     artifactDir: path.join(root, 'artifacts'),
     reportDir: path.join(root, 'reports'),
     apiKey: 'test-key',
+    searchAttributes,
   };
 }
 

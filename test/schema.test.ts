@@ -1,16 +1,22 @@
 /**
- * The config and plan schemas: every rule a plan, an agents file or a playbook must obey, each with a
- * case that breaks it and the exact problem people will read.
+ * The config and plan schemas: every rule a plan, an agents file, a playbook or an approvers file must
+ * obey, each with a case that breaks it and the exact problem people will read.
  */
 import {
   AgentsFileSchema,
+  ApproversFileSchema,
+  checkGatesAgainstApprovers,
   checkPlan,
   checkPlaybookAgainstAgents,
   DurationSchema,
+  durationMs,
   formatPath,
+  GateSchema,
   PlanSchema,
   PlaybookSchema,
+  resolveApprovers,
   type AgentsFile,
+  type ApproversFile,
   type Plan,
   type PlanLimits,
   type PlanStep,
@@ -299,13 +305,13 @@ const AGENTS: AgentsFile = AgentsFileSchema.parse({
   agents: [agent('lead'), agent('researcher'), agent('analyst')],
 });
 
+const OFF_GATE = { required: false, approvers: ['*'], quorum: 1, onDeadline: 'reject', reminders: [] };
+
 describe('PlaybookSchema', () => {
-  test('gates default to not required, and limits get their defaults', () => {
+  test('gates default to not required, auto-approve is off, and limits get their defaults', () => {
     const parsed = PlaybookSchema.parse(playbookInput());
-    expect(parsed.gates).toEqual({
-      plan: { required: false, approvers: ['*'], onTimeout: 'reject' },
-      report: { required: false, approvers: ['*'], onTimeout: 'reject' },
-    });
+    expect(parsed.gates).toEqual({ plan: OFF_GATE, report: OFF_GATE });
+    expect(parsed.allowAutoApprove).toBe(false);
     expect(parsed.limits).toEqual({
       maxSteps: 3,
       maxDepth: 1,
@@ -315,17 +321,19 @@ describe('PlaybookSchema', () => {
     });
   });
 
-  test('a gate given without onTimeout rejects on timeout; the other gate stays off', () => {
+  test('a gate given without onDeadline rejects at its deadline; the other gate stays off', () => {
     const parsed = PlaybookSchema.parse(
-      playbookInput({ gates: { plan: { required: true, approvers: ['alice'], timeout: '1h' } } }),
+      playbookInput({ gates: { plan: { required: true, approvers: ['alice'], deadline: '1h' } } }),
     );
     expect(parsed.gates.plan).toEqual({
       required: true,
       approvers: ['alice'],
-      timeout: '1h',
-      onTimeout: 'reject',
+      quorum: 1,
+      deadline: '1h',
+      onDeadline: 'reject',
+      reminders: [],
     });
-    expect(parsed.gates.report.required).toBe(false);
+    expect(parsed.gates.report).toEqual(OFF_GATE);
   });
 
   test.each<[string, Record<string, unknown>, [string, string][]]>([
@@ -346,12 +354,437 @@ describe('PlaybookSchema', () => {
       [['gates', 'Unrecognized key: "deploy"']],
     ],
     [
-      'an onTimeout that is not reject or auto-approve',
-      { gates: { plan: { required: true, approvers: ['*'], onTimeout: 'ignore' } } },
-      [['gates.plan.onTimeout', 'Invalid option: expected one of "reject"|"auto-approve"']],
+      'the old timeout and onTimeout keys (renamed deadline and onDeadline)',
+      { gates: { plan: { required: true, approvers: ['*'], timeout: '1h', onTimeout: 'reject' } } },
+      [['gates.plan', 'Unrecognized keys: "timeout", "onTimeout"']],
+    ],
+    [
+      'an onDeadline that is not reject, auto-approve or escalate',
+      { gates: { plan: { required: true, approvers: ['*'], deadline: '1h', onDeadline: 'ignore' } } },
+      [['gates.plan.onDeadline', 'Invalid option: expected one of "reject"|"auto-approve"|"escalate"']],
     ],
   ])('refuses %s', (_name, extra, expected) => {
     expect(issues(PlaybookSchema.safeParse(playbookInput(extra)))).toEqual(expected);
+  });
+
+  describe('auto-approve needs allowAutoApprove: true', () => {
+    const autoGate = { required: true, approvers: ['alice'], deadline: '1h', onDeadline: 'auto-approve' };
+    const escalatingGate = {
+      required: true,
+      approvers: ['alice'],
+      deadline: '1h',
+      onDeadline: 'escalate',
+      escalation: { approvers: ['bob'], deadline: '1h', onDeadline: 'auto-approve' },
+    };
+    const MESSAGE = 'auto-approve needs allowAutoApprove: true on the playbook';
+
+    test.each<[string, Record<string, unknown>, [string, string][]]>([
+      ['on a gate', { gates: { report: autoGate } }, [['gates.report.onDeadline', MESSAGE]]],
+      [
+        'on an escalation',
+        { gates: { plan: escalatingGate } },
+        [['gates.plan.escalation.onDeadline', MESSAGE]],
+      ],
+      [
+        'on both gates, with allowAutoApprove: false given',
+        { allowAutoApprove: false, gates: { plan: escalatingGate, report: autoGate } },
+        [
+          ['gates.plan.escalation.onDeadline', MESSAGE],
+          ['gates.report.onDeadline', MESSAGE],
+        ],
+      ],
+    ])('refuses it %s', (_name, extra, expected) => {
+      expect(issues(PlaybookSchema.safeParse(playbookInput(extra)))).toEqual(expected);
+    });
+
+    test('accepts it on a gate and on an escalation once the playbook allows it', () => {
+      const parsed = PlaybookSchema.parse(
+        playbookInput({ allowAutoApprove: true, gates: { plan: escalatingGate, report: autoGate } }),
+      );
+      expect(parsed.allowAutoApprove).toBe(true);
+      expect(parsed.gates.report.onDeadline).toBe('auto-approve');
+      expect(parsed.gates.plan.escalation).toEqual({
+        approvers: ['bob'],
+        quorum: 1,
+        deadline: '1h',
+        onDeadline: 'auto-approve',
+      });
+    });
+
+    test('reject and escalate need no permission', () => {
+      const parsed = PlaybookSchema.parse(
+        playbookInput({
+          gates: {
+            plan: { ...escalatingGate, escalation: { approvers: ['bob'], deadline: '1h' } },
+            report: { ...autoGate, onDeadline: 'reject' },
+          },
+        }),
+      );
+      expect(parsed.gates.plan.escalation?.onDeadline).toBe('reject');
+      expect(parsed.gates.report.onDeadline).toBe('reject');
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('GateSchema', () => {
+  const gate = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    required: true,
+    approvers: ['alice'],
+    ...extra,
+  });
+  const escalation = { approvers: ['group:leads'], deadline: '1d' };
+
+  test('fills quorum 1, onDeadline reject and no reminders; no deadline means none', () => {
+    const parsed = GateSchema.parse(gate());
+    expect(parsed).toEqual({
+      required: true,
+      approvers: ['alice'],
+      quorum: 1,
+      onDeadline: 'reject',
+      reminders: [],
+    });
+    expect(parsed).not.toHaveProperty('deadline');
+    expect(parsed).not.toHaveProperty('escalation');
+  });
+
+  test('accepts a full escalating gate, filling the escalation quorum and onDeadline', () => {
+    const parsed = GateSchema.parse(
+      gate({
+        approvers: ['alice', 'group:reviewers', '*'],
+        quorum: 2,
+        deadline: '2d',
+        onDeadline: 'escalate',
+        escalation,
+        reminders: ['1d', '47h'],
+      }),
+    );
+    expect(parsed).toEqual({
+      required: true,
+      approvers: ['alice', 'group:reviewers', '*'],
+      quorum: 2,
+      deadline: '2d',
+      onDeadline: 'escalate',
+      escalation: { approvers: ['group:leads'], quorum: 1, deadline: '1d', onDeadline: 'reject' },
+      reminders: ['1d', '47h'],
+    });
+  });
+
+  test('accepts reminders without a deadline, and reminders before it', () => {
+    expect(GateSchema.parse(gate({ reminders: ['1d', '30d'] })).reminders).toEqual(['1d', '30d']);
+    expect(GateSchema.parse(gate({ deadline: '1d', reminders: ['23h', '1439m'] })).reminders).toEqual([
+      '23h',
+      '1439m',
+    ]);
+  });
+
+  const REF_MESSAGE = 'must be a person id, "group:<id>" or "*"';
+
+  test.each<[string, Record<string, unknown>, [string, string][]]>([
+    [
+      'onDeadline auto-approve without a deadline',
+      { onDeadline: 'auto-approve' },
+      [['onDeadline', '"auto-approve" needs a deadline']],
+    ],
+    [
+      'onDeadline escalate without a deadline',
+      { onDeadline: 'escalate', escalation },
+      [['onDeadline', '"escalate" needs a deadline']],
+    ],
+    [
+      'onDeadline escalate without an escalation',
+      { deadline: '1d', onDeadline: 'escalate' },
+      [['escalation', 'onDeadline "escalate" needs an escalation']],
+    ],
+    [
+      'onDeadline escalate with neither deadline nor escalation (both reported)',
+      { onDeadline: 'escalate' },
+      [
+        ['onDeadline', '"escalate" needs a deadline'],
+        ['escalation', 'onDeadline "escalate" needs an escalation'],
+      ],
+    ],
+    [
+      'an escalation when onDeadline is reject',
+      { deadline: '1d', escalation },
+      [['escalation', 'only used when onDeadline is "escalate"']],
+    ],
+    [
+      'an escalation when onDeadline is auto-approve',
+      { deadline: '1d', onDeadline: 'auto-approve', escalation },
+      [['escalation', 'only used when onDeadline is "escalate"']],
+    ],
+    [
+      'a reminder at the deadline and one after it',
+      { deadline: '1d', reminders: ['12h', '24h', '2d'] },
+      [
+        ['reminders[1]', 'must come before the deadline (1d)'],
+        ['reminders[2]', 'must come before the deadline (1d)'],
+      ],
+    ],
+    ['a reminder that is not a duration', { reminders: ['1 day'] }, [['reminders[0]', DURATION_MESSAGE]]],
+    [
+      'a deadline that is not a duration',
+      { deadline: '1 day', reminders: ['1h'] },
+      [['deadline', DURATION_MESSAGE]],
+    ],
+    ['no approvers', { approvers: [] }, [['approvers', 'Too small: expected array to have >=1 items']]],
+    [
+      'approver references with spaces, a "*" inside, or an empty one',
+      { approvers: ['alice', 'two words', 'a*b', ''] },
+      [
+        ['approvers[1]', REF_MESSAGE],
+        ['approvers[2]', REF_MESSAGE],
+        ['approvers[3]', REF_MESSAGE],
+      ],
+    ],
+    ['quorum 0', { quorum: 0 }, [['quorum', 'Too small: expected number to be >=1']]],
+    ['quorum 21', { quorum: 21 }, [['quorum', 'Too big: expected number to be <=20']]],
+    [
+      'an escalation without a deadline, with an unknown key',
+      { deadline: '1d', onDeadline: 'escalate', escalation: { approvers: ['bob'], timeout: '1h' } },
+      [
+        ['escalation.deadline', 'Invalid input: expected string, received undefined'],
+        ['escalation', 'Unrecognized key: "timeout"'],
+      ],
+    ],
+    [
+      'an escalation that escalates again',
+      { deadline: '1d', onDeadline: 'escalate', escalation: { ...escalation, onDeadline: 'escalate' } },
+      [['escalation.onDeadline', 'Invalid option: expected one of "reject"|"auto-approve"']],
+    ],
+  ])('refuses %s', (_name, extra, expected) => {
+    expect(issues(GateSchema.safeParse(gate(extra)))).toEqual(expected);
+  });
+
+  // A reference that starts with "group:" is a group reference, so it must follow the group id rules;
+  // person ids may not contain ":" (ApproversFileSchema), so it cannot be a person either.
+  test.each(['group:Bad_Name', 'group:', 'group:-x'])('refuses the malformed group reference %j', (ref) => {
+    expect(issues(GateSchema.safeParse(gate({ approvers: [ref] })))).toEqual([['approvers[0]', REF_MESSAGE]]);
+  });
+
+  test.each(['*', 'alice', 'alice@example.com', 'group:editors', 'group:research-leads'])(
+    'accepts the approver reference %j',
+    (ref) => {
+      expect(GateSchema.parse(gate({ approvers: [ref] })).approvers).toEqual([ref]);
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('durationMs', () => {
+  test.each<[string, number]>([
+    ['250ms', 250],
+    ['30s', 30_000],
+    ['10m', 600_000],
+    ['2h', 7_200_000],
+    ['3d', 259_200_000],
+    ['0s', 0],
+  ])('%s is %d ms', (duration, ms) => {
+    expect(durationMs(DurationSchema.parse(duration))).toBe(ms);
+  });
+
+  test('a number is already milliseconds and passes through', () => {
+    expect(durationMs(1500)).toBe(1500);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+const APPROVERS: ApproversFile = ApproversFileSchema.parse({
+  people: [
+    { id: 'alice', name: 'Alice' },
+    { id: 'bob', name: 'Bob' },
+    { id: 'carol', name: 'Carol' },
+  ],
+  groups: [
+    { id: 'reviewers', members: ['alice', 'bob'] },
+    { id: 'leads', members: ['carol', 'alice'] },
+  ],
+});
+
+describe('ApproversFileSchema', () => {
+  test('people and groups default to empty', () => {
+    expect(ApproversFileSchema.parse({})).toEqual({ people: [], groups: [] });
+  });
+
+  test.each<[string, Record<string, unknown>, [string, string][]]>([
+    [
+      'a duplicate person, at the second one',
+      {
+        people: [
+          { id: 'alice', name: 'A' },
+          { id: 'bob', name: 'B' },
+          { id: 'alice', name: 'A2' },
+        ],
+      },
+      [['people[2].id', 'duplicate person "alice"']],
+    ],
+    [
+      'a duplicate group, at the second one',
+      {
+        people: [{ id: 'alice', name: 'A' }],
+        groups: [
+          { id: 'team', members: ['alice'] },
+          { id: 'team', members: ['alice'] },
+        ],
+      },
+      [['groups[1].id', 'duplicate group "team"']],
+    ],
+    [
+      'a group member not declared under people',
+      { people: [{ id: 'alice', name: 'A' }], groups: [{ id: 'team', members: ['alice', 'zed'] }] },
+      [['groups[0].members[1]', '"zed" is not declared under people']],
+    ],
+    [
+      'person ids with a space, "*" or ":"',
+      {
+        people: [
+          { id: 'al ice', name: 'A' },
+          { id: '*', name: 'B' },
+          { id: 'group:x', name: 'C' },
+        ],
+      },
+      [
+        ['people[0].id', 'must be an identity without spaces, "*" or ":"'],
+        ['people[1].id', 'must be an identity without spaces, "*" or ":"'],
+        ['people[2].id', 'must be an identity without spaces, "*" or ":"'],
+      ],
+    ],
+    [
+      'a group with no members',
+      { groups: [{ id: 'team', members: [] }] },
+      [['groups[0].members', 'Too small: expected array to have >=1 items']],
+    ],
+  ])('refuses %s', (_name, input, expected) => {
+    expect(issues(ApproversFileSchema.safeParse(input))).toEqual(expected);
+  });
+});
+
+describe('resolveApprovers', () => {
+  test('expands groups to their members', () => {
+    expect(resolveApprovers(['group:reviewers'], APPROVERS)).toEqual(['alice', 'bob']);
+  });
+
+  test('removes duplicates, keeping first-seen order', () => {
+    expect(resolveApprovers(['bob', 'group:leads', 'group:reviewers', 'carol'], APPROVERS)).toEqual([
+      'bob',
+      'carol',
+      'alice',
+    ]);
+  });
+
+  test('keeps "*"', () => {
+    expect(resolveApprovers(['*'], APPROVERS)).toEqual(['*']);
+    expect(resolveApprovers(['carol', '*', '*'], APPROVERS)).toEqual(['carol', '*']);
+  });
+
+  test('drops unknown people and groups', () => {
+    expect(resolveApprovers(['ghost', 'group:nobody', 'alice'], APPROVERS)).toEqual(['alice']);
+    expect(resolveApprovers(['ghost'], APPROVERS)).toEqual([]);
+  });
+});
+
+describe('checkGatesAgainstApprovers', () => {
+  const withGates = (gates: Record<string, unknown>): Playbook =>
+    PlaybookSchema.parse(playbookInput({ gates }));
+
+  test('gates naming declared people and groups, with a quorum they can meet, have no problems', () => {
+    const playbook = withGates({
+      plan: {
+        required: true,
+        approvers: ['group:reviewers', 'carol'],
+        quorum: 3,
+        deadline: '1d',
+        onDeadline: 'escalate',
+        escalation: { approvers: ['group:leads'], quorum: 2, deadline: '1d' },
+      },
+      report: { required: true, approvers: ['alice'] },
+    });
+    expect(checkGatesAgainstApprovers(playbook, APPROVERS)).toEqual([]);
+  });
+
+  test.each<[string, Record<string, unknown>, string[]]>([
+    [
+      'an unknown person (who then counts for nothing toward the quorum)',
+      { plan: { required: true, approvers: ['alice', 'ghost'], quorum: 2 } },
+      [
+        'gates.plan.approvers: "ghost" is not declared in approvers.yaml',
+        'gates.plan.quorum: 2 approvals needed but only 1 approver(s) named',
+      ],
+    ],
+    [
+      'an unknown group',
+      { report: { required: true, approvers: ['alice', 'group:nobody'] } },
+      ['gates.report.approvers: group "nobody" is not declared in approvers.yaml'],
+    ],
+    [
+      'a quorum larger than the people named (a person named twice counts once)',
+      { plan: { required: true, approvers: ['group:reviewers', 'alice'], quorum: 3 } },
+      ['gates.plan.quorum: 3 approvals needed but only 2 approver(s) named'],
+    ],
+    [
+      'an escalation naming an unknown person, and a quorum it cannot meet',
+      {
+        plan: {
+          required: true,
+          approvers: ['alice'],
+          deadline: '1d',
+          onDeadline: 'escalate',
+          escalation: { approvers: ['group:leads', 'ghost'], quorum: 3, deadline: '1d' },
+        },
+      },
+      [
+        'gates.plan.escalation.approvers: "ghost" is not declared in approvers.yaml',
+        'gates.plan.escalation.quorum: 3 approvals needed but only 2 approver(s) named',
+      ],
+    ],
+  ])('reports %s', (_name, gates, expected) => {
+    expect(checkGatesAgainstApprovers(withGates(gates), APPROVERS)).toEqual(expected);
+  });
+
+  test('"*" satisfies any quorum, on a gate and on an escalation', () => {
+    const playbook = withGates({
+      plan: {
+        required: true,
+        approvers: ['*'],
+        quorum: 20,
+        deadline: '1d',
+        onDeadline: 'escalate',
+        escalation: { approvers: ['carol', '*'], quorum: 5, deadline: '1d' },
+      },
+      report: { required: true, approvers: ['*'], quorum: 7 },
+    });
+    expect(checkGatesAgainstApprovers(playbook, APPROVERS)).toEqual([]);
+  });
+
+  test('a gate with required: false is not checked', () => {
+    const playbook = withGates({
+      plan: {
+        required: false,
+        approvers: ['ghost', 'group:nobody'],
+        quorum: 9,
+        deadline: '1d',
+        onDeadline: 'escalate',
+        escalation: { approvers: ['phantom'], quorum: 4, deadline: '1d' },
+      },
+    });
+    expect(checkGatesAgainstApprovers(playbook, APPROVERS)).toEqual([]);
+  });
+
+  test('reports the plan gate before the report gate', () => {
+    const playbook = withGates({
+      plan: { required: true, approvers: ['ghost'] },
+      report: { required: true, approvers: ['group:nobody'] },
+    });
+    expect(checkGatesAgainstApprovers(playbook, APPROVERS)).toEqual([
+      'gates.plan.approvers: "ghost" is not declared in approvers.yaml',
+      'gates.plan.quorum: 1 approvals needed but only 0 approver(s) named',
+      'gates.report.approvers: group "nobody" is not declared in approvers.yaml',
+      'gates.report.quorum: 1 approvals needed but only 0 approver(s) named',
+    ]);
   });
 });
 

@@ -5,7 +5,13 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { promises as fs } from 'node:fs';
 import { researchTask } from '../workflows';
-import { approve, reject, requestChanges, status as statusQuery } from '../workflows/messages';
+import {
+  approve,
+  reject,
+  requestChanges,
+  status as statusQuery,
+  type AuditEntry,
+} from '../workflows/messages';
 import {
   connectToTestServer,
   DEFAULT_PLAN,
@@ -16,6 +22,8 @@ import {
   withWorker,
   type TestContext,
 } from './helpers';
+
+const decisions = (audit: AuditEntry[]): AuditEntry[] => audit.filter((e) => e.event === 'decision');
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -84,9 +92,15 @@ describe('researchTask', () => {
       expect(result.outcome).toBe('rejected');
       expect(result.reportPath).toBeUndefined();
       expect(calls.step).toHaveLength(0);
-      expect(result.decisions).toContainEqual(
-        expect.objectContaining({ kind: 'reject', by: 'bob', gate: 'plan', accepted: true }),
-      );
+      expect(decisions(result.provenance.audit)).toEqual([
+        expect.objectContaining({
+          decision: 'reject',
+          by: 'bob',
+          gate: 'plan',
+          accepted: true,
+          comment: 'out of scope',
+        }),
+      ]);
       expect((await handle.query(statusQuery)).phase).toBe('rejected');
     });
   });
@@ -119,8 +133,12 @@ describe('researchTask', () => {
       expect(second.plan).toEqual(revised);
       // The playbook allows one revision round: a second request is refused, the gate stays open.
       await handle.signal(requestChanges, { by: 'alice', comment: 'And more.' });
-      const refused = await waitForStatus(handle, (s) => s.decisions.length === 2, 'the refused request');
-      expect(refused.decisions[1]).toMatchObject({
+      const refused = await waitForStatus(
+        handle,
+        (s) => decisions(s.audit).length === 2,
+        'the refused request',
+      );
+      expect(decisions(refused.audit)[1]).toMatchObject({
         accepted: false,
         reason: expect.stringContaining('revision round'),
       });
@@ -349,10 +367,10 @@ describe('researchTask', () => {
       await handle.signal(approve, { by: 'mallory' });
       await handle.signal(approve, { gate: 'plan' } as never);
       await handle.signal(reject, { by: 'alice', extra: true } as never);
-      const s = await waitForStatus(handle, (st) => st.decisions.length === 4, 'four refusals');
-      expect(s.decisions.map((d) => [d.accepted, d.reason])).toEqual([
+      const s = await waitForStatus(handle, (st) => decisions(st.audit).length === 4, 'four refusals');
+      expect(decisions(s.audit).map((d) => [d.accepted, d.reason])).toEqual([
         [false, 'the report gate is not pending; the pending gate is plan'],
-        [false, '"mallory" is not an approver of the plan gate (approvers: alice, bob)'],
+        [false, '"mallory" is not an approver of the plan gate now (approvers: alice, bob)'],
         [false, expect.stringMatching(/^malformed approve payload: by: /)],
         [false, expect.stringMatching(/^malformed reject payload: .*extra/)],
       ]);
@@ -364,8 +382,8 @@ describe('researchTask', () => {
       await waitForStatus(handle, (st) => st.pendingGate?.gate === 'report', 'the report gate');
       // A plan decision arriving now, with the plan gate closed, is refused as well.
       await handle.signal(reject, { by: 'bob', gate: 'plan' });
-      const later = await waitForStatus(handle, (st) => st.decisions.length === 6, 'the late refusal');
-      expect(later.decisions[5]).toMatchObject({
+      const later = await waitForStatus(handle, (st) => decisions(st.audit).length === 6, 'the late refusal');
+      expect(decisions(later.audit)[5]).toMatchObject({
         accepted: false,
         gate: 'plan',
         reason: 'the plan gate is not pending; the pending gate is report',
@@ -375,7 +393,7 @@ describe('researchTask', () => {
     });
   });
 
-  test('a fixed plan runs without asking the lead, and an unanswered gate follows its timeout policy', async () => {
+  test('a fixed plan runs without asking the lead, and an unanswered gate follows its deadline policy', async () => {
     const options = await tempActivityOptions();
     const { activities, calls } = fakeModelActivities(options);
     await withWorker(ctx, activities, async (taskQueue) => {
@@ -384,11 +402,15 @@ describe('researchTask', () => {
       expect(result.outcome).toBe('completed');
       expect(calls.plan).toHaveLength(0);
       expect(calls.step.map((c) => c.step.id)).toEqual(['gather', 'weigh']);
-      // The plan gate had a 1 s timeout with auto-approve: recorded as the system's decision.
-      expect(result.decisions).toEqual([
-        expect.objectContaining({ kind: 'timeout', by: 'system', gate: 'plan', accepted: true }),
+      // The plan gate had a 1 s deadline with auto-approve: recorded as the system's doing.
+      expect(result.provenance.audit.map((e) => e.event)).toEqual(['gate-opened', 'deadline', 'gate-closed']);
+      expect(result.provenance.audit[1]).toMatchObject({
+        by: 'system',
+        reason: expect.stringContaining('policy: auto-approve'),
+      });
+      expect(result.provenance.approvals).toEqual([
+        expect.objectContaining({ gate: 'plan', by: 'system (auto-approve)' }),
       ]);
-      expect(result.provenance.approvals).toEqual([expect.objectContaining({ gate: 'plan', by: 'system' })]);
     });
   });
 
@@ -409,7 +431,7 @@ describe('researchTask', () => {
       const unknown = await start(taskQueue, 'no-such-playbook');
       const err2 = await unknown.result().catch((e: unknown) => e);
       expect(((err2 as WorkflowFailedError).cause?.cause as Error).message).toBe(
-        'unknown playbook "no-such-playbook"; available: fixed, gated, open',
+        'unknown playbook "no-such-playbook"; available: deadline-reject, deadlines, fixed, gated, open, quorum',
       );
     });
   });

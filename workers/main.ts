@@ -3,10 +3,12 @@
  * machines, to scale out. Stops gracefully on SIGINT and SIGTERM (the SDK's default), letting
  * activities in flight finish within the shutdown grace time.
  */
+import { Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { ConfigError } from '../activities/config';
 import { activityOptionsFromEnv } from '../activities/options';
 import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from './options';
+import { ensureSearchAttributes } from './search-attributes';
 import { createBatonWorker } from './worker';
 
 async function run(): Promise<void> {
@@ -15,8 +17,15 @@ async function run(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger(logLevelFromEnv('INFO')) });
   if (!activityOptions.apiKey) {
     console.warn(
-      'warning: ANTHROPIC_API_KEY is not set; model calls will fail until it is (see README, "Offline stand-in").',
+      'warning: ANTHROPIC_API_KEY is not set; model calls will fail until it is (see README, "The offline stand-in model").',
     );
+  }
+  const client = await Connection.connect(connectionOptions(temporal));
+  try {
+    const added = await ensureSearchAttributes(client, temporal.namespace);
+    if (added.length) console.log(`registered search attributes: ${added.join(', ')}`);
+  } finally {
+    await client.close();
   }
   const connection = await NativeConnection.connect(connectionOptions(temporal));
   try {
@@ -34,7 +43,7 @@ run().catch((err: unknown) => {
   if (err instanceof ConfigError) {
     console.error(`Baton worker refuses to start: ${err.message}`);
   } else {
-    console.error('Baton worker failed:', err);
+    console.error('Baton worker failed:', err instanceof Error ? err.message : err);
   }
   process.exit(1);
 });

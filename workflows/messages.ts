@@ -5,7 +5,8 @@
  * what users type with the Temporal CLI (`temporal workflow signal --name approve ...`), so
  * they never change; each const has the same name as its wire name.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Plan } from '../config/schema';
 
@@ -41,30 +42,62 @@ export const DecisionPayloadSchema = z
     by: z.string().trim().min(1, 'must name who decides').max(200),
     gate: z.enum(GATES).optional(),
     comment: z.string().max(10_000).optional(),
+    /** With requestChanges on the report: steps to run again (given the comment) before re-synthesis. */
+    rerunSteps: z.array(z.string().min(1).max(32)).max(100).optional(),
   })
   .strict();
 export type DecisionPayload = z.infer<typeof DecisionPayloadSchema>;
+
+/** A reviewer's request for changes, as passed on to the agents. */
+export interface ChangeRequest {
+  by: string;
+  comment: string;
+}
 
 export const approve = defineSignal<[DecisionPayload]>('approve');
 export const reject = defineSignal<[DecisionPayload]>('reject');
 export const requestChanges = defineSignal<[DecisionPayload]>('requestChanges');
 
-export type DecisionKind = 'approve' | 'reject' | 'requestChanges' | 'timeout';
+export const DECISIONS = ['approve', 'reject', 'requestChanges'] as const;
+export type Decision = (typeof DECISIONS)[number];
 
-/** One decision as recorded: accepted or refused, never silently dropped. */
-export interface DecisionRecord {
-  kind: DecisionKind;
-  /** Who decided; `system` for a timeout policy. */
-  by: string;
-  /** The gate the decision was meant for (or that was pending when it named none). */
-  gate: Gate | null;
-  comment?: string;
+/** The Update's argument: a decision payload plus which decision it is. */
+export const DecideRequestSchema = DecisionPayloadSchema.extend({ decision: z.enum(DECISIONS) }).strict();
+export type DecideRequest = z.infer<typeof DecideRequestSchema>;
+
+/** What the Update answers when it accepts a decision. */
+export interface DecideResult {
+  accepted: true;
+  gate: Gate;
+  /** Where the gate stands after this decision. */
+  outcome: 'approved' | 'waiting' | 'rejected' | 'changes-requested';
+  approvals: number;
+  quorum: number;
+}
+
+/**
+ * Decide at a gate and learn at once whether the decision was accepted: a refused decision fails
+ * the Update with the reason (wrong gate, not an approver, gate closed, malformed payload…).
+ */
+export const decide = defineUpdate<DecideResult, [DecideRequest]>('decide');
+
+/** One entry of the audit trail: every decision, accepted or refused, and every gate event. */
+export interface AuditEntry {
   /** Workflow time, ISO 8601. */
   at: string;
-  accepted: boolean;
-  /** Why a decision was refused. */
+  gate: Gate | null;
+  event: 'gate-opened' | 'decision' | 'reminder' | 'escalated' | 'deadline' | 'gate-closed';
+  decision?: Decision;
+  /** Who decided; `system` for deadline policies. */
+  by?: string;
+  via?: 'signal' | 'update' | 'system';
+  accepted?: boolean;
+  /** Why a decision was refused, or what a gate event did. */
   reason?: string;
+  comment?: string;
 }
+
+export const audit = defineQuery<AuditEntry[]>('audit');
 
 // ---------------------------------------------------------------------------------------------------------
 // Status query
@@ -102,6 +135,8 @@ export interface Source {
 
 export interface StepStatus {
   id: string;
+  /** How many times the step was re-run at a reviewer's request. */
+  revision?: number;
   agent: string;
   question: string;
   dependsOn: string[];
@@ -121,8 +156,16 @@ export interface StepStatus {
 export interface PendingGate {
   gate: Gate;
   since: string;
+  /** `primary`, or `escalated` once the first deadline passed with policy escalate. */
+  stage: 'primary' | 'escalated';
+  /** People who may decide now (`*`: anyone). */
   approvers: string[];
+  quorum: number;
+  /** Approvals so far, distinct people. */
+  approvals: { by: string; at: string; comment?: string }[];
   deadline?: string;
+  /** Reminder points already passed. */
+  reminders: string[];
 }
 
 export interface TaskStatus {
@@ -139,7 +182,7 @@ export interface TaskStatus {
   pendingGate?: PendingGate;
   /** Totals, children included, and per agent. */
   usage: TokenUsage & { byAgent: Record<string, TokenUsage> };
-  decisions: DecisionRecord[];
+  audit: AuditEntry[];
   report?: { artifact: ArtifactRef; path?: string };
   error?: string;
 }
@@ -161,6 +204,8 @@ export interface Provenance {
   agents: { id: string; model: string; role: string }[];
   usage: TokenUsage & { byAgent: Record<string, TokenUsage> };
   approvals: { gate: Gate; by: string; at: string; comment?: string }[];
+  /** The whole audit trail of the gates: decisions accepted and refused, reminders, deadlines. */
+  audit: AuditEntry[];
   startedAt: string;
   finishedAt: string;
   /** sha256 of the report body between the labels, as `sha256:<hex>`. */
@@ -174,7 +219,6 @@ export interface ResearchTaskResult {
   reportPath?: string;
   report?: ArtifactRef;
   provenance: Provenance;
-  decisions: DecisionRecord[];
 }
 
 /** Input of a child task that plans and delegates one level deeper. */
@@ -191,3 +235,16 @@ export interface SubtaskResult {
   sources: Source[];
   usage: TokenUsage & { byAgent: Record<string, TokenUsage> };
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Search attributes: registered on the server (see README), kept current by researchTask.
+
+/** The task's phase, e.g. `awaiting-plan-approval`. */
+export const BATON_PHASE = defineSearchAttributeKey('BatonPhase', SearchAttributeType.KEYWORD);
+/** The gate a task waits at (`plan` or `report`); absent when none. */
+export const BATON_PENDING_GATE = defineSearchAttributeKey('BatonPendingGate', SearchAttributeType.KEYWORD);
+/** People who may still decide at the pending gate (`*` when anyone may). */
+export const BATON_AWAITING = defineSearchAttributeKey('BatonAwaiting', SearchAttributeType.KEYWORD_LIST);
+
+/** Every Baton search attribute, for registration. */
+export const SEARCH_ATTRIBUTES = [BATON_PHASE, BATON_PENDING_GATE, BATON_AWAITING] as const;

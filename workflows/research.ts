@@ -14,6 +14,7 @@ import {
   log,
   proxyActivities,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
@@ -22,16 +23,16 @@ import {
   checkPlan,
   type AgentConfig,
   type ConfigSnapshot,
-  type GateConfig,
   type Plan,
   type PlanLimits,
 } from '../config/schema';
+import { Gatekeeper } from './gates';
 import * as messages from './messages';
 import {
-  DecisionPayloadSchema,
+  BATON_PHASE,
+  DECISIONS,
   ResearchTaskInputSchema,
-  type DecisionKind,
-  type Gate,
+  type ChangeRequest,
   type Phase,
   type Provenance,
   type ResearchTaskInput,
@@ -87,7 +88,7 @@ function newStatus(workflowId: string, question: string, playbook: string, depth
     revisions: { plan: 0, report: 0 },
     steps: [],
     usage: { inputTokens: 0, outputTokens: 0, byAgent: {} },
-    decisions: [],
+    audit: [],
   };
 }
 
@@ -107,6 +108,7 @@ class TaskRun {
   constructor(
     private readonly status: TaskStatus,
     private readonly config: ConfigSnapshot,
+    private readonly onPhase: (phase: Phase) => void = (phase) => (status.phase = phase),
   ) {}
 
   private get limits(): PlanLimits {
@@ -120,7 +122,7 @@ class TaskRun {
   }
 
   private setPhase(phase: Phase): void {
-    this.status.phase = phase;
+    this.onPhase(phase);
     log.info('phase', { phase });
   }
 
@@ -129,7 +131,7 @@ class TaskRun {
    * problems at most `maxPlanAttempts` times. The workflow checks the plan again itself: the
    * planner can never widen what the playbook allows.
    */
-  async plan(change?: { by: string; comment: string }): Promise<Plan> {
+  async plan(change?: ChangeRequest): Promise<Plan> {
     this.setPhase('planning');
     const { playbook, lead, specialists } = this.config;
     if (playbook.fixedPlan && this.status.depth === 0) {
@@ -222,13 +224,45 @@ class TaskRun {
     }
   }
 
-  private async runStep(step: StepStatus, byId: Map<string, StepStatus>): Promise<Omit<StepResult, 'model'>> {
+  /**
+   * Runs the named steps again, given the reviewer's comment, before the report is re-synthesized.
+   * Steps that depend on them are not re-run: the lead sees the new and the earlier results.
+   */
+  async rerun(ids: string[], change: ChangeRequest): Promise<void> {
+    this.setPhase('executing');
+    const byId = new Map(this.status.steps.map((s) => [s.id, s]));
+    const maxParallel = this.config.playbook.limits.maxParallel;
+    for (let i = 0; i < ids.length; i += maxParallel) {
+      await Promise.all(
+        ids.slice(i, i + maxParallel).map(async (id) => {
+          const step = byId.get(id)!;
+          step.state = 'running';
+          step.revision = (step.revision ?? 0) + 1;
+          const result = await this.runStep(step, byId, change);
+          Object.assign(step, {
+            state: 'done',
+            summary: result.summary,
+            sources: result.sources,
+            result: result.result,
+          });
+        }),
+      );
+    }
+  }
+
+  private async runStep(
+    step: StepStatus,
+    byId: Map<string, StepStatus>,
+    change?: ChangeRequest,
+  ): Promise<Omit<StepResult, 'model'>> {
     const { playbook, specialists } = this.config;
     if (step.decompose && this.status.depth < playbook.limits.maxDepth) {
-      step.childWorkflowId = `${workflowInfo().workflowId}/step-${step.id}`;
+      // A re-run gets its own child id: the first child is kept as it was, for the record.
+      step.childWorkflowId = `${workflowInfo().workflowId}/step-${step.id}${step.revision ? `/rev-${step.revision}` : ''}`;
+      const question = change ? `${step.question}\n\nReviewer's request: ${change.comment}` : step.question;
       const child = await executeChild(researchSubtask, {
         workflowId: step.childWorkflowId,
-        args: [{ question: step.question, depth: this.status.depth + 1, config: this.config }],
+        args: [{ question, depth: this.status.depth + 1, config: this.config }],
         staticSummary: `${step.agent}: ${step.question.slice(0, 200)}`,
       });
       mergeUsage(this.status.usage, child.usage);
@@ -250,6 +284,7 @@ class TaskRun {
       step: { id: step.id, agent: step.agent, question: step.question },
       agent,
       context,
+      change,
     });
     addUsage(this.status.usage, agent.id, result.usage);
     step.usage = result.usage;
@@ -257,7 +292,7 @@ class TaskRun {
   }
 
   /** The lead writes the report from the finished steps. */
-  async synthesize(change?: { by: string; comment: string }) {
+  async synthesize(change?: ChangeRequest) {
     this.setPhase('synthesizing');
     const { lead } = this.config;
     const result = await agentActivities(lead).synthesizeReport({
@@ -278,24 +313,9 @@ class TaskRun {
   }
 }
 
-/** An accepted decision at a gate. */
-interface GateDecision {
-  kind: Exclude<DecisionKind, 'timeout'>;
-  by: string;
-  comment?: string;
-  at: string;
-}
-
 /**
  * A research task: plan → plan gate → execute → synthesize → report gate → publish.
- *
- * Design note on decisions (signals):
- *   1. Handlers are registered before the first `await`, so a signal sent right after start is
- *      never lost.
- *   2. A decision is checked against the gate that is pending *now*: a signal for another gate,
- *      from someone not on the gate's approver list, malformed, or arriving after the gate's
- *      first decision, is refused and recorded, never applied.
- *   3. Signal handlers cannot answer the sender; the refusal is visible in `status.decisions`.
+ * Decisions at the gates are handled by {@link Gatekeeper} (see its design note).
  */
 export async function researchTask(rawInput: ResearchTaskInput): Promise<ResearchTaskResult> {
   const info = workflowInfo();
@@ -307,114 +327,25 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     0,
   );
   const startedAt = now();
-  let gateConfig: GateConfig | undefined;
-  let decision: GateDecision | undefined;
-  let maxRevisions = 0;
-  let planIsFixed = false;
+  let config: ConfigSnapshot | undefined;
+  const setPhase = (phase: Phase): void => {
+    status.phase = phase;
+    // Before config is loaded the task does not know whether the server has the attributes.
+    if (config?.searchAttributes) upsertSearchAttributes([{ key: BATON_PHASE, value: phase }]);
+  };
+  const gates = new Gatekeeper(status, setPhase, () => config);
 
   setHandler(messages.status, () => status);
-  const onDecision =
-    (kind: GateDecision['kind']) =>
-    (payload: unknown): void => {
-      const at = now();
-      const parsed = DecisionPayloadSchema.safeParse(payload);
-      const pending = status.pendingGate;
-      const record = (
-        accepted: boolean,
-        reason?: string,
-        gate: Gate | null = pending?.gate ?? null,
-      ): void => {
-        const p = parsed.success ? parsed.data : undefined;
-        const by =
-          p?.by ??
-          (typeof (payload as { by?: unknown })?.by === 'string'
-            ? (payload as { by: string }).by
-            : '(unknown)');
-        status.decisions.push({ kind, by, gate: p?.gate ?? gate, comment: p?.comment, at, accepted, reason });
-        if (!accepted) log.warn('decision refused', { kind, by, reason });
-      };
-      if (!parsed.success) {
-        const problems = parsed.error.issues
-          .map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`)
-          .join('; ');
-        return record(false, `malformed ${kind} payload: ${problems}`);
-      }
-      const { by, gate, comment } = parsed.data;
-      if (!pending || !gateConfig)
-        return record(false, `no gate is pending (phase: ${status.phase})`, gate ?? null);
-      if (gate && gate !== pending.gate)
-        return record(false, `the ${gate} gate is not pending; the pending gate is ${pending.gate}`);
-      if (decision)
-        return record(
-          false,
-          `the ${pending.gate} gate was already decided (${decision.kind} by ${decision.by})`,
-        );
-      if (!gateConfig.approvers.includes('*') && !gateConfig.approvers.includes(by)) {
-        return record(
-          false,
-          `"${by}" is not an approver of the ${pending.gate} gate (approvers: ${gateConfig.approvers.join(', ')})`,
-        );
-      }
-      if (kind === 'requestChanges') {
-        if (!comment?.trim()) return record(false, 'requestChanges needs a comment saying what to change');
-        if (pending.gate === 'plan' && planIsFixed) {
-          return record(false, 'this playbook fixes the plan in config; approve or reject it');
-        }
-        if (status.revisions[pending.gate] >= maxRevisions) {
-          return record(
-            false,
-            `the ${pending.gate} gate already had ${maxRevisions} revision round(s), the playbook's limit; approve or reject`,
-          );
-        }
-      }
-      decision = { kind, by, comment, at };
-      record(true);
-    };
-  setHandler(messages.approve, onDecision('approve'));
-  setHandler(messages.reject, onDecision('reject'));
-  setHandler(messages.requestChanges, onDecision('requestChanges'));
-
-  const approvals: Provenance['approvals'] = [];
-  const waitAtGate = async (gate: Gate, config: GateConfig): Promise<GateDecision | undefined> => {
-    if (!config.required) return undefined;
-    gateConfig = config;
-    decision = undefined;
-    status.phase = gate === 'plan' ? 'awaiting-plan-approval' : 'awaiting-report-approval';
-    const since = now();
-    status.pendingGate = { gate, since, approvers: config.approvers };
-    if (config.timeout) {
-      const decided = await condition(() => decision !== undefined, config.timeout);
-      if (!decided) {
-        const kind = config.onTimeout === 'auto-approve' ? 'approve' : 'reject';
-        decision = {
-          kind,
-          by: 'system',
-          comment: `no decision within ${config.timeout}; policy: ${config.onTimeout}`,
-          at: now(),
-        };
-        status.decisions.push({
-          kind: 'timeout',
-          by: 'system',
-          gate,
-          comment: decision.comment,
-          at: decision.at,
-          accepted: true,
-        });
-      }
-    } else {
-      await condition(() => decision !== undefined);
-    }
-    status.pendingGate = undefined;
-    gateConfig = undefined;
-    const taken = decision!;
-    if (taken.kind === 'approve')
-      approvals.push({ gate, by: taken.by, at: taken.at, comment: taken.comment });
-    if (taken.kind === 'requestChanges') status.revisions[gate]++;
-    return taken;
-  };
+  setHandler(messages.audit, () => status.audit);
+  for (const decision of DECISIONS) {
+    setHandler(messages[decision], (payload: unknown) => gates.signal(decision, payload));
+  }
+  setHandler(messages.decide, (request) => gates.update(request), {
+    validator: (request) => gates.validate(request),
+  });
 
   const fail = (err: unknown): never => {
-    status.phase = 'failed';
+    setPhase('failed');
     status.error = failureMessage(err);
     throw err;
   };
@@ -431,12 +362,12 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
   status.playbook = input.playbook;
 
   try {
-    const config = await bookkeeping.loadConfigSnapshot(input.playbook);
-    status.configDigest = config.digest;
-    maxRevisions = config.playbook.limits.maxRevisions;
-    planIsFixed = config.playbook.fixedPlan !== undefined;
-    const run = new TaskRun(status, config);
-    const { gates } = config.playbook;
+    setPhase('loading-config');
+    const snapshot = await bookkeeping.loadConfigSnapshot(input.playbook);
+    config = snapshot;
+    status.configDigest = snapshot.digest;
+    const run = new TaskRun(status, snapshot, setPhase);
+    const approvals: Provenance['approvals'] = [];
 
     const provenance = (): Provenance => ({
       generator: 'baton',
@@ -445,55 +376,60 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
       runId: info.runId,
       question: input.question,
       playbook: input.playbook,
-      configDigest: config.digest,
-      agents: [config.lead, ...Object.values(config.specialists)]
+      configDigest: snapshot.digest,
+      agents: [snapshot.lead, ...Object.values(snapshot.specialists)]
         .filter((a) => status.usage.byAgent[a.id])
         .map((a) => ({ id: a.id, model: a.model, role: a.role })),
       usage: status.usage,
       approvals,
+      audit: status.audit,
       startedAt,
       finishedAt: now(),
     });
     const rejected = (): ResearchTaskResult => {
-      status.phase = 'rejected';
-      return {
-        outcome: 'rejected',
-        workflowId: info.workflowId,
-        provenance: provenance(),
-        decisions: status.decisions,
-      };
+      setPhase('rejected');
+      return { outcome: 'rejected', workflowId: info.workflowId, provenance: provenance() };
     };
 
     let plan = await run.plan();
     for (;;) {
-      const taken = await waitAtGate('plan', gates.plan);
-      if (!taken || taken.kind === 'approve') break;
-      if (taken.kind === 'reject') return rejected();
-      plan = await run.plan({ by: taken.by, comment: taken.comment ?? '' });
+      const outcome = await gates.wait('plan', snapshot.gates.plan);
+      if (!outcome) break;
+      if (outcome.kind === 'approve') {
+        approvals.push(...outcome.approvals.map((a) => ({ gate: 'plan' as const, ...a })));
+        break;
+      }
+      if (outcome.kind === 'reject') return rejected();
+      plan = await run.plan({ by: outcome.by, comment: outcome.comment });
     }
 
     await run.execute(plan);
 
     let report = await run.synthesize();
     for (;;) {
-      const taken = await waitAtGate('report', gates.report);
-      if (!taken || taken.kind === 'approve') break;
-      if (taken.kind === 'reject') return rejected();
-      report = await run.synthesize({ by: taken.by, comment: taken.comment ?? '' });
+      const outcome = await gates.wait('report', snapshot.gates.report);
+      if (!outcome) break;
+      if (outcome.kind === 'approve') {
+        approvals.push(...outcome.approvals.map((a) => ({ gate: 'report' as const, ...a })));
+        break;
+      }
+      if (outcome.kind === 'reject') return rejected();
+      const change = { by: outcome.by, comment: outcome.comment };
+      if (outcome.rerunSteps.length) await run.rerun(outcome.rerunSteps, change);
+      report = await run.synthesize(change);
     }
 
-    status.phase = 'publishing';
+    setPhase('publishing');
     const final = provenance();
     const published = await bookkeeping.publishReport({ report: report.report, provenance: final });
     status.report = { artifact: report.report, path: published.path };
-    status.phase = 'completed';
+    setPhase('completed');
     return {
       outcome: 'completed',
       workflowId: info.workflowId,
       reportPath: published.path,
       report: report.report,
       provenance: { ...final, contentHash: published.contentHash },
-      decisions: status.decisions,
     };
   } catch (err) {
     return fail(err);

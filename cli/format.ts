@@ -1,0 +1,30 @@
+/** How the CLIs print a task's status and audit trail. */
+import type { AuditEntry, TaskStatus } from '../workflows/messages';
+
+/** One audit entry as a line, e.g. `2026-11-24T10:00:00Z plan: approve by alice (update) accepted`. */
+export function formatAudit(e: AuditEntry): string {
+  const gate = e.gate ?? '-';
+  if (e.event !== 'decision') return `${e.at} ${gate}: ${e.event}${e.reason ? ` (${e.reason})` : ''}`;
+  const verdict = e.accepted ? 'accepted' : `REFUSED: ${e.reason}`;
+  const comment = e.comment ? ` "${e.comment}"` : '';
+  return `${e.at} ${gate}: ${e.decision} by ${e.by} via ${e.via}${comment}: ${verdict}`;
+}
+
+/** One step as a line. */
+export function formatStep(s: TaskStatus['steps'][number]): string {
+  const where = s.childWorkflowId ? ` (child ${s.childWorkflowId})` : '';
+  const tail =
+    s.state === 'failed'
+      ? `: ${s.error}`
+      : s.state === 'done' && s.summary
+        ? `: ${s.summary.slice(0, 120)}`
+        : '';
+  return `step ${s.id} [${s.agent}] ${s.state}${where}${tail}`;
+}
+
+/** The pending gate as a line: who may decide, approvals so far, deadline. */
+export function formatPendingGate(g: NonNullable<TaskStatus['pendingGate']>): string {
+  const approvals = g.approvals.length ? `; approved by ${g.approvals.map((a) => a.by).join(', ')}` : '';
+  const deadline = g.deadline ? `; deadline ${g.deadline}` : '';
+  return `waiting at the ${g.gate} gate (${g.stage}) for ${g.quorum} approval(s) from ${g.approvers.join(', ')}${approvals}${deadline}`;
+}

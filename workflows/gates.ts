@@ -1,0 +1,285 @@
+/**
+ * Human sign-off at a gate: who may decide, quorum, deadlines in durable time, escalation,
+ * reminders, and the audit trail. Deterministic: workflow time only (`Date.now()` inside a
+ * workflow is the time of the current workflow task), no I/O.
+ *
+ * Design note on decisions:
+ *   1. Handlers are registered before the task's first `await`, so a decision sent right after
+ *      start is never lost (it is refused: no gate is open yet).
+ *   2. A decision is checked against the gate open *now* by one function, {@link Gatekeeper.check},
+ *      used by the signal handlers and by the Update's validator alike, so both refuse the same
+ *      things with the same words.
+ *   3. A refused signal is recorded in the audit trail. A refused Update is answered to its caller
+ *      at once; Temporal writes nothing to history for an Update its validator rejects, so those are
+ *      logged by the worker instead of audited.
+ *   4. Signals and Updates delivered in the same workflow task as a deadline timer are applied
+ *      before it: a decision that reached the server before the deadline fired wins.
+ *   5. A rejection by any current approver ends the gate at once, whatever the quorum; approvals
+ *      count once per person.
+ */
+import { condition, log, upsertSearchAttributes } from '@temporalio/workflow';
+import { durationMs, type ConfigSnapshot, type ResolvedGate } from '../config/schema';
+import {
+  BATON_AWAITING,
+  BATON_PENDING_GATE,
+  DecisionPayloadSchema,
+  type AuditEntry,
+  type DecideResult,
+  type Decision,
+  type DecisionPayload,
+  type Gate,
+  type PendingGate,
+  type Phase,
+  type TaskStatus,
+} from './messages';
+
+/** How a gate closed. */
+export type GateOutcome =
+  | { kind: 'approve'; approvals: { by: string; at: string; comment?: string }[] }
+  | { kind: 'reject'; by: string; comment?: string }
+  | { kind: 'requestChanges'; by: string; comment: string; rerunSteps: string[] };
+
+const now = (): string => new Date().toISOString();
+
+export class Gatekeeper {
+  private outcome: GateOutcome | undefined;
+
+  constructor(
+    private readonly status: TaskStatus,
+    private readonly setPhase: (phase: Phase) => void,
+    /** The task's config once loaded (decisions arriving before are refused: no gate is open). */
+    private readonly config: () => ConfigSnapshot | undefined,
+  ) {}
+
+  private get maxRevisions(): number {
+    return this.config()?.playbook.limits.maxRevisions ?? 0;
+  }
+
+  private audit(entry: Omit<AuditEntry, 'at'>): void {
+    this.status.audit.push({ at: now(), ...entry });
+  }
+
+  /** Whom a task waits for, for `temporal workflow list --query`. */
+  private publish(): void {
+    if (!this.config()?.searchAttributes) return;
+    const open = this.status.pendingGate;
+    const waitingFor = open ? open.approvers.filter((a) => !open.approvals.some((x) => x.by === a)) : [];
+    upsertSearchAttributes([
+      { key: BATON_PENDING_GATE, value: open?.gate ?? null },
+      { key: BATON_AWAITING, value: open ? waitingFor : null },
+    ]);
+  }
+
+  /**
+   * Why a decision would be refused now, or undefined when it would be accepted. Pure: the Update
+   * validator calls it, so it must not change anything.
+   */
+  check(decision: Decision, payload: unknown): string | undefined {
+    const parsed = DecisionPayloadSchema.safeParse(payload);
+    if (!parsed.success) {
+      return `malformed ${decision} payload: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ')}`;
+    }
+    const { by, gate, comment, rerunSteps } = parsed.data;
+    const open = this.status.pendingGate;
+    if (!open || this.outcome) return `no gate is pending (phase: ${this.status.phase})`;
+    if (gate && gate !== open.gate)
+      return `the ${gate} gate is not pending; the pending gate is ${open.gate}`;
+    if (!open.approvers.includes('*') && !open.approvers.includes(by)) {
+      return `"${by}" is not an approver of the ${open.gate} gate now (approvers: ${open.approvers.join(', ')})`;
+    }
+    if (decision === 'approve' && open.approvals.some((a) => a.by === by)) {
+      return `"${by}" has already approved the ${open.gate} gate (${open.approvals.length} of ${open.quorum})`;
+    }
+    if (decision === 'requestChanges') {
+      if (!comment?.trim()) return 'requestChanges needs a comment saying what to change';
+      if (open.gate === 'plan' && this.config()?.playbook.fixedPlan)
+        return 'this playbook fixes the plan in config; approve or reject it';
+      if (this.status.revisions[open.gate] >= this.maxRevisions) {
+        return `the ${open.gate} gate already had ${this.maxRevisions} revision round(s), the playbook's limit; approve or reject`;
+      }
+    }
+    if (rerunSteps?.length) {
+      if (decision !== 'requestChanges' || open.gate !== 'report')
+        return 'rerunSteps goes only with requestChanges on the report';
+      const unknown = rerunSteps.filter((id) => !this.status.steps.some((s) => s.id === id));
+      if (unknown.length) return `rerunSteps names unknown step(s): ${unknown.join(', ')}`;
+    }
+    return undefined;
+  }
+
+  /** Applies a decision that {@link check} accepted. */
+  private apply(decision: Decision, payload: DecisionPayload, via: 'signal' | 'update'): DecideResult {
+    const open = this.status.pendingGate!;
+    const at = now();
+    this.audit({
+      gate: open.gate,
+      event: 'decision',
+      decision,
+      by: payload.by,
+      via,
+      accepted: true,
+      comment: payload.comment,
+    });
+    let outcome: DecideResult['outcome'];
+    if (decision === 'approve') {
+      open.approvals.push({ by: payload.by, at, comment: payload.comment });
+      outcome = open.approvals.length >= open.quorum ? 'approved' : 'waiting';
+      if (outcome === 'approved') this.outcome = { kind: 'approve', approvals: [...open.approvals] };
+    } else if (decision === 'reject') {
+      outcome = 'rejected';
+      this.outcome = { kind: 'reject', by: payload.by, comment: payload.comment };
+    } else {
+      outcome = 'changes-requested';
+      this.outcome = {
+        kind: 'requestChanges',
+        by: payload.by,
+        comment: payload.comment ?? '',
+        rerunSteps: payload.rerunSteps ?? [],
+      };
+    }
+    this.publish();
+    return {
+      accepted: true,
+      gate: open.gate,
+      outcome,
+      approvals: open.approvals.length,
+      quorum: open.quorum,
+    };
+  }
+
+  /** A decision by signal: applied, or refused and recorded. */
+  signal(decision: Decision, payload: unknown): void {
+    const refusal = this.check(decision, payload);
+    if (refusal === undefined) {
+      this.apply(decision, DecisionPayloadSchema.parse(payload), 'signal');
+      return;
+    }
+    const p = payload as { by?: unknown; gate?: unknown; comment?: unknown } | null | undefined;
+    const gate =
+      p?.gate === 'plan' || p?.gate === 'report' ? p.gate : (this.status.pendingGate?.gate ?? null);
+    this.audit({
+      gate,
+      event: 'decision',
+      decision,
+      by: typeof p?.by === 'string' ? p.by : '(unknown)',
+      via: 'signal',
+      accepted: false,
+      reason: refusal,
+      comment: typeof p?.comment === 'string' ? p.comment : undefined,
+    });
+    log.warn('decision refused', { decision, reason: refusal });
+  }
+
+  /** The Update's validator: throws the refusal, which fails the Update for its caller. */
+  validate(request: unknown): void {
+    const { decision, ...payload } = (request ?? {}) as { decision?: unknown };
+    if (decision !== 'approve' && decision !== 'reject' && decision !== 'requestChanges') {
+      throw new Error('malformed decide request: decision must be "approve", "reject" or "requestChanges"');
+    }
+    const refusal = this.check(decision, payload);
+    if (refusal !== undefined) {
+      log.warn('decision refused', { decision, reason: refusal, via: 'update' });
+      throw new Error(refusal);
+    }
+  }
+
+  /** The Update's handler, after the validator accepted. */
+  update(request: { decision: Decision } & DecisionPayload): DecideResult {
+    const { decision, ...payload } = request;
+    return this.apply(decision, DecisionPayloadSchema.parse(payload), 'update');
+  }
+
+  /**
+   * Opens the gate and waits, in durable time, for its outcome: quorum reached, a rejection, a
+   * change request, or the deadline policy. Returns undefined when the gate is not required.
+   */
+  async wait(gate: Gate, config: ResolvedGate): Promise<GateOutcome | undefined> {
+    if (!config.required) return undefined;
+    this.outcome = undefined;
+    this.setPhase(gate === 'plan' ? 'awaiting-plan-approval' : 'awaiting-report-approval');
+    const openedAt = Date.now();
+    let deadlineAt = config.deadline ? openedAt + durationMs(config.deadline) : undefined;
+    const reminders = config.reminders.map((r) => ({ at: openedAt + durationMs(r), label: String(r) }));
+    const open: PendingGate = {
+      gate,
+      since: now(),
+      stage: 'primary',
+      approvers: config.approvers,
+      quorum: config.quorum,
+      approvals: [],
+      deadline: deadlineAt === undefined ? undefined : new Date(deadlineAt).toISOString(),
+      reminders: [],
+    };
+    this.status.pendingGate = open;
+    this.audit({
+      gate,
+      event: 'gate-opened',
+      via: 'system',
+      reason: `waiting for ${config.quorum} of: ${config.approvers.join(', ')}`,
+    });
+    this.publish();
+
+    while (!this.outcome) {
+      const reminder = reminders.find((r) => !open.reminders.includes(r.label));
+      const wakeAt = Math.min(reminder?.at ?? Infinity, deadlineAt ?? Infinity);
+      if (wakeAt === Infinity) {
+        await condition(() => this.outcome !== undefined);
+        break;
+      }
+      if (await condition(() => this.outcome !== undefined, Math.max(1, wakeAt - Date.now()))) break;
+      if (reminder && reminder.at <= Date.now() && reminder.at < (deadlineAt ?? Infinity)) {
+        open.reminders.push(reminder.label);
+        this.audit({
+          gate,
+          event: 'reminder',
+          via: 'system',
+          reason: `${reminder.label} after opening; still waiting for ${open.approvers.join(', ')}`,
+        });
+        continue;
+      }
+      // The deadline passed with no outcome.
+      const escalation =
+        open.stage === 'primary' && config.onDeadline === 'escalate' ? config.escalation : undefined;
+      if (escalation) {
+        deadlineAt = Date.now() + durationMs(escalation.deadline);
+        open.stage = 'escalated';
+        open.approvers = escalation.approvers;
+        open.quorum = escalation.quorum;
+        open.deadline = new Date(deadlineAt).toISOString();
+        this.audit({
+          gate,
+          event: 'escalated',
+          via: 'system',
+          reason: `deadline ${config.deadline} passed; now waiting for ${escalation.quorum} of: ${escalation.approvers.join(', ')}`,
+        });
+        this.publish();
+        continue;
+      }
+      const policy = open.stage === 'escalated' ? config.escalation!.onDeadline : config.onDeadline;
+      this.audit({
+        gate,
+        event: 'deadline',
+        via: 'system',
+        by: 'system',
+        reason: `no decision by ${open.deadline}; policy: ${policy}`,
+      });
+      this.outcome =
+        policy === 'auto-approve'
+          ? {
+              kind: 'approve',
+              approvals: [
+                { by: 'system (auto-approve)', at: now(), comment: `deadline passed; policy ${policy}` },
+              ],
+            }
+          : { kind: 'reject', by: 'system', comment: 'deadline passed' };
+    }
+
+    // Set by a handler or by the deadline branch above (TypeScript cannot see the handlers).
+    const outcome = this.outcome as GateOutcome;
+    this.audit({ gate, event: 'gate-closed', via: 'system', reason: outcome.kind });
+    if (outcome.kind === 'requestChanges') this.status.revisions[gate]++;
+    this.status.pendingGate = undefined;
+    this.publish();
+    return outcome;
+  }
+}
