@@ -1,0 +1,66 @@
+/**
+ * Every recorded history of every released workflow version (test/histories/<version>/) must
+ * replay against today's workflow code: that is what keeps a deploy from breaking tasks that are
+ * running. Record new ones with `npm run histories:record -- v<N>` when a version is released.
+ */
+import { Worker } from '@temporalio/worker';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+const HISTORIES = path.join(__dirname, 'histories');
+
+/** Each recorded history, with its workflow id (the encoded file name) and where it came from. */
+async function recorded(): Promise<{ name: string; workflowId: string; history: unknown }[]> {
+  const out: { name: string; workflowId: string; history: unknown }[] = [];
+  for (const version of (await fs.readdir(HISTORIES)).sort()) {
+    for (const file of (await fs.readdir(path.join(HISTORIES, version))).sort()) {
+      const history: unknown = JSON.parse(await fs.readFile(path.join(HISTORIES, version, file), 'utf8'));
+      out.push({
+        name: `${version}/${file}`,
+        workflowId: decodeURIComponent(file.replace(/\.json$/, '')),
+        history,
+      });
+    }
+  }
+  return out;
+}
+
+test('there are recorded histories of the released version, covering both workflow types', async () => {
+  const all = await recorded();
+  expect(all.length).toBeGreaterThanOrEqual(5);
+  const types = new Set(
+    all.map(({ history }) => {
+      const first = (
+        history as {
+          events: { workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } } }[];
+        }
+      ).events[0];
+      return first?.workflowExecutionStartedEventAttributes?.workflowType?.name;
+    }),
+  );
+  expect([...types].sort()).toEqual(['researchSubtask', 'researchTask']);
+});
+
+test('every recorded history replays against the current workflow code', async () => {
+  const results: { name: string; error?: string }[] = [];
+  const all = await recorded();
+  const replays = Worker.runReplayHistories(
+    { workflowBundle: { codePath: process.env.BATON_TEST_WORKFLOW_BUNDLE! } },
+    all.map(({ workflowId, history }) => ({ workflowId, history })),
+  );
+  for await (const result of replays) results.push({ name: result.workflowId, error: result.error?.message });
+  expect(results).toEqual(all.map(({ workflowId }) => ({ name: workflowId, error: undefined })));
+});
+
+test('an incompatible change is caught: replay fails with a DeterminismViolationError', async () => {
+  const all = await recorded();
+  const task = all.find(({ name }) => name.endsWith('gated-approved.json'))!;
+  await expect(
+    Worker.runReplayHistory(
+      { workflowsPath: require.resolve('./fixtures/incompatible/workflows') },
+      task.history,
+      task.workflowId,
+    ),
+  ).rejects.toBeInstanceOf(DeterminismViolationError);
+});
