@@ -175,9 +175,16 @@ describe('researchTask', () => {
   });
 
   test('independent steps run concurrently', async () => {
-    // s1 does not finish until s2 has started: the task can only complete if both are in flight at once.
-    let s2Started!: () => void;
-    const s2HasStarted = new Promise<void>((resolve) => (s2Started = resolve));
+    // s1 and s2 each wait, at a barrier, until the other has started: both can only finish if the
+    // workflow has them in flight at once. Sequential execution would stall at the barrier.
+    const started = new Map<string, () => void>();
+    const barrier = Promise.all(
+      ['s1', 's2'].map((id) => new Promise<void>((resolve) => started.set(id, resolve))),
+    );
+    const stalled = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('s1 and s2 never ran at the same time')), 15_000).unref(),
+    );
+    stalled.catch(() => undefined); // handled here too: after a pass it fires with nobody racing it
     const inFlight = new Set<string>();
     let maxInFlight = 0;
     const options = await tempActivityOptions();
@@ -185,8 +192,8 @@ describe('researchTask', () => {
       step: async (input) => {
         inFlight.add(input.step.id);
         maxInFlight = Math.max(maxInFlight, inFlight.size);
-        if (input.step.id === 's2') s2Started();
-        if (input.step.id === 's1') await s2HasStarted;
+        started.get(input.step.id)?.();
+        if (started.has(input.step.id)) await Promise.race([barrier, stalled]);
         inFlight.delete(input.step.id);
       },
     });
@@ -212,6 +219,8 @@ describe('researchTask', () => {
     // status with two running and three pending is the scheduler stopping at the bound.
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
+    let twoStarted!: () => void;
+    const bothStarted = new Promise<void>((resolve) => (twoStarted = resolve));
     const inFlight = new Set<string>();
     let maxInFlight = 0;
     const options = await tempActivityOptions();
@@ -220,12 +229,14 @@ describe('researchTask', () => {
       step: async (input) => {
         inFlight.add(input.step.id);
         maxInFlight = Math.max(maxInFlight, inFlight.size);
+        if (inFlight.size === 2) twoStarted();
         await released;
         inFlight.delete(input.step.id);
       },
     });
     await withWorker(ctx, activities, async (taskQueue) => {
       const handle = await start(taskQueue, 'open'); // playbook "open": maxParallel 2
+      await bothStarted; // two activities are executing and held
       const s = await waitForStatus(
         handle,
         (st) => st.steps.some((step) => step.state === 'running'),
