@@ -38,6 +38,7 @@ import {
   type TaskStatus,
 } from '../workflows/messages';
 import { formatAudit, formatPendingGate, formatStep } from './format';
+import { runMain } from './run';
 
 /** The usage text printed by `--help` and after every usage error. */
 export const USAGE = `usage: npm run baton -- <command> [options]
@@ -459,12 +460,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runMain(main);

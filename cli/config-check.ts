@@ -4,6 +4,7 @@
  */
 import { ConfigError, loadConfig } from '../activities/config';
 import { activityOptionsFromEnv } from '../activities/options';
+import { runMain } from './run';
 
 async function main(): Promise<number> {
   const { configDir } = activityOptionsFromEnv();
@@ -23,10 +24,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

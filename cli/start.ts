@@ -28,6 +28,7 @@ import { decide, status as statusQuery, type DecideRequest, type TaskStatus } fr
 import { formatAudit, formatPendingGate, formatStep } from './format';
 import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from '../workers/options';
 import { createBatonWorker } from '../workers/worker';
+import { runMain } from './run';
 
 const USAGE = `usage: npm start -- [--auto-approve] [--playbook <id>] [--id <workflow id>] "<question>"
 
@@ -314,12 +315,4 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runMain(main);

@@ -14,6 +14,7 @@ import { BATON_AWAITING, BATON_PENDING_GATE, status as statusQuery } from '../wo
 import {
   connectToTestServer,
   fakeModelActivities,
+  pollUntil,
   tempActivityOptions,
   uniqueId,
   waitForStatus,
@@ -53,20 +54,8 @@ async function cli(argv: string[], deps: Partial<Omit<CliDeps, 'out' | 'err'>> =
  * updated a moment after the workflow changes its search attributes, so a list is polled, with a
  * bounded wait, rather than read once.
  */
-async function cliUntil(
-  argv: string[],
-  predicate: (run: Run) => boolean,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<Run> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Run | undefined;
-  while (Date.now() < deadline) {
-    last = await cli(argv);
-    if (predicate(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}; last output: ${JSON.stringify(last, null, 2)}`);
+function cliUntil(argv: string[], predicate: (run: Run) => boolean, what: string): Promise<Run> {
+  return pollUntil(() => cli(argv), predicate, what);
 }
 
 /** The `pending` line for one task, if listed. */

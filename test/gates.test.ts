@@ -16,6 +16,7 @@ import {
 import {
   connectToTestServer,
   fakeModelActivities,
+  pollUntil,
   tempActivityOptions,
   uniqueId,
   waitForStatus,
@@ -226,14 +227,11 @@ test('search attributes find the tasks waiting at a gate, and those waiting for 
     };
     // Visibility is eventually consistent: poll until the expected answer, with a bound.
     const eventually = async (query: string, expected: string[]): Promise<void> => {
-      const deadline = Date.now() + 15_000;
-      let last: string[] = [];
-      while (Date.now() < deadline) {
-        last = await ids(query);
-        if (JSON.stringify(last) === JSON.stringify(expected)) return;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      expect([query, last]).toEqual([query, expected]);
+      await pollUntil(
+        () => ids(query),
+        (found) => JSON.stringify(found) === JSON.stringify(expected),
+        `${query} to find ${expected.join(', ') || 'nothing'}`,
+      );
     };
     await eventually(`BatonPendingGate = 'plan'`, [`${tag}-gated`, `${tag}-quorum`]);
     await eventually(`BatonPhase = 'awaiting-plan-approval'`, [`${tag}-gated`, `${tag}-quorum`]);

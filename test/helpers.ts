@@ -93,20 +93,34 @@ export async function withWorker<T>(
 }
 
 /** Queries `status` until `predicate` holds (the workflow advances on its own; this only observes). */
-export async function waitForStatus(
+export function waitForStatus(
   handle: WorkflowHandle,
   predicate: (s: TaskStatus) => boolean,
   what: string,
   timeoutMs = 20_000,
 ): Promise<TaskStatus> {
+  return pollUntil(() => handle.query(statusQuery), predicate, what, timeoutMs);
+}
+
+/**
+ * Reads `read()` until `predicate` holds, with a bounded wait. For things that change on their own
+ * (a workflow advancing, visibility catching up with search attributes): this observes, it does
+ * not wait for a guessed duration.
+ */
+export async function pollUntil<T>(
+  read: () => Promise<T>,
+  predicate: (value: T) => boolean,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let last: TaskStatus | undefined;
+  let last: T | undefined;
   while (Date.now() < deadline) {
-    last = await handle.query(statusQuery);
+    last = await read();
     if (predicate(last)) return last;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last, null, 2)}`);
+  throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last, null, 2)}`);
 }
 
 export const DEFAULT_PLAN: Plan = {
