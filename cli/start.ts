@@ -24,9 +24,16 @@ import { activityOptionsFromEnv, PROJECT_ROOT } from '../activities/options';
 import { freePort, startDevServer, temporalAnswers, type DevServer } from '../scripts/temporal';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
-import { decide, status as statusQuery, type DecideRequest, type TaskStatus } from '../workflows/messages';
+import {
+  decide,
+  SEARCH_ATTRIBUTES,
+  status as statusQuery,
+  type DecideRequest,
+  type TaskStatus,
+} from '../workflows/messages';
 import { formatAudit, formatPendingGate, formatStep } from './format';
 import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from '../workers/options';
+import { ensureSearchAttributes } from '../workers/search-attributes';
 import { createBatonWorker } from '../workers/worker';
 import { runMain } from './run';
 
@@ -112,6 +119,26 @@ function printChanges(prev: TaskStatus | undefined, next: TaskStatus): void {
   }
 }
 
+/**
+ * The task's status. A query fails while the task's last workflow task failed, e.g. in the seconds
+ * before a server applies newly registered search attributes; the task retries on its own, so
+ * this waits for it (bounded) instead of giving up.
+ */
+async function queryStatus(handle: WorkflowHandle): Promise<TaskStatus> {
+  const deadline = Date.now() + 60_000;
+  let told = false;
+  for (;;) {
+    try {
+      return await handle.query(statusQuery);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      if (!told) console.log(`  (the task does not answer yet: ${(err as Error).message}; retrying)`);
+      told = true;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 /** Sends a decision through the `decide` Update; prints the answer or the refusal. */
 async function sendDecision(handle: WorkflowHandle, request: DecideRequest): Promise<boolean> {
   try {
@@ -184,6 +211,8 @@ async function main(argv: readonly string[]): Promise<number> {
         port: Number(temporal.address.split(':')[1]),
         uiPort: (await portIsFree(8233)) ? 8233 : await freePort(),
         namespace: temporal.namespace,
+        // Registered at start: attributes added to a running server take a few seconds to apply.
+        searchAttributes: [...SEARCH_ATTRIBUTES],
         log: (line) => console.log(line),
       });
       cleanups.unshift(() => server!.stop());
@@ -214,6 +243,12 @@ async function main(argv: readonly string[]): Promise<number> {
 
     const connection = await Connection.connect(connectionOptions(temporal));
     cleanups.unshift(() => connection.close());
+    const added = await ensureSearchAttributes(connection, temporal.namespace);
+    if (added.length) {
+      console.log(
+        `Registered search attributes ${added.join(', ')}; the server may take a few seconds to apply them.`,
+      );
+    }
     const client = new Client({ connection, namespace: temporal.namespace });
     const workflowId = args.workflowId ?? workflowIdFor(args.question, new Date());
     let handle: WorkflowHandle<typeof researchTask>;
@@ -250,7 +285,7 @@ async function main(argv: readonly string[]): Promise<number> {
     let prev: TaskStatus | undefined;
     let toldHowToApprove = false;
     while (!done) {
-      const s = await handle.query(statusQuery);
+      const s = await queryStatus(handle);
       printChanges(prev, s);
       prev = s;
       if (s.pendingGate) {
@@ -278,21 +313,21 @@ async function main(argv: readonly string[]): Promise<number> {
         }
         if (args.autoApprove || rl) {
           // Wait until the gate closes or someone else's approval is still needed (quorum).
-          let current = await handle.query(statusQuery);
+          let current = await queryStatus(handle);
           while (
             !done &&
             current.pendingGate?.gate === gate &&
             current.pendingGate.approvals.some((a) => a.by === me)
           ) {
             await new Promise((r) => setTimeout(r, 500));
-            current = await handle.query(statusQuery);
+            current = await queryStatus(handle);
           }
         }
       } else {
         await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
       }
     }
-    printChanges(prev, await handle.query(statusQuery));
+    printChanges(prev, await queryStatus(handle));
     const outcome = await result;
     const { usage } = outcome.provenance;
     if (outcome.outcome === 'rejected') {

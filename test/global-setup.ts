@@ -8,18 +8,20 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startDevServer, type DevServer } from '../scripts/temporal';
-import { ensureSearchAttributes } from '../workers/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../workflows/messages';
 
 declare global {
   var __BATON_TEST_SERVER__: DevServer | undefined;
 }
 
 export default async function globalSetup(): Promise<void> {
-  const server = await startDevServer({ log: (line) => process.stderr.write(`[test server] ${line}\n`) });
+  // Search attributes registered at start, as `npm start` does (added later, they take seconds to apply).
+  const server = await startDevServer({
+    searchAttributes: [...SEARCH_ATTRIBUTES],
+    log: (line) => process.stderr.write(`[test server] ${line}\n`),
+  });
   globalThis.__BATON_TEST_SERVER__ = server;
   process.env.BATON_TEST_TEMPORAL_ADDRESS = server.address;
-  // The same registration workers do at start (a dev server starts with no custom attributes).
-  await ensureSearchAttributes(server.env.connection, server.namespace);
 
   const bundle = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),

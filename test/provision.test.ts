@@ -7,6 +7,8 @@
  * TEMPORAL_CLI_PATH, `temporal` on PATH, or scripts/install-temporal.sh having been run (or internet access
  * for the SDK's download).
  */
+import { temporal } from '@temporalio/proto';
+import { ensureSearchAttributes, registrationCommands } from '../workers/search-attributes';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -174,5 +176,39 @@ describe('startDevServer', () => {
   test('temporalAnswers is false for a port with nothing listening, without throwing', async () => {
     const port = await freePort();
     expect(await temporalAnswers(`127.0.0.1:${port}`, 500)).toBe(false);
+  });
+});
+
+describe('ensureSearchAttributes', () => {
+  test('registers the missing attributes with their types once, then finds nothing to do', async () => {
+    const server = await startDevServer({});
+    try {
+      const connection = server.env.connection;
+      expect(await ensureSearchAttributes(connection, server.namespace)).toEqual([
+        'BatonPhase',
+        'BatonPendingGate',
+        'BatonAwaiting',
+      ]);
+      expect(await ensureSearchAttributes(connection, server.namespace)).toEqual([]);
+      const { customAttributes } = await connection.operatorService.listSearchAttributes({
+        namespace: server.namespace,
+      });
+      const IndexedValueType = temporal.api.enums.v1.IndexedValueType;
+      expect(customAttributes).toMatchObject({
+        BatonPhase: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        BatonPendingGate: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        BatonAwaiting: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+      });
+    } finally {
+      await server.stop();
+    }
+  }, 30_000);
+
+  test('the commands it prints for an administrator name each attribute and type', () => {
+    expect(registrationCommands('research')).toEqual([
+      'temporal operator search-attribute create --namespace research --name BatonPhase --type Keyword',
+      'temporal operator search-attribute create --namespace research --name BatonPendingGate --type Keyword',
+      'temporal operator search-attribute create --namespace research --name BatonAwaiting --type KeywordList',
+    ]);
   });
 });
