@@ -17,7 +17,7 @@
  *   5. A rejection by any current approver ends the gate at once, whatever the quorum; approvals
  *      count once per person.
  */
-import { condition, log, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, condition, log, upsertSearchAttributes } from '@temporalio/workflow';
 import { durationMs, type ConfigSnapshot, type ResolvedGate } from '../config/schema';
 import {
   BATON_AWAITING,
@@ -40,6 +40,10 @@ export type GateOutcome =
   | { kind: 'requestChanges'; by: string; comment: string; rerunSteps: string[] };
 
 const now = (): string => new Date().toISOString();
+
+/** A refused decision, as the Update's caller sees it: not retryable, since it would be refused again. */
+const refused = (reason: string): ApplicationFailure =>
+  ApplicationFailure.create({ message: reason, type: 'DecisionRefused', nonRetryable: true });
 
 export class Gatekeeper {
   private outcome: GateOutcome | undefined;
@@ -174,12 +178,12 @@ export class Gatekeeper {
   validate(request: unknown): void {
     const { decision, ...payload } = (request ?? {}) as { decision?: unknown };
     if (decision !== 'approve' && decision !== 'reject' && decision !== 'requestChanges') {
-      throw new Error('malformed decide request: decision must be "approve", "reject" or "requestChanges"');
+      throw refused('malformed decide request: decision must be "approve", "reject" or "requestChanges"');
     }
     const refusal = this.check(decision, payload);
     if (refusal !== undefined) {
       log.warn('decision refused', { decision, reason: refusal, via: 'update' });
-      throw new Error(refusal);
+      throw refused(refusal);
     }
   }
 
