@@ -15,7 +15,14 @@ import {
   type Plan,
   type PlanLimits,
 } from '../config/schema';
-import type { ArtifactRef, ChangeRequest, Provenance, Source, TokenUsage } from '../workflows/messages';
+import type {
+  ArtifactRef,
+  ChangeRequest,
+  Provenance,
+  ReportKind,
+  Source,
+  TokenUsage,
+} from '../workflows/messages';
 import { getArtifact, putArtifact, sha256 } from './artifacts';
 import { ConfigError, loadConfig, snapshotFor } from './config';
 import { callStructured, FailureTypes } from './model';
@@ -100,6 +107,8 @@ export interface SynthesisInput {
   question: string;
   lead: AgentConfig;
   steps: { id: string; agent: string; question: string; result: ArtifactRef; sources: Source[] }[];
+  /** Steps that failed and were skipped by the playbook's policy: the report says what is missing. */
+  skipped?: { id: string; agent: string; question: string; reason: string }[];
   change?: ChangeRequest;
 }
 
@@ -115,6 +124,11 @@ export interface SynthesisResult {
 export interface PublishInput {
   report: ArtifactRef;
   provenance: Provenance;
+  /**
+   * `final` after sign-off; `draft` for approvers to read before they decide; `partial` when a task
+   * stops early. Absent (final) in activities scheduled by workflow code older than drafts.
+   */
+  kind?: ReportKind;
 }
 
 export interface PublishResult {
@@ -246,6 +260,13 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         `**Summary.** ${summary}`,
         markdown,
         `## References\n${references.length ? references.join('\n') : '_The report cites no step._'}`,
+        ...(input.skipped?.length
+          ? [
+              `## Gaps\nThese steps failed and were skipped, so the report does not cover them:\n${input.skipped
+                .map((g) => `- **${g.id}** (${g.agent}): ${g.question} — ${g.reason}`)
+                .join('\n')}`,
+            ]
+          : []),
         ...(unresolved.length
           ? [`> Warning: the report cites steps that do not exist: ${unresolved.join(', ')}.`]
           : []),
@@ -261,13 +282,39 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       };
     },
 
-    /** Writes the signed-off report with its AI-generated labels and provenance; idempotent. */
+    /**
+     * The best report a cancelled task can give without a model call: the finished steps'
+     * findings, in plan order, under a note that the task stopped early.
+     */
+    async assemblePartialReport(input: {
+      question: string;
+      steps: { id: string; agent: string; question: string; result: ArtifactRef }[];
+    }): Promise<ArtifactRef> {
+      const sections = await Promise.all(
+        input.steps.map(
+          async (s) =>
+            `## Step ${s.id} (${s.agent})\n\n_${s.question}_\n\n${await getArtifact(options.artifactDir, s.result.id)}`,
+        ),
+      );
+      const body = [
+        `# Partial results: ${input.question}`,
+        'The task was cancelled before its report was written and signed off. What follows is the findings of the steps that had finished, unedited and not synthesized.',
+        ...sections,
+      ].join('\n\n');
+      return putArtifact(options.artifactDir, body);
+    },
+
+    /**
+     * Writes a report with its AI-generated labels and provenance: `<id>.md` when final,
+     * `<id>.draft.md` or `<id>.partial.md` otherwise. Idempotent.
+     */
     async publishReport(input: PublishInput): Promise<PublishResult> {
       const body = await getArtifact(options.artifactDir, input.report.id);
       const contentHash = `sha256:${sha256(body)}`;
-      const provenance: Provenance = { ...input.provenance, contentHash };
+      const kind = input.kind ?? 'final';
+      const provenance: Provenance = { ...input.provenance, contentHash, reportKind: kind };
       const safeName = input.provenance.workflowId.replace(/[^A-Za-z0-9._-]+/g, '_');
-      const file = path.join(options.reportDir, `${safeName}.md`);
+      const file = path.join(options.reportDir, `${safeName}${kind === 'final' ? '' : `.${kind}`}.md`);
       await fs.mkdir(options.reportDir, { recursive: true });
       await fs.writeFile(file, renderReport(body, provenance), 'utf8');
       await fs.writeFile(

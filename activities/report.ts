@@ -12,8 +12,16 @@ export function renderReport(body: string, provenance: Provenance): string {
   const models = [...new Set(provenance.agents.map((a) => a.model))].join(', ');
   const signOff = provenance.approvals.length
     ? provenance.approvals.map((a) => `${a.gate} approved by ${a.by} at ${a.at}`).join('; ')
-    : 'no human sign-off was required by the playbook';
-  const label = `> **AI-generated content.** This report was written by AI agents (models: ${models}) orchestrated by Baton, workflow \`${provenance.workflowId}\`. It may contain errors: check the cited sources before relying on it. Sign-off: ${signOff}.`;
+    : provenance.reportKind === 'final'
+      ? 'no human sign-off was required by the playbook'
+      : 'none yet';
+  const status =
+    provenance.reportKind === 'draft'
+      ? ' **DRAFT awaiting sign-off: not final.**'
+      : provenance.reportKind === 'partial'
+        ? ' **PARTIAL: the task stopped before the report was signed off; parts are missing.**'
+        : '';
+  const label = `> **AI-generated content.**${status} This report was written by AI agents (models: ${models}) orchestrated by Baton, workflow \`${provenance.workflowId}\`. It may contain errors: check the cited sources before relying on it. Sign-off: ${signOff}.`;
   return [
     label,
     BODY_START,

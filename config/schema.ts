@@ -29,6 +29,8 @@ export const RetryPolicySchema = z
     backoffCoefficient: z.number().min(1).max(10).default(2),
     maximumInterval: DurationSchema.default('1m'),
     maximumAttempts: z.number().int().min(1).max(100).default(5),
+    /** Failure types never retried, e.g. `ModelOutputInvalid` to fail fast on malformed answers. */
+    nonRetryableErrorTypes: z.array(z.string().min(1)).default([]),
   })
   .strict();
 export type RetryPolicyConfig = z.infer<typeof RetryPolicySchema>;
@@ -55,6 +57,7 @@ export const AgentSchema = z
       backoffCoefficient: 2,
       maximumInterval: '1m',
       maximumAttempts: 5,
+      nonRetryableErrorTypes: [],
     }),
   })
   .strict();
@@ -319,6 +322,16 @@ export const PlaybookSchema = z
       .default({ plan: NO_GATE, report: NO_GATE }),
     /** A plan fixed in review: the lead is not asked to plan at all. */
     fixedPlan: PlanSchema.optional(),
+    /** What happens when a step still fails after its agent's retries. */
+    onStepFailure: z
+      .object({
+        /** Run the whole step (activity or child task) again this many times. */
+        retries: z.number().int().min(0).max(5).default(0),
+        /** Then fail the task, or go on without the step and say so in the report. */
+        then: z.enum(['fail', 'skip']).default('fail'),
+      })
+      .strict()
+      .default({ retries: 0, then: 'fail' }),
     /** Whether a gate may approve itself when its deadline passes (`auto-approve`). Off by default. */
     allowAutoApprove: z.boolean().default(false),
   })

@@ -66,6 +66,10 @@ test('a research-brief task runs end to end through the real SDK and stand-in, s
       60_000,
     );
     expect(atReport.steps.every((s) => s.state === 'done')).toBe(true);
+    // Approvers read a labelled draft before they decide.
+    const draft = await fs.readFile(atReport.report!.draftPath!, 'utf8');
+    expect(atReport.report!.draftPath).toMatch(/\.draft\.md$/);
+    expect(draft.split('\n')[0]).toContain('**DRAFT awaiting sign-off: not final.**');
     const decomposed = atReport.steps.find((s) => s.decompose)!;
     expect(decomposed.childWorkflowId).toBe(`${handle.workflowId}/step-${decomposed.id}`);
     const child = await ctx.client.workflow.getHandle(decomposed.childWorkflowId!).query(statusQuery);

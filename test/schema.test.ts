@@ -208,7 +208,13 @@ describe('AgentsFileSchema', () => {
       ...agent('researcher'),
       tools: [],
       timeouts: { startToClose: '10m', heartbeat: '30s' },
-      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
+      retry: {
+        initialInterval: '2s',
+        backoffCoefficient: 2,
+        maximumInterval: '1m',
+        maximumAttempts: 5,
+        nonRetryableErrorTypes: [],
+      },
     });
   });
 
@@ -222,6 +228,7 @@ describe('AgentsFileSchema', () => {
       backoffCoefficient: 2,
       maximumInterval: '1m',
       maximumAttempts: 9,
+      nonRetryableErrorTypes: [],
     });
     expect(must(parsed.agents[0], 'agent 0').timeouts).toEqual({ startToClose: '10m', heartbeat: '5s' });
   });

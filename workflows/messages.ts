@@ -112,9 +112,11 @@ export type Phase =
   | 'publishing'
   | 'completed'
   | 'rejected'
+  | 'cancelled'
   | 'failed';
 
-export type StepState = 'pending' | 'running' | 'done' | 'failed';
+/** `skipped`: failed, and the playbook says to go on without it (the report lists it). */
+export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
 
 export interface TokenUsage {
   inputTokens: number;
@@ -137,6 +139,8 @@ export interface StepStatus {
   id: string;
   /** How many times the step was re-run at a reviewer's request. */
   revision?: number;
+  /** Which run of the step this is, counting the playbook's `onStepFailure.retries`. */
+  attempt?: number;
   agent: string;
   question: string;
   dependsOn: string[];
@@ -183,7 +187,8 @@ export interface TaskStatus {
   /** Totals, children included, and per agent. */
   usage: TokenUsage & { byAgent: Record<string, TokenUsage> };
   audit: AuditEntry[];
-  report?: { artifact: ArtifactRef; path?: string };
+  /** The latest report: its artifact, the draft file approvers read (`draftPath`), the published file (`path`). */
+  report?: { artifact: ArtifactRef; path?: string; draftPath?: string };
   error?: string;
 }
 
@@ -191,6 +196,9 @@ export const status = defineQuery<TaskStatus>('status');
 
 // ---------------------------------------------------------------------------------------------------------
 // Results
+
+/** What a published report is: signed off, a draft awaiting sign-off, or partial (the task stopped early). */
+export type ReportKind = 'final' | 'draft' | 'partial';
 
 /** Machine-readable provenance of a report: the implicit AI-generated label. */
 export interface Provenance {
@@ -210,6 +218,8 @@ export interface Provenance {
   finishedAt: string;
   /** sha256 of the report body between the labels, as `sha256:<hex>`. */
   contentHash?: string;
+  /** Set when the report is published. */
+  reportKind?: ReportKind;
 }
 
 export interface ResearchTaskResult {

@@ -10,8 +10,11 @@
 import {
   ApplicationFailure,
   condition,
+  CancellationScope,
   executeChild,
+  isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -25,6 +28,7 @@ import {
   type ConfigSnapshot,
   type Plan,
   type PlanLimits,
+  type Playbook,
 } from '../config/schema';
 import { Gatekeeper } from './gates';
 import * as messages from './messages';
@@ -111,6 +115,14 @@ class TaskRun {
     private readonly onPhase: (phase: Phase) => void = (phase) => (status.phase = phase),
   ) {}
 
+  /**
+   * The playbook's step-failure policy. Config snapshots recorded in history before the policy
+   * existed lack it; they get the behaviour they were started with: fail the task.
+   */
+  private get stepFailure(): Playbook['onStepFailure'] {
+    return this.config.playbook.onStepFailure ?? { retries: 0, then: 'fail' };
+  }
+
   private get limits(): PlanLimits {
     const { playbook } = this.config;
     return {
@@ -185,14 +197,15 @@ class TaskRun {
     let running = 0;
     let settled = 0;
     let failed: StepStatus | undefined;
+    const settledState = (id: string): boolean => ['done', 'skipped'].includes(byId.get(id)?.state ?? '');
     for (;;) {
       for (const step of steps) {
         if (failed || running >= maxParallel) break;
-        if (step.state !== 'pending' || !step.dependsOn.every((d) => byId.get(d)?.state === 'done')) continue;
+        if (step.state !== 'pending' || !step.dependsOn.every(settledState)) continue;
         running++;
         step.state = 'running';
         step.startedAt = now();
-        this.runStep(step, byId)
+        this.runStepWithRetries(step, byId)
           .then(
             (result) => {
               step.state = 'done';
@@ -201,9 +214,15 @@ class TaskRun {
               step.result = result.result;
             },
             (err: unknown) => {
-              step.state = 'failed';
               step.error = failureMessage(err);
-              failed ??= step;
+              // Cancellation is never skipped over: the task is stopping.
+              if (this.stepFailure.then === 'skip' && !isCancellation(err)) {
+                step.state = 'skipped';
+                log.warn('step skipped', { step: step.id, error: step.error });
+              } else {
+                step.state = 'failed';
+                failed ??= step;
+              }
             },
           )
           .finally(() => {
@@ -250,6 +269,23 @@ class TaskRun {
     }
   }
 
+  /** Runs a step, and again up to the playbook's `onStepFailure.retries` times if it fails. */
+  private async runStepWithRetries(
+    step: StepStatus,
+    byId: Map<string, StepStatus>,
+  ): Promise<Omit<StepResult, 'model'>> {
+    const { retries } = this.stepFailure;
+    for (let attempt = 1; ; attempt++) {
+      step.attempt = attempt;
+      try {
+        return await this.runStep(step, byId);
+      } catch (err) {
+        if (attempt > retries || isCancellation(err)) throw err;
+        log.warn('step failed; running it again', { step: step.id, attempt, error: failureMessage(err) });
+      }
+    }
+  }
+
   private async runStep(
     step: StepStatus,
     byId: Map<string, StepStatus>,
@@ -258,7 +294,7 @@ class TaskRun {
     const { playbook, specialists } = this.config;
     if (step.decompose && this.status.depth < playbook.limits.maxDepth) {
       // A re-run gets its own child id: the first child is kept as it was, for the record.
-      step.childWorkflowId = `${workflowInfo().workflowId}/step-${step.id}${step.revision ? `/rev-${step.revision}` : ''}`;
+      step.childWorkflowId = `${workflowInfo().workflowId}/step-${step.id}${step.revision ? `/rev-${step.revision}` : ''}${(step.attempt ?? 1) > 1 ? `/attempt-${step.attempt}` : ''}`;
       const question = change ? `${step.question}\n\nReviewer's request: ${change.comment}` : step.question;
       const child = await executeChild(researchSubtask, {
         workflowId: step.childWorkflowId,
@@ -275,9 +311,10 @@ class TaskRun {
         `agent "${step.agent}" is not allowed by this playbook`,
         'PlanInvalid',
       );
-    const context = step.dependsOn.map((id) => {
+    // A skipped dependency has no result: the step works from the others (the report says so).
+    const context = step.dependsOn.flatMap((id) => {
       const dep = byId.get(id)!;
-      return { id, agent: dep.agent, result: dep.result! };
+      return dep.result ? [{ id, agent: dep.agent, result: dep.result }] : [];
     });
     const result = await agentActivities(agent).runSpecialist({
       overallQuestion: this.status.question,
@@ -298,13 +335,14 @@ class TaskRun {
     const result = await agentActivities(lead).synthesizeReport({
       question: this.status.question,
       lead,
-      steps: this.status.steps.map((s) => ({
-        id: s.id,
-        agent: s.agent,
-        question: s.question,
-        result: s.result!,
-        sources: s.sources ?? [],
-      })),
+      steps: this.status.steps.flatMap((s) =>
+        s.result
+          ? [{ id: s.id, agent: s.agent, question: s.question, result: s.result, sources: s.sources ?? [] }]
+          : [],
+      ),
+      skipped: this.status.steps
+        .filter((s) => s.state === 'skipped')
+        .map((s) => ({ id: s.id, agent: s.agent, question: s.question, reason: s.error ?? 'failed' })),
       change,
     });
     addUsage(this.status.usage, lead.id, result.usage);
@@ -361,34 +399,34 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
   status.question = input.question;
   status.playbook = input.playbook;
 
+  const approvals: Provenance['approvals'] = [];
+  const provenance = (snapshot: ConfigSnapshot): Provenance => ({
+    generator: 'baton',
+    aiGenerated: true,
+    workflowId: info.workflowId,
+    runId: info.runId,
+    question: status.question,
+    playbook: status.playbook,
+    configDigest: snapshot.digest,
+    agents: [snapshot.lead, ...Object.values(snapshot.specialists)]
+      .filter((a) => status.usage.byAgent[a.id])
+      .map((a) => ({ id: a.id, model: a.model, role: a.role })),
+    usage: status.usage,
+    approvals,
+    audit: status.audit,
+    startedAt,
+    finishedAt: now(),
+  });
+
   try {
     setPhase('loading-config');
     const snapshot = await bookkeeping.loadConfigSnapshot(input.playbook);
     config = snapshot;
     status.configDigest = snapshot.digest;
     const run = new TaskRun(status, snapshot, setPhase);
-    const approvals: Provenance['approvals'] = [];
-
-    const provenance = (): Provenance => ({
-      generator: 'baton',
-      aiGenerated: true,
-      workflowId: info.workflowId,
-      runId: info.runId,
-      question: input.question,
-      playbook: input.playbook,
-      configDigest: snapshot.digest,
-      agents: [snapshot.lead, ...Object.values(snapshot.specialists)]
-        .filter((a) => status.usage.byAgent[a.id])
-        .map((a) => ({ id: a.id, model: a.model, role: a.role })),
-      usage: status.usage,
-      approvals,
-      audit: status.audit,
-      startedAt,
-      finishedAt: now(),
-    });
     const rejected = (): ResearchTaskResult => {
       setPhase('rejected');
-      return { outcome: 'rejected', workflowId: info.workflowId, provenance: provenance() };
+      return { outcome: 'rejected', workflowId: info.workflowId, provenance: provenance(snapshot) };
     };
 
     let plan = await run.plan();
@@ -407,6 +445,15 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
 
     let report = await run.synthesize();
     for (;;) {
+      // v2: approvers get the draft as a labelled file to read before they decide.
+      if (snapshot.gates.report.required && patched('draft-preview-before-report-gate')) {
+        const draft = await bookkeeping.publishReport({
+          report: report.report,
+          provenance: provenance(snapshot),
+          kind: 'draft',
+        });
+        status.report = { artifact: report.report, draftPath: draft.path };
+      }
       const outcome = await gates.wait('report', snapshot.gates.report);
       if (!outcome) break;
       if (outcome.kind === 'approve') {
@@ -420,8 +467,12 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     }
 
     setPhase('publishing');
-    const final = provenance();
-    const published = await bookkeeping.publishReport({ report: report.report, provenance: final });
+    const final = provenance(snapshot);
+    const published = await bookkeeping.publishReport({
+      report: report.report,
+      provenance: final,
+      kind: 'final',
+    });
     status.report = { artifact: report.report, path: published.path };
     setPhase('completed');
     return {
@@ -429,10 +480,38 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
       workflowId: info.workflowId,
       reportPath: published.path,
       report: report.report,
-      provenance: { ...final, contentHash: published.contentHash },
+      provenance: { ...final, contentHash: published.contentHash, reportKind: 'final' },
     };
   } catch (err) {
-    return fail(err);
+    if (!isCancellation(err) || !config) return fail(err);
+    // Cancelled (`temporal workflow cancel`): keep what was done. Steps in flight were cancelled
+    // with the task; the partial report is written in a scope the cancellation cannot reach.
+    const snapshot = config;
+    for (const step of status.steps) {
+      if (step.state === 'running')
+        Object.assign(step, { state: 'failed', error: 'cancelled with the task' });
+    }
+    status.error = 'the task was cancelled';
+    await CancellationScope.nonCancellable(async () => {
+      const done = status.steps.filter((s) => s.result);
+      const report =
+        status.report?.artifact ??
+        (done.length > 0
+          ? await bookkeeping.assemblePartialReport({
+              question: status.question,
+              steps: done.map((s) => ({ id: s.id, agent: s.agent, question: s.question, result: s.result! })),
+            })
+          : undefined);
+      if (!report) return;
+      const partial = await bookkeeping.publishReport({
+        report,
+        provenance: provenance(snapshot),
+        kind: 'partial',
+      });
+      status.report = { ...status.report, artifact: report, path: partial.path };
+    });
+    setPhase('cancelled');
+    throw err;
   }
 }
 
@@ -449,7 +528,7 @@ export async function researchSubtask(input: SubtaskInput): Promise<SubtaskResul
     const sources = status.steps.flatMap((s) => s.sources ?? []).slice(0, 20);
     return { summary: report.summary, result: report.report, sources, usage: status.usage };
   } catch (err) {
-    status.phase = 'failed';
+    status.phase = isCancellation(err) ? 'cancelled' : 'failed';
     status.error = failureMessage(err);
     throw err;
   }
