@@ -53,6 +53,27 @@ test('every recorded history replays against the current workflow code', async (
   expect(results).toEqual(all.map(({ workflowId }) => ({ name: workflowId, error: undefined })));
 });
 
+/** Ids of the patches a history recorded (core_patch markers). */
+function patchesIn(history: unknown): string[] {
+  type Marker = { markerName?: string; details?: Record<string, { payloads?: { data?: string }[] }> };
+  const events = (history as { events: { markerRecordedEventAttributes?: Marker }[] }).events;
+  return events.flatMap(({ markerRecordedEventAttributes: m }) => {
+    const data = m?.markerName === 'core_patch' ? m.details?.['patch-data']?.payloads?.[0]?.data : undefined;
+    return data ? [(JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { id: string }).id] : [];
+  });
+}
+
+test('the draft preview is versioned: v1 tasks ran without it, v2 tasks with it, and both replay above', async () => {
+  const byName = new Map((await recorded()).map((r) => [r.name, r.history]));
+  for (const scenario of ['gated-approved', 'quorum-revised']) {
+    expect([scenario, patchesIn(byName.get(`v1/v1-${scenario}.json`))]).toEqual([scenario, []]);
+    expect([scenario, patchesIn(byName.get(`v2/v2-${scenario}.json`))]).toEqual([
+      scenario,
+      ['draft-preview-before-report-gate'],
+    ]);
+  }
+});
+
 test('an incompatible change is caught: replay fails with a DeterminismViolationError', async () => {
   const all = await recorded();
   const task = all.find(({ name }) => name.endsWith('gated-approved.json'))!;
