@@ -26,6 +26,7 @@ import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
 import {
   decide,
+  ResearchTaskInputSchema,
   SEARCH_ATTRIBUTES,
   status as statusQuery,
   type DecideRequest,
@@ -37,15 +38,17 @@ import { ensureSearchAttributes } from '../workers/search-attributes';
 import { createBatonWorker } from '../workers/worker';
 import { runMain } from './run';
 
-const USAGE = `usage: npm start -- [--auto-approve] [--playbook <id>] [--id <workflow id>] "<question>"
+const USAGE = `usage: npm start -- [--auto-approve] [--playbook <id>] [--id <workflow id>] [--attach] "<question>"
 
   --auto-approve     approve every gate as the current user, without asking
   --playbook <id>    playbook from config/playbooks (default: research-brief)
-  --id <id>          workflow id (default: derived from the question and today's date)`;
+  --id <id>          workflow id (default: derived from the question and today's date)
+  --attach           if a task with that id is already running, watch it instead of refusing`;
 
 export interface StartArgs {
   question: string;
   autoApprove: boolean;
+  attach: boolean;
   playbook: string;
   workflowId?: string;
 }
@@ -58,10 +61,17 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
+/** An error and its causes, e.g. "Failed to start Workflow: 3 INVALID_ARGUMENT: …". */
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause ? `${err.message}: ${describeError(err.cause)}` : err.message;
+}
+
 /** Parses the command line; throws an Error naming the bad argument. */
 export function parseStartArgs(argv: readonly string[]): StartArgs {
-  const args: Partial<StartArgs> & { autoApprove: boolean; playbook: string } = {
+  const args: Partial<StartArgs> & { autoApprove: boolean; attach: boolean; playbook: string } = {
     autoApprove: false,
+    attach: false,
     playbook: 'research-brief',
   };
   const words: string[] = [];
@@ -73,6 +83,7 @@ export function parseStartArgs(argv: readonly string[]): StartArgs {
       return v;
     };
     if (arg === '--auto-approve') args.autoApprove = true;
+    else if (arg === '--attach') args.attach = true;
     else if (arg === '--playbook') args.playbook = value();
     else if (arg === '--id') args.workflowId = value();
     else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
@@ -80,6 +91,11 @@ export function parseStartArgs(argv: readonly string[]): StartArgs {
   }
   const question = words.join(' ').trim();
   if (!question) throw new Error('a question is required');
+  // The workflow's own input schema: refuse here what the task would refuse at once.
+  const checked = ResearchTaskInputSchema.safeParse({ question, playbook: args.playbook });
+  if (!checked.success) {
+    throw new Error(checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  }
   return { ...args, question };
 }
 
@@ -259,13 +275,15 @@ async function main(argv: readonly string[]): Promise<number> {
         args: [{ question: args.question, playbook: args.playbook }],
       });
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      if (!args.attach) {
         console.error(
-          `error: a task with id "${workflowId}" is already running; watch it or pass --id <another id>`,
+          `error: a task with id "${workflowId}" is already running; pass --attach to watch it, or --id <another id> to start another`,
         );
         return 1;
       }
-      throw err;
+      console.log(`A task with id "${workflowId}" is already running: attaching to it.`);
+      handle = client.workflow.getHandle<typeof researchTask>(workflowId);
     }
     console.log(
       `Started task ${workflowId} (watch: temporal workflow query --workflow-id ${workflowId} --name status)`,
@@ -343,7 +361,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (err instanceof ConfigError) console.error(`error: ${err.message}`);
     else if (err instanceof WorkflowFailedError)
       console.error(`error: the task failed: ${err.cause?.message ?? err.message}`);
-    else console.error('error:', err instanceof Error ? err.message : err);
+    else console.error(`error: ${describeError(err)}`);
     return 1;
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);

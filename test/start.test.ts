@@ -1,0 +1,143 @@
+/**
+ * `npm start`: its arguments, its business ids, and whole runs as a real process against the test
+ * server (it uses a server that answers at TEMPORAL_ADDRESS, and the stand-in when no key is set).
+ */
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseStartArgs, workflowIdFor } from '../cli/start';
+import { researchTask } from '../workflows';
+import { connectToTestServer, uniqueId, type TestContext } from './helpers';
+
+const ROOT = path.join(__dirname, '..');
+
+describe('parseStartArgs', () => {
+  test('reads the question and options', () => {
+    expect(
+      parseStartArgs([
+        '--auto-approve',
+        '--playbook',
+        'fact-sheet',
+        '--id',
+        'x-1',
+        '--attach',
+        'Why',
+        'is',
+        'it?',
+      ]),
+    ).toEqual({
+      question: 'Why is it?',
+      autoApprove: true,
+      attach: true,
+      playbook: 'fact-sheet',
+      workflowId: 'x-1',
+    });
+    expect(parseStartArgs(['A question'])).toEqual({
+      question: 'A question',
+      autoApprove: false,
+      attach: false,
+      playbook: 'research-brief',
+    });
+  });
+
+  test.each([
+    ['unknown option --bogus', ['--bogus', 'Q']],
+    ['--playbook needs a value', ['--playbook']],
+    ['--id needs a value', ['--id', '--auto-approve', 'Q']],
+    ['a question is required', ['--auto-approve']],
+    ['a question is required', ['  ']],
+    ['question: must be at most 4000 characters', ['x'.repeat(4001)]],
+    ['playbook: must be a playbook id such as "research-brief"', ['--playbook', 'Bad Id', 'Q']],
+  ])('refuses with "%s"', (message, argv) => {
+    expect(() => parseStartArgs(argv)).toThrow(message);
+  });
+});
+
+test('workflowIdFor makes a readable business id from the question and the date', () => {
+  const date = new Date('2026-11-24T10:00:00Z');
+  expect(workflowIdFor('How do solid-state batteries compare with lithium-ion for EVs?', date)).toBe(
+    'research-how-do-solid-state-batteries-compare-2026-11-24',
+  );
+  expect(workflowIdFor('???', date)).toBe('research-task-2026-11-24');
+});
+
+describe('npm start as a process', () => {
+  let ctx: TestContext;
+  let reportDir: string;
+  beforeAll(async () => {
+    ctx = await connectToTestServer();
+    reportDir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-start-'));
+  });
+  afterAll(async () => {
+    await ctx?.close();
+  });
+
+  function npmStart(args: string[], taskQueue: string): Promise<{ code: number; out: string }> {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      TEMPORAL_ADDRESS: process.env.BATON_TEST_TEMPORAL_ADDRESS,
+      BATON_TASK_QUEUE: taskQueue,
+      BATON_REPORT_DIR: reportDir,
+      BATON_ARTIFACT_DIR: path.join(reportDir, 'artifacts'),
+      BATON_APPROVER: 'tester',
+    };
+    delete env.ANTHROPIC_API_KEY;
+    delete env.ANTHROPIC_BASE_URL;
+    return new Promise((resolve) => {
+      execFile(
+        path.join(ROOT, 'node_modules', '.bin', 'tsx'),
+        [path.join(ROOT, 'cli', 'start.ts'), ...args],
+        { cwd: ROOT, env, timeout: 90_000 },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? Number(err.code ?? 1) : 0, out: `${stdout}${stderr}` }),
+      );
+    });
+  }
+
+  test('runs a task end to end with --auto-approve on the stand-in and prints the report path', async () => {
+    const run = await npmStart(
+      [
+        '--auto-approve',
+        '--playbook',
+        'fact-sheet',
+        '--id',
+        uniqueId('start'),
+        'What is a solid-state battery?',
+      ],
+      uniqueId('start-q'),
+    );
+    expect([run.code, run.out]).toEqual([0, expect.stringContaining('using the OFFLINE STAND-IN model')]);
+    expect(run.out).toContain('Temporal: using the server at');
+    expect(run.out).toMatch(/step gather \[researcher\] done/);
+    const reportPath = /Report: (.*\.md)/.exec(run.out)?.[1];
+    expect(reportPath?.startsWith(reportDir)).toBe(true);
+    expect(await fs.readFile(reportPath!, 'utf8')).toMatch(/^> \*\*AI-generated content\.\*\*/);
+  }, 120_000);
+
+  test('refuses a workflow id that is already running, or attaches to it with --attach', async () => {
+    const taskQueue = uniqueId('start-q');
+    const workflowId = uniqueId('running');
+    // Started with no worker on its queue: it stays running until npm start brings one.
+    await ctx.client.workflow.start(researchTask, {
+      taskQueue,
+      workflowId,
+      args: [{ question: 'Already running?', playbook: 'fact-sheet' }],
+    });
+    const refused = await npmStart(
+      ['--id', workflowId, '--playbook', 'fact-sheet', 'Already running?'],
+      taskQueue,
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.out).toContain(
+      `a task with id "${workflowId}" is already running; pass --attach to watch it`,
+    );
+
+    const attached = await npmStart(
+      ['--attach', '--auto-approve', '--id', workflowId, 'Already running?'],
+      taskQueue,
+    );
+    expect([attached.code, attached.out]).toEqual([0, expect.stringContaining('attaching to it')]);
+    expect(attached.out).toMatch(/Report: .*\.md/);
+  }, 180_000);
+});
