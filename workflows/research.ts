@@ -492,6 +492,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
         Object.assign(step, { state: 'failed', error: 'cancelled with the task' });
     }
     status.error = 'the task was cancelled';
+    status.pendingGate = undefined; // nobody is asked to decide on a cancelled task
     await CancellationScope.nonCancellable(async () => {
       const done = status.steps.filter((s) => s.result);
       const report =
