@@ -14,9 +14,9 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
+import { listenOnLoopback } from './listen';
 
 // ---------------------------------------------------------------------------------------------------------
 // Public types
@@ -548,14 +548,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server, options.port);
 
   return {
     url: `http://127.0.0.1:${port}`,

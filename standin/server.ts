@@ -10,8 +10,8 @@
  * and a `respond` hook that overrides the reply to one request. Only Node's `http` module is used.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { answerToolName, defaultReply } from './replies';
+import { listenOnLoopback } from './listen';
 
 // ---------------------------------------------------------------------------------------------------------
 // Public types
@@ -322,14 +322,7 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server, options.port);
 
   return {
     url: `http://127.0.0.1:${port}`,
