@@ -16,7 +16,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
-import { listenOnLoopback } from './listen';
+import { errorTypeFor, listenOnLoopback } from './wire';
 
 // ---------------------------------------------------------------------------------------------------------
 // Public types
@@ -304,24 +304,6 @@ export function formatRule(rule: FaultRule): string {
 
 // ---------------------------------------------------------------------------------------------------------
 // Wire constants
-
-/** Error `type` per HTTP status, as the real API sends them (the same table as the stand-in's). */
-const ERROR_TYPES: Record<number, string> = {
-  400: 'invalid_request_error',
-  401: 'authentication_error',
-  403: 'permission_error',
-  404: 'not_found_error',
-  405: 'invalid_request_error',
-  413: 'request_too_large',
-  429: 'rate_limit_error',
-  500: 'api_error',
-  504: 'timeout_error',
-  529: 'overloaded_error',
-};
-
-function errorTypeFor(status: number): string {
-  return ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
-}
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded. */
 const HOP_BY_HOP = new Set([

@@ -11,7 +11,7 @@
  */
 import http from 'node:http';
 import { answerToolName, defaultReply } from './replies';
-import { listenOnLoopback } from './listen';
+import { errorTypeFor, listenOnLoopback } from './wire';
 
 // ---------------------------------------------------------------------------------------------------------
 // Public types
@@ -140,29 +140,11 @@ export interface StandIn {
 // ---------------------------------------------------------------------------------------------------------
 // Wire constants
 
-/** Error `type` per HTTP status, as the real API sends them. */
-const ERROR_TYPES: Record<number, string> = {
-  400: 'invalid_request_error',
-  401: 'authentication_error',
-  403: 'permission_error',
-  404: 'not_found_error',
-  405: 'invalid_request_error',
-  413: 'request_too_large',
-  429: 'rate_limit_error',
-  500: 'api_error',
-  504: 'timeout_error',
-  529: 'overloaded_error',
-};
-
 /** Bodies above this are refused with 413 rather than buffered (the real API's limit is 32 MB too). */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 /** How many `input_json_delta` / `text_delta` events a streamed block is split into, at most. */
 const STREAM_CHUNKS = 4;
-
-function errorTypeFor(status: number): string {
-  return ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Server
