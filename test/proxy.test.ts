@@ -618,13 +618,19 @@ describe('npm run fault-proxy', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     return (async () => {
       if (whileRunning) {
+        let stopped = false;
         try {
           await whileRunning(
             () => stdout,
-            () => child.kill('SIGTERM'),
+            () => {
+              stopped = true;
+              child.kill('SIGTERM');
+            },
           );
         } finally {
-          if (child.exitCode === null) child.kill('SIGTERM');
+          // Only when the test failed before stopping it: a second SIGTERM during the graceful
+          // shutdown would kill the process by signal (exit 143) and make the test flaky.
+          if (!stopped && child.exitCode === null) child.kill('SIGTERM');
         }
       }
       const code = await exited;
