@@ -12,8 +12,9 @@
  *   3. A refused signal is recorded in the audit trail. A refused Update is answered to its caller
  *      at once; Temporal writes nothing to history for an Update its validator rejects, so those are
  *      logged by the worker instead of audited.
- *   4. Signals and Updates delivered in the same workflow task as a deadline timer are applied
- *      before it: a decision that reached the server before the deadline fired wins.
+ *   4. The deadline policy applies only if no decision closed the gate, checked after the timer
+ *      fires: a decision delivered in the same workflow task as the deadline still wins, and an
+ *      accepted (audited) decision is never overridden.
  *   5. A rejection by any current approver ends the gate at once, whatever the quorum; approvals
  *      count once per person.
  */
@@ -231,6 +232,9 @@ export class Gatekeeper {
         break;
       }
       if (await condition(() => this.outcome !== undefined, Math.max(1, wakeAt - Date.now()))) break;
+      // The timer won the race, but a decision may have been applied in the same workflow task:
+      // a decision accepted (and audited) is never overridden by the deadline policy.
+      if (this.outcome) break;
       if (reminder && reminder.at <= Date.now() && reminder.at < (deadlineAt ?? Infinity)) {
         open.reminders.push(reminder.label);
         this.audit({
