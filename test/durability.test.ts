@@ -500,7 +500,7 @@ afterEach(async () => {
 
 durabilityTest(
   'a worker SIGKILLed in each phase of a task, and replaced by a new process each time, loses no work and repeats only calls in flight',
-  150_000,
+  180_000,
   async () => {
     const rig = await setUp('crash', LATENCY_MS);
     const env = rig.workerEnv(process.env.BATON_TEST_TEMPORAL_ADDRESS!);
@@ -534,6 +534,13 @@ durabilityTest(
       });
       return kill;
     };
+
+    // (0) Planning: the lead's plan call at the model.
+    const planning = await killAt(
+      '(0) planning',
+      (s) => s.parent.phase === 'planning' && rig.calls.count('submit_plan', QUESTION) >= 1,
+    );
+    expect(planning.inFlight.has(keyOf('submit_plan', QUESTION))).toBe(true);
 
     // (a) Waiting at the plan gate: nothing in flight, so nothing may be called again. The status
     // is read as soon as the worker is dead: the new worker answers it once up.
