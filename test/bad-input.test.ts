@@ -7,22 +7,15 @@ import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/clie
 import { researchTask } from '../workflows';
 import { approve, decide, status as statusQuery, type DecideRequest } from '../workflows/messages';
 import {
-  connectToTestServer,
   fakeModelActivities,
   tempActivityOptions,
   uniqueId,
   waitForStatus,
   withWorker,
-  type TestContext,
+  useTestServer,
 } from './helpers';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await connectToTestServer();
-});
-afterAll(async () => {
-  await ctx?.close();
-});
+const ctx = useTestServer();
 
 /** Workflow input: each case fails the task at once, naming the field. */
 const INPUTS: [string, unknown, string][] = [

@@ -12,23 +12,16 @@ import { formatAudit } from '../cli/format';
 import { researchTask } from '../workflows';
 import { BATON_AWAITING, BATON_PENDING_GATE, status as statusQuery } from '../workflows/messages';
 import {
-  connectToTestServer,
   fakeModelActivities,
   pollUntil,
   tempActivityOptions,
   uniqueId,
   waitForStatus,
   withWorker,
-  type TestContext,
+  useTestServer,
 } from './helpers';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await connectToTestServer();
-});
-afterAll(async () => {
-  await ctx?.close();
-});
+const ctx = useTestServer();
 
 interface Run {
   code: number;

@@ -15,22 +15,15 @@ import { startStandIn } from '../standin/server';
 import { researchTask } from '../workflows';
 import { status as statusQuery } from '../workflows/messages';
 import {
-  connectToTestServer,
   fakeModelActivities,
   tempActivityOptions,
   uniqueId,
   waitForStatus,
   withWorker,
-  type TestContext,
+  useTestServer,
 } from './helpers';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await connectToTestServer();
-});
-afterAll(async () => {
-  await ctx?.close();
-});
+const ctx = useTestServer();
 
 const start = (taskQueue: string, playbook: string) =>
   ctx.client.workflow.start(researchTask, {

@@ -11,20 +11,18 @@ import { createActivities } from '../activities';
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../standin/proxy';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
-import { connectToTestServer, tempActivityOptions, uniqueId, withWorker, type TestContext } from './helpers';
+import { tempActivityOptions, uniqueId, useTestServer, withWorker } from './helpers';
 
 const FAST_CONFIG = path.join(__dirname, 'fixtures', 'config-fast');
 
-let ctx: TestContext;
+const ctx = useTestServer();
 let standIn: StandIn;
 let proxy: FaultProxy;
 beforeAll(async () => {
-  ctx = await connectToTestServer();
   standIn = await startStandIn();
 });
 afterAll(async () => {
   await standIn?.close();
-  await ctx?.close();
 });
 // A fresh proxy per test: its rules and counts are that test's alone.
 beforeEach(async () => {

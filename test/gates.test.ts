@@ -14,23 +14,16 @@ import {
   type DecideRequest,
 } from '../workflows/messages';
 import {
-  connectToTestServer,
   fakeModelActivities,
   pollUntil,
   tempActivityOptions,
   uniqueId,
   waitForStatus,
   withWorker,
-  type TestContext,
+  useTestServer,
 } from './helpers';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await connectToTestServer();
-});
-afterAll(async () => {
-  await ctx?.close();
-});
+const ctx = useTestServer();
 
 const start = (taskQueue: string, playbook: string, workflowId = uniqueId('gates')) =>
   ctx.client.workflow.start(researchTask, { taskQueue, workflowId, args: [{ question: 'Q?', playbook }] });

@@ -30,8 +30,22 @@ export interface TestContext {
   close(): Promise<void>;
 }
 
-/** Connects to the test server; call `close()` in afterAll. */
-export async function connectToTestServer(): Promise<TestContext> {
+/**
+ * The test server for this file (or describe block): connected in `beforeAll`, closed in
+ * `afterAll`. The returned object is filled in when `beforeAll` has run, so read it inside tests.
+ */
+export function useTestServer(): TestContext {
+  const ctx = {} as TestContext;
+  beforeAll(async () => {
+    Object.assign(ctx, await connectToTestServer());
+  });
+  afterAll(async () => {
+    await ctx.close?.();
+  });
+  return ctx;
+}
+
+async function connectToTestServer(): Promise<TestContext> {
   installQuietRuntime();
   const address = process.env.BATON_TEST_TEMPORAL_ADDRESS;
   if (!address)

@@ -11,27 +11,18 @@ import { BODY_END, BODY_START } from '../activities/report';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
 import { approve, status as statusQuery } from '../workflows/messages';
-import {
-  connectToTestServer,
-  tempActivityOptions,
-  uniqueId,
-  waitForStatus,
-  withWorker,
-  type TestContext,
-} from './helpers';
+import { tempActivityOptions, uniqueId, waitForStatus, withWorker, useTestServer } from './helpers';
 
 const API_KEY = 'sk-test-integration-secret-0123456789';
 const QUESTION = 'How do solid-state batteries compare with lithium-ion for EVs?';
 
-let ctx: TestContext;
+const ctx = useTestServer();
 let standIn: StandIn;
 beforeAll(async () => {
-  ctx = await connectToTestServer();
   standIn = await startStandIn();
 });
 afterAll(async () => {
   await standIn?.close();
-  await ctx?.close();
 });
 beforeEach(() => standIn.resetStats());
 

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseStartArgs, workflowIdFor } from '../cli/start';
 import { researchTask } from '../workflows';
-import { connectToTestServer, uniqueId, type TestContext } from './helpers';
+import { uniqueId, useTestServer } from './helpers';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -63,14 +63,10 @@ test('workflowIdFor makes a readable business id from the question and the date'
 });
 
 describe('npm start as a process', () => {
-  let ctx: TestContext;
+  const ctx = useTestServer();
   let reportDir: string;
   beforeAll(async () => {
-    ctx = await connectToTestServer();
     reportDir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-start-'));
-  });
-  afterAll(async () => {
-    await ctx?.close();
   });
 
   function npmStart(args: string[], taskQueue: string): Promise<{ code: number; out: string }> {

@@ -13,25 +13,18 @@ import {
   type AuditEntry,
 } from '../workflows/messages';
 import {
-  connectToTestServer,
   DEFAULT_PLAN,
   fakeModelActivities,
   tempActivityOptions,
   uniqueId,
   waitForStatus,
   withWorker,
-  type TestContext,
+  useTestServer,
 } from './helpers';
 
 const decisions = (audit: AuditEntry[]): AuditEntry[] => audit.filter((e) => e.event === 'decision');
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await connectToTestServer();
-});
-afterAll(async () => {
-  await ctx?.close();
-});
+const ctx = useTestServer();
 
 const start = (taskQueue: string, playbook: string, question = 'How do A and B compare?') =>
   ctx.client.workflow.start(researchTask, {
