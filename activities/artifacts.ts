@@ -4,7 +4,7 @@
  * through a shared volume (see docker-compose.yml). Writing is idempotent: a retried activity
  * that stores the same text gets the same id.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ArtifactRef } from '../workflows/messages';
@@ -20,8 +20,9 @@ export async function putArtifact(dir: string, text: string): Promise<ArtifactRe
   const hex = sha256(text);
   const file = path.join(dir, hex.slice(0, 2), `${hex}.md`);
   await fs.mkdir(path.dirname(file), { recursive: true });
-  // Write to a temporary name first so a reader never sees half a file.
-  const tmp = `${file}.${process.pid}.tmp`;
+  // Write to a temporary name first so a reader never sees half a file. The name is unique per
+  // write: two activities storing the same text at once (same process or not) must not share it.
+  const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
   await fs.writeFile(tmp, text, 'utf8');
   await fs.rename(tmp, file);
   return { id: `sha256:${hex}`, bytes: Buffer.byteLength(text, 'utf8') };

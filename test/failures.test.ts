@@ -166,3 +166,13 @@ test('a report that lost a step says so in a Gaps section (real synthesis throug
     await standIn.close();
   }
 });
+
+test('many activities storing the same text at once all succeed (no shared temporary file)', async () => {
+  const { artifactDir } = await tempActivityOptions();
+  const text = 'Identical findings, stored by parallel steps of different tasks.';
+  const refs = await Promise.all(Array.from({ length: 20 }, () => putArtifact(artifactDir, text)));
+  expect(new Set(refs.map((r) => r.id)).size).toBe(1);
+  expect(await getArtifact(artifactDir, refs[0]!.id)).toBe(text);
+  const leftovers = (await fs.readdir(artifactDir, { recursive: true })).filter((f) => f.endsWith('.tmp'));
+  expect(leftovers).toEqual([]);
+});
