@@ -13,7 +13,7 @@
  *      non-retryable, with a message that says what to fix.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import { cancellationSignal, heartbeat } from '@temporalio/activity';
+import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { AgentConfig } from '../config/schema';
@@ -122,6 +122,42 @@ export interface StructuredResult<T> {
   parsed: { ok: true; value: T } | { ok: false; problems: string[] };
   usage: TokenUsage;
   model: string;
+  /** Tool calls the model made that were not offered to it: refused, never executed. */
+  refusedToolCalls: RefusedToolCall[];
+}
+
+/** A tool call Baton refused. Only the (clipped) name is kept: the input may carry anything. */
+export interface RefusedToolCall {
+  tool: string;
+  reason: string;
+}
+
+/**
+ * The tool calls in a reply that Baton refuses: a client tool other than the answer tool (Baton
+ * executes no client tools at all; the registry holds only server tools), or a server tool that
+ * was not offered. Nothing here is ever executed: the caller only reads the answer tool's input.
+ */
+export function refusedToolCalls(
+  content: readonly Anthropic.ContentBlock[],
+  answerTool: string,
+  offered: readonly Anthropic.ToolUnion[],
+): RefusedToolCall[] {
+  const offeredNames = new Set(offered.flatMap((t) => ('name' in t ? [t.name] : [])));
+  const clip = (name: string): string => name.replace(/[^\w.-]/g, '?').slice(0, 64);
+  const refused: RefusedToolCall[] = [];
+  for (const block of content) {
+    if (block.type === 'tool_use' && block.name !== answerTool) {
+      refused.push({
+        tool: clip(block.name),
+        reason: offeredNames.has(block.name)
+          ? 'a registry tool runs at the API, never on a worker'
+          : 'not a tool declared for this agent in config',
+      });
+    } else if (block.type === 'server_tool_use' && !offeredNames.has(block.name)) {
+      refused.push({ tool: clip(block.name), reason: 'not a tool declared for this agent in config' });
+    }
+  }
+  return refused;
 }
 
 /**
@@ -166,6 +202,10 @@ export async function callStructured<T>(call: StructuredCall<T>): Promise<Struct
     inputTokens: message.usage.input_tokens,
     outputTokens: message.usage.output_tokens,
   };
+  const refused = refusedToolCalls(message.content, tool.name, call.extraTools ?? []);
+  for (const r of refused) {
+    log.warn('refused a tool call the model made', { agent: agent.id, tool: r.tool, reason: r.reason });
+  }
   const block = message.content.find(
     (b): b is Anthropic.ToolUseBlock => b.type === 'tool_use' && b.name === tool.name,
   );
@@ -184,6 +224,7 @@ export async function callStructured<T>(call: StructuredCall<T>): Promise<Struct
       },
       usage,
       model: message.model,
+      refusedToolCalls: refused,
     };
   }
   const result = tool.schema.safeParse(block.input);
@@ -196,5 +237,6 @@ export async function callStructured<T>(call: StructuredCall<T>): Promise<Struct
         },
     usage,
     model: message.model,
+    refusedToolCalls: refused,
   };
 }

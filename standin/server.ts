@@ -87,12 +87,20 @@ export type StandInReply =
   /** A `tool_use` block for the request's `toolName` (or its first tool when it requires none). */
   | { kind: 'tool'; input: unknown }
   | { kind: 'text'; text: string }
+  /**
+   * Several content blocks in one message, e.g. a call to a tool that was never offered next to the
+   * answer: what a model steered by a prompt injection might send.
+   */
+  | { kind: 'blocks'; blocks: ReplyBlock[] }
   /** An error in the real Anthropic shape. */
   | { kind: 'error'; status: number; retryAfterSeconds?: number; message?: string }
   /** Accept the request and never answer: the client's timeout or heartbeat must catch it. */
   | { kind: 'hang' }
   /** Destroy the socket mid-response (when streaming: right after `message_start`). */
   | { kind: 'drop' };
+
+/** One content block of a `blocks` reply. Tool names are not checked against the request's tools. */
+export type ReplyBlock = { type: 'text'; text: string } | { type: 'tool_use'; name: string; input: unknown };
 
 /** Counters since start or the last {@link StandIn.resetStats}. */
 export interface StandInStats {
@@ -511,21 +519,27 @@ interface OutputMessage {
 
 /** Builds the reply message. A `drop` gets an empty text message: only its `message_start` is ever sent. */
 function buildMessage(n: number, request: StandInRequest, reply: StandInReply): OutputMessage {
-  let block: OutputBlock;
+  let blocks: OutputBlock[];
   if (reply.kind === 'tool') {
     const name = request.toolName ?? request.body.tools?.[0]?.name ?? 'tool';
-    block = { type: 'tool_use', id: `toolu_standin_${n}`, name, input: reply.input ?? {} };
+    blocks = [{ type: 'tool_use', id: `toolu_standin_${n}`, name, input: reply.input ?? {} }];
+  } else if (reply.kind === 'blocks') {
+    blocks = reply.blocks.map((b, i) =>
+      b.type === 'text' ? b : { ...b, id: `toolu_standin_${n}_${i}`, input: b.input ?? {} },
+    );
   } else {
-    block = { type: 'text', text: reply.kind === 'text' ? reply.text : '' };
+    blocks = [{ type: 'text', text: reply.kind === 'text' ? reply.text : '' }];
   }
-  const outputChars = block.type === 'text' ? block.text.length : JSON.stringify(block.input).length;
+  const outputChars = blocks
+    .map((b) => (b.type === 'text' ? b.text.length : JSON.stringify(b.input).length))
+    .reduce((a, b) => a + b, 0);
   return {
     id: `msg_standin_${n}`,
     type: 'message',
     role: 'assistant',
     model: request.body.model,
-    content: [block],
-    stop_reason: block.type === 'tool_use' ? 'tool_use' : 'end_turn',
+    content: blocks,
+    stop_reason: blocks.some((b) => b.type === 'tool_use') ? 'tool_use' : 'end_turn',
     stop_sequence: null,
     usage: {
       input_tokens: inputTokens(request.body),
@@ -553,13 +567,22 @@ function chunk(text: string): string[] {
 
 /** The server-sent events for a message, in the order and shape the real API uses. */
 function streamEvents(message: OutputMessage): Array<{ type: string; data: Record<string, unknown> }> {
-  // buildMessage always puts exactly one block in the content.
-  const block: OutputBlock = message.content[0] ?? { type: 'text', text: '' };
-  const startBlock = block.type === 'tool_use' ? { ...block, input: {} } : { type: 'text', text: '' };
-  const deltas =
-    block.type === 'tool_use'
-      ? chunk(JSON.stringify(block.input)).map((partial_json) => ({ type: 'input_json_delta', partial_json }))
-      : chunk(block.text).map((text) => ({ type: 'text_delta', text }));
+  const blockEvents = message.content.flatMap((block, index) => {
+    const startBlock = block.type === 'tool_use' ? { ...block, input: {} } : { type: 'text', text: '' };
+    const deltas =
+      block.type === 'tool_use'
+        ? chunk(JSON.stringify(block.input)).map((partial_json) => ({
+            type: 'input_json_delta',
+            partial_json,
+          }))
+        : chunk(block.text).map((text) => ({ type: 'text_delta', text }));
+    return [
+      { type: 'content_block_start', data: { index, content_block: startBlock } },
+      ...(index === 0 ? [{ type: 'ping', data: {} }] : []),
+      ...deltas.map((delta) => ({ type: 'content_block_delta', data: { index, delta } })),
+      { type: 'content_block_stop', data: { index } },
+    ];
+  });
   return [
     {
       type: 'message_start',
@@ -572,10 +595,7 @@ function streamEvents(message: OutputMessage): Array<{ type: string; data: Recor
         },
       },
     },
-    { type: 'content_block_start', data: { index: 0, content_block: startBlock } },
-    { type: 'ping', data: {} },
-    ...deltas.map((delta) => ({ type: 'content_block_delta', data: { index: 0, delta } })),
-    { type: 'content_block_stop', data: { index: 0 } },
+    ...blockEvents,
     {
       type: 'message_delta',
       data: {

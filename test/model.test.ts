@@ -4,7 +4,8 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/common';
-import { classifyModelError, FailureTypes, retryAfterMs } from '../activities/model';
+import { classifyModelError, FailureTypes, refusedToolCalls, retryAfterMs } from '../activities/model';
+import { TOOL_REGISTRY } from '../activities/tools';
 import { planPrompt, quote, stepPrompt, synthesisPrompt, type ContextItem } from '../activities/prompts';
 import type { PlanLimits } from '../config/schema';
 import { startStandIn, type StandIn } from '../standin/server';
@@ -154,6 +155,60 @@ describe('classifyModelError, through the real SDK and the stand-in', () => {
     ['a string', 'not even an error'],
   ])('%s passes through unchanged', (_name, err) => {
     expect(classifyModelError(err, 'researcher')).toBe(err);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('refusedToolCalls, on replies the real SDK assembled from the stand-in', () => {
+  let standIn: StandIn;
+  let client: Anthropic;
+  const answerTool = { name: 'submit_findings', input_schema: { type: 'object' as const } };
+  const offered = [TOOL_REGISTRY.web_search];
+
+  beforeAll(async () => {
+    // A model that calls tools nobody offered, next to its answer.
+    standIn = await startStandIn({
+      respond: () => ({
+        kind: 'blocks',
+        blocks: [
+          { type: 'text', text: 'Running the command first.' },
+          { type: 'tool_use', name: 'run_shell', input: { cmd: 'rm -rf /' } },
+          { type: 'tool_use', name: 'web_search', input: { query: 'x' } },
+          { type: 'tool_use', name: 'submit_findings', input: { summary: 'S' } },
+        ],
+      }),
+    });
+    client = new Anthropic({ apiKey: 'k', baseURL: standIn.url, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await standIn.close();
+  });
+
+  test.each([
+    ['a plain', false],
+    ['a streamed', true],
+  ])('%s reply: every call but the answer is refused, by name, with why', async (_kind, stream) => {
+    const request = { ...REQUEST, tools: [...offered, answerTool] };
+    const message = stream
+      ? await client.messages.stream(request).finalMessage()
+      : await client.messages.create(request);
+    expect(message.content.map((b) => b.type)).toEqual(['text', 'tool_use', 'tool_use', 'tool_use']);
+    expect(refusedToolCalls(message.content, 'submit_findings', offered)).toEqual([
+      { tool: 'run_shell', reason: 'not a tool declared for this agent in config' },
+      // web_search is offered as a server tool: a client-side call to it is not run either.
+      { tool: 'web_search', reason: 'a registry tool runs at the API, never on a worker' },
+    ]);
+  });
+
+  test('a server tool call the agent was not given is refused; names are clipped and sanitized', () => {
+    const content = [
+      { type: 'server_tool_use', id: 'srv_1', name: 'web_fetch', input: {} },
+      { type: 'server_tool_use', id: 'srv_2', name: 'web_search', input: {} },
+      { type: 'tool_use', id: 't_1', name: `evil<script>${'x'.repeat(100)}`, input: {} },
+    ] as unknown as Anthropic.ContentBlock[];
+    const refused = refusedToolCalls(content, 'submit_findings', offered);
+    expect(refused.map((r) => r.tool)).toEqual(['web_fetch', `evil?script?${'x'.repeat(52)}`]);
   });
 });
 

@@ -81,12 +81,23 @@ export interface DecideResult {
  */
 export const decide = defineUpdate<DecideResult, [DecideRequest]>('decide');
 
-/** One entry of the audit trail: every decision, accepted or refused, and every gate event. */
+/**
+ * One entry of the audit trail: every decision, accepted or refused, every gate event, and every
+ * attempt by a model to go beyond config that Baton refused (an invalid plan, an undeclared tool).
+ */
 export interface AuditEntry {
   /** Workflow time, ISO 8601. */
   at: string;
   gate: Gate | null;
-  event: 'gate-opened' | 'decision' | 'reminder' | 'escalated' | 'deadline' | 'gate-closed';
+  event:
+    | 'gate-opened'
+    | 'decision'
+    | 'reminder'
+    | 'escalated'
+    | 'deadline'
+    | 'gate-closed'
+    | 'plan-refused'
+    | 'tool-call-refused';
   decision?: Decision;
   /** Who decided; `system` for deadline policies. */
   by?: string;
@@ -95,6 +106,10 @@ export interface AuditEntry {
   /** Why a decision was refused, or what a gate event did. */
   reason?: string;
   comment?: string;
+  /** For refusals: the agent whose model went beyond config, the step (`s2/s1` inside a child) and the tool. */
+  agent?: string;
+  step?: string;
+  tool?: string;
 }
 
 export const audit = defineQuery<AuditEntry[]>('audit');
@@ -244,6 +259,8 @@ export interface SubtaskResult {
   result: ArtifactRef;
   sources: Source[];
   usage: TokenUsage & { byAgent: Record<string, TokenUsage> };
+  /** The child's refusals (invalid plans, undeclared tool calls), for the parent's audit trail. */
+  refusals?: AuditEntry[];
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities, StepResult } from '../activities';
+import type { RefusedToolCall } from '../activities/model';
 import {
   checkPlan,
   type AgentConfig,
@@ -35,6 +36,7 @@ import * as messages from './messages';
 import {
   BATON_PHASE,
   DECISIONS,
+  type AuditEntry,
   ResearchTaskInputSchema,
   type ChangeRequest,
   type Phase,
@@ -133,6 +135,17 @@ class TaskRun {
     };
   }
 
+  /** Records what Baton refused a model: it is in the audit trail, so in the provenance too. */
+  private refused(entry: Omit<AuditEntry, 'at' | 'gate'>): void {
+    this.status.audit.push({ at: now(), gate: null, ...entry });
+  }
+
+  private refusedToolCalls(agent: string, step: string | undefined, calls: RefusedToolCall[] = []): void {
+    for (const call of calls) {
+      this.refused({ event: 'tool-call-refused', agent, step, tool: call.tool, reason: call.reason });
+    }
+  }
+
   private setPhase(phase: Phase): void {
     this.onPhase(phase);
     log.info('phase', { phase });
@@ -163,12 +176,14 @@ class TaskRun {
         previousProblems: problems,
       });
       addUsage(this.status.usage, lead.id, answer.usage);
+      this.refusedToolCalls(lead.id, undefined, answer.refusedToolCalls);
       problems = answer.valid ? checkPlan(answer.plan, limits) : answer.problems;
       if (answer.valid && problems.length === 0) {
         this.status.plan = answer.plan;
         return answer.plan;
       }
       log.warn('invalid plan', { attempt, problems });
+      this.refused({ event: 'plan-refused', agent: lead.id, reason: problems.join('; ') });
     }
     throw ApplicationFailure.nonRetryable(
       `the lead agent "${lead.id}" produced no valid plan in ${playbook.limits.maxPlanAttempts} attempts; last problems: ${(problems ?? []).join('; ')}`,
@@ -302,6 +317,9 @@ class TaskRun {
         staticSummary: `${step.agent}: ${step.question.slice(0, 200)}`,
       });
       mergeUsage(this.status.usage, child.usage);
+      for (const entry of child.refusals ?? []) {
+        this.status.audit.push({ ...entry, step: entry.step ? `${step.id}/${entry.step}` : step.id });
+      }
       step.usage = { inputTokens: child.usage.inputTokens, outputTokens: child.usage.outputTokens };
       return { summary: child.summary, sources: child.sources, result: child.result, usage: step.usage };
     }
@@ -324,6 +342,7 @@ class TaskRun {
       change,
     });
     addUsage(this.status.usage, agent.id, result.usage);
+    this.refusedToolCalls(agent.id, step.id, result.refusedToolCalls);
     step.usage = result.usage;
     return result;
   }
@@ -346,6 +365,7 @@ class TaskRun {
       change,
     });
     addUsage(this.status.usage, lead.id, result.usage);
+    this.refusedToolCalls(lead.id, undefined, result.refusedToolCalls);
     this.status.report = { artifact: result.report };
     return result;
   }
@@ -527,7 +547,16 @@ export async function researchSubtask(input: SubtaskInput): Promise<SubtaskResul
     const report = await run.synthesize();
     status.phase = 'completed';
     const sources = status.steps.flatMap((s) => s.sources ?? []).slice(0, 20);
-    return { summary: report.summary, result: report.report, sources, usage: status.usage };
+    const refusals = status.audit.filter(
+      (e) => e.event === 'plan-refused' || e.event === 'tool-call-refused',
+    );
+    return {
+      summary: report.summary,
+      result: report.report,
+      sources,
+      usage: status.usage,
+      ...(refusals.length ? { refusals } : {}),
+    };
   } catch (err) {
     status.phase = isCancellation(err) ? 'cancelled' : 'failed';
     status.error = failureMessage(err);
