@@ -25,8 +25,8 @@ import type {
 } from '../workflows/messages';
 import { getArtifact, putArtifact, sha256 } from './artifacts';
 import { ConfigError, loadConfig, snapshotFor } from './config';
-import { callStructured, FailureTypes } from './model';
-import { activityOptionsFromEnv, type ActivityOptions } from './options';
+import { callStructured, FailureTypes, type RefusedToolCall } from './model';
+import { activityOptionsFromEnv, configNotAllowed, type ActivityOptions } from './options';
 import { planPrompt, stepPrompt, synthesisPrompt, type ContextItem } from './prompts';
 import { renderReport } from './report';
 import { TOOL_REGISTRY } from './tools';
@@ -81,9 +81,21 @@ export interface PlanTaskInput {
   previousProblems?: string[];
 }
 
-export type PlanTaskResult = { usage: TokenUsage; model: string } & (
-  { valid: true; plan: Plan } | { valid: false; problems: string[] }
-);
+/** Set only when the model called tools it was not offered (refused, never executed). */
+interface Refusals {
+  refusedToolCalls?: RefusedToolCall[];
+}
+
+/** The refusals of one model answer, as an optional field (absent when there were none). */
+const refusals = (answer: { refusedToolCalls: RefusedToolCall[] }): Refusals =>
+  answer.refusedToolCalls.length ? { refusedToolCalls: answer.refusedToolCalls } : {};
+
+/** Names refused tool calls in a failure message, so the record survives the failed attempt. */
+const refusedNote = (refused: RefusedToolCall[]): string =>
+  refused.length ? ` (refused tool calls: ${refused.map((r) => r.tool).join(', ')})` : '';
+
+export type PlanTaskResult = { usage: TokenUsage; model: string } & Refusals &
+  ({ valid: true; plan: Plan } | { valid: false; problems: string[] });
 
 export interface StepInput {
   overallQuestion: string;
@@ -95,7 +107,7 @@ export interface StepInput {
   change?: ChangeRequest;
 }
 
-export interface StepResult {
+export interface StepResult extends Refusals {
   summary: string;
   sources: Source[];
   result: ArtifactRef;
@@ -112,7 +124,7 @@ export interface SynthesisInput {
   change?: ChangeRequest;
 }
 
-export interface SynthesisResult {
+export interface SynthesisResult extends Refusals {
   title: string;
   summary: string;
   report: ArtifactRef;
@@ -158,6 +170,8 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'ConfigInvalid');
         throw err;
       }
+      const notAllowed = configNotAllowed(config.digest, options.configAllowlist);
+      if (notAllowed) throw ApplicationFailure.nonRetryable(notAllowed, 'ConfigNotAllowed');
       const snapshot = snapshotFor(config, playbookId, options.searchAttributes);
       if (!snapshot) {
         throw ApplicationFailure.nonRetryable(
@@ -189,12 +203,12 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
           jsonSchema: z.toJSONSchema(shown, { io: 'input' }),
         },
       });
-      if (!answer.parsed.ok)
-        return { valid: false, problems: answer.parsed.problems, usage: answer.usage, model: answer.model };
+      const common = { usage: answer.usage, model: answer.model, ...refusals(answer) };
+      if (!answer.parsed.ok) return { valid: false, problems: answer.parsed.problems, ...common };
       const problems = checkPlan(answer.parsed.value, limits);
       return problems.length
-        ? { valid: false, problems, usage: answer.usage, model: answer.model }
-        : { valid: true, plan: answer.parsed.value, usage: answer.usage, model: answer.model };
+        ? { valid: false, problems, ...common }
+        : { valid: true, plan: answer.parsed.value, ...common };
     },
 
     /** One specialist step: the findings go to the artifact store, a summary and reference to history. */
@@ -218,13 +232,13 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       if (!answer.parsed.ok) {
         // Retryable: a model may well answer in shape on the next attempt.
         throw ApplicationFailure.create({
-          message: `step "${input.step.id}" (agent "${input.agent.id}"): malformed findings: ${answer.parsed.problems.join('; ')}`,
+          message: `step "${input.step.id}" (agent "${input.agent.id}"): malformed findings: ${answer.parsed.problems.join('; ')}${refusedNote(answer.refusedToolCalls)}`,
           type: FailureTypes.ModelOutputInvalid,
         });
       }
       const { summary, findings, sources } = answer.parsed.value;
       const result = await putArtifact(options.artifactDir, findings);
-      return { summary, sources, result, usage: answer.usage, model: answer.model };
+      return { summary, sources, result, usage: answer.usage, model: answer.model, ...refusals(answer) };
     },
 
     /** The lead writes the report from the step results; citations are checked against the steps. */
@@ -238,7 +252,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       });
       if (!answer.parsed.ok) {
         throw ApplicationFailure.create({
-          message: `synthesis (agent "${input.lead.id}"): malformed report: ${answer.parsed.problems.join('; ')}`,
+          message: `synthesis (agent "${input.lead.id}"): malformed report: ${answer.parsed.problems.join('; ')}${refusedNote(answer.refusedToolCalls)}`,
           type: FailureTypes.ModelOutputInvalid,
         });
       }
@@ -279,6 +293,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         cited: cited.filter((id) => known.has(id)),
         usage: answer.usage,
         model: answer.model,
+        ...refusals(answer),
       };
     },
 

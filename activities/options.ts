@@ -4,6 +4,7 @@
  * Secrets (the API key) are read here, inside the worker process, and never travel through
  * workflow inputs, results or history.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface ActivityOptions {
@@ -23,6 +24,13 @@ export interface ActivityOptions {
    * as the time-skipping test server. Default on.
    */
   searchAttributes: boolean;
+  /**
+   * Config digests this worker accepts (`sha256:<hex>`, as `npm run config:check` prints). When set,
+   * the worker refuses to start on, and tasks refuse to run with, any other config. Env
+   * `BATON_CONFIG_ALLOWLIST` (digests separated by commas or spaces) or `BATON_CONFIG_ALLOWLIST_FILE`
+   * (one digest per line, `#` comments). Default: any valid config.
+   */
+  configAllowlist?: string[];
 }
 
 /** The folder that holds package.json. */
@@ -38,7 +46,62 @@ export function activityOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Ac
     artifactDir: dir('BATON_ARTIFACT_DIR', path.join(PROJECT_ROOT, '.baton', 'artifacts')),
     reportDir: dir('BATON_REPORT_DIR', path.join(PROJECT_ROOT, 'reports')),
     searchAttributes: searchAttributesFromEnv(env.BATON_SEARCH_ATTRIBUTES),
+    ...configAllowlistFromEnv(env),
   };
+}
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+function configAllowlistFromEnv(env: NodeJS.ProcessEnv): { configAllowlist?: string[] } {
+  const inline = env.BATON_CONFIG_ALLOWLIST;
+  const file = env.BATON_CONFIG_ALLOWLIST_FILE;
+  if (inline && file) {
+    throw new Error('set BATON_CONFIG_ALLOWLIST or BATON_CONFIG_ALLOWLIST_FILE, not both');
+  }
+  if (!inline && !file) return {};
+  let entries: { where: string; digest: string }[];
+  if (inline) {
+    entries = inline
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map((digest) => ({ where: 'BATON_CONFIG_ALLOWLIST', digest }));
+  } else {
+    let text: string;
+    try {
+      text = readFileSync(file!, 'utf8');
+    } catch (err) {
+      throw new Error(`BATON_CONFIG_ALLOWLIST_FILE=${file} cannot be read: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    entries = text.split('\n').flatMap((line, i) => {
+      const digest = line.replace(/#.*/, '').trim();
+      return digest ? [{ where: `${file}:${i + 1}`, digest }] : [];
+    });
+  }
+  const bad = entries.filter((e) => !DIGEST.test(e.digest));
+  if (bad.length) {
+    throw new Error(
+      `config allow-list entries must be digests like sha256:<64 hex digits> (as \`npm run config:check\` prints): ${bad
+        .map((e) => `"${e.digest}" (${e.where})`)
+        .join(', ')}`,
+    );
+  }
+  if (entries.length === 0) {
+    throw new Error(
+      `${inline ? 'BATON_CONFIG_ALLOWLIST' : `BATON_CONFIG_ALLOWLIST_FILE=${file}`} lists no digest`,
+    );
+  }
+  return { configAllowlist: entries.map((e) => e.digest) };
+}
+
+/**
+ * Why a config with this digest is refused under the allow-list, or undefined when it is accepted
+ * (always, without an allow-list).
+ */
+export function configNotAllowed(digest: string, allowlist: string[] | undefined): string | undefined {
+  if (!allowlist || allowlist.includes(digest)) return undefined;
+  return `config digest ${digest} is not on this worker's allow-list (${allowlist.join(', ')}): deploy the reviewed config, or add its digest to BATON_CONFIG_ALLOWLIST after review`;
 }
 
 function searchAttributesFromEnv(value: string | undefined): boolean {

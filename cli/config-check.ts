@@ -1,19 +1,49 @@
 /**
  * `npm run config:check`: validates config/ (or BATON_CONFIG_DIR) and prints every problem with
- * its file, path and reason. Exits 1 when config is invalid.
+ * its file, path and reason, then the config's digest. Exits 1 when config is invalid or, with a
+ * config allow-list set (BATON_CONFIG_ALLOWLIST), when its digest is not on it.
+ *
+ * `--digest` prints the digest alone, for scripts that build an allow-list from reviewed config.
  */
 import { ConfigError, loadConfig } from '../activities/config';
-import { activityOptionsFromEnv } from '../activities/options';
+import { activityOptionsFromEnv, configNotAllowed } from '../activities/options';
 import { runMain } from './run';
 
-async function main(): Promise<number> {
-  const { configDir } = activityOptionsFromEnv();
+const USAGE = 'usage: npm run config:check [-- --digest]';
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  const unknown = argv.filter((a) => a !== '--digest');
+  if (unknown.length) {
+    console.error(`config:check: unknown argument ${unknown.map((a) => `"${a}"`).join(', ')}\n${USAGE}`);
+    return 2;
+  }
+  let options;
+  try {
+    options = activityOptionsFromEnv();
+  } catch (err) {
+    console.error(`config:check: ${(err as Error).message}`);
+    return 2;
+  }
+  const { configDir, configAllowlist } = options;
   try {
     const config = await loadConfig(configDir);
+    if (argv.includes('--digest')) {
+      console.log(config.digest);
+      return 0;
+    }
     const playbooks = Object.keys(config.playbooks);
     console.log(
       `config OK: ${config.agents.agents.length} agents, ${playbooks.length} playbooks (${playbooks.join(', ')}); digest ${config.digest}`,
     );
+    const notAllowed = configNotAllowed(config.digest, configAllowlist);
+    if (notAllowed) {
+      console.error(`but a worker with this allow-list would refuse it: ${notAllowed}`);
+      return 1;
+    }
     return 0;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
