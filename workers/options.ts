@@ -14,11 +14,20 @@ export interface TemporalOptions {
   /** API key for Temporal Cloud. Env `TEMPORAL_API_KEY`; implies TLS. Never logged. */
   apiKey?: string;
   /**
-   * TLS: `false` (plaintext, the default), `true` (server-verified TLS: env `TEMPORAL_TLS=true`, or
-   * implied by an API key), or an mTLS client pair read from env `TEMPORAL_TLS_CERT` and
-   * `TEMPORAL_TLS_KEY` (PEM file paths).
+   * TLS: `false` (plaintext, the default), `true` (TLS verified against the system's CAs: env
+   * `TEMPORAL_TLS=true`, or implied by an API key), or TLS with any of: a private CA to verify the
+   * server (env `TEMPORAL_TLS_CA`, PEM file), the name to expect in the server's certificate (env
+   * `TEMPORAL_TLS_SERVER_NAME`), and an mTLS client pair (env `TEMPORAL_TLS_CERT` and
+   * `TEMPORAL_TLS_KEY`, PEM files).
    */
-  tls: boolean | { clientCertPair: { crt: Buffer; key: Buffer } };
+  tls: boolean | TlsSettings;
+}
+
+/** TLS beyond the defaults, as `Connection.connect` and `NativeConnection.connect` take it. */
+export interface TlsSettings {
+  serverRootCACertificate?: Buffer;
+  serverNameOverride?: string;
+  clientCertPair?: { crt: Buffer; key: Buffer };
 }
 
 /** The options `Connection.connect` and `NativeConnection.connect` both take. */
@@ -59,14 +68,28 @@ export function temporalOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Te
     }
   };
   const apiKey = env.TEMPORAL_API_KEY || undefined;
+  const ca = env.TEMPORAL_TLS_CA;
+  const serverName = env.TEMPORAL_TLS_SERVER_NAME;
+  const settings: TlsSettings = {
+    ...(ca ? { serverRootCACertificate: read('TEMPORAL_TLS_CA', ca) } : {}),
+    ...(serverName ? { serverNameOverride: serverName } : {}),
+    ...(cert && key
+      ? { clientCertPair: { crt: read('TEMPORAL_TLS_CERT', cert), key: read('TEMPORAL_TLS_KEY', key) } }
+      : {}),
+  };
+  if (Object.keys(settings).length > 0 && env.TEMPORAL_TLS === 'false') {
+    throw new Error(
+      'TEMPORAL_TLS=false contradicts TEMPORAL_TLS_CA / TEMPORAL_TLS_SERVER_NAME / TEMPORAL_TLS_CERT, which configure TLS',
+    );
+  }
   return {
     address,
     namespace: env.TEMPORAL_NAMESPACE || 'default',
     taskQueue: env.BATON_TASK_QUEUE || DEFAULT_TASK_QUEUE,
     apiKey,
     tls:
-      cert && key
-        ? { clientCertPair: { crt: read('TEMPORAL_TLS_CERT', cert), key: read('TEMPORAL_TLS_KEY', key) } }
+      Object.keys(settings).length > 0
+        ? settings
         : env.TEMPORAL_TLS === 'true' || (apiKey !== undefined && env.TEMPORAL_TLS !== 'false'),
   };
 }
