@@ -22,6 +22,7 @@ import {
 } from '@temporalio/client';
 import os from 'node:os';
 import type { PlanStep } from '../config/schema';
+import { dataConverterFromEnv } from '../workers/codec';
 import { connectionOptions, temporalOptionsFromEnv, type TemporalOptions } from '../workers/options';
 import {
   BATON_AWAITING,
@@ -440,8 +441,10 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
 /** Connects as the worker does, runs one command, and closes the connection. */
 async function main(argv: string[]): Promise<number> {
   let temporal: TemporalOptions;
+  let dataConverter: ReturnType<typeof dataConverterFromEnv>;
   try {
     temporal = temporalOptionsFromEnv();
+    dataConverter = dataConverterFromEnv();
   } catch (err) {
     console.error(`error: ${(err as Error).message}`);
     return 1;
@@ -449,7 +452,7 @@ async function main(argv: string[]): Promise<number> {
   // Lazy: `--help` and usage errors answer without a server; the first RPC connects.
   const connection = Connection.lazy(connectionOptions(temporal));
   try {
-    const client = new Client({ connection, namespace: temporal.namespace });
+    const client = new Client({ connection, namespace: temporal.namespace, dataConverter });
     return await runCli(argv, {
       client,
       out: (line) => console.log(line),

@@ -33,6 +33,7 @@ import {
   type TaskStatus,
 } from '../workflows/messages';
 import { formatAudit, formatPendingGate, formatStep } from './format';
+import { dataConverterFor, encryptionFromEnv } from '../workers/codec';
 import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from '../workers/options';
 import { ensureSearchAttributes } from '../workers/search-attributes';
 import { createBatonWorker } from '../workers/worker';
@@ -44,6 +45,9 @@ const USAGE = `usage: npm start -- [--auto-approve] [--playbook <id>] [--id <wor
   --playbook <id>    playbook from config/playbooks (default: research-brief)
   --id <id>          workflow id (default: derived from the question and today's date)
   --attach           if a task with that id is already running, watch it instead of refusing`;
+
+/** The key the worker sends to the offline stand-in (which accepts any); kept out of history like a real one. */
+export const OFFLINE_STAND_IN_KEY = 'offline-stand-in';
 
 export interface StartArgs {
   question: string;
@@ -212,6 +216,8 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     const temporal = temporalOptionsFromEnv();
     const activityOptions = activityOptionsFromEnv();
+    const encryption = encryptionFromEnv();
+    const dataConverter = dataConverterFor(encryption);
     // The terminal shows Baton's own progress lines; the SDK's logs only when something is wrong.
     Runtime.install({ logger: new DefaultLogger(logLevelFromEnv('ERROR')) });
     let server: DevServer | undefined;
@@ -239,7 +245,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (!activityOptions.apiKey) {
       const standIn: StandIn = await startStandIn();
       cleanups.unshift(() => standIn.close());
-      activityOptions.apiKey = 'offline-stand-in';
+      activityOptions.apiKey = OFFLINE_STAND_IN_KEY;
       activityOptions.baseURL = standIn.url;
       console.log(
         `Model: no ANTHROPIC_API_KEY, so using the OFFLINE STAND-IN model at ${standIn.url}. Its text is placeholder, not research.`,
@@ -250,7 +256,13 @@ async function main(argv: readonly string[]): Promise<number> {
 
     const nativeConnection = await NativeConnection.connect(connectionOptions(temporal));
     cleanups.unshift(() => nativeConnection.close());
-    const worker = await createBatonWorker({ connection: nativeConnection, activityOptions, ...temporal });
+    const worker = await createBatonWorker({
+      connection: nativeConnection,
+      activityOptions,
+      dataConverter,
+      ...temporal,
+    });
+    if (encryption) console.log(`Payload encryption: on, ${encryption.describe()}`);
     const running = worker.run();
     cleanups.unshift(async () => {
       worker.shutdown();
@@ -265,7 +277,7 @@ async function main(argv: readonly string[]): Promise<number> {
         `Registered search attributes ${added.join(', ')}; the server may take a few seconds to apply them.`,
       );
     }
-    const client = new Client({ connection, namespace: temporal.namespace });
+    const client = new Client({ connection, namespace: temporal.namespace, dataConverter });
     const workflowId = args.workflowId ?? workflowIdFor(args.question, new Date());
     let handle: WorkflowHandle<typeof researchTask>;
     try {

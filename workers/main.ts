@@ -7,6 +7,7 @@ import { Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { ConfigError } from '../activities/config';
 import { activityOptionsFromEnv } from '../activities/options';
+import { dataConverterFor, encryptionFromEnv } from './codec';
 import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from './options';
 import { ensureSearchAttributes } from './search-attributes';
 import { createBatonWorker } from './worker';
@@ -14,6 +15,7 @@ import { createBatonWorker } from './worker';
 async function run(): Promise<void> {
   const temporal = temporalOptionsFromEnv();
   const activityOptions = activityOptionsFromEnv();
+  const encryption = encryptionFromEnv();
   Runtime.install({ logger: new DefaultLogger(logLevelFromEnv('INFO')) });
   if (!activityOptions.apiKey) {
     console.warn(
@@ -29,7 +31,9 @@ async function run(): Promise<void> {
   }
   const connection = await NativeConnection.connect(connectionOptions(temporal));
   try {
-    const worker = await createBatonWorker({ connection, activityOptions, ...temporal });
+    const dataConverter = dataConverterFor(encryption);
+    const worker = await createBatonWorker({ connection, activityOptions, dataConverter, ...temporal });
+    if (encryption) console.log(`payload encryption: on, ${encryption.describe()}`);
     console.log(
       `Baton worker polling task queue "${temporal.taskQueue}" on ${temporal.address} (namespace ${temporal.namespace})`,
     );

@@ -3,9 +3,11 @@
  * Shared by `npm run worker`, `npm start` and the tests, so all three run the same thing.
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import path from 'node:path';
 import { createActivities } from '../activities';
-import { loadConfig } from '../activities/config';
-import type { ActivityOptions } from '../activities/options';
+import { ConfigError, loadConfig } from '../activities/config';
+import { configNotAllowed, type ActivityOptions } from '../activities/options';
+import { dataConverterFromEnv } from './codec';
 
 export interface BatonWorkerOptions {
   connection: NativeConnection;
@@ -14,19 +16,30 @@ export interface BatonWorkerOptions {
   activityOptions: ActivityOptions;
   /** A prebuilt workflow bundle (tests build one per run); default: bundle `workflows/` now. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /**
+   * Payload encryption (workers/codec.ts); default: from the environment (`BATON_ENCRYPTION_KEY*`),
+   * none when no key is configured. A prebuilt `workflowBundle` must have been bundled with the same
+   * `failureConverterPath`, or failures raised in workflow code keep plaintext messages.
+   */
+  dataConverter?: WorkerOptions['dataConverter'];
 }
 
 /**
  * Validates config first (a worker never starts on config it would refuse later), then creates
- * the worker. Throws a {@link ConfigError} listing every problem.
+ * the worker. Throws a {@link ConfigError} listing every problem, or when the config's digest is
+ * not on the allow-list the worker was given.
  */
 export async function createBatonWorker(options: BatonWorkerOptions): Promise<Worker> {
-  await loadConfig(options.activityOptions.configDir);
+  const { configDir, configAllowlist } = options.activityOptions;
+  const config = await loadConfig(configDir);
+  const notAllowed = configNotAllowed(config.digest, configAllowlist);
+  if (notAllowed) throw new ConfigError([{ file: path.basename(configDir), path: '', message: notAllowed }]);
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     activities: createActivities(options.activityOptions),
+    dataConverter: options.dataConverter ?? dataConverterFromEnv(),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),
