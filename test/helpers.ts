@@ -106,6 +106,28 @@ export async function withWorker<T>(
   return worker.runUntil(fn(taskQueue));
 }
 
+/**
+ * The full event history of a workflow as text, with every payload decoded (payload data is
+ * base64 in the history's JSON form, so searching the raw JSON for a string finds nothing).
+ * For scans that must be able to fail: a secret in any payload shows up here.
+ */
+export async function historyText(handle: WorkflowHandle): Promise<string> {
+  const history = await handle.fetchHistory();
+  return JSON.stringify(history, (key, value: unknown) => {
+    if (key !== 'data' && key !== 'metadata') return value;
+    const decode = (v: unknown): unknown =>
+      typeof v === 'string'
+        ? Buffer.from(v, 'base64').toString('utf8')
+        : v instanceof Uint8Array
+          ? Buffer.from(v).toString('utf8')
+          : v;
+    if (key === 'data') return decode(value);
+    return value && typeof value === 'object'
+      ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decode(v)]))
+      : value;
+  });
+}
+
 /** Queries `status` until `predicate` holds (the workflow advances on its own; this only observes). */
 export function waitForStatus(
   handle: WorkflowHandle,

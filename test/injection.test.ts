@@ -21,7 +21,14 @@ import { startStandIn, type MessagesRequestBody, type StandIn, type StandInReque
 import { researchTask } from '../workflows';
 import { approve, type ResearchTaskResult, type TaskStatus } from '../workflows/messages';
 import { INJECTIONS, CLEAN_PLAN, obey, type AnswerTool, type Injection } from './injection-corpus';
-import { tempActivityOptions, uniqueId, useTestServer, waitForStatus, withWorker } from './helpers';
+import {
+  historyText,
+  tempActivityOptions,
+  uniqueId,
+  useTestServer,
+  waitForStatus,
+  withWorker,
+} from './helpers';
 
 const CONFIG = path.join(__dirname, 'fixtures', 'config-injection');
 /** The key the worker holds: it must never appear in anything a model or a person can read. */
@@ -54,8 +61,7 @@ const seen = new Map<string, Seen[]>();
 const outcomes = new Map<string, Outcome | Error>();
 
 /** The system prompt of a request, which Baton always sends as one string. */
-const systemOf = (r: Seen): string | undefined =>
-  typeof r.body.system === 'string' ? r.body.system : undefined;
+const systemOf = (r: Seen): string => (typeof r.body.system === 'string' ? r.body.system : '');
 const canaryFor = (id: string): string => path.join(canaryDir, `${id}.ran`);
 const caseTag = (id: string): string => `[case ${id}]`;
 
@@ -126,7 +132,7 @@ async function runCase(injection: Injection, taskQueue: string): Promise<Outcome
   );
   await handle.signal(approve, { by: 'alice', gate: 'report' });
   const result = await handle.result();
-  const history = JSON.stringify(await handle.fetchHistory());
+  const history = await historyText(handle);
   return { atPlan, findingsBeforePlanApproval, atReport, result, history };
 }
 
@@ -272,6 +278,7 @@ describe.each(INJECTIONS.map((i) => [`${i.id} (${i.where}, ${i.attack.kind})`, i
     test('the API key is in no prompt, output, artifact or history', async () => {
       const { result, history } = outcome();
       for (const r of requests()) expect(JSON.stringify(r.body)).not.toContain(API_KEY);
+      expect(history).toContain(caseTag(injection.id)); // payloads are decoded: the scan can find things
       expect(history).not.toContain(API_KEY);
       expect(JSON.stringify(result)).not.toContain(API_KEY);
       const report = await fs.readFile(result.reportPath!, 'utf8');

@@ -11,7 +11,14 @@ import { BODY_END, BODY_START } from '../activities/report';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
 import { approve, status as statusQuery } from '../workflows/messages';
-import { tempActivityOptions, uniqueId, waitForStatus, withWorker, useTestServer } from './helpers';
+import {
+  historyText,
+  tempActivityOptions,
+  uniqueId,
+  waitForStatus,
+  withWorker,
+  useTestServer,
+} from './helpers';
 
 const API_KEY = 'sk-test-integration-secret-0123456789';
 const QUESTION = 'How do solid-state batteries compare with lithium-ion for EVs?';
@@ -99,7 +106,8 @@ test('a research-brief task runs end to end through the real SDK and stand-in, s
     expect(sidecar).toEqual(result.provenance);
 
     // Step findings live in the artifact store, not in history; the API key is nowhere in history.
-    const history = JSON.stringify(await handle.fetchHistory());
+    const history = await historyText(handle);
+    expect(history).toContain(QUESTION); // payloads are decoded: the scan can find what is there
     expect(history).not.toContain(API_KEY);
     expect(history).not.toContain('offline stand-in model, not a real model: it contains no real research');
   });

@@ -6,9 +6,9 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseStartArgs, workflowIdFor } from '../cli/start';
+import { OFFLINE_STAND_IN_KEY, parseStartArgs, workflowIdFor } from '../cli/start';
 import { researchTask } from '../workflows';
-import { uniqueId, useTestServer } from './helpers';
+import { historyText, uniqueId, useTestServer } from './helpers';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -92,15 +92,9 @@ describe('npm start as a process', () => {
   }
 
   test('runs a task end to end with --auto-approve on the stand-in and prints the report path', async () => {
+    const workflowId = uniqueId('start');
     const run = await npmStart(
-      [
-        '--auto-approve',
-        '--playbook',
-        'fact-sheet',
-        '--id',
-        uniqueId('start'),
-        'What is a solid-state battery?',
-      ],
+      ['--auto-approve', '--playbook', 'fact-sheet', '--id', workflowId, 'What is a solid-state battery?'],
       uniqueId('start-q'),
     );
     expect([run.code, run.out]).toEqual([0, expect.stringContaining('using the OFFLINE STAND-IN model')]);
@@ -109,6 +103,10 @@ describe('npm start as a process', () => {
     const reportPath = /Report: (.*\.md)/.exec(run.out)?.[1];
     expect(reportPath?.startsWith(reportDir)).toBe(true);
     expect(await fs.readFile(reportPath!, 'utf8')).toMatch(/^> \*\*AI-generated content\.\*\*/);
+    // The key npm start gives the worker for the stand-in stays in the worker: not in history.
+    const history = await historyText(ctx.client.workflow.getHandle(workflowId));
+    expect(history).toContain('What is a solid-state battery?');
+    expect(history).not.toContain(OFFLINE_STAND_IN_KEY);
   }, 120_000);
 
   test('refuses a workflow id that is already running, or attaches to it with --attach', async () => {
