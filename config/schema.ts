@@ -297,10 +297,10 @@ const NO_GATE: GateConfig = {
 
 export const PlaybookLimitsSchema = z
   .object({
-    maxSteps: z.number().int().min(1).max(100),
+    maxSteps: z.number().int().min(1).max(1000),
     /** 0: no step may decompose; 1: a step may become a child task that plans once more; and so on. */
     maxDepth: z.number().int().min(0).max(3),
-    maxParallel: z.number().int().min(1).max(64),
+    maxParallel: z.number().int().min(1).max(256),
     /** How many times the lead may be asked for a plan before an invalid plan fails the task. */
     maxPlanAttempts: z.number().int().min(1).max(5).default(3),
     /** How many change requests a gate accepts before it can only be approved or rejected. */
