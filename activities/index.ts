@@ -119,7 +119,7 @@ export interface SynthesisInput {
   question: string;
   lead: AgentConfig;
   steps: { id: string; agent: string; question: string; result: ArtifactRef; sources: Source[] }[];
-  /** Steps that failed and were skipped by the playbook's policy: the report says what is missing. */
+  /** Steps that were skipped (failed under a skip policy, or not run for the token budget): the report says what is missing. */
   skipped?: { id: string; agent: string; question: string; reason: string }[];
   change?: ChangeRequest;
 }
@@ -276,7 +276,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         `## References\n${references.length ? references.join('\n') : '_The report cites no step._'}`,
         ...(input.skipped?.length
           ? [
-              `## Gaps\nThese steps failed and were skipped, so the report does not cover them:\n${input.skipped
+              `## Gaps\nThese steps did not complete (they failed and were skipped, or the token budget ran out), so the report does not cover them:\n${input.skipped
                 .map((g) => `- **${g.id}** (${g.agent}): ${g.question} — ${g.reason}`)
                 .join('\n')}`,
             ]

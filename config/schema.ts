@@ -334,6 +334,18 @@ export const PlaybookSchema = z
       .default({ retries: 0, then: 'fail' }),
     /** Whether a gate may approve itself when its deadline passes (`auto-approve`). Off by default. */
     allowAutoApprove: z.boolean().default(false),
+    /**
+     * Token budgets (input, output and cache tokens together). Per task: the workflow stops
+     * scheduling new steps when the next one would exceed it, and synthesizes what it has. Per
+     * step: caps each specialist call's output tokens, and is a decomposed step's task budget.
+     */
+    budget: z
+      .object({
+        maxTokensPerTask: z.number().int().min(1000).max(1e9).optional(),
+        maxTokensPerStep: z.number().int().min(100).max(1e8).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((playbook, ctx) => {

@@ -160,7 +160,7 @@ test('a report that lost a step says so in a Gaps section (real synthesis throug
     );
     const body = await getArtifact(options.artifactDir, result.report.id);
     expect(body).toContain(
-      '## Gaps\nThese steps failed and were skipped, so the report does not cover them:\n- **s2** (analyst): Weigh. — the source is unreachable',
+      '## Gaps\nThese steps did not complete (they failed and were skipped, or the token budget ran out), so the report does not cover them:\n- **s2** (analyst): Weigh. — the source is unreachable',
     );
   } finally {
     await standIn.close();

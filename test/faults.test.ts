@@ -94,6 +94,6 @@ test('with a skip policy, a step that keeps failing is left out and the report s
   expect(proxy.stats().injected['500']).toBe(3);
   const text = await fs.readFile(result!.reportPath!, 'utf8');
   expect(text).toContain(
-    '## Gaps\nThese steps failed and were skipped, so the report does not cover them:\n- **gather** (researcher)',
+    '## Gaps\nThese steps did not complete (they failed and were skipped, or the token budget ran out), so the report does not cover them:\n- **gather** (researcher)',
   );
 });

@@ -20,7 +20,7 @@ import { putArtifact } from '../activities/artifacts';
 import type { ActivityOptions } from '../activities/options';
 import type { Plan } from '../config/schema';
 import { logLevelFromEnv } from '../workers/options';
-import { status as statusQuery, type TaskStatus } from '../workflows/messages';
+import { status as statusQuery, type TaskStatus, type TokenUsage } from '../workflows/messages';
 
 export const FIXTURE_CONFIG = path.join(__dirname, 'fixtures', 'config');
 
@@ -174,6 +174,8 @@ export interface FakeModel {
     call: number,
   ) => Promise<Awaited<ReturnType<Activities['planTask']>>> | Awaited<ReturnType<Activities['planTask']>>;
   step?: (input: StepInput) => Promise<void> | void;
+  /** Tokens a step reports spending; default 10 in, 5 out. */
+  stepUsage?: (input: StepInput) => TokenUsage;
 }
 
 /** Every call the fake model activities received, in order. */
@@ -212,7 +214,7 @@ export function fakeModelActivities(
         summary: `summary of ${input.step.id}`,
         sources: [{ title: `source for ${input.step.id}` }],
         result,
-        usage,
+        usage: fake.stepUsage?.(input) ?? usage,
         model: input.agent.model,
       };
     },

@@ -97,7 +97,8 @@ export interface AuditEntry {
     | 'deadline'
     | 'gate-closed'
     | 'plan-refused'
-    | 'tool-call-refused';
+    | 'tool-call-refused'
+    | 'budget-exhausted';
   decision?: Decision;
   /** Who decided; `system` for deadline policies. */
   by?: string;
@@ -202,12 +203,21 @@ export interface TaskStatus {
   /** Totals, children included, and per agent. */
   usage: TokenUsage & { byAgent: Record<string, TokenUsage> };
   audit: AuditEntry[];
+  /** The playbook's token budget, when it has one, and whether it stopped the task scheduling steps. */
+  budget?: TaskBudget;
   /** The latest report: its artifact, the draft file approvers read (`draftPath`), the published file (`path`). */
   report?: { artifact: ArtifactRef; path?: string; draftPath?: string };
   error?: string;
 }
 
 export const status = defineQuery<TaskStatus>('status');
+
+export interface TaskBudget {
+  maxTokensPerTask?: number;
+  maxTokensPerStep?: number;
+  /** Set when the budget stopped new steps: the rest were skipped and the report says so. */
+  stopped?: { at: string; reason: string };
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Results
@@ -229,6 +239,8 @@ export interface Provenance {
   approvals: { gate: Gate; by: string; at: string; comment?: string }[];
   /** The whole audit trail of the gates: decisions accepted and refused, reminders, deadlines. */
   audit: AuditEntry[];
+  /** The token budget the task ran under, and whether it cut the plan short. */
+  budget?: TaskBudget;
   startedAt: string;
   finishedAt: string;
   /** sha256 of the report body between the labels, as `sha256:<hex>`. */

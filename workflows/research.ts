@@ -79,6 +79,16 @@ function addUsage(total: Usage, agentId: string, usage: TokenUsage): void {
   mine.outputTokens += usage.outputTokens;
 }
 
+/** Every token a usage record counts, cache reads and writes included: what a budget is spent in. */
+function totalTokens(usage: TokenUsage): number {
+  return (
+    usage.inputTokens +
+    usage.outputTokens +
+    ((usage as TokenUsage & { cacheReadInputTokens?: number }).cacheReadInputTokens ?? 0) +
+    ((usage as TokenUsage & { cacheCreationInputTokens?: number }).cacheCreationInputTokens ?? 0)
+  );
+}
+
 function mergeUsage(total: Usage, other: Usage): void {
   for (const [agentId, usage] of Object.entries(other.byAgent)) addUsage(total, agentId, usage);
 }
@@ -123,6 +133,50 @@ class TaskRun {
    */
   private get stepFailure(): Playbook['onStepFailure'] {
     return this.config.playbook.onStepFailure ?? { retries: 0, then: 'fail' };
+  }
+
+  /**
+   * Whether starting one more step could take the task past its token budget: the tokens spent so
+   * far, plus, at the average of the steps finished so far, the steps in flight, the next one and
+   * the synthesis that must still follow. Without a finished step there is no estimate yet, so
+   * only tokens already spent count.
+   */
+  private overBudget(running: number): boolean {
+    const max = this.config.playbook.budget?.maxTokensPerTask;
+    if (max === undefined) return false;
+    const finished = this.status.steps.filter((s) => s.state === 'done' && s.usage);
+    const perStep = finished.length
+      ? finished.reduce((sum, s) => sum + totalTokens(s.usage!), 0) / finished.length
+      : 0;
+    return totalTokens(this.status.usage) + (running + 2) * perStep > max;
+  }
+
+  /** Stops scheduling for the budget: recorded in status and the audit trail, once. */
+  private stopForBudget(): void {
+    if (this.status.budget?.stopped) return;
+    const max = this.config.playbook.budget!.maxTokensPerTask!;
+    const spent = totalTokens(this.status.usage);
+    const reason = `token budget: ${spent} of ${max} tokens spent; the next step would exceed it`;
+    this.status.budget = { ...this.status.budget, stopped: { at: now(), reason } };
+    this.status.audit.push({ at: now(), gate: null, event: 'budget-exhausted', reason });
+    log.warn('token budget reached; no new steps', { spent, max });
+  }
+
+  /** The agent as a step runs it: its output capped by the playbook's per-step budget. */
+  private withStepBudget(agent: AgentConfig): AgentConfig {
+    const perStep = this.config.playbook.budget?.maxTokensPerStep;
+    return perStep === undefined || agent.maxTokens <= perStep ? agent : { ...agent, maxTokens: perStep };
+  }
+
+  /** A decomposed step's child works within the per-step budget, as its own task budget. */
+  private childConfig(): ConfigSnapshot {
+    const perStep = this.config.playbook.budget?.maxTokensPerStep;
+    if (perStep === undefined) return this.config;
+    const { playbook } = this.config;
+    return {
+      ...this.config,
+      playbook: { ...playbook, budget: { maxTokensPerTask: perStep, maxTokensPerStep: perStep } },
+    };
   }
 
   private get limits(): PlanLimits {
@@ -215,8 +269,12 @@ class TaskRun {
     const settledState = (id: string): boolean => ['done', 'skipped'].includes(byId.get(id)?.state ?? '');
     for (;;) {
       for (const step of steps) {
-        if (failed || running >= maxParallel) break;
+        if (failed || running >= maxParallel || this.status.budget?.stopped) break;
         if (step.state !== 'pending' || !step.dependsOn.every(settledState)) continue;
+        if (this.overBudget(running)) {
+          this.stopForBudget();
+          break;
+        }
         running++;
         step.state = 'running';
         step.startedAt = now();
@@ -249,6 +307,13 @@ class TaskRun {
       if (running === 0) break;
       const before = settled;
       await condition(() => settled > before);
+    }
+    const stopped = this.status.budget?.stopped;
+    if (stopped) {
+      for (const step of steps) {
+        if (step.state === 'pending')
+          Object.assign(step, { state: 'skipped', error: `not run: ${stopped.reason}` });
+      }
     }
     if (failed) {
       throw ApplicationFailure.nonRetryable(
@@ -313,7 +378,7 @@ class TaskRun {
       const question = change ? `${step.question}\n\nReviewer's request: ${change.comment}` : step.question;
       const child = await executeChild(researchSubtask, {
         workflowId: step.childWorkflowId,
-        args: [{ question, depth: this.status.depth + 1, config: this.config }],
+        args: [{ question, depth: this.status.depth + 1, config: this.childConfig() }],
         staticSummary: `${step.agent}: ${step.question.slice(0, 200)}`,
       });
       mergeUsage(this.status.usage, child.usage);
@@ -337,7 +402,7 @@ class TaskRun {
     const result = await agentActivities(agent).runSpecialist({
       overallQuestion: this.status.question,
       step: { id: step.id, agent: step.agent, question: step.question },
-      agent,
+      agent: this.withStepBudget(agent),
       context,
       change,
     });
@@ -434,6 +499,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     usage: status.usage,
     approvals,
     audit: status.audit,
+    ...(status.budget ? { budget: status.budget } : {}),
     startedAt,
     finishedAt: now(),
   });
@@ -443,6 +509,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     const snapshot = await bookkeeping.loadConfigSnapshot(input.playbook);
     config = snapshot;
     status.configDigest = snapshot.digest;
+    if (snapshot.playbook.budget) status.budget = { ...snapshot.playbook.budget };
     const run = new TaskRun(status, snapshot, setPhase);
     const rejected = (): ResearchTaskResult => {
       setPhase('rejected');
@@ -541,6 +608,7 @@ export async function researchSubtask(input: SubtaskInput): Promise<SubtaskResul
   const status = newStatus(workflowInfo().workflowId, input.question, input.config.playbook.id, input.depth);
   setHandler(messages.status, () => status);
   status.configDigest = input.config.digest;
+  if (input.config.playbook.budget) status.budget = { ...input.config.playbook.budget };
   try {
     const run = new TaskRun(status, input.config);
     await run.execute(await run.plan());
