@@ -195,7 +195,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       const answer = await callStructured({
         ...model,
         agent: input.lead,
-        prompt: planPrompt(input),
+        prompt: planPrompt({ ...input, effortRule: input.lead.effortRule }),
         tool: {
           name: 'submit_plan',
           description: 'Submit the research plan.',

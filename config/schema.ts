@@ -42,6 +42,11 @@ export const AgentSchema = z
     model: z.string().min(1),
     systemPrompt: z.string().min(1).max(20_000),
     maxTokens: z.number().int().min(64).max(64_000),
+    /**
+     * For the lead: how to size a plan to the question (effort scaling), given to it with every
+     * planning request. The playbook's limits still bound whatever it plans.
+     */
+    effortRule: z.string().min(1).max(4000).optional(),
     tools: z.array(z.enum(TOOL_NAMES)).default([]),
     timeouts: z
       .object({

@@ -232,6 +232,38 @@ const GATHER_ANGLES = [
   'differing viewpoints and open questions',
 ];
 
+type Effort = { kind: 'fact' } | { kind: 'comparison'; items: string[] } | { kind: 'focused' };
+
+/**
+ * How big a question is, by its wording: a short "what/who/when/where is" question is a simple
+ * fact; a comparison naming four or more things is broad (each thing gets its own step).
+ */
+export function effortFor(question: string): Effort {
+  const q = question.trim();
+  const comparing = /\b(compare|comparison|versus|vs\.?|differ|trade-?offs?)\b/i.test(q);
+  const open = /\b(impacts?|effects?|why|how|should|best|pros|cons|future|trends?|causes?|risks?)\b/i.test(q);
+  if (
+    !comparing &&
+    !open &&
+    q.length <= 100 &&
+    /^(what|who|when|where|which)\s+(is|was|are|were)\b/i.test(q)
+  ) {
+    return { kind: 'fact' };
+  }
+  if (comparing) {
+    // The things compared: the list after "compare"/"of"/"between", split on commas, "and", "vs".
+    const list = /\b(?:compare|comparison of|between|of)\s+(?:the\s+)?(.+)$/i.exec(q)?.[1] ?? q;
+    const items = list
+      .replace(/[?.!]+$/, '')
+      .replace(/\s+(?:on|in|for|across|by)\s+.*$/i, '')
+      .split(/\s*,\s*(?:and\s+)?|\s+(?:and|vs\.?|versus|with)\s+/i)
+      .map((i) => i.trim())
+      .filter(Boolean);
+    if (items.length >= 4) return { kind: 'comparison', items };
+  }
+  return { kind: 'focused' };
+}
+
 function planInput(userText: string, schema: JsonSchema): { rationale: string; steps: PlanStepInput[] } {
   const prompt = withoutBlocks(userText, 'validation_errors');
   const question = clip(firstTag(prompt, 'question')?.content ?? userText, 400) || 'the question';
@@ -273,17 +305,28 @@ function planInput(userText: string, schema: JsonSchema): { rationale: string; s
   const candidates = [schemaMax, limitMax].filter((v): v is number => v !== undefined && Number.isFinite(v));
   const maxSteps = Math.max(1, Math.floor(candidates.length > 0 ? Math.min(...candidates) : 5));
 
-  // Shape by budget: gathering steps in parallel, then analysis on all of them, then verification.
-  const size = Math.min(maxSteps, 5);
-  const gatherCount = size >= 5 ? 3 : size >= 3 ? 2 : 1;
+  // Effort scaling, as the lead's effortRule in config/agents.yaml asks: one step for a simple
+  // fact; one gathering step per thing compared in a broad comparison; otherwise a focused shape.
+  // Always within the limits: gathering steps in parallel, then analysis on all of them, then
+  // verification.
+  const effort = effortFor(question);
+  const compared = effort.kind === 'comparison' ? effort.items.slice(0, Math.max(1, maxSteps - 2)) : [];
+  const size = effort.kind === 'fact' ? 1 : Math.min(maxSteps, compared.length ? compared.length + 2 : 5);
+  const gatherCount = compared.length || (size >= 5 ? 3 : size >= 3 ? 2 : 1);
   const steps: PlanStepInput[] = [];
   for (let i = 0; i < gatherCount; i++) {
+    const item = compared[i];
     steps.push({
       id: `s${i + 1}`,
       agent: pick(['gather'], i),
-      question: `Gather evidence on "${question}": ${GATHER_ANGLES[i]}.`,
+      question:
+        effort.kind === 'fact'
+          ? `Find the answer to "${question}", with its source.`
+          : item !== undefined
+            ? `Gather evidence on ${item} for "${question}".`
+            : `Gather evidence on "${question}": ${GATHER_ANGLES[i]}.`,
       dependsOn: [],
-      decompose: i === 0 && depth < maxDepth,
+      decompose: i === 0 && depth < maxDepth && effort.kind === 'focused',
     });
   }
   const gatherIds = steps.map((s) => s.id);
@@ -310,7 +353,7 @@ function planInput(userText: string, schema: JsonSchema): { rationale: string; s
   const changes = allTags(prompt, 'change_request');
   const change = changes[changes.length - 1];
   let rationale =
-    `${STAND_IN_LABEL} ${gatherCount} independent gathering step(s) run in parallel` +
+    `${STAND_IN_LABEL} ${effort.kind === 'fact' ? 'A simple fact: ' : effort.kind === 'comparison' ? `A broad comparison of ${compared.length} things: ` : ''}${gatherCount} independent gathering step(s) run in parallel` +
     (size >= 2 ? ', then an analysis step compares them' : '') +
     (size >= 4 ? ', then a verification step checks the analysis' : '') +
     ". This plan is a fixed template, not a real model's reasoning.";
