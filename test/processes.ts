@@ -35,6 +35,8 @@ export interface WorkerEnv {
   TEMPORAL_NAMESPACE?: string;
   ANTHROPIC_API_KEY?: string;
   BATON_LOG_LEVEL?: string;
+  BATON_MAX_CONCURRENT_ACTIVITIES?: string;
+  BATON_HEALTH_PORT?: string;
 }
 
 interface ProcStat {

@@ -8,6 +8,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { ConfigError } from '../activities/config';
 import { activityOptionsFromEnv } from '../activities/options';
 import { dataConverterFor, encryptionFromEnv } from './codec';
+import { healthOptionsFromEnv, startHealthServer } from './health';
 import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from './options';
 import { ensureSearchAttributes } from './search-attributes';
 import { createBatonWorker } from './worker';
@@ -16,6 +17,7 @@ async function run(): Promise<void> {
   const temporal = temporalOptionsFromEnv();
   const activityOptions = activityOptionsFromEnv();
   const encryption = encryptionFromEnv();
+  const healthOptions = healthOptionsFromEnv();
   Runtime.install({ logger: new DefaultLogger(logLevelFromEnv('INFO')) });
   if (!activityOptions.apiKey) {
     console.warn(
@@ -34,10 +36,16 @@ async function run(): Promise<void> {
     const dataConverter = dataConverterFor(encryption);
     const worker = await createBatonWorker({ connection, activityOptions, dataConverter, ...temporal });
     if (encryption) console.log(`payload encryption: on, ${encryption.describe()}`);
+    const health = healthOptions && (await startHealthServer(healthOptions, () => worker.getState()));
+    if (health) console.log(`health: http://${healthOptions.host}:${health.port}/healthz`);
     console.log(
       `Baton worker polling task queue "${temporal.taskQueue}" on ${temporal.address} (namespace ${temporal.namespace})`,
     );
-    await worker.run();
+    try {
+      await worker.run();
+    } finally {
+      await health?.close();
+    }
   } finally {
     await connection.close();
   }

@@ -94,6 +94,21 @@ export function temporalOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Te
   };
 }
 
+/** Worker capacity, for sizing workers to their machine (and for tests that need a small one). */
+export interface WorkerTuning {
+  /** Activities (model calls) one worker runs at once. Env `BATON_MAX_CONCURRENT_ACTIVITIES`; SDK default 100. */
+  maxConcurrentActivityTaskExecutions?: number;
+}
+
+export function workerTuningFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerTuning {
+  const raw = env.BATON_MAX_CONCURRENT_ACTIVITIES;
+  if (!raw) return {};
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 10_000) {
+    throw new Error(`BATON_MAX_CONCURRENT_ACTIVITIES must be a whole number from 1 to 10000 (got "${raw}")`);
+  }
+  return { maxConcurrentActivityTaskExecutions: Number(raw) };
+}
+
 const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 

