@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { ZodType } from 'zod';
+import { priceOf } from '../config/cost';
 import {
   AgentsFileSchema,
   ApproversFileSchema,
@@ -16,12 +17,14 @@ import {
   resolveApprovers,
   formatPath,
   PlaybookSchema,
+  type AgentConfig,
   type AgentsFile,
   type ApproversFile,
   type GateConfig,
   type ResolvedGate,
   type ConfigSnapshot,
   type Playbook,
+  type SnapshotAgent,
 } from '../config/schema';
 
 /** One problem in one config file, at one path. */
@@ -159,7 +162,13 @@ export function snapshotFor(
 ): ConfigSnapshot | undefined {
   const playbook = config.playbooks[playbookId];
   if (!playbook) return undefined;
-  const byId = new Map(config.agents.agents.map((a) => [a.id, a]));
+  // Each agent carries the price of its model, frozen with the rest of the snapshot: the cost of a
+  // task is estimated at the prices in force when it started (and named by its config digest).
+  const priced = (agent: AgentConfig): SnapshotAgent => {
+    const price = priceOf(config.agents.prices, agent.model);
+    return price ? { ...agent, price } : agent;
+  };
+  const byId = new Map(config.agents.agents.map((a) => [a.id, priced(a)]));
   const lead = byId.get(config.agents.lead);
   if (!lead) return undefined;
   const specialists = Object.fromEntries(playbook.agents.map((id) => [id, byId.get(id)!]));

@@ -14,6 +14,7 @@ import {
   type ConfigSnapshot,
   type Plan,
   type PlanLimits,
+  type SnapshotAgent,
 } from '../config/schema';
 import type {
   ArtifactRef,
@@ -74,7 +75,8 @@ export const ReportSchema = z
 
 export interface PlanTaskInput {
   question: string;
-  lead: AgentConfig;
+  /** The lead as the task's snapshot holds it (with its model's price, for the cost estimate). */
+  lead: SnapshotAgent;
   specialists: Pick<AgentConfig, 'id' | 'role'>[];
   limits: PlanLimits;
   change?: ChangeRequest;
@@ -100,7 +102,7 @@ export type PlanTaskResult = { usage: TokenUsage; model: string } & Refusals &
 export interface StepInput {
   overallQuestion: string;
   step: { id: string; agent: string; question: string };
-  agent: AgentConfig;
+  agent: SnapshotAgent;
   /** Results of the steps this one depends on. */
   context: { id: string; agent: string; result: ArtifactRef }[];
   /** A reviewer's request, when the step runs again after report review. */
@@ -117,7 +119,7 @@ export interface StepResult extends Refusals {
 
 export interface SynthesisInput {
   question: string;
-  lead: AgentConfig;
+  lead: SnapshotAgent;
   steps: { id: string; agent: string; question: string; result: ArtifactRef; sources: Source[] }[];
   /** Steps that were skipped (failed under a skip policy, or not run for the token budget): the report says what is missing. */
   skipped?: { id: string; agent: string; question: string; reason: string }[];
@@ -196,12 +198,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         ...model,
         agent: input.lead,
         prompt: planPrompt({ ...input, effortRule: input.lead.effortRule }),
-        tool: {
-          name: 'submit_plan',
-          description: 'Submit the research plan.',
-          schema: PlanSchema,
-          jsonSchema: z.toJSONSchema(shown, { io: 'input' }),
-        },
+        answer: { name: 'submit_plan', schema: PlanSchema, shownSchema: shown },
       });
       const common = { usage: answer.usage, model: answer.model, ...refusals(answer) };
       if (!answer.parsed.ok) return { valid: false, problems: answer.parsed.problems, ...common };
@@ -222,11 +219,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
           context: await readContext(input.context),
           change: input.change,
         }),
-        tool: {
-          name: 'submit_findings',
-          description: 'Submit the findings of this step.',
-          schema: FindingsSchema,
-        },
+        answer: { name: 'submit_findings', schema: FindingsSchema },
         extraTools: input.agent.tools.map((t) => TOOL_REGISTRY[t]),
       });
       if (!answer.parsed.ok) {
@@ -248,7 +241,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         ...model,
         agent: input.lead,
         prompt: synthesisPrompt({ question: input.question, results, change: input.change }),
-        tool: { name: 'submit_report', description: 'Submit the final report.', schema: ReportSchema },
+        answer: { name: 'submit_report', schema: ReportSchema },
       });
       if (!answer.parsed.ok) {
         throw ApplicationFailure.create({

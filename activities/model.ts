@@ -1,6 +1,6 @@
 /**
  * Every model call goes through here: one Anthropic client per worker, streaming with heartbeats,
- * structured output through one forced tool, and the one place where SDK errors become Temporal
+ * structured output (a JSON schema as the output format), and the one place where SDK errors become Temporal
  * failures that do or do not retry.
  *
  * Design note on retries:
@@ -15,8 +15,10 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { z } from 'zod';
-import type { AgentConfig } from '../config/schema';
+import { zodOutputFormat } from '@anthropic-ai/sdk/helpers/zod';
+import type { z } from 'zod';
+import { usageCostUsd } from '../config/cost';
+import type { SnapshotAgent } from '../config/schema';
 import type { TokenUsage } from '../workflows/messages';
 
 /** Failure types a workflow or a retry policy can name. */
@@ -106,11 +108,23 @@ function clientFor(apiKey: string | undefined, baseURL: string | undefined): Ant
   return cachedClient.client;
 }
 
+/**
+ * A prompt-cache breakpoint: the API caches the prompt up to and including the marked block, for 5
+ * minutes after its last use, and later requests with the same prefix read it at a fraction of the
+ * input price (writing it costs a little more than input; see `prices` in config/agents.yaml).
+ */
+const CACHE_BREAKPOINT = { type: 'ephemeral' } as const;
+
 export interface StructuredCall<T> {
-  agent: AgentConfig;
+  /** The agent, with the price of its model when the task's config lists one (for the cost estimate). */
+  agent: SnapshotAgent;
   /** The user message: Baton's instructions, with untrusted material inside delimiters. */
   prompt: string;
-  tool: { name: string; description: string; schema: z.ZodType<T>; jsonSchema?: object };
+  /**
+   * The structured answer: validated with `schema`; the model is shown `shownSchema` when given (a
+   * narrower view, e.g. the plan's agents as an enum) as its output format, titled `name`.
+   */
+  answer: { name: string; schema: z.ZodType<T>; shownSchema?: z.ZodType };
   /** Tools from the registry that the agent may use before it answers (see `tools.ts`). */
   extraTools?: Anthropic.ToolUnion[];
   apiKey: string | undefined;
@@ -118,7 +132,7 @@ export interface StructuredCall<T> {
 }
 
 export interface StructuredResult<T> {
-  /** The parsed tool input, or the zod problems when it did not match. */
+  /** The parsed answer, or the problems when it was not JSON or did not match the schema. */
   parsed: { ok: true; value: T } | { ok: false; problems: string[] };
   usage: TokenUsage;
   model: string;
@@ -133,20 +147,19 @@ export interface RefusedToolCall {
 }
 
 /**
- * The tool calls in a reply that Baton refuses: a client tool other than the answer tool (Baton
- * executes no client tools at all; the registry holds only server tools), or a server tool that
- * was not offered. Nothing here is ever executed: the caller only reads the answer tool's input.
+ * The tool calls in a reply that Baton refuses: any client tool call (Baton offers no client tools
+ * and executes none: the registry holds only server tools, and answers come as structured output),
+ * or a server tool that was not offered. Nothing here is ever executed.
  */
 export function refusedToolCalls(
   content: readonly Anthropic.ContentBlock[],
-  answerTool: string,
   offered: readonly Anthropic.ToolUnion[],
 ): RefusedToolCall[] {
   const offeredNames = new Set(offered.flatMap((t) => ('name' in t ? [t.name] : [])));
   const clip = (name: string): string => name.replace(/[^\w.-]/g, '?').slice(0, 64);
   const refused: RefusedToolCall[] = [];
   for (const block of content) {
-    if (block.type === 'tool_use' && block.name !== answerTool) {
+    if (block.type === 'tool_use') {
       refused.push({
         tool: clip(block.name),
         reason: offeredNames.has(block.name)
@@ -160,34 +173,69 @@ export function refusedToolCalls(
   return refused;
 }
 
+/** The JSON schema the API is given as the output format: its supported subset, titled with the answer's name. */
+export function outputFormat(answer: StructuredCall<unknown>['answer']): Anthropic.JSONOutputFormat {
+  // The SDK's helper keeps what structured outputs support and moves other constraints (lengths,
+  // counts) into descriptions; zod still checks all of them on the answer.
+  const { schema } = zodOutputFormat(answer.shownSchema ?? answer.schema);
+  return { type: 'json_schema', schema: { ...schema, title: answer.name } };
+}
+
 /**
- * Calls the agent's model, forcing one tool whose input is the structured answer, streaming so
- * that long calls heartbeat. The answer is validated with zod here, inside the activity, before
- * anything reaches workflow history.
+ * The answer in a reply: the JSON text after the last tool activity (web search and its results),
+ * or failing that all the text. Structured output puts the answer in text blocks; with web search
+ * they may be split around citations.
+ */
+function answerText(content: readonly Anthropic.ContentBlock[]): string[] {
+  const isText = (b: Anthropic.ContentBlock): b is Anthropic.TextBlock => b.type === 'text';
+  const quiet = (b: Anthropic.ContentBlock): boolean =>
+    isText(b) || b.type === 'thinking' || b.type === 'redacted_thinking';
+  let last = -1;
+  content.forEach((b, i) => {
+    if (!quiet(b)) last = i;
+  });
+  const after = content
+    .slice(last + 1)
+    .filter(isText)
+    .map((b) => b.text)
+    .join('');
+  const all = content
+    .filter(isText)
+    .map((b) => b.text)
+    .join('');
+  return after === all ? [all] : [after, all];
+}
+
+/**
+ * Calls the agent's model for a structured answer: the answer's JSON schema is the request's output
+ * format (`output_config.format`), so the model answers in JSON text; nothing forces a tool call,
+ * which current models refuse. Streams, so that long calls heartbeat. The answer is validated with
+ * zod here, inside the activity, before anything reaches workflow history.
+ *
+ * Prompt caching: the API reads a prompt as tools, then system, then messages. The stable parts are
+ * marked as cache breakpoints: the last registry tool, if any (so the tool definitions are cached),
+ * and the system prompt (so tools and system prompt are cached together). Both are config,
+ * identical for every call of the same agent, so the second and later calls read them from the
+ * cache. What changes per call (the question, step results: everything untrusted) stays in the user
+ * message, after the breakpoints. A prefix shorter than the model's minimum cacheable length is
+ * simply not cached; the request is not refused.
  */
 export async function callStructured<T>(call: StructuredCall<T>): Promise<StructuredResult<T>> {
-  const { agent, tool } = call;
+  const { agent, answer } = call;
   const client = clientFor(call.apiKey, call.baseURL);
-  const inputSchema = call.tool.jsonSchema ?? z.toJSONSchema(tool.schema, { io: 'input' });
+  const tools = (call.extraTools ?? []).map((t, i, all) =>
+    i === all.length - 1 ? { ...t, cache_control: CACHE_BREAKPOINT } : t,
+  );
   let message: Anthropic.Message;
   try {
     const stream = client.messages.stream(
       {
         model: agent.model,
         max_tokens: agent.maxTokens,
-        system: agent.systemPrompt,
+        system: [{ type: 'text', text: agent.systemPrompt, cache_control: CACHE_BREAKPOINT }],
         messages: [{ role: 'user', content: call.prompt }],
-        tools: [
-          ...(call.extraTools ?? []),
-          {
-            name: tool.name,
-            description: tool.description,
-            input_schema: inputSchema as Anthropic.Tool.InputSchema,
-          },
-        ],
-        // With no other tool the answer tool is forced; with registry tools the model may use
-        // them first but must still end with a tool call, and only the answer tool is read.
-        tool_choice: call.extraTools?.length ? { type: 'any' } : { type: 'tool', name: tool.name },
+        ...(tools.length ? { tools } : {}),
+        output_config: { format: outputFormat(answer) },
       },
       { signal: cancellationSignal() },
     );
@@ -198,36 +246,46 @@ export async function callStructured<T>(call: StructuredCall<T>): Promise<Struct
   } catch (err) {
     throw classifyModelError(err, agent.id);
   }
-  const usage: TokenUsage = {
+  // Total input is input_tokens + cache reads + cache writes; each is priced at its own rate.
+  const tokens: TokenUsage = {
     inputTokens: message.usage.input_tokens,
     outputTokens: message.usage.output_tokens,
+    cacheReadInputTokens: message.usage.cache_read_input_tokens ?? 0,
+    cacheCreationInputTokens: message.usage.cache_creation_input_tokens ?? 0,
   };
-  const refused = refusedToolCalls(message.content, tool.name, call.extraTools ?? []);
+  const usage: TokenUsage = { ...tokens, costUsd: usageCostUsd(tokens, agent.price) };
+  const refused = refusedToolCalls(message.content, call.extraTools ?? []);
   for (const r of refused) {
     log.warn('refused a tool call the model made', { agent: agent.id, tool: r.tool, reason: r.reason });
   }
-  const block = message.content.find(
-    (b): b is Anthropic.ToolUseBlock => b.type === 'tool_use' && b.name === tool.name,
-  );
-  if (!block) {
-    const text = message.content
-      .filter((b): b is Anthropic.TextBlock => b.type === 'text')
-      .map((b) => b.text)
-      .join(' ')
-      .slice(0, 300);
+  const candidates = answerText(message.content);
+  let json: { value: unknown } | undefined;
+  for (const text of candidates) {
+    try {
+      json = { value: JSON.parse(text) as unknown };
+      break;
+    } catch {
+      // the next candidate, or a problem below
+    }
+  }
+  if (!json) {
+    const said = candidates.at(-1)!.replace(/\s+/g, ' ').trim().slice(0, 300);
+    const problem =
+      message.stop_reason === 'refusal'
+        ? `the model refused to give its ${answer.name} answer (stop reason refusal)`
+        : `the model's ${answer.name} answer is not JSON (stop reason ${message.stop_reason}${
+            message.stop_reason === 'max_tokens'
+              ? `; it was cut off at max_tokens (${agent.maxTokens}): raise maxTokens for "${agent.id}" in config/agents.yaml`
+              : ''
+          })`;
     return {
-      parsed: {
-        ok: false,
-        problems: [
-          `the model did not call ${tool.name} (stop reason ${message.stop_reason}${text ? `; it said: "${text}"` : ''})`,
-        ],
-      },
+      parsed: { ok: false, problems: [`${problem}${said ? `; it said: "${said}"` : ''}`] },
       usage,
       model: message.model,
       refusedToolCalls: refused,
     };
   }
-  const result = tool.schema.safeParse(block.input);
+  const result = answer.schema.safeParse(json.value);
   return {
     parsed: result.success
       ? { ok: true, value: result.data }

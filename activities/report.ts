@@ -3,10 +3,29 @@
  * body between markers (its sha256 is the provenance's `contentHash`), and the provenance record
  * as machine-readable JSON (the implicit label).
  */
+import { formatUsd } from '../config/cost';
 import type { Provenance } from '../workflows/messages';
 
 export const BODY_START = '<!-- baton:body:start -->';
 export const BODY_END = '<!-- baton:body:end -->';
+
+/**
+ * The estimated model cost, as a sentence for the label below the body; empty when the usage carries
+ * no estimate (recorded before Baton estimated costs).
+ */
+export function costSentence(provenance: Pick<Provenance, 'usage' | 'agents'>): string {
+  const { costUsd } = provenance.usage;
+  if (costUsd === undefined) return '';
+  if (costUsd !== null) {
+    return ` Estimated model cost: ${formatUsd(costUsd)} (USD, the price table in config applied to the reported tokens; an estimate, not a bill).`;
+  }
+  const unpriced = [
+    ...new Set(
+      provenance.agents.filter((a) => provenance.usage.byAgent[a.id]?.costUsd === null).map((a) => a.model),
+    ),
+  ];
+  return ` Estimated model cost: unknown${unpriced.length ? ` (no price in config for ${unpriced.join(', ')})` : ''}.`;
+}
 
 export function renderReport(body: string, provenance: Provenance): string {
   const models = [...new Set(provenance.agents.map((a) => a.model))].join(', ');
@@ -28,7 +47,7 @@ export function renderReport(body: string, provenance: Provenance): string {
     body,
     BODY_END,
     '---',
-    `${label}\n> Content hash (sha256 of the text between the body markers): \`${provenance.contentHash ?? 'n/a'}\`. Config digest: \`${provenance.configDigest}\`.`,
+    `${label}\n> Content hash (sha256 of the text between the body markers): \`${provenance.contentHash ?? 'n/a'}\`. Config digest: \`${provenance.configDigest}\`.${costSentence(provenance)}`,
     '## Provenance',
     '```json',
     JSON.stringify(provenance, null, 2),

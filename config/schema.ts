@@ -68,11 +68,79 @@ export const AgentSchema = z
   .strict();
 export type AgentConfig = z.infer<typeof AgentSchema>;
 
+/** A price in USD per million tokens: finite, not negative, and below an absurd bound that catches typos. */
+const UsdPerMTokSchema = z
+  .number({
+    error: (issue) =>
+      issue.input === undefined
+        ? 'is required (US dollars per million tokens)'
+        : 'must be a number of US dollars per million tokens',
+  })
+  .min(0, 'must not be negative')
+  .max(10_000, 'is implausibly high for USD per million tokens (at most 10000)');
+
+/**
+ * What one model costs, in USD per million tokens, as Anthropic lists it: base input, output, 5-minute
+ * cache writes and cache reads (hits). All four are required: a reviewed table says each one.
+ */
+export const ModelPriceSchema = z
+  .object({
+    /** Input tokens that were neither read from nor written to the prompt cache. */
+    input: UsdPerMTokSchema,
+    output: UsdPerMTokSchema,
+    /** Input tokens written to the prompt cache (5-minute entries, which is what Baton asks for). */
+    cacheWrite: UsdPerMTokSchema,
+    /** Input tokens read from the prompt cache. */
+    cacheRead: UsdPerMTokSchema,
+  })
+  .strict()
+  .superRefine((price, ctx) => {
+    // Anthropic prices cache reads below, and cache writes above, base input: a table that says
+    // otherwise has most likely swapped two columns.
+    if (price.cacheRead > price.input)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cacheRead'],
+        message: `must not exceed input (${price.input}): cache reads are cheaper than base input; are cacheRead and cacheWrite swapped?`,
+      });
+    if (price.cacheWrite < price.input)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cacheWrite'],
+        message: `must not be below input (${price.input}): cache writes cost more than base input; are cacheRead and cacheWrite swapped?`,
+      });
+  });
+export type ModelPrice = z.infer<typeof ModelPriceSchema>;
+
+/** Prices by Anthropic model id. A model missing here has an unknown cost (shown as such, never as 0). */
+export const PriceTableSchema = z.record(z.string(), ModelPriceSchema).superRefine((table, ctx) => {
+  for (const model of Object.keys(table)) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:@/[\]-]{0,199}$/.test(model))
+      ctx.addIssue({
+        code: 'custom',
+        path: [model],
+        message: 'must be a model id such as "claude-sonnet-5-5"',
+      });
+  }
+});
+export type PriceTable = z.infer<typeof PriceTableSchema>;
+
+/** An agent as a task's config snapshot holds it: its config, and the price of its model when config lists one. */
+export type SnapshotAgent = AgentConfig & {
+  /** From `prices` in agents.yaml at the task's start. Absent: no price listed (or a snapshot older than prices). */
+  price?: ModelPrice;
+};
+
 export const AgentsFileSchema = z
   .object({
     /** Id of the agent that plans and synthesizes. */
     lead: AgentIdSchema,
     agents: z.array(AgentSchema).min(2),
+    /**
+     * USD per million tokens by model id, for cost estimates. Optional: without it (or without a
+     * model in it) costs are shown as unknown. Changing it changes the config digest.
+     */
+    prices: PriceTableSchema.optional(),
   })
   .strict()
   .superRefine(
@@ -471,9 +539,9 @@ export interface ConfigSnapshot {
   /** sha256 over the canonical form of agents, approvers and playbooks, as `sha256:<hex>`. */
   digest: string;
   playbook: Playbook;
-  lead: AgentConfig;
+  lead: SnapshotAgent;
   /** The specialists the playbook allows, by id. */
-  specialists: Record<string, AgentConfig>;
+  specialists: Record<string, SnapshotAgent>;
   /** The playbook's gates with approvers resolved to people at the task's start. */
   gates: { plan: ResolvedGate; report: ResolvedGate };
   /** Whether the task keeps Baton's search attributes current: a worker setting, fixed at start. */

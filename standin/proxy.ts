@@ -24,9 +24,10 @@ import { errorTypeFor, listenOnLoopback } from './wire';
 /** Which requests a rule applies to. */
 export interface FaultMatch {
   /**
-   * Only requests whose tool to call is this one: `tool_choice.name` for `{type: "tool"}`; for
-   * `{type: "any"}`, the first offered `submit_*` tool (Baton's answer tool), else the last tool,
-   * as the stand-in picks it. Requests that force no tool never match.
+   * Only requests for this answer, as the stand-in names it: the `title` of the structured-output
+   * schema (`output_config.format`; Baton's `submit_plan`, `submit_findings`, `submit_report`); or,
+   * for a forced tool, `tool_choice.name` for `{type: "tool"}` and for `{type: "any"}` the first
+   * offered `submit_*` tool, else the last tool. Requests that ask for neither never match.
    */
   tool?: string;
 }
@@ -75,8 +76,9 @@ export interface DropMidStreamRule extends FaultRuleBase {
 /**
  * Forward the request and corrupt the reply. A JSON body is cut in half and sent with a matching
  * `content-length`, so the client reads a complete but malformed body. In an event stream, the
- * `partial_json` of the first `input_json_delta` is cut in half and ends in a NUL character, so the
- * tool input can never be valid JSON; a stream without tool input passes unchanged.
+ * first `input_json_delta` or `text_delta` (a structured answer is JSON text) is cut in half and
+ * ends in a NUL character, so the answer can never be valid JSON; a stream with neither passes
+ * unchanged.
  */
 export interface TruncateJsonRule extends FaultRuleBase {
   kind: 'truncate-json';
@@ -604,6 +606,11 @@ function describe(req: http.IncomingMessage, raw: Buffer): RequestInfo {
 
 /** See {@link FaultMatch.tool}. */
 function toolToCall(body: Record<string, unknown>): string | undefined {
+  const config = body.output_config;
+  if (isRecord(config) && isRecord(config.format) && isRecord(config.format.schema)) {
+    const title = config.format.schema.title;
+    return typeof title === 'string' ? title : 'structured_output';
+  }
   const choice = body.tool_choice;
   if (!isRecord(choice)) return undefined;
   if (choice.type === 'tool') return typeof choice.name === 'string' ? choice.name : undefined;
@@ -836,7 +843,7 @@ function dropReply(
   reply.on('error', () => res.destroy());
 }
 
-/** The truncate-json rule: a JSON body cut in half, or an event stream with its first tool input corrupted. */
+/** The truncate-json rule: a JSON body cut in half, or an event stream with its first answer fragment corrupted. */
 function truncateReply(reply: http.IncomingMessage, res: http.ServerResponse): void {
   const status = reply.statusCode ?? 502;
   // The body is re-encoded by us: its old length and encoding no longer apply.
@@ -858,14 +865,14 @@ function truncateReply(reply: http.IncomingMessage, res: http.ServerResponse): v
   source.on('error', () => res.destroy());
 }
 
-/** Cuts a tool-input fragment in half and ends it with a NUL, which is invalid anywhere in JSON. */
+/** Cuts an answer fragment in half and ends it with a NUL, which is invalid anywhere in JSON. */
 function corruptFragment(fragment: string): string {
   const chars = Array.from(fragment);
   return `${chars.slice(0, Math.floor(chars.length / 2)).join('')}\u0000`;
 }
 
 /**
- * Rewrites the first `input_json_delta` event of a server-sent event stream and passes everything
+ * Rewrites the first `input_json_delta` or `text_delta` event of a server-sent event stream and passes everything
  * else through. Events are only reassembled until that one has gone by; after it, chunks pass as
  * they come. Work is on bytes: separators are ASCII, so a complete event is complete UTF-8 and a
  * character split across chunks is never decoded half.
@@ -902,7 +909,7 @@ class CorruptFirstToolInput extends Transform {
     callback(null, this.pending.length > 0 ? this.pending : undefined);
   }
 
-  /** The event, with its data replaced if it is the first tool-input delta. */
+  /** The event, with its data replaced if it is the first answer delta. */
   private rewrite(event: string): string {
     const lines = event.split(/\r\n|\n|\r/);
     // Per the SSE spec, an event's data is its `data:` lines joined by newlines.
@@ -918,9 +925,12 @@ class CorruptFirstToolInput extends Transform {
     }
     if (!isRecord(parsed) || parsed.type !== 'content_block_delta' || !isRecord(parsed.delta)) return event;
     const delta = parsed.delta;
-    if (delta.type !== 'input_json_delta' || typeof delta.partial_json !== 'string') return event;
+    const field =
+      delta.type === 'input_json_delta' ? 'partial_json' : delta.type === 'text_delta' ? 'text' : '';
+    const fragment = field ? delta[field] : undefined;
+    if (typeof fragment !== 'string') return event;
     this.corrupted = true;
-    const rewritten = { ...parsed, delta: { ...delta, partial_json: corruptFragment(delta.partial_json) } };
+    const rewritten = { ...parsed, delta: { ...delta, [field]: corruptFragment(fragment) } };
     return [...lines.filter((l) => !l.startsWith('data:')), `data: ${JSON.stringify(rewritten)}`].join('\n');
   }
 }

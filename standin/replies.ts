@@ -1,8 +1,9 @@
 /**
  * The stand-in model's default answers: plausible, deterministic output for any question.
  *
- * Keyed by the forced tool name, they read the prompts Baton's activities send (simple regexes over
- * the tagged user text) and fill the tool's input. Everything written here says it comes from an
+ * Keyed by the answer's name (the structured-output schema's title, or a forced tool's name), they
+ * read the prompts Baton's activities send (simple regexes over the tagged user text) and fill the
+ * answer. Everything written here says it comes from an
  * offline stand-in, and every source it invents is obviously not real (`Stand-in source:` titles,
  * `https://example.invalid/` URLs), so no stand-in output can be mistaken for research.
  */
@@ -15,16 +16,19 @@ export const STAND_IN_LABEL = '[offline stand-in model]';
 export const STAND_IN_NOTICE =
   "This text was written by Baton's offline stand-in model, not a real model: it contains no real research.";
 
-/** Baton's answer tools, which the stand-in knows how to fill. */
+/** Baton's answers, which the stand-in knows how to fill. */
 const ANSWER_TOOLS = ['submit_plan', 'submit_findings', 'submit_report'];
 
 /**
- * The tool the stand-in will call: the forced one for `tool_choice: {type: "tool"}`; for
- * `{type: "any"}`, one of Baton's answer tools if offered, else the last tool. (Baton sends `any`
- * when an agent has registry tools besides its answer tool, and puts the answer tool last; calling
- * a registry tool instead would leave the step without an answer.) Undefined otherwise.
+ * The answer the stand-in will give. With structured output (what Baton sends), the output schema's
+ * `title`: Baton titles it with the answer's name (`submit_plan`, `submit_findings`,
+ * `submit_report`); `structured_output` when untitled. Otherwise a tool call: the forced one for
+ * `tool_choice: {type: "tool"}`; for `{type: "any"}`, an answer tool if offered, else the last
+ * tool. Undefined when no answer is required.
  */
 export function answerToolName(body: MessagesRequestBody): string | undefined {
+  const format = body.output_config?.format;
+  if (format) return typeof format.schema.title === 'string' ? format.schema.title : 'structured_output';
   const choice = body.tool_choice;
   if (choice?.type === 'tool') return choice.name;
   if (choice?.type !== 'any' || !body.tools?.length) return undefined;
@@ -34,7 +38,8 @@ export function answerToolName(body: MessagesRequestBody): string | undefined {
 /** The default reply to a request, by the tool to call: plan, findings, report, or a best effort from the schema. */
 export function defaultReply(req: StandInRequest): StandInReply {
   const name = req.toolName;
-  const schema = req.body.tools?.find((t) => t.name === name)?.input_schema;
+  const schema =
+    req.body.output_config?.format?.schema ?? req.body.tools?.find((t) => t.name === name)?.input_schema;
   if (name === undefined || schema === undefined) {
     return {
       kind: 'text',

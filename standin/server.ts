@@ -8,7 +8,14 @@
  *
  * Tests can make it misbehave on purpose: injected faults (HTTP errors, hangs, dropped connections)
  * and a `respond` hook that overrides the reply to one request. Only Node's `http` module is used.
+ *
+ * Prompt caching works as the real API reports it: a request whose tools or system blocks carry
+ * `cache_control` breakpoints writes the prompt up to each breakpoint to a cache (by content hash, per
+ * model) the first time, reported as `cache_creation_input_tokens`; a later request with the same
+ * prefix reads it, reported as `cache_read_input_tokens`; `input_tokens` is the rest. Entries last
+ * for the server's lifetime (the real API's last five minutes, or an hour, after their last use).
  */
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { answerToolName, defaultReply } from './replies';
 import { errorTypeFor, listenOnLoopback } from './wire';
@@ -24,12 +31,31 @@ export interface StandInOptions {
   latencyMs?: number;
   /** Test hook: return a reply to override the default behaviour, or undefined to fall through to it. */
   respond?: (req: StandInRequest) => StandInReply | undefined;
+  /**
+   * Whether `cache_control` breakpoints read and write a prompt cache (default true, like the real API).
+   * `false` reports every input token as uncached, as if no request had breakpoints: for tests that
+   * compare usage across runs whose calls reach the server a different number of times.
+   */
+  promptCache?: boolean;
+  /**
+   * The shortest prefix, in tokens, that a breakpoint caches (default 0: any). The real API has a
+   * minimum per model (1024 to 4096 tokens on recent models); shorter prefixes are not cached and the
+   * request is answered as if it had no breakpoint there.
+   */
+  minCacheableTokens?: number;
+}
+
+/** A prompt-cache breakpoint on a block: the prompt up to and including that block is cached. */
+export interface CacheControl {
+  type: 'ephemeral';
+  ttl?: '5m' | '1h';
 }
 
 /** A text content block, as in a request's `system` or a message's `content`. */
 export interface TextBlockParam {
   type: 'text';
   text: string;
+  cache_control?: CacheControl;
 }
 
 /** Any content block of a request message. Only `text`, `tool_use` and `tool_result` are looked into. */
@@ -52,6 +78,14 @@ export interface ToolParam {
   name: string;
   description?: string;
   input_schema: JsonSchema;
+  cache_control?: CacheControl;
+}
+
+/** A tool exactly as the request sent it, server tools included: the first part of the cacheable prompt. */
+export interface ToolAsSent {
+  /** The tool's JSON without its `cache_control`, so the marker itself does not change the prefix. */
+  definition: string;
+  cache_control?: CacheControl;
 }
 
 /** How the model must use tools; `tool` forces one named tool. */
@@ -65,16 +99,25 @@ export interface MessagesRequestBody {
   messages: MessageParam[];
   tools?: ToolParam[];
   tool_choice?: ToolChoice;
+  /** Structured output: the answer is JSON text matching `format.schema`. */
+  output_config?: { format?: { type: 'json_schema'; schema: JsonSchema } };
   stream?: boolean;
+  /**
+   * Every tool in the order sent, server tools included (`tools` keeps only the client tools the
+   * stand-in can answer with). What the prompt cache and the input token count see.
+   */
+  toolsAsSent?: ToolAsSent[];
 }
 
 /** One request as seen by the `respond` hook and the default behaviour. */
 export interface StandInRequest {
   body: MessagesRequestBody;
   /**
-   * The tool the reply will call: `tool_choice.name` when `tool_choice.type` is `tool`; with
-   * `{type: "any"}`, Baton's answer tool (`submit_*`) if offered, else the last tool. Undefined when
-   * no tool is required. Faults' `tool` filter and `stats().byTool` use the same name.
+   * The answer the reply gives: with structured output (`output_config.format`), the schema's
+   * `title` (Baton's `submit_plan`, `submit_findings`, `submit_report`), or `structured_output`;
+   * otherwise the tool it will call: `tool_choice.name` when `tool_choice.type` is `tool`; with
+   * `{type: "any"}`, an answer tool (`submit_*`) if offered, else the last tool. Undefined when no
+   * answer is required. Faults' `tool` filter and `stats().byTool` use the same name.
    */
   toolName?: string;
   /** All text of the last user message, joined by newlines. */
@@ -84,7 +127,10 @@ export interface StandInRequest {
 
 /** What the stand-in does with one request. */
 export type StandInReply =
-  /** A `tool_use` block for the request's `toolName` (or its first tool when it requires none). */
+  /**
+   * The answer: JSON text when the request asks for structured output, else a `tool_use` block for
+   * the request's `toolName` (or its first tool when it requires none).
+   */
   | { kind: 'tool'; input: unknown }
   | { kind: 'text'; text: string }
   /**
@@ -148,11 +194,20 @@ export interface StandIn {
 // ---------------------------------------------------------------------------------------------------------
 // Wire constants
 
+/**
+ * Models that answer a forced `tool_choice` (`any` or a named tool) with a 400, as Anthropic's
+ * documentation says of Claude Opus 5.5, Sonnet 5.5 and Fable 5.1: they take structured outputs.
+ */
+const NO_FORCED_TOOL_USE = /^claude-(opus-5-5|sonnet-5-5|fable-5-1)\b/;
+
 /** Bodies above this are refused with 413 rather than buffered (the real API's limit is 32 MB too). */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 /** How many `input_json_delta` / `text_delta` events a streamed block is split into, at most. */
 const STREAM_CHUNKS = 4;
+
+/** The real API refuses requests with more `cache_control` breakpoints than this. */
+const MAX_CACHE_BREAKPOINTS = 4;
 
 // ---------------------------------------------------------------------------------------------------------
 // Server
@@ -170,6 +225,10 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
   const timers = new Set<NodeJS.Timeout>();
   let counter = 0;
   let stats = emptyStats();
+  // Prefix hashes written by earlier requests, for the server's lifetime.
+  const promptCache = new Set<string>();
+  const cacheOn = options.promptCache ?? true;
+  const minCacheableTokens = Math.max(0, options.minCacheableTokens ?? 0);
 
   const sleep = (ms: number): Promise<void> =>
     ms <= 0
@@ -292,7 +351,9 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
         break;
     }
 
-    const message = buildMessage(n, request, reply);
+    // The cache is written when the answer starts, as with the real API (a dropped stream included).
+    const cached = cacheOn ? usePromptCache(body, promptCache, minCacheableTokens) : NO_CACHE_USE;
+    const message = buildMessage(n, request, reply, cached);
     if (body.stream) {
       await streamMessage(res, message, latencyMs, sleep, reply.kind === 'drop');
     } else {
@@ -384,7 +445,16 @@ export function parseBody(raw: string): MessagesRequestBody | string {
   for (const field of ['model', 'max_tokens', 'messages']) {
     if (json[field] === undefined) return `${field}: Field required`;
   }
-  const { model, max_tokens: maxTokens, messages, system, tools, tool_choice: toolChoice, stream } = json;
+  const {
+    model,
+    max_tokens: maxTokens,
+    messages,
+    system,
+    tools,
+    tool_choice: toolChoice,
+    output_config: outputConfig,
+    stream,
+  } = json;
   if (typeof model !== 'string' || model === '') return 'model: Input should be a non-empty string';
   if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1) {
     return 'max_tokens: Input should be a positive integer';
@@ -407,6 +477,22 @@ export function parseBody(raw: string): MessagesRequestBody | string {
   }
 
   const body: MessagesRequestBody = { model, max_tokens: maxTokens, messages: checkedMessages };
+  // Cache breakpoints anywhere in the request count towards the API's limit of four.
+  let breakpoints = 0;
+  const cacheControl = (block: Record<string, unknown>, where: string): CacheControl | string | undefined => {
+    if (block.cache_control === undefined || block.cache_control === null) return undefined;
+    const checked = checkCacheControl(block.cache_control, `${where}.cache_control`);
+    if (typeof checked !== 'string') breakpoints += 1;
+    return checked;
+  };
+  for (const [i, m] of messages.entries()) {
+    const content = (m as { content: unknown }).content;
+    if (!Array.isArray(content)) continue;
+    for (const [j, b] of (content as Record<string, unknown>[]).entries()) {
+      const checked = cacheControl(b, `messages.${i}.content.${j}`);
+      if (typeof checked === 'string') return checked;
+    }
+  }
 
   if (system !== undefined) {
     if (typeof system === 'string') body.system = system;
@@ -414,24 +500,42 @@ export function parseBody(raw: string): MessagesRequestBody | string {
       Array.isArray(system) &&
       system.every((b) => isRecord(b) && b.type === 'text' && typeof b.text === 'string')
     ) {
-      body.system = system as TextBlockParam[];
+      const blocks: TextBlockParam[] = [];
+      for (const [i, b] of (system as Array<Record<string, unknown>>).entries()) {
+        const checked = cacheControl(b, `system.${i}`);
+        if (typeof checked === 'string') return checked;
+        blocks.push({ type: 'text', text: b.text as string, ...(checked ? { cache_control: checked } : {}) });
+      }
+      body.system = blocks;
     } else return 'system: Input should be a string or a list of text blocks';
   }
 
   if (tools !== undefined) {
     if (!Array.isArray(tools)) return 'tools: Input should be a list';
     const checkedTools: ToolParam[] = [];
+    const asSent: ToolAsSent[] = [];
     for (const [i, t] of tools.entries()) {
       if (!isRecord(t) || typeof t.name !== 'string') return `tools.${i}.name: Field required`;
+      const checked = cacheControl(t, `tools.${i}`);
+      if (typeof checked === 'string') return checked;
+      // The marker itself is not part of the cached content.
+      const definition: Record<string, unknown> = { ...t };
+      delete definition.cache_control;
+      asSent.push({ definition: JSON.stringify(definition), ...(checked ? { cache_control: checked } : {}) });
       // Server tools (web search and the like) carry a versioned `type` and no input schema; the
       // real API runs them itself, the stand-in accepts and ignores them.
       if (typeof t.type === 'string' && t.type !== 'custom') continue;
       if (!isRecord(t.input_schema)) return `tools.${i}.input_schema: Field required`;
       const tool: ToolParam = { name: t.name, input_schema: t.input_schema };
       if (typeof t.description === 'string') tool.description = t.description;
+      if (checked) tool.cache_control = checked;
       checkedTools.push(tool);
     }
     body.tools = checkedTools;
+    body.toolsAsSent = asSent;
+  }
+  if (breakpoints > MAX_CACHE_BREAKPOINTS) {
+    return `A maximum of ${MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found ${breakpoints}.`;
   }
 
   if (toolChoice !== undefined) {
@@ -449,6 +553,22 @@ export function parseBody(raw: string): MessagesRequestBody | string {
     } else {
       return "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'";
     }
+    // Like the real API: current models refuse to be forced to call a tool.
+    if ((type === 'tool' || type === 'any') && NO_FORCED_TOOL_USE.test(model)) {
+      return `tool_choice: forced tool use (type '${type}') is not supported on ${model}; use tool_choice 'auto' or structured outputs (output_config.format)`;
+    }
+  }
+
+  if (outputConfig !== undefined) {
+    if (!isRecord(outputConfig)) return 'output_config: Input should be an object';
+    const format = outputConfig.format;
+    if (format !== undefined && format !== null) {
+      if (!isRecord(format) || format.type !== 'json_schema') {
+        return "output_config.format.type: Input should be 'json_schema'";
+      }
+      if (!isRecord(format.schema)) return 'output_config.format.schema: Field required';
+      body.output_config = { format: { type: 'json_schema', schema: format.schema } };
+    }
   }
 
   if (stream !== undefined) {
@@ -456,6 +576,14 @@ export function parseBody(raw: string): MessagesRequestBody | string {
     body.stream = stream;
   }
   return body;
+}
+
+/** Checks one `cache_control` value; returns it typed, or the 400 message naming the field. */
+function checkCacheControl(value: unknown, where: string): CacheControl | string {
+  if (!isRecord(value) || value.type !== 'ephemeral') return `${where}.type: Input should be 'ephemeral'`;
+  if (value.ttl === undefined) return { type: 'ephemeral' };
+  if (value.ttl !== '5m' && value.ttl !== '1h') return `${where}.ttl: Input should be '5m' or '1h'`;
+  return { type: 'ephemeral', ttl: value.ttl };
 }
 
 /** The text of one content block: text blocks, tool inputs and tool results (for token counting). */
@@ -486,12 +614,68 @@ function tokens(chars: number): number {
   return Math.max(1, Math.ceil(chars / 4));
 }
 
-function inputTokens(body: MessagesRequestBody): number {
+/** One block of the prompt's start, in the order the API reads it: tools, then system. */
+interface PrefixBlock {
+  text: string;
+  breakpoint?: CacheControl;
+}
+
+/** The blocks a cache breakpoint can cover: each tool as sent, then each system block. */
+function prefixBlocks(body: MessagesRequestBody): PrefixBlock[] {
+  const tools = (body.toolsAsSent ?? []).map((t) => ({ text: t.definition, breakpoint: t.cache_control }));
   const system =
-    typeof body.system === 'string' ? body.system : (body.system ?? []).map((b) => b.text).join('\n');
+    typeof body.system === 'string'
+      ? [{ text: body.system }]
+      : (body.system ?? []).map((b) => ({ text: b.text, breakpoint: b.cache_control }));
+  return [...tools, ...system];
+}
+
+/** All input tokens of a request, cached or not: the prefix blocks and the messages. */
+function inputTokens(body: MessagesRequestBody): number {
+  const prefix = prefixBlocks(body).reduce((n, b) => n + b.text.length, 0);
   const messages = body.messages.map(messageText).join('\n');
-  const tools = body.tools ? JSON.stringify(body.tools) : '';
-  return tokens(system.length + messages.length + tools.length);
+  return tokens(prefix + messages.length);
+}
+
+/** How a request used the prompt cache, in tokens. */
+interface CacheUse {
+  read: number;
+  created5m: number;
+  created1h: number;
+}
+
+const NO_CACHE_USE: CacheUse = { read: 0, created5m: 0, created1h: 0 };
+
+/**
+ * Looks a request's breakpoints up in `cache` and records them there, as the real API does: the
+ * longest prefix already cached is read; everything from there to the last breakpoint is written
+ * (attributed to the TTL of the breakpoint that ends each part). A prefix is keyed by the model and
+ * the content hash of every block up to its breakpoint. Prefixes under `minTokens` are not cached.
+ */
+function usePromptCache(body: MessagesRequestBody, cache: Set<string>, minTokens: number): CacheUse {
+  const hash = createHash('sha256').update(body.model);
+  const points: Array<{ key: string; tokens: number; ttl: '5m' | '1h' }> = [];
+  let chars = 0;
+  for (const block of prefixBlocks(body)) {
+    hash.update(`\u0000${block.text}`);
+    chars += block.text.length;
+    if (!block.breakpoint) continue;
+    const size = tokens(chars);
+    if (size >= minTokens) {
+      points.push({ key: hash.copy().digest('hex'), tokens: size, ttl: block.breakpoint.ttl ?? '5m' });
+    }
+  }
+  if (points.length === 0) return NO_CACHE_USE;
+  const hit = points.map((p) => cache.has(p.key)).lastIndexOf(true);
+  const use: CacheUse = { read: hit >= 0 ? points[hit]!.tokens : 0, created5m: 0, created1h: 0 };
+  let covered = use.read;
+  for (const point of points.slice(hit + 1)) {
+    if (point.ttl === '1h') use.created1h += point.tokens - covered;
+    else use.created5m += point.tokens - covered;
+    covered = point.tokens;
+  }
+  for (const point of points) cache.add(point.key);
+  return use;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -514,13 +698,22 @@ interface OutputMessage {
     output_tokens: number;
     cache_creation_input_tokens: number;
     cache_read_input_tokens: number;
+    cache_creation: { ephemeral_5m_input_tokens: number; ephemeral_1h_input_tokens: number };
   };
 }
 
 /** Builds the reply message. A `drop` gets an empty text message: only its `message_start` is ever sent. */
-function buildMessage(n: number, request: StandInRequest, reply: StandInReply): OutputMessage {
+function buildMessage(
+  n: number,
+  request: StandInRequest,
+  reply: StandInReply,
+  cached: CacheUse = NO_CACHE_USE,
+): OutputMessage {
   let blocks: OutputBlock[];
-  if (reply.kind === 'tool') {
+  if (reply.kind === 'tool' && request.body.output_config?.format) {
+    // Structured output: the answer is the JSON text itself.
+    blocks = [{ type: 'text', text: JSON.stringify(reply.input ?? {}) }];
+  } else if (reply.kind === 'tool') {
     const name = request.toolName ?? request.body.tools?.[0]?.name ?? 'tool';
     blocks = [{ type: 'tool_use', id: `toolu_standin_${n}`, name, input: reply.input ?? {} }];
   } else if (reply.kind === 'blocks') {
@@ -541,11 +734,16 @@ function buildMessage(n: number, request: StandInRequest, reply: StandInReply): 
     content: blocks,
     stop_reason: blocks.some((b) => b.type === 'tool_use') ? 'tool_use' : 'end_turn',
     stop_sequence: null,
+    // Total input is input_tokens + cache reads + cache writes, as the API reports it.
     usage: {
-      input_tokens: inputTokens(request.body),
+      input_tokens: inputTokens(request.body) - cached.read - cached.created5m - cached.created1h,
       output_tokens: tokens(outputChars),
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
+      cache_creation_input_tokens: cached.created5m + cached.created1h,
+      cache_read_input_tokens: cached.read,
+      cache_creation: {
+        ephemeral_5m_input_tokens: cached.created5m,
+        ephemeral_1h_input_tokens: cached.created1h,
+      },
     },
   };
 }
@@ -598,9 +796,15 @@ function streamEvents(message: OutputMessage): Array<{ type: string; data: Recor
     ...blockEvents,
     {
       type: 'message_delta',
+      // Like the real API: cumulative counts, input and cache figures repeated from message_start.
       data: {
         delta: { stop_reason: message.stop_reason, stop_sequence: null },
-        usage: { output_tokens: message.usage.output_tokens },
+        usage: {
+          input_tokens: message.usage.input_tokens,
+          cache_creation_input_tokens: message.usage.cache_creation_input_tokens,
+          cache_read_input_tokens: message.usage.cache_read_input_tokens,
+          output_tokens: message.usage.output_tokens,
+        },
       },
     },
     { type: 'message_stop', data: {} },

@@ -17,6 +17,7 @@ import {
   type LoadedConfig,
 } from '../activities/config';
 import { PROJECT_ROOT } from '../activities/options';
+import { unpricedModels } from '../config/cost';
 
 const CONFIG_DIR = path.join(PROJECT_ROOT, 'config');
 const TSX = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
@@ -169,7 +170,7 @@ describe('the real config/', () => {
     // The copy really was rewritten: the first key of agents.yaml is no longer `lead`.
     const text = await fs.readFile(path.join(dir, 'agents.yaml'), 'utf8');
     expect(text).toMatch(/^# Reformatted copy/);
-    expect(Object.keys(YAML.parse(text) as object)[0]).toBe('agents');
+    expect(Object.keys(YAML.parse(text) as object)[0]).toBe('prices');
   });
 
   test.each<[string, string, (text: string) => string]>([
@@ -187,6 +188,7 @@ describe('the real config/', () => {
       (t) => t.replace('members: [carol@example.com]', 'members: [carol@example.com, bob@example.com]'),
     ],
     ['a gate quorum', 'playbooks/team-review.yaml', (t) => t.replace('quorum: 2', 'quorum: 1')],
+    ['a price', 'agents.yaml', (t) => t.replace('output: 20,', 'output: 21,')],
   ])('the digest changes when %s changes', async (_what, rel, change) => {
     const dir = await copyConfig();
     await edit(dir, rel, change);
@@ -205,7 +207,12 @@ describe('the real config/', () => {
       const snapshot = snapshotFor(config, id);
       expect(snapshot).toBeDefined();
       const playbook = must(config.playbooks[id], `playbook ${id}`);
-      const byId = new Map(config.agents.agents.map((a) => [a.id, a]));
+      // Each agent comes with the price of its model from the prices table, for cost estimates.
+      const priced = (a: (typeof config.agents.agents)[number]) => ({
+        ...a,
+        price: must(config.agents.prices?.[a.model], `the price of ${a.model}`),
+      });
+      const byId = new Map(config.agents.agents.map((a) => [a.id, priced(a)]));
       expect(snapshot?.digest).toBe(config.digest);
       expect(snapshot?.playbook).toEqual(playbook);
       expect(snapshot?.lead).toEqual(byId.get(config.agents.lead));
@@ -256,6 +263,39 @@ describe('the real config/', () => {
       'config OK: 5 agents, 3 playbooks (fact-sheet, research-brief, team-review); digest ',
     );
     expect(stdout).toContain(config.digest);
+    expect(stdout).not.toContain('no price');
+  });
+
+  test('prices every model its agents use, each with all four figures', () => {
+    expect(unpricedModels(config.agents)).toEqual([]);
+    for (const model of new Set(config.agents.agents.map((a) => a.model))) {
+      expect(Object.keys(must(config.agents.prices?.[model], `the price of ${model}`)).sort()).toEqual([
+        'cacheRead',
+        'cacheWrite',
+        'input',
+        'output',
+      ]);
+    }
+  });
+
+  test('the prices table is marked as to be checked against Anthropic’s price list', async () => {
+    const text = await fs.readFile(path.join(CONFIG_DIR, 'agents.yaml'), 'utf8');
+    expect(text).toMatch(/CHECK THESE AGAINST ANTHROPIC'S CURRENT PRICE LIST/);
+  });
+
+  test('without a prices table config is still valid; snapshots carry no price and config:check says costs are unknown', async () => {
+    const dir = await copyConfig();
+    await edit(dir, 'agents.yaml', (t) => t.slice(0, t.indexOf('\n# Prices for cost estimates')));
+    const unpriced = await loadConfig(dir);
+    expect(unpriced.agents.prices).toBeUndefined();
+    expect(unpriced.digest).not.toBe(config.digest);
+    const snapshot = must(snapshotFor(unpriced, 'research-brief'), 'the research-brief snapshot');
+    expect(snapshot.lead).not.toHaveProperty('price');
+    const { status, stdout } = configCheck(dir);
+    expect(status).toBe(0);
+    expect(stdout).toContain(
+      'note: agents.yaml lists no price for claude-haiku-5-5, claude-opus-5-5, claude-sonnet-5-5: cost estimates for the agents using them are shown as unknown',
+    );
   });
 });
 
@@ -308,6 +348,28 @@ const BAD_CASES: BadCase[] = [
       edit(dir, 'agents.yaml', (t) => t.replace('tools: [web_search]', 'tools: [web_search, bash]')),
     problems: [
       { file: 'agents.yaml', path: 'agents[1].tools[1]', message: 'Invalid input: expected "web_search"' },
+    ],
+  },
+  {
+    name: 'a price with its cache columns swapped',
+    breakIt: (dir) =>
+      edit(dir, 'agents.yaml', (t) =>
+        t.replace(
+          'claude-sonnet-5-5: { input: 2, output: 10, cacheWrite: 2.5, cacheRead: 0.2 }',
+          'claude-sonnet-5-5: { input: 2, output: 10, cacheWrite: 0.2, cacheRead: 2.5 }',
+        ),
+      ),
+    problems: [
+      {
+        file: 'agents.yaml',
+        path: 'prices.claude-sonnet-5-5.cacheRead',
+        message: /^must not exceed input \(2\)/,
+      },
+      {
+        file: 'agents.yaml',
+        path: 'prices.claude-sonnet-5-5.cacheWrite',
+        message: /^must not be below input \(2\)/,
+      },
     ],
   },
   {

@@ -127,7 +127,10 @@ let testPassed = false;
 async function setUp(name: string, latencyMs: number, scope: Rig[] = testRigs): Promise<Rig> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), `baton-durability-${name}-`));
   const calls = new ModelCalls();
-  const standIn = await startStandIn({ latencyMs, respond: calls.respond });
+  // No prompt cache: a call cut off by a crash may already have written the cache, so the repeated
+  // call would read it and the usage totals would differ from the reference run's; with the cache off
+  // they stay comparable figure for figure (caching itself is tested in caching.test.ts).
+  const standIn = await startStandIn({ latencyMs, respond: calls.respond, promptCache: false });
   const t0 = Date.now();
   const timeline: string[] = [];
   const rig: Rig = {

@@ -82,7 +82,7 @@ test('a model that refuses to answer in structure fails the step after the polic
   proxy.add({ kind: 'refusal', count: Infinity, match: step });
   const { error } = await run('one-step');
   expect(error?.cause?.message).toMatch(
-    /^step "gather" \(agent "researcher"\) failed: .*did not call submit_findings/,
+    /^step "gather" \(agent "researcher"\) failed: .*the model refused to give its submit_findings answer \(stop reason refusal\)/,
   );
   expect(proxy.stats().injected.refusal).toBe(3);
 });

@@ -271,11 +271,11 @@ export const INJECTIONS: Injection[] = [
 // ---------------------------------------------------------------------------------------------------------
 // The obedient model
 
-/** Baton's three answer tools. */
+/** Baton's three answers (structured outputs, named by their schema's title). */
 export type AnswerTool = 'submit_plan' | 'submit_findings' | 'submit_report';
 
 export interface Obedience {
-  /** The content blocks an obedient model answers with: the attack, then (maybe) the answer tool. */
+  /** The content blocks an obedient model answers with: the attack, then its answer (JSON text). */
   blocks: ReplyBlock[];
   /** Whether the answer is the attack itself (a widened plan) rather than a normal answer. */
   attacked: boolean;
@@ -313,7 +313,7 @@ export function obey(
   const withAnswer = (extra: ReplyBlock[], patch?: (a: Record<string, unknown>) => void): Obedience => {
     const input = structuredClone(answer) as Record<string, unknown>;
     patch?.(input);
-    return { blocks: [...extra, { type: 'tool_use', name: tool, input }], attacked: false };
+    return { blocks: [...extra, { type: 'text', text: JSON.stringify(input) }], attacked: false };
   };
   const say = (text: string) => (a: Record<string, unknown>) => {
     const field = tool === 'submit_plan' ? 'rationale' : tool === 'submit_findings' ? 'findings' : 'markdown';
@@ -340,7 +340,7 @@ export function obey(
         }));
       }
       if (attack.kind === 'plan-fields') Object.assign(plan, attack.fields);
-      return { blocks: [{ type: 'tool_use', name: tool, input: plan }], attacked: true };
+      return { blocks: [{ type: 'text', text: JSON.stringify(plan) }], attacked: true };
     }
     case 'tool':
       return withAnswer(

@@ -60,8 +60,9 @@ let systemPrompts: Map<string, string>;
 const seen = new Map<string, Seen[]>();
 const outcomes = new Map<string, Outcome | Error>();
 
-/** The system prompt of a request, which Baton always sends as one string. */
-const systemOf = (r: Seen): string => (typeof r.body.system === 'string' ? r.body.system : '');
+/** The system prompt of a request, which Baton always sends as one text block (a prompt-cache breakpoint). */
+const systemOf = (r: Seen): string =>
+  Array.isArray(r.body.system) && r.body.system.length === 1 ? r.body.system[0]!.text : '';
 const canaryFor = (id: string): string => path.join(canaryDir, `${id}.ran`);
 const caseTag = (id: string): string => `[case ${id}]`;
 
@@ -98,8 +99,7 @@ function respond(req: StandInRequest) {
     injection.where === 'question' ||
     (injection.where === 'source' && step === 's1') ||
     (!carrier && req.userText.includes(`(${injection.id})`));
-  if (!readIt)
-    return { kind: 'blocks' as const, blocks: [{ type: 'tool_use' as const, name: tool, input: answer }] };
+  if (!readIt) return { kind: 'tool' as const, input: answer };
   const reasked = req.userText.includes('<validation_errors>');
   const { blocks } = obey(
     injection,

@@ -4,11 +4,20 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/common';
-import { classifyModelError, FailureTypes, refusedToolCalls, retryAfterMs } from '../activities/model';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { z } from 'zod';
+import {
+  callStructured,
+  classifyModelError,
+  FailureTypes,
+  refusedToolCalls,
+  retryAfterMs,
+  type StructuredResult,
+} from '../activities/model';
 import { TOOL_REGISTRY } from '../activities/tools';
 import { planPrompt, quote, stepPrompt, synthesisPrompt, type ContextItem } from '../activities/prompts';
-import type { PlanLimits } from '../config/schema';
-import { startStandIn, type StandIn } from '../standin/server';
+import { AgentSchema, type PlanLimits, type SnapshotAgent } from '../config/schema';
+import { startStandIn, type MessagesRequestBody, type StandIn, type StandInReply } from '../standin/server';
 
 const REQUEST: Anthropic.MessageCreateParamsNonStreaming = {
   model: 'claude-test',
@@ -163,11 +172,10 @@ describe('classifyModelError, through the real SDK and the stand-in', () => {
 describe('refusedToolCalls, on replies the real SDK assembled from the stand-in', () => {
   let standIn: StandIn;
   let client: Anthropic;
-  const answerTool = { name: 'submit_findings', input_schema: { type: 'object' as const } };
   const offered = [TOOL_REGISTRY.web_search];
 
   beforeAll(async () => {
-    // A model that calls tools nobody offered, next to its answer.
+    // A model that calls tools nobody offered, next to its structured answer.
     standIn = await startStandIn({
       respond: () => ({
         kind: 'blocks',
@@ -176,6 +184,7 @@ describe('refusedToolCalls, on replies the real SDK assembled from the stand-in'
           { type: 'tool_use', name: 'run_shell', input: { cmd: 'rm -rf /' } },
           { type: 'tool_use', name: 'web_search', input: { query: 'x' } },
           { type: 'tool_use', name: 'submit_findings', input: { summary: 'S' } },
+          { type: 'text', text: '{"summary":"S"}' },
         ],
       }),
     });
@@ -188,16 +197,24 @@ describe('refusedToolCalls, on replies the real SDK assembled from the stand-in'
   test.each([
     ['a plain', false],
     ['a streamed', true],
-  ])('%s reply: every call but the answer is refused, by name, with why', async (_kind, stream) => {
-    const request = { ...REQUEST, tools: [...offered, answerTool] };
+  ])('%s reply: every client tool call is refused, by name, with why', async (_kind, stream) => {
+    const request = {
+      ...REQUEST,
+      tools: offered,
+      output_config: {
+        format: { type: 'json_schema' as const, schema: { type: 'object', title: 'submit_findings' } },
+      },
+    };
     const message = stream
       ? await client.messages.stream(request).finalMessage()
       : await client.messages.create(request);
-    expect(message.content.map((b) => b.type)).toEqual(['text', 'tool_use', 'tool_use', 'tool_use']);
-    expect(refusedToolCalls(message.content, 'submit_findings', offered)).toEqual([
+    expect(message.content.map((b) => b.type)).toEqual(['text', 'tool_use', 'tool_use', 'tool_use', 'text']);
+    expect(refusedToolCalls(message.content, offered)).toEqual([
       { tool: 'run_shell', reason: 'not a tool declared for this agent in config' },
       // web_search is offered as a server tool: a client-side call to it is not run either.
       { tool: 'web_search', reason: 'a registry tool runs at the API, never on a worker' },
+      // Answers come as structured output: a tool call posing as the answer is refused too.
+      { tool: 'submit_findings', reason: 'not a tool declared for this agent in config' },
     ]);
   });
 
@@ -207,8 +224,111 @@ describe('refusedToolCalls, on replies the real SDK assembled from the stand-in'
       { type: 'server_tool_use', id: 'srv_2', name: 'web_search', input: {} },
       { type: 'tool_use', id: 't_1', name: `evil<script>${'x'.repeat(100)}`, input: {} },
     ] as unknown as Anthropic.ContentBlock[];
-    const refused = refusedToolCalls(content, 'submit_findings', offered);
+    const refused = refusedToolCalls(content, offered);
     expect(refused.map((r) => r.tool)).toEqual(['web_fetch', `evil?script?${'x'.repeat(52)}`]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('callStructured: answers as structured output, through the real SDK and the stand-in', () => {
+  const Answer = z.object({ summary: z.string().min(1).max(20), count: z.number().int() }).strict();
+  const agent = (model = 'claude-opus-5-5'): SnapshotAgent =>
+    AgentSchema.parse({ id: 'tester', role: 'Tests.', model, systemPrompt: 'You test.', maxTokens: 256 });
+  let replies: StandInReply[] = [];
+  const seen: MessagesRequestBody[] = [];
+  let standIn: StandIn;
+  beforeAll(async () => {
+    standIn = await startStandIn({
+      respond: (req) => {
+        seen.push(req.body);
+        return replies.shift();
+      },
+    });
+  });
+  afterAll(async () => {
+    await standIn.close();
+  });
+
+  const call = (extraTools: Anthropic.ToolUnion[] = []): Promise<StructuredResult<z.infer<typeof Answer>>> =>
+    new MockActivityEnvironment().run(() =>
+      callStructured({
+        agent: agent(),
+        prompt: 'Count.',
+        answer: { name: 'submit_count', schema: Answer },
+        extraTools,
+        apiKey: 'k',
+        baseURL: standIn.url,
+      }),
+    );
+
+  test('the answer schema is the output format, titled with its name; no tool is forced', async () => {
+    seen.length = 0;
+    replies = [{ kind: 'tool', input: { summary: 'three', count: 3 } }];
+    const result = await call();
+    expect(result.parsed).toEqual({ ok: true, value: { summary: 'three', count: 3 } });
+    const body = seen[0]!;
+    expect(body.tool_choice).toBeUndefined();
+    expect(body.tools).toBeUndefined();
+    const schema = body.output_config!.format!.schema;
+    expect(schema).toMatchObject({ title: 'submit_count', type: 'object', additionalProperties: false });
+    // Constraints structured outputs do not take move into descriptions; zod still checks them.
+    expect(schema.properties).toMatchObject({
+      summary: { type: 'string', description: expect.stringContaining('maxLength: 20') },
+    });
+    expect((schema.properties as Record<string, object>).summary).not.toHaveProperty('maxLength');
+  });
+
+  test('the JSON after tool activity is the answer, and the tool calls are refused', async () => {
+    replies = [
+      {
+        kind: 'blocks',
+        blocks: [
+          { type: 'text', text: 'Let me look that up.' },
+          { type: 'tool_use', name: 'run_shell', input: { cmd: 'ls' } },
+          { type: 'text', text: '{"summary":"two",' },
+          { type: 'text', text: '"count":2}' },
+        ],
+      },
+    ];
+    const result = await call([TOOL_REGISTRY.web_search]);
+    expect(result.parsed).toEqual({ ok: true, value: { summary: 'two', count: 2 } });
+    expect(result.refusedToolCalls.map((r) => r.tool)).toEqual(['run_shell']);
+  });
+
+  test.each<[string, StandInReply, RegExp]>([
+    [
+      'prose',
+      { kind: 'text', text: 'I think it is three.' },
+      /submit_count answer is not JSON \(stop reason end_turn\); it said: "I think it is three\."/,
+    ],
+    [
+      'JSON out of schema',
+      { kind: 'tool', input: { summary: 'far too long a summary here', count: 1.5 } },
+      /^summary: .*/,
+    ],
+  ])('%s is a problem the caller reports (and retries)', async (_name, reply, problem) => {
+    replies = [reply];
+    const result = await call();
+    expect(result.parsed.ok).toBe(false);
+    if (!result.parsed.ok) expect(result.parsed.problems.join('\n')).toMatch(problem);
+  });
+
+  test('like the real API, the stand-in refuses forced tool use on the 5.5 models', async () => {
+    const client = new Anthropic({ apiKey: 'k', baseURL: standIn.url, maxRetries: 0 });
+    const tools = [{ name: 'submit_count', input_schema: { type: 'object' as const } }];
+    const err = await rejection(
+      client.messages.create({
+        ...REQUEST,
+        model: 'claude-sonnet-5-5',
+        tools,
+        tool_choice: { type: 'tool', name: 'submit_count' },
+      }),
+    );
+    expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((err as Error).message).toContain(
+      "forced tool use (type 'tool') is not supported on claude-sonnet-5-5",
+    );
   });
 });
 

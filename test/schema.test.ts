@@ -860,3 +860,68 @@ describe('formatPath', () => {
     expect(formatPath(input)).toBe(expected);
   });
 });
+
+describe('AgentsFileSchema: the prices table', () => {
+  const PRICE = { input: 2, output: 10, cacheWrite: 2.5, cacheRead: 0.2 };
+  const withPrices = (prices: unknown) =>
+    AgentsFileSchema.safeParse({ lead: 'lead', agents: [agent('lead'), agent('a')], prices });
+
+  test('is optional: without it the file parses and has no prices (every cost is then unknown)', () => {
+    const parsed = AgentsFileSchema.parse({ lead: 'lead', agents: [agent('lead'), agent('a')] });
+    expect(parsed.prices).toBeUndefined();
+  });
+
+  test('accepts USD per million tokens by model id, zero and fractions included', () => {
+    const prices = { 'claude-test': PRICE, 'claude-haiku-5-5[1m]': { ...PRICE, input: 0, cacheRead: 0 } };
+    const result = withPrices(prices);
+    expect(result.success).toBe(true);
+    expect(result.data?.prices).toEqual(prices);
+  });
+
+  test.each<[string, unknown, [string, string][]]>([
+    [
+      'a missing price',
+      { m: { input: 1, output: 2, cacheWrite: 1.25 } },
+      [['prices.m.cacheRead', 'is required (US dollars per million tokens)']],
+    ],
+    [
+      'a negative price, a string and an unknown key',
+      { m: { input: -1, output: '2', cacheWrite: 1.25, cacheRead: 0.1, cache_read: 1 } },
+      [
+        ['prices.m.input', 'must not be negative'],
+        ['prices.m.output', 'must be a number of US dollars per million tokens'],
+        ['prices.m', 'Unrecognized key: "cache_read"'],
+      ],
+    ],
+    [
+      'swapped cache columns',
+      { m: { input: 1, output: 2, cacheWrite: 0.1, cacheRead: 1.25 } },
+      [
+        [
+          'prices.m.cacheRead',
+          'must not exceed input (1): cache reads are cheaper than base input; are cacheRead and cacheWrite swapped?',
+        ],
+        [
+          'prices.m.cacheWrite',
+          'must not be below input (1): cache writes cost more than base input; are cacheRead and cacheWrite swapped?',
+        ],
+      ],
+    ],
+    [
+      'a price per token instead of per million',
+      { m: { input: 3_000_000, output: 2, cacheWrite: 3_750_000, cacheRead: 0.1 } },
+      [
+        ['prices.m.input', 'is implausibly high for USD per million tokens (at most 10000)'],
+        ['prices.m.cacheWrite', 'is implausibly high for USD per million tokens (at most 10000)'],
+      ],
+    ],
+    [
+      'a malformed model id',
+      { 'not a model!': PRICE },
+      [['prices.not a model!', 'must be a model id such as "claude-sonnet-5-5"']],
+    ],
+    ['a list instead of a table', [PRICE], [['prices', 'Invalid input: expected record, received array']]],
+  ])('refuses %s, naming the field', (_name, prices, expected) => {
+    expect(issues(withPrices(prices))).toEqual(expected);
+  });
+});

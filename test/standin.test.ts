@@ -547,3 +547,219 @@ describe('stand-in model', () => {
     });
   });
 });
+
+describe('stand-in prompt cache', () => {
+  let cacheStandIn: StandIn;
+  let api: Anthropic;
+  beforeAll(async () => {
+    cacheStandIn = await startStandIn();
+    api = new Anthropic({ apiKey: 'test-key', baseURL: cacheStandIn.url, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await cacheStandIn.close();
+  });
+
+  const ANSWER_SCHEMA: InputSchema = { type: 'object', properties: { summary: { type: 'string' } } };
+  /** A system prompt no other test sends, so every test starts with nothing cached. */
+  const freshSystem = (): string =>
+    `You are a careful research specialist (${Math.random().toString(36).slice(2)}). `.repeat(8);
+  /** The stand-in's token count: about four characters a token, as for all its usage figures. */
+  const tokensOf = (chars: number): number => Math.max(1, Math.ceil(chars / 4));
+
+  function request(opts: {
+    system: string;
+    systemCached?: boolean;
+    toolCached?: boolean;
+    model?: string;
+    question?: string;
+  }): Anthropic.MessageCreateParamsNonStreaming {
+    const breakpoint = { type: 'ephemeral' } as const;
+    return {
+      model: opts.model ?? MODEL,
+      max_tokens: 512,
+      system: [
+        {
+          type: 'text',
+          text: opts.system,
+          ...(opts.systemCached === false ? {} : { cache_control: breakpoint }),
+        },
+      ],
+      messages: [{ role: 'user', content: opts.question ?? 'What is the boiling point of water?' }],
+      tools: [
+        {
+          name: 'submit_answer',
+          description: 'Submit the answer.',
+          input_schema: ANSWER_SCHEMA,
+          ...(opts.toolCached ? { cache_control: breakpoint } : {}),
+        },
+      ],
+      tool_choice: { type: 'tool', name: 'submit_answer' },
+    };
+  }
+
+  const totalInput = (u: Anthropic.Usage): number =>
+    u.input_tokens + (u.cache_read_input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0);
+
+  test('the first request with a system breakpoint writes the prefix; the same prefix later is read', async () => {
+    const system = freshSystem();
+    const first = (await api.messages.create(request({ system }))).usage;
+    const prefix = tokensOf(JSON.stringify(request({ system }).tools![0]).length + system.length);
+    expect(first.cache_creation_input_tokens).toBe(prefix);
+    expect(first.cache_read_input_tokens).toBe(0);
+    expect(first.cache_creation).toEqual({ ephemeral_5m_input_tokens: prefix, ephemeral_1h_input_tokens: 0 });
+
+    // Another question after the same tools and system: the prefix is read, the rest is input.
+    const second = (await api.messages.create(request({ system, question: 'And of ethanol?' }))).usage;
+    expect(second.cache_read_input_tokens).toBe(prefix);
+    expect(second.cache_creation_input_tokens).toBe(0);
+    expect(second.input_tokens).toBeGreaterThan(0);
+    expect(second.input_tokens).toBe(totalInput(second) - prefix);
+
+    // The same request without breakpoints reports the same total, all of it uncached.
+    const plain = (await api.messages.create(request({ system, systemCached: false }))).usage;
+    expect(plain.cache_read_input_tokens).toBe(0);
+    expect(plain.cache_creation_input_tokens).toBe(0);
+    expect(totalInput(plain)).toBe(totalInput(first));
+    expect(first.input_tokens).toBe(totalInput(first) - prefix);
+  });
+
+  test('streamed replies carry the same figures, in message_start and in the final message', async () => {
+    const system = freshSystem();
+    const starts: unknown[] = [];
+    const deltas: unknown[] = [];
+    const streamed = async (): Promise<Anthropic.Message> => {
+      const stream = api.messages.stream(request({ system }));
+      stream.on('streamEvent', (event) => {
+        if (event.type === 'message_start') starts.push(event.message.usage);
+        if (event.type === 'message_delta') deltas.push(event.usage);
+      });
+      return stream.finalMessage();
+    };
+    const first = await streamed();
+    const second = await streamed();
+    const prefix = first.usage.cache_creation_input_tokens!;
+    expect(prefix).toBeGreaterThan(0);
+    expect(second.usage.cache_read_input_tokens).toBe(prefix);
+    expect(second.usage.cache_creation_input_tokens).toBe(0);
+    expect(starts).toEqual([
+      expect.objectContaining({ cache_creation_input_tokens: prefix, cache_read_input_tokens: 0 }),
+      expect.objectContaining({ cache_creation_input_tokens: 0, cache_read_input_tokens: prefix }),
+    ]);
+    // message_delta repeats the cumulative input figures, as the real API does.
+    expect(deltas[1]).toMatchObject({
+      input_tokens: second.usage.input_tokens,
+      cache_read_input_tokens: prefix,
+      cache_creation_input_tokens: 0,
+    });
+    // Non-streamed, the same prefix is read too: one cache for both kinds of request.
+    const plain = await api.messages.create(request({ system }));
+    expect(plain.usage).toMatchObject({ cache_read_input_tokens: prefix, cache_creation_input_tokens: 0 });
+  });
+
+  test('a different system prompt or another model is a different prefix; shared tools are read', async () => {
+    const system = freshSystem();
+    const base = (await api.messages.create(request({ system, toolCached: true }))).usage;
+    const toolChars = JSON.stringify(request({ system }).tools![0]).length;
+    const toolsOnly = tokensOf(toolChars);
+    // The tool breakpoint is written with the rest: everything up to the last breakpoint is new.
+    expect(base.cache_creation_input_tokens).toBe(tokensOf(toolChars + system.length));
+    expect(base.cache_read_input_tokens).toBe(0);
+
+    // Same tools, another system prompt: the tools prefix is read, the new system prompt written.
+    const other = freshSystem();
+    const otherUsage = (await api.messages.create(request({ system: other, toolCached: true }))).usage;
+    expect(otherUsage.cache_read_input_tokens).toBe(toolsOnly);
+    expect(otherUsage.cache_creation_input_tokens).toBe(tokensOf(toolChars + other.length) - toolsOnly);
+
+    // The cache is per model.
+    const model = (await api.messages.create(request({ system, toolCached: true, model: 'claude-other' })))
+      .usage;
+    expect(model.cache_read_input_tokens).toBe(0);
+    expect(model.cache_creation_input_tokens).toBe(base.cache_creation_input_tokens);
+  });
+
+  test('server tools are part of the prefix: adding web search to the same tools is a miss', async () => {
+    const system = freshSystem();
+    const withSearch = (): Anthropic.MessageCreateParamsNonStreaming => {
+      const r = request({ system });
+      return { ...r, tools: [TOOL_REGISTRY.web_search, ...r.tools!], tool_choice: { type: 'any' } };
+    };
+    await api.messages.create(request({ system }));
+    const searching = (await api.messages.create(withSearch())).usage;
+    expect(searching.cache_read_input_tokens).toBe(0);
+    expect(searching.cache_creation_input_tokens).toBeGreaterThan(0);
+    expect((await api.messages.create(withSearch())).usage.cache_read_input_tokens).toBe(
+      searching.cache_creation_input_tokens,
+    );
+  });
+
+  test('a 1-hour breakpoint is reported as a 1-hour cache write', async () => {
+    const system = freshSystem();
+    const r = request({ system });
+    const usage = (
+      await api.messages.create({
+        ...r,
+        system: [{ type: 'text', text: system, cache_control: { type: 'ephemeral', ttl: '1h' } }],
+      })
+    ).usage;
+    expect(usage.cache_creation).toEqual({
+      ephemeral_5m_input_tokens: 0,
+      ephemeral_1h_input_tokens: usage.cache_creation_input_tokens,
+    });
+  });
+
+  test('with promptCache: false, or a prefix under minCacheableTokens, nothing is cached', async () => {
+    const off = await startStandIn({ promptCache: false });
+    const short = await startStandIn({ minCacheableTokens: 100_000 });
+    try {
+      for (const server of [off, short]) {
+        const client = new Anthropic({ apiKey: 'test-key', baseURL: server.url, maxRetries: 0 });
+        const system = freshSystem();
+        for (let i = 0; i < 2; i++) {
+          const usage = (await client.messages.create(request({ system, toolCached: true }))).usage;
+          expect(usage).toMatchObject({ cache_read_input_tokens: 0, cache_creation_input_tokens: 0 });
+        }
+      }
+    } finally {
+      await off.close();
+      await short.close();
+    }
+  });
+
+  test.each<[string, (r: Record<string, unknown>) => Record<string, unknown>, string]>([
+    [
+      'an unknown cache_control type',
+      (r) => ({ ...r, system: [{ type: 'text', text: 'x', cache_control: { type: 'persistent' } }] }),
+      "system.0.cache_control.type: Input should be 'ephemeral'",
+    ],
+    [
+      'an unknown TTL',
+      (r) => ({
+        ...r,
+        system: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral', ttl: '1d' } }],
+      }),
+      "system.0.cache_control.ttl: Input should be '5m' or '1h'",
+    ],
+    [
+      'five breakpoints',
+      (r) => ({
+        ...r,
+        system: [1, 2, 3, 4, 5].map((i) => ({
+          type: 'text',
+          text: `part ${i}`,
+          cache_control: { type: 'ephemeral' },
+        })),
+      }),
+      'A maximum of 4 blocks with cache_control may be provided. Found 5.',
+    ],
+  ])('refuses %s with 400, like the real API', async (_name, change, message) => {
+    const body = change(request({ system: 'x' }) as unknown as Record<string, unknown>);
+    const res = await fetch(`${cacheStandIn.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'test-key' },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { type: 'invalid_request_error', message } });
+  });
+});
