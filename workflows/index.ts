@@ -1,2 +1,2 @@
 /** Every workflow the Baton worker registers. Deterministic code only (see ARCHITECTURE.md). */
-export { researchSubtask, researchTask } from './research';
+export { researchBatch, researchSubtask, researchTask } from './research';

@@ -134,9 +134,24 @@ export type Phase =
 /** `skipped`: failed, and the playbook says to go on without it (the report lists it). */
 export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
 
+/**
+ * Tokens as the Messages API reports them, and what they are estimated to cost. The optional fields
+ * are absent from usage recorded before Baton cached prompts and priced calls (old histories replay
+ * with them absent).
+ */
 export interface TokenUsage {
+  /** Input tokens at the base price: those neither read from nor written to the prompt cache (`input_tokens`). */
   inputTokens: number;
   outputTokens: number;
+  /** Input tokens read from the prompt cache (`cache_read_input_tokens`). */
+  cacheReadInputTokens?: number;
+  /** Input tokens written to the prompt cache (`cache_creation_input_tokens`). */
+  cacheCreationInputTokens?: number;
+  /**
+   * Estimated cost in USD at the price table of the task's config (`prices` in agents.yaml).
+   * `null`: unknown, because a model used has no price there (never shown as 0).
+   */
+  costUsd?: number | null;
 }
 
 /** A large text kept outside workflow history, by content address. */
@@ -256,6 +271,23 @@ export interface ResearchTaskResult {
   reportPath?: string;
   report?: ArtifactRef;
   provenance: Provenance;
+}
+
+/** Input of a batch of a large plan's steps (see researchBatch). */
+export interface BatchInput {
+  question: string;
+  depth: number;
+  config: import('../config/schema').ConfigSnapshot;
+  steps: Plan['steps'];
+  /** The finished steps the batch's steps depend on, with their results. */
+  settled: StepStatus[];
+}
+
+export interface BatchResult {
+  /** Every step of the batch as it ended: done, failed or skipped. */
+  steps: StepStatus[];
+  usage: TokenUsage & { byAgent: Record<string, TokenUsage> };
+  refusals?: AuditEntry[];
 }
 
 /** Input of a child task that plans and delegates one level deeper. */

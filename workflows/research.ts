@@ -21,7 +21,14 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { Activities, StepResult } from '../activities';
+import type {
+  Activities,
+  PlanTaskInput,
+  PublishInput,
+  StepInput,
+  StepResult,
+  SynthesisInput,
+} from '../activities';
 import type { RefusedToolCall } from '../activities/model';
 import {
   checkPlan,
@@ -31,6 +38,7 @@ import {
   type PlanLimits,
   type Playbook,
 } from '../config/schema';
+import { addUsageInto } from '../config/cost';
 import { Gatekeeper } from './gates';
 import * as messages from './messages';
 import {
@@ -44,17 +52,49 @@ import {
   type ResearchTaskInput,
   type ResearchTaskResult,
   type StepStatus,
+  type BatchInput,
+  type BatchResult,
   type SubtaskInput,
   type SubtaskResult,
   type TaskStatus,
   type TokenUsage,
 } from './messages';
 
+/** Text as one line of at most `max` characters, for a summary in the Temporal Web UI. */
+function summaryText(text: string, max = 200): string {
+  const chars = [...text.replace(/\s+/g, ' ').trim()];
+  return chars.length > max ? `${chars.slice(0, max - 1).join('')}…` : chars.join('');
+}
+
+/**
+ * Activities whose every call carries a one-line summary made from the call itself (`s2 · analyst:
+ * Weigh A against B`), which the Temporal Web UI shows in the timeline and `temporal workflow
+ * describe` prints. A summary is user metadata: replay does not compare it, so its wording may
+ * change without a patch. Proxies are cheap: each call gets its own, with its own summary.
+ */
+function summarized(
+  options: ActivityOptions,
+  summarize: (name: string, input: unknown) => string,
+): Activities {
+  return new Proxy({} as Activities, {
+    get(_target, name) {
+      if (typeof name !== 'string') return undefined;
+      return (...args: unknown[]) =>
+        proxyActivities({ ...options, summary: summaryText(summarize(name, args[0])) })[name]!(...args);
+    },
+  });
+}
+
 /** Bookkeeping (config, publishing): quick, local I/O. */
-const bookkeeping = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumAttempts: 5 },
-});
+const bookkeeping = summarized(
+  { startToCloseTimeout: '1 minute', retry: { initialInterval: '1s', maximumAttempts: 5 } },
+  (name, input) => {
+    if (name === 'loadConfigSnapshot') return `config · playbook ${String(input)}`;
+    if (name === 'publishReport') return `publish · ${(input as PublishInput).kind ?? 'final'} report`;
+    if (name === 'assemblePartialReport') return 'publish · assemble partial report';
+    return name;
+  },
+);
 
 /** Model calls take the agent's own timeouts and retry policy from config. */
 function agentActivities(agent: AgentConfig): Activities {
@@ -62,21 +102,60 @@ function agentActivities(agent: AgentConfig): Activities {
     startToCloseTimeout: agent.timeouts.startToClose,
     heartbeatTimeout: agent.timeouts.heartbeat,
     retry: { ...agent.retry },
-    summary: `${agent.id} (${agent.model})`,
   };
-  return proxyActivities<Activities>(options);
+  return summarized(options, (name, input) => {
+    if (name === 'planTask') {
+      const { change, previousProblems } = input as PlanTaskInput;
+      const why = change
+        ? ' · changes requested'
+        : previousProblems?.length
+          ? ' · after an invalid plan'
+          : '';
+      return `plan · ${agent.id}${why}`;
+    }
+    if (name === 'runSpecialist') {
+      const { step, change } = input as StepInput;
+      return `${step.id} · ${agent.id}${change ? ' (changes requested)' : ''}: ${step.question}`;
+    }
+    if (name === 'synthesizeReport')
+      return `synthesize · ${agent.id}${(input as SynthesisInput).change ? ' · changes requested' : ''}`;
+    return `${name} · ${agent.id}`;
+  });
+}
+
+/** What the Web UI shows of a decomposed step's child task: the step, its agent and its question. */
+function childSummary(
+  step: StepStatus,
+  question: string,
+  depth: number,
+): { staticSummary: string; staticDetails: string } {
+  return {
+    staticSummary: summaryText(`${step.id} · ${step.agent}: ${step.question}`),
+    staticDetails: `**Step ${step.id}** of \`${workflowInfo().workflowId}\` (agent ${step.agent}, depth ${depth}), planned again one level deeper.\n\n**Question:** ${question}`,
+  };
 }
 
 const now = (): string => new Date().toISOString();
 
+/**
+ * Most steps one workflow run executes itself. A larger plan runs in `researchBatch` children, so
+ * no run's history nears Temporal's warning size (10,240 events or 10 MB by default): about four
+ * events per step for inline steps, a handful per batch for the parent.
+ */
+export const STEPS_PER_RUN = 100;
+/** Batch children of one task running at once; `maxParallel` is shared between them. */
+const BATCHES_IN_FLIGHT = 4;
+
 type Usage = TaskStatus['usage'];
 
+/**
+ * Adds one model call's usage (or a child's per-agent usage) to the task's totals and the agent's:
+ * tokens, cache reads and writes, and estimated cost (see `config/cost.ts` for how an unknown cost
+ * and usage recorded before these fields existed add up).
+ */
 function addUsage(total: Usage, agentId: string, usage: TokenUsage): void {
-  total.inputTokens += usage.inputTokens;
-  total.outputTokens += usage.outputTokens;
-  const mine = (total.byAgent[agentId] ??= { inputTokens: 0, outputTokens: 0 });
-  mine.inputTokens += usage.inputTokens;
-  mine.outputTokens += usage.outputTokens;
+  addUsageInto(total, usage);
+  addUsageInto((total.byAgent[agentId] ??= { inputTokens: 0, outputTokens: 0 }), usage);
 }
 
 /** Every token a usage record counts, cache reads and writes included: what a budget is spent in. */
@@ -250,7 +329,7 @@ class TaskRun {
    * `maxParallel` steps in flight. After a step fails, no new step starts; the ones in flight
    * finish, and then the task fails naming the step.
    */
-  async execute(plan: Plan): Promise<void> {
+  async execute(plan: Plan, settledElsewhere: StepStatus[] = []): Promise<void> {
     this.setPhase('executing');
     const steps: StepStatus[] = plan.steps.map((s) => ({
       id: s.id,
@@ -261,7 +340,10 @@ class TaskRun {
       state: 'pending',
     }));
     this.status.steps = steps;
-    const byId = new Map(steps.map((s) => [s.id, s]));
+    // A batch child's steps depend on steps its parent already ran: their results are given.
+    const byId = new Map([...settledElsewhere, ...steps].map((s) => [s.id, s]));
+    if (steps.length > STEPS_PER_RUN && patched('batched-execution'))
+      return this.executeInBatches(steps, byId);
     const maxParallel = this.config.playbook.limits.maxParallel;
     let running = 0;
     let settled = 0;
@@ -308,6 +390,11 @@ class TaskRun {
       const before = settled;
       await condition(() => settled > before);
     }
+    this.finishExecution(steps, failed);
+  }
+
+  /** After execution: steps the budget kept from running are skipped; a failed step fails the task. */
+  private finishExecution(steps: StepStatus[], failed: StepStatus | undefined): void {
     const stopped = this.status.budget?.stopped;
     if (stopped) {
       for (const step of steps) {
@@ -321,6 +408,119 @@ class TaskRun {
         'StepFailed',
       );
     }
+  }
+
+  /**
+   * A plan too large for one workflow run's history: ready steps, and the pending steps that need
+   * only them, are handed out in batches of at most {@link STEPS_PER_RUN}, each run by a
+   * `researchBatch` child (with its own history), at most {@link BATCHES_IN_FLIGHT} at once
+   * sharing `maxParallel`. This run's history holds a few events
+   * per batch instead of several per step. Step states here change when a batch finishes; each
+   * batch child's `status` query shows its steps live.
+   */
+  private async executeInBatches(steps: StepStatus[], byId: Map<string, StepStatus>): Promise<void> {
+    const { maxParallel } = this.config.playbook.limits;
+    const perBatch = Math.max(1, Math.floor(maxParallel / BATCHES_IN_FLIGHT));
+    const { maxTokensPerStep } = this.config.playbook.budget ?? {};
+    // The parent keeps the task budget; a batch only caps its steps.
+    const batchConfig: ConfigSnapshot = {
+      ...this.config,
+      playbook: {
+        ...this.config.playbook,
+        limits: { ...this.config.playbook.limits, maxParallel: perBatch },
+        budget: maxTokensPerStep === undefined ? undefined : { maxTokensPerStep },
+      },
+    };
+    const settledState = (id: string): boolean => ['done', 'skipped'].includes(byId.get(id)?.state ?? '');
+    let inFlight = 0;
+    let runningSteps = 0;
+    let settled = 0;
+    let batches = 0;
+    let failed: StepStatus | undefined;
+    for (;;) {
+      while (!failed && !this.status.budget?.stopped && inFlight < BATCHES_IN_FLIGHT) {
+        const ready = steps.filter((s) => s.state === 'pending' && s.dependsOn.every(settledState));
+        if (ready.length === 0) break;
+        if (this.overBudget(runningSteps)) {
+          this.stopForBudget();
+          break;
+        }
+        // The ready steps, then pending steps whose dependencies are all settled or in the batch
+        // (the child runs them in order), up to the batch size.
+        const batch = ready.slice(0, STEPS_PER_RUN);
+        const inBatch = new Set(batch.map((s) => s.id));
+        for (let grew = true; grew && batch.length < STEPS_PER_RUN;) {
+          grew = false;
+          for (const step of steps) {
+            if (batch.length >= STEPS_PER_RUN) break;
+            if (step.state !== 'pending' || inBatch.has(step.id)) continue;
+            if (!step.dependsOn.every((id) => inBatch.has(id) || settledState(id))) continue;
+            batch.push(step);
+            inBatch.add(step.id);
+            grew = true;
+          }
+        }
+        batches++;
+        inFlight++;
+        runningSteps += batch.length;
+        for (const step of batch) Object.assign(step, { state: 'running', startedAt: now() });
+        // What the batch needs of the steps it depends on: their state and result (skipped ones too).
+        const context = [...new Set(batch.flatMap((s) => s.dependsOn))]
+          .filter((id) => !inBatch.has(id))
+          .map((id) => {
+            const { agent, question, state, result } = byId.get(id)!;
+            return { id, agent, question, dependsOn: [], decompose: false, state, result };
+          });
+        executeChild(researchBatch, {
+          workflowId: `${workflowInfo().workflowId}/batch-${batches}`,
+          args: [
+            {
+              question: this.status.question,
+              depth: this.status.depth,
+              config: batchConfig,
+              steps: batch.map(({ id, agent, question, dependsOn, decompose }) => ({
+                id,
+                agent,
+                question,
+                dependsOn,
+                decompose,
+              })),
+              settled: context,
+            },
+          ],
+          staticSummary: `batch ${batches}: steps ${batch[0]!.id}…${batch.at(-1)!.id} (${batch.length})`,
+        })
+          .then(
+            (result) => {
+              mergeUsage(this.status.usage, result.usage);
+              this.status.audit.push(...(result.refusals ?? []));
+              for (const done of result.steps) {
+                const step = byId.get(done.id)!;
+                Object.assign(step, done);
+                if (step.state === 'failed') failed ??= step;
+              }
+            },
+            (err: unknown) => {
+              // The batch itself failed (not one of its steps): its unfinished steps fail with it.
+              for (const step of batch) {
+                if (step.state === 'running')
+                  Object.assign(step, { state: 'failed', error: failureMessage(err) });
+              }
+              failed ??= batch.find((s) => s.state === 'failed');
+            },
+          )
+          .finally(() => {
+            for (const step of batch) step.finishedAt ??= now();
+            inFlight--;
+            runningSteps -= batch.length;
+            settled++;
+          });
+      }
+      if (inFlight === 0) break;
+      const before = settled;
+      await condition(() => settled > before);
+    }
+    this.finishExecution(steps, failed);
   }
 
   /**
@@ -379,7 +579,7 @@ class TaskRun {
       const child = await executeChild(researchSubtask, {
         workflowId: step.childWorkflowId,
         args: [{ question, depth: this.status.depth + 1, config: this.childConfig() }],
-        staticSummary: `${step.agent}: ${step.question.slice(0, 200)}`,
+        ...childSummary(step, question, this.status.depth + 1),
       });
       mergeUsage(this.status.usage, child.usage);
       for (const entry of child.refusals ?? []) {
@@ -601,6 +801,32 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     setPhase('cancelled');
     throw err;
   }
+}
+
+/**
+ * One batch of a large plan's steps, whose dependencies outside the batch have finished: runs them
+ * as a DAG, as a task would (agent retries, the step-failure policy, decomposition), and returns
+ * every step's outcome, failed and never-started ones included, for the parent to record. Has no
+ * gates and plans nothing.
+ */
+export async function researchBatch(input: BatchInput): Promise<BatchResult> {
+  const status = newStatus(workflowInfo().workflowId, input.question, input.config.playbook.id, input.depth);
+  setHandler(messages.status, () => status);
+  status.configDigest = input.config.digest;
+  const run = new TaskRun(status, input.config);
+  try {
+    await run.execute({ rationale: 'A batch of a larger plan.', steps: input.steps }, input.settled);
+  } catch (err) {
+    // A failed step is reported to the parent with the others; anything else fails the batch.
+    if (isCancellation(err) || !(err instanceof ApplicationFailure) || err.type !== 'StepFailed') throw err;
+  }
+  status.phase = 'completed';
+  const refusals = status.audit.filter((e) => e.event === 'plan-refused' || e.event === 'tool-call-refused');
+  return {
+    steps: status.steps,
+    usage: status.usage,
+    ...(refusals.length ? { refusals } : {}),
+  };
 }
 
 /** A decomposed step: plans again one level deeper, executes, and returns a sub-report. */
