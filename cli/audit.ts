@@ -37,6 +37,7 @@ import type {
   SynthesisInput,
 } from '../activities';
 import { PROJECT_ROOT } from '../activities/options';
+import { addUsageInto } from '../config/cost';
 import type { ConfigSnapshot } from '../config/schema';
 import { dataConverterFromEnv } from '../workers/codec';
 import { connectionOptions, temporalOptionsFromEnv, type TemporalOptions } from '../workers/options';
@@ -169,13 +170,11 @@ const errorText = (err: unknown): string => {
   return parts.length ? parts.join(': ') : String(err);
 };
 
+/** Sums usage the way the workflow does (cache reads and writes, estimated cost included). */
 const addUsage = (total: HistoryFacts['usage'], agent: string, u: TokenUsage | undefined): void => {
   if (!u) return;
-  total.inputTokens += u.inputTokens;
-  total.outputTokens += u.outputTokens;
-  const mine = (total.byAgent[agent] ??= { inputTokens: 0, outputTokens: 0 });
-  mine.inputTokens += u.inputTokens;
-  mine.outputTokens += u.outputTokens;
+  addUsageInto(total, u);
+  addUsageInto((total.byAgent[agent] ??= { inputTokens: 0, outputTokens: 0 }), u);
 };
 
 /** Reads what the event history holds about the task; needs only the server. */

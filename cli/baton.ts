@@ -6,6 +6,7 @@
  *   show <workflow id>                          question, plan, pending gate, usage, audit trail
  *   approve | reject <workflow id>              decide at the pending gate (the `decide` Update)
  *   request-changes <workflow id> --comment <text> [--rerun s1,s2]
+ *   watch <workflow id>                         follow a task live until it ends (cli/live.ts)
  *
  * The command logic lives in {@link runCli}, which takes its client and output as arguments, so
  * the tests run it in-process against the test server and read exactly what a user would see.
@@ -14,6 +15,7 @@ import {
   Client,
   Connection,
   isGrpcDeadlineError,
+  WorkflowFailedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -38,7 +40,8 @@ import {
   type StepStatus,
   type TaskStatus,
 } from '../workflows/messages';
-import { formatAudit, formatPendingGate, formatStep } from './format';
+import { formatAudit, formatPendingGate, formatStep, formatUsageExtras } from './format';
+import { childStatuses, createView, type TerminalLike } from './live';
 import { runMain } from './run';
 
 /** The usage text printed by `--help` and after every usage error. */
@@ -52,6 +55,8 @@ commands:
   request-changes <workflow id> --comment <text> [--rerun <step,step>]
                                      send the plan or report back with what to change; with --rerun
                                      (report gate only), those steps run again first
+  watch <workflow id>                follow a task live until it ends: phase, progress, steps, tokens,
+                                     pending gate; exits 0 if it completed, 1 otherwise
 
 decision options (approve, reject, request-changes):
   --gate plan|report                 the gate you mean; refused if another gate is pending
@@ -71,7 +76,17 @@ export interface CliDeps {
   env?: NodeJS.ProcessEnv;
   /** How long `show` and the decisions wait for the task's worker to answer; default {@link DEFAULT_WORKER_TIMEOUT_MS}. */
   workerTimeoutMs?: number;
+  /**
+   * Where `watch` redraws its live view when it is a TTY (`process.stdout` from the command line);
+   * without one, `watch` prints plain lines to `out` when something changes.
+   */
+  terminal?: TerminalLike & { isTTY?: boolean };
+  /** How often `watch` asks the task for its status; default {@link WATCH_POLL_MS}. */
+  pollMs?: number;
 }
+
+/** How often `watch` asks the task for its status. */
+export const WATCH_POLL_MS = 1000;
 
 /**
  * Queries and Updates are answered by a worker, not the server: with no worker running they would
@@ -108,7 +123,7 @@ export function pendingQuery(approver?: string): string {
 // ---------------------------------------------------------------------------------------------------------
 // Command-line parsing
 
-type Command = 'pending' | 'show' | 'approve' | 'reject' | 'request-changes';
+type Command = 'pending' | 'show' | 'approve' | 'reject' | 'request-changes' | 'watch';
 
 const DECISION_OF: Record<'approve' | 'reject' | 'request-changes', Decision> = {
   approve: 'approve',
@@ -123,6 +138,7 @@ const OPTIONS: Record<Command, readonly string[]> = {
   approve: ['gate', 'comment', 'as'],
   reject: ['gate', 'comment', 'as'],
   'request-changes': ['gate', 'comment', 'as', 'rerun'],
+  watch: [],
 };
 
 /** How many positional arguments each command takes (the workflow id, or nothing). */
@@ -132,6 +148,7 @@ const POSITIONALS: Record<Command, number> = {
   approve: 1,
   reject: 1,
   'request-changes': 1,
+  watch: 1,
 };
 
 interface Parsed {
@@ -178,14 +195,23 @@ function parse(argv: readonly string[]): Parsed {
 // ---------------------------------------------------------------------------------------------------------
 // pending
 
-/** `*` is how the workflow says "anyone"; people read the word better. */
-const who = (awaiting: readonly string[] | undefined): string =>
+/** `*` is how the workflow says "anyone"; people read the word better. Also used by the web inbox. */
+export const who = (awaiting: readonly string[] | undefined): string =>
   !awaiting?.length ? '(nobody listed)' : awaiting.map((a) => (a === '*' ? 'anyone' : a)).join(', ');
 
-async function pending(client: Client, approver: string | undefined, out: CliDeps['out']): Promise<number> {
+/**
+ * Running tasks waiting at a gate ({@link pendingQuery}), for `approver` or for anyone, oldest
+ * first: the task that has waited longest is the one to look at. Shared with the web inbox.
+ */
+export async function listPending(client: Client, approver?: string): Promise<WorkflowExecutionInfo[]> {
   const tasks: WorkflowExecutionInfo[] = [];
   for await (const execution of client.workflow.list({ query: pendingQuery(approver) }))
     tasks.push(execution);
+  return tasks.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+}
+
+async function pending(client: Client, approver: string | undefined, out: CliDeps['out']): Promise<number> {
+  const tasks = await listPending(client, approver);
   if (tasks.length === 0) {
     out(
       approver === undefined
@@ -194,8 +220,6 @@ async function pending(client: Client, approver: string | undefined, out: CliDep
     );
     return 0;
   }
-  // Oldest first: the task that has waited longest is the one to look at.
-  tasks.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
   const width = Math.max(...tasks.map((t) => t.workflowId.length));
   for (const t of tasks) {
     const attrs = t.typedSearchAttributes;
@@ -212,7 +236,7 @@ async function pending(client: Client, approver: string | undefined, out: CliDep
 // show
 
 /** Steps in an order where each comes after its dependencies, otherwise as the plan lists them. */
-function dependencyOrder<T extends { id: string; dependsOn: string[] }>(steps: readonly T[]): T[] {
+export function dependencyOrder<T extends { id: string; dependsOn: string[] }>(steps: readonly T[]): T[] {
   const placed = new Set<string>();
   const ordered: T[] = [];
   let remaining = [...steps];
@@ -260,8 +284,8 @@ function planTree(s: TaskStatus): string[] {
 }
 
 /** Runs `fn`, RPCs the task's worker must answer, with a deadline; past it, an error saying what to check. */
-async function askWorker<R>(
-  deps: CliDeps,
+export async function askWorker<R>(
+  deps: Pick<CliDeps, 'client' | 'workerTimeoutMs'>,
   workflowId: string,
   afterwards: string,
   fn: () => Promise<R>,
@@ -302,6 +326,7 @@ async function show(deps: CliDeps, workflowId: string): Promise<number> {
     .map(([agent, u]) => `${agent} ${u.inputTokens} in / ${u.outputTokens} out`)
     .join(', ');
   out(`tokens: ${s.usage.inputTokens} in, ${s.usage.outputTokens} out${byAgent ? ` (${byAgent})` : ''}`);
+  for (const line of formatUsageExtras(s.usage)) out(line);
   if (s.report) out(`report: ${s.report.path ?? `draft ${s.report.artifact.id}`}`);
   if (s.error) out(`error: ${s.error}`);
   out(
@@ -339,6 +364,36 @@ export async function sendDecision(handle: WorkflowHandle, request: DecideReques
   }
 }
 
+/**
+ * Sends `request` to the task through {@link sendDecision}, giving up after the worker timeout
+ * ({@link askWorker}). A task that has finished is a refusal saying so; an unknown workflow id
+ * throws `WorkflowNotFoundError`. Shared by the CLI and the web inbox.
+ */
+export async function decideTask(
+  deps: Pick<CliDeps, 'client' | 'workerTimeoutMs'>,
+  workflowId: string,
+  request: DecideRequest,
+): Promise<DecisionOutcome> {
+  const handle = deps.client.workflow.getHandle(workflowId);
+  try {
+    // Temporal keeps an Update it has admitted: if the worker is only late, the decision may still land.
+    return await askWorker(
+      deps,
+      workflowId,
+      ` The decision may still reach the task when a worker picks it up; check with: npm run baton -- show ${workflowId}`,
+      () => sendDecision(handle, request),
+    );
+  } catch (err) {
+    // The server says "not found" both for an unknown id and for a task that has finished; tell them apart.
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    const description = await handle.describe();
+    return {
+      accepted: false,
+      reason: `task ${workflowId} is no longer running (${description.status.name.toLowerCase()}); nothing is left to decide`,
+    };
+  }
+}
+
 const isGate = (word: string): word is Gate => (GATES as readonly string[]).includes(word);
 
 async function decideCommand(deps: CliDeps, parsed: Parsed, decision: Decision): Promise<number> {
@@ -364,30 +419,91 @@ async function decideCommand(deps: CliDeps, parsed: Parsed, decision: Decision):
   };
   // Whether a comment is required, which steps exist, who may decide: all of it is the workflow's
   // call (workflows/gates.ts), so the CLI checks nothing more and reports the workflow's words.
-  const handle = deps.client.workflow.getHandle(workflowId);
-  let outcome: DecisionOutcome;
-  try {
-    // Temporal keeps an Update it has admitted: if the worker is only late, the decision may still land.
-    outcome = await askWorker(
-      deps,
-      workflowId,
-      ` The decision may still reach the task when a worker picks it up; check with: npm run baton -- show ${workflowId}`,
-      () => sendDecision(handle, request),
-    );
-  } catch (err) {
-    // The server says "not found" both for an unknown id and for a task that has finished; tell them apart.
-    if (!(err instanceof WorkflowNotFoundError)) throw err;
-    const description = await handle.describe();
-    outcome = {
-      accepted: false,
-      reason: `task ${workflowId} is no longer running (${description.status.name.toLowerCase()}); nothing is left to decide`,
-    };
-  }
+  const outcome = await decideTask(deps, workflowId, request);
   if (!outcome.accepted) {
     deps.err(`refused: ${outcome.reason}`);
     return 1;
   }
   deps.out(formatDecideResult(outcome.result));
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// watch
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Follows a task until it closes: a live frame on a terminal, plain lines otherwise (cli/live.ts).
+ * Prints the outcome and the report's path; 0 when the task completed, 1 when it was rejected,
+ * failed, was cancelled, terminated or timed out.
+ */
+async function watch(deps: CliDeps, workflowId: string): Promise<number> {
+  const { client } = deps;
+  const handle = client.workflow.getHandle(workflowId);
+  // An unknown id fails here, before anything is drawn.
+  const described = await handle.describe();
+  let closed = described.status.name !== 'RUNNING';
+  // A closed task's status needs a worker to replay it, and its outcome does not: wait less for one.
+  const ms = Math.min(deps.workerTimeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS, closed ? 5000 : Infinity);
+  const ask = (id: string): Promise<TaskStatus> =>
+    client.withDeadline(Date.now() + ms, () => client.workflow.getHandle(id).query(statusQuery));
+  const ended = handle.result().then(
+    (value: unknown) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  void ended.then(() => (closed = true));
+  const view = createView({
+    terminal: deps.terminal,
+    print: deps.out,
+    gate: true,
+    restoreOnExit: deps.terminal === process.stdout,
+  });
+  try {
+    let children = new Map<string, TaskStatus>();
+    for (let first = true; ; first = false) {
+      const last = closed;
+      try {
+        // The first answer says whether a worker serves the task at all (as `show` does).
+        const s = first
+          ? await askWorker({ ...deps, workerTimeoutMs: ms }, workflowId, '', () => handle.query(statusQuery))
+          : await ask(workflowId);
+        children = await childStatuses(s, ask, children);
+        view.update(s, children);
+      } catch (err) {
+        // A closed task's status needs a worker to replay it; without one the outcome still says it all.
+        if (first && !last) throw err;
+        const why = err instanceof Error ? err.message : String(err);
+        view.note(last ? `no last status: ${why}` : `the task does not answer: ${why}; retrying`);
+      }
+      if (last) break;
+      await Promise.race([ended, sleep(deps.pollMs ?? WATCH_POLL_MS)]);
+    }
+  } finally {
+    view.close();
+  }
+  const end = await ended;
+  if ('error' in end) {
+    const status = await handle.describe().then(
+      (d) => d.status.name.toLowerCase().replace('_', ' '),
+      () => 'failed',
+    );
+    const why =
+      end.error instanceof WorkflowFailedError
+        ? (end.error.cause?.message ?? end.error.message)
+        : end.error instanceof Error
+          ? end.error.message
+          : String(end.error);
+    deps.err(`outcome: ${status}: ${why}`);
+    return 1;
+  }
+  const result = (end.value ?? {}) as { outcome?: string; reportPath?: string };
+  if (result.outcome === 'rejected') {
+    deps.out('outcome: rejected; no report was published');
+    return 1;
+  }
+  deps.out(`outcome: ${result.outcome ?? 'completed'}`);
+  if (result.reportPath) deps.out(`Report: ${result.reportPath}`);
   return 0;
 }
 
@@ -411,6 +527,8 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
         return await pending(deps.client, parsed.options.get('approver'), deps.out);
       case 'show':
         return await show(deps, parsed.positionals[0]!);
+      case 'watch':
+        return await watch(deps, parsed.positionals[0]!);
       default:
         return await decideCommand(deps, parsed, DECISION_OF[parsed.command]);
     }
@@ -457,6 +575,7 @@ async function main(argv: string[]): Promise<number> {
       client,
       out: (line) => console.log(line),
       err: (line) => console.error(line),
+      terminal: process.stdout,
     });
   } finally {
     await connection.close().catch(() => undefined);

@@ -7,6 +7,7 @@
  */
 import { ConfigError, loadConfig } from '../activities/config';
 import { activityOptionsFromEnv, configNotAllowed } from '../activities/options';
+import { unpricedModels } from '../config/cost';
 import { runMain } from './run';
 
 const USAGE = 'usage: npm run config:check [-- --digest]';
@@ -39,6 +40,12 @@ async function main(argv: string[]): Promise<number> {
     console.log(
       `config OK: ${config.agents.agents.length} agents, ${playbooks.length} playbooks (${playbooks.join(', ')}); digest ${config.digest}`,
     );
+    const unpriced = unpricedModels(config.agents);
+    if (unpriced.length) {
+      console.log(
+        `note: agents.yaml lists no price for ${unpriced.join(', ')}: cost estimates for the agents using ${unpriced.length === 1 ? 'it' : 'them'} are shown as unknown`,
+      );
+    }
     const notAllowed = configNotAllowed(config.digest, configAllowlist);
     if (notAllowed) {
       console.error(`but a worker with this allow-list would refuse it: ${notAllowed}`);

@@ -1,5 +1,24 @@
 /** How the CLIs print a task's status and audit trail. */
+import { formatUsd } from '../config/cost';
 import type { AuditEntry, TaskStatus } from '../workflows/messages';
+
+/**
+ * `text` with control characters (C0, DEL, C1) and bidirectional overrides replaced by spaces: text
+ * a model or a person wrote can then never move the cursor, restyle or reorder a terminal's output.
+ */
+export function sanitize(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const cp = ch.codePointAt(0)!;
+    const control =
+      cp < 0x20 ||
+      (cp >= 0x7f && cp <= 0x9f) ||
+      (cp >= 0x202a && cp <= 0x202e) ||
+      (cp >= 0x2066 && cp <= 0x2069);
+    out += control ? ' ' : ch;
+  }
+  return out;
+}
 
 /** One audit entry as a line, e.g. `2026-11-24T10:00:00Z plan: approve by alice (update) accepted`. */
 export function formatAudit(e: AuditEntry): string {
@@ -19,7 +38,7 @@ export function formatStep(s: TaskStatus['steps'][number]): string {
       : s.state === 'done' && s.summary
         ? `: ${s.summary.slice(0, 120)}`
         : '';
-  return `step ${s.id} [${s.agent}] ${s.state}${where}${tail}`;
+  return sanitize(`step ${s.id} [${s.agent}] ${s.state}${where}${tail}`);
 }
 
 /** The pending gate as a line: who may decide, approvals so far, deadline. */
@@ -27,4 +46,28 @@ export function formatPendingGate(g: NonNullable<TaskStatus['pendingGate']>): st
   const approvals = g.approvals.length ? `; approved by ${g.approvals.map((a) => a.by).join(', ')}` : '';
   const deadline = g.deadline ? `; deadline ${g.deadline}` : '';
   return `waiting at the ${g.gate} gate (${g.stage}) for ${g.quorum} approval(s) from ${g.approvers.join(', ')}${approvals}${deadline}`;
+}
+
+/**
+ * The usage lines beyond the token totals, for people: prompt-cache reads and writes, and the
+ * estimated cost with its per-agent breakdown. Empty for usage recorded before Baton had them.
+ */
+export function formatUsageExtras(usage: TaskStatus['usage']): string[] {
+  const lines: string[] = [];
+  if (usage.cacheReadInputTokens !== undefined || usage.cacheCreationInputTokens !== undefined) {
+    lines.push(
+      `prompt cache: ${usage.cacheReadInputTokens ?? 0} input tokens read, ${usage.cacheCreationInputTokens ?? 0} written`,
+    );
+  }
+  if (usage.costUsd !== undefined) {
+    const usd = (c: number | null | undefined): string =>
+      c === null || c === undefined ? 'unknown' : formatUsd(c);
+    const byAgent = Object.entries(usage.byAgent)
+      .map(([agent, u]) => `${agent} ${usd(u.costUsd)}`)
+      .join(', ');
+    lines.push(
+      `estimated cost: ${usage.costUsd === null ? 'unknown (a model used has no price in config)' : `${formatUsd(usage.costUsd)} (USD, from the price table in config)`}${byAgent ? `; ${byAgent}` : ''}`,
+    );
+  }
+  return lines;
 }

@@ -32,7 +32,8 @@ import {
   type DecideRequest,
   type TaskStatus,
 } from '../workflows/messages';
-import { formatAudit, formatPendingGate, formatStep } from './format';
+import { formatPendingGate, formatUsageExtras } from './format';
+import { childStatuses, createView, summaryLine, type View } from './live';
 import { dataConverterFor, encryptionFromEnv } from '../workers/codec';
 import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from '../workers/options';
 import { ensureSearchAttributes } from '../workers/search-attributes';
@@ -115,28 +116,20 @@ export function workflowIdFor(question: string, date: Date): string {
   return `research-${slug || 'task'}-${date.toISOString().slice(0, 10)}`;
 }
 
-/** Prints what changed since the last status. */
-function printChanges(prev: TaskStatus | undefined, next: TaskStatus): void {
-  if (prev?.phase !== next.phase) console.log(`phase: ${next.phase}`);
-  if (next.plan && prev?.plan !== next.plan && JSON.stringify(prev?.plan) !== JSON.stringify(next.plan)) {
-    console.log(`plan (${next.plan.steps.length} steps): ${next.plan.rationale}`);
-    for (const s of next.plan.steps) {
-      const deps = s.dependsOn.length ? ` after ${s.dependsOn.join(', ')}` : '';
-      console.log(`  ${s.id} [${s.agent}]${deps}${s.decompose ? ' (decomposes)' : ''}: ${s.question}`);
-    }
-  }
-  for (const step of next.steps) {
-    const before = prev?.steps.find((s) => s.id === step.id);
-    if (before?.state !== step.state) console.log(`  ${formatStep(step)}`);
-  }
-  for (const entry of next.audit.slice(prev?.audit.length ?? 0))
-    console.log(`  audit: ${formatAudit(entry)}`);
-  if (
-    prev &&
-    prev.usage.inputTokens + prev.usage.outputTokens !== next.usage.inputTokens + next.usage.outputTokens
-  ) {
-    console.log(`  tokens so far: ${next.usage.inputTokens} in, ${next.usage.outputTokens} out`);
-  }
+/**
+ * What the Temporal Web UI and `temporal workflow describe` show for a task started here: its
+ * question as the one-line summary (clipped to 200 characters), the whole question and the
+ * playbook as the details (Temporal markdown).
+ */
+export function taskMetadata(
+  question: string,
+  playbook: string,
+  by: string,
+): { staticSummary: string; staticDetails: string } {
+  return {
+    staticSummary: summaryLine(question),
+    staticDetails: `**Question:** ${question}\n\n**Playbook:** ${playbook} · started with \`npm start\` by ${by}`,
+  };
 }
 
 /**
@@ -144,7 +137,7 @@ function printChanges(prev: TaskStatus | undefined, next: TaskStatus): void {
  * before a server applies newly registered search attributes; the task retries on its own, so
  * this waits for it (bounded) instead of giving up.
  */
-async function queryStatus(handle: WorkflowHandle): Promise<TaskStatus> {
+async function queryStatus(handle: WorkflowHandle, view: View): Promise<TaskStatus> {
   const deadline = Date.now() + 60_000;
   let told = false;
   for (;;) {
@@ -152,7 +145,7 @@ async function queryStatus(handle: WorkflowHandle): Promise<TaskStatus> {
       return await handle.query(statusQuery);
     } catch (err) {
       if (Date.now() > deadline) throw err;
-      if (!told) console.log(`  (the task does not answer yet: ${(err as Error).message}; retrying)`);
+      if (!told) view.log(`  (the task does not answer yet: ${(err as Error).message}; retrying)`);
       told = true;
       await new Promise((r) => setTimeout(r, 1000));
     }
@@ -160,16 +153,16 @@ async function queryStatus(handle: WorkflowHandle): Promise<TaskStatus> {
 }
 
 /** Sends a decision through the `decide` Update; prints the answer or the refusal. */
-async function sendDecision(handle: WorkflowHandle, request: DecideRequest): Promise<boolean> {
+async function sendDecision(handle: WorkflowHandle, request: DecideRequest, view: View): Promise<boolean> {
   try {
     const answer = await handle.executeUpdate(decide, { args: [request] });
-    console.log(
+    view.log(
       `  ${request.decision} accepted: ${answer.outcome} (${answer.approvals} of ${answer.quorum} approvals)`,
     );
     return true;
   } catch (err) {
     if (!(err instanceof WorkflowUpdateFailedError)) throw err;
-    console.log(`  ${request.decision} refused: ${err.cause?.message ?? err.message}`);
+    view.log(`  ${request.decision} refused: ${err.cause?.message ?? err.message}`);
     return false;
   }
 }
@@ -179,8 +172,19 @@ async function decideInTerminal(
   s: TaskStatus,
   me: string,
   artifactDir: string,
-  ask: (q: string) => Promise<string>,
+  view: View,
 ): Promise<void> {
+  // The live frame stays on screen as it is, above the draft and the prompt.
+  view.suspend();
+  const ask = async (question: string): Promise<string> => {
+    // One readline per question: between prompts the terminal belongs to the live view.
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    try {
+      return await rl.question(question);
+    } finally {
+      rl.close();
+    }
+  };
   const pending = s.pendingGate!;
   const gate = pending.gate;
   console.log(`  ${formatPendingGate(pending)}`);
@@ -199,7 +203,7 @@ async function decideInTerminal(
       const comment = (await ask('What should change? ')).trim();
       if (comment) request = { decision: 'requestChanges', by: me, gate, comment };
     }
-    if (request && (await sendDecision(handle, request))) return;
+    if (request && (await sendDecision(handle, request, view))) return;
   }
 }
 
@@ -285,6 +289,7 @@ async function main(argv: readonly string[]): Promise<number> {
         taskQueue: temporal.taskQueue,
         workflowId,
         args: [{ question: args.question, playbook: args.playbook }],
+        ...taskMetadata(args.question, args.playbook, me),
       });
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -301,63 +306,76 @@ async function main(argv: readonly string[]): Promise<number> {
       `Started task ${workflowId} (watch: temporal workflow query --workflow-id ${workflowId} --name status)`,
     );
 
-    const rl =
-      process.stdin.isTTY && !args.autoApprove
-        ? createInterface({ input: process.stdin, output: process.stdout })
-        : undefined;
-    if (rl) cleanups.unshift(() => Promise.resolve(rl.close()));
+    const interactive = Boolean(process.stdin.isTTY) && !args.autoApprove;
+    // On a terminal, a frame redrawn in place; in logs and pipes, a line for each change.
+    const view = createView({
+      terminal: process.stdout,
+      print: (line) => console.log(line),
+      restoreOnExit: true,
+    });
+    cleanups.unshift(() => Promise.resolve(view.close()));
+    const queryChild = (id: string) => client.workflow.getHandle(id).query(statusQuery);
+    let children = new Map<string, TaskStatus>();
+    const show = async (s: TaskStatus): Promise<void> => {
+      children = await childStatuses(s, queryChild, children);
+      view.update(s, children);
+    };
     const result = handle.result();
     let done = false;
     void result.then(
       () => (done = true),
       () => (done = true),
     );
-    let prev: TaskStatus | undefined;
     let toldHowToApprove = false;
     while (!done) {
-      const s = await queryStatus(handle);
-      printChanges(prev, s);
-      prev = s;
+      const s = await queryStatus(handle, view);
+      await show(s);
       if (s.pendingGate) {
         const gate = s.pendingGate.gate;
         if (args.autoApprove) {
-          const accepted = await sendDecision(handle, {
-            decision: 'approve',
-            by: me,
-            gate,
-            comment: 'approved with --auto-approve',
-          });
+          const accepted = await sendDecision(
+            handle,
+            {
+              decision: 'approve',
+              by: me,
+              gate,
+              comment: 'approved with --auto-approve',
+            },
+            view,
+          );
           if (!accepted) {
+            view.close();
             console.error(
               `error: --auto-approve cannot decide as "${me}" here (set BATON_APPROVER to an approver of this gate)`,
             );
             return 1;
           }
-        } else if (rl) {
-          await decideInTerminal(handle, s, me, activityOptions.artifactDir, (q) => rl.question(q));
+        } else if (interactive) {
+          await decideInTerminal(handle, s, me, activityOptions.artifactDir, view);
         } else if (!toldHowToApprove) {
           toldHowToApprove = true;
-          console.log(
+          view.log(
             `Waiting at the ${gate} gate. Decide from another terminal:\n  temporal workflow signal --workflow-id ${workflowId} --name approve --input '{"by": "${me}", "gate": "${gate}"}'`,
           );
         }
-        if (args.autoApprove || rl) {
+        if (args.autoApprove || interactive) {
           // Wait until the gate closes or someone else's approval is still needed (quorum).
-          let current = await queryStatus(handle);
+          let current = await queryStatus(handle, view);
           while (
             !done &&
             current.pendingGate?.gate === gate &&
             current.pendingGate.approvals.some((a) => a.by === me)
           ) {
             await new Promise((r) => setTimeout(r, 500));
-            current = await queryStatus(handle);
+            current = await queryStatus(handle, view);
           }
         }
       } else {
         await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
       }
     }
-    printChanges(prev, await queryStatus(handle));
+    await show(await queryStatus(handle, view));
+    view.close();
     const outcome = await result;
     const { usage } = outcome.provenance;
     if (outcome.outcome === 'rejected') {
@@ -368,6 +386,7 @@ async function main(argv: readonly string[]): Promise<number> {
     console.log(
       `Tokens: ${usage.inputTokens} in, ${usage.outputTokens} out. Content hash: ${outcome.provenance.contentHash}`,
     );
+    for (const line of formatUsageExtras(usage)) console.log(`${line[0]!.toUpperCase()}${line.slice(1)}.`);
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) console.error(`error: ${err.message}`);

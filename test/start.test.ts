@@ -107,6 +107,10 @@ describe('npm start as a process', () => {
     const history = await historyText(ctx.client.workflow.getHandle(workflowId));
     expect(history).toContain('What is a solid-state battery?');
     expect(history).not.toContain(OFFLINE_STAND_IN_KEY);
+    // The Web UI's summary of the task is its question.
+    const described = await ctx.client.workflow.getHandle(workflowId).describe();
+    expect(await described.staticSummary()).toBe('What is a solid-state battery?');
+    expect(await described.staticDetails()).toContain('**Playbook:** fact-sheet');
   }, 120_000);
 
   test('refuses a workflow id that is already running, or attaches to it with --attach', async () => {
