@@ -10,7 +10,17 @@ const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}
  * Top-level folders holding code the orchestrator runs. test/ is not one: tests start real processes.
  * test/lint.test.ts keeps a copy, and fails when a folder with TypeScript code is in neither list.
  */
-export const RUNTIME_DIRS = ['workflows', 'activities', 'workers', 'config', 'cli', 'standin', 'scripts'];
+export const RUNTIME_DIRS = [
+  'workflows',
+  'activities',
+  'workers',
+  'config',
+  'cli',
+  'standin',
+  'scripts',
+  'eval',
+  'inbox',
+];
 
 const WHY = 'The orchestrator never generates or runs code (ARCHITECTURE.md, "No generated code")';
 

@@ -19,7 +19,17 @@ const RUNNER = path.join(__dirname, 'fixtures', 'lint', 'run-eslint.mjs');
 const PROBE = '__lint_probe__.ts';
 
 /** Must match RUNTIME_DIRS in eslint.config.mjs; the last test checks that no code folder is missing. */
-const RUNTIME_DIRS = ['workflows', 'activities', 'workers', 'config', 'cli', 'standin', 'scripts'];
+const RUNTIME_DIRS = [
+  'workflows',
+  'activities',
+  'workers',
+  'config',
+  'cli',
+  'standin',
+  'scripts',
+  'eval',
+  'inbox',
+];
 /** Development tools that start real processes (tests, benchmarks): the code-generation bans from strings still hold. */
 const DEV_DIRS = ['test', 'bench'];
 
