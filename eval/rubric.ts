@@ -131,7 +131,7 @@ export function judgePrompt(args: {
     ? args.sources.map((s, i) => `${i + 1}. ${quote(s.title)}${s.url ? ` (${quote(s.url)})` : ''}`).join('\n')
     : '(none listed)';
   const calls = effort.modelCalls === undefined ? '' : ` model_calls="${effort.modelCalls}"`;
-  return `Grade the answer below to the research question, against the rubric, and call submit_judgement.
+  return `Grade the answer below to the research question, against the rubric, as JSON in the required output format.
 Score each criterion from 1 to 5 and justify each score in one or two sentences. Check the answer against the reference key points: they were written by people and are correct. You cannot open the sources: judge whether they plausibly exist and fit the claims. The reference notes, if any, say what to accept.
 
 Rubric:

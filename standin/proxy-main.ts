@@ -13,7 +13,7 @@
  *   drop-mid-stream   forward, then cut the connection                keys: after-bytes=N (default: after
  *                                                                           the first event)
  *   truncate-json     forward, then cut a JSON body in half, or corrupt a stream's first tool input
- *   refusal           answer 200 with a refusal: stop_reason "refusal", no tool_use
+ *   refusal           answer 200 with a refusal: stop_reason "refusal", no answer
  *
  *   Any kind also takes count=N (default 1; count=inf for every request) and tool=NAME (only requests
  *   that must call that tool, e.g. submit_findings).
@@ -48,7 +48,7 @@ Rule kinds (first matching rule with uses left wins; other requests are forwarde
   hang             accept and never answer
   drop-mid-stream  cut the connection mid-reply        after-bytes=N (default: after the first event)
   truncate-json    cut a JSON reply in half; in a stream, corrupt the first tool input
-  refusal          200 with stop_reason "refusal" and no tool_use
+  refusal          200 with stop_reason "refusal" and no answer
   Every kind:      count=N or count=inf (default 1), tool=NAME (only calls that must use that tool)
 
 Examples:

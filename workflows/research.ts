@@ -163,8 +163,8 @@ function totalTokens(usage: TokenUsage): number {
   return (
     usage.inputTokens +
     usage.outputTokens +
-    ((usage as TokenUsage & { cacheReadInputTokens?: number }).cacheReadInputTokens ?? 0) +
-    ((usage as TokenUsage & { cacheCreationInputTokens?: number }).cacheCreationInputTokens ?? 0)
+    (usage.cacheReadInputTokens ?? 0) +
+    (usage.cacheCreationInputTokens ?? 0)
   );
 }
 
