@@ -81,7 +81,7 @@ test('an unknown playbook fails the task, listing the playbooks there are', asyn
     });
     const err = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
     expect((err.cause?.cause as Error).message).toMatch(
-      /^unknown playbook "nope"; available: budgeted, deadline-reject, /,
+      /^unknown playbook "nope"; available: batched, budgeted, deadline-reject, /,
     );
   });
 });

@@ -15,7 +15,8 @@ import path from 'node:path';
 import { startDevServer } from '../scripts/temporal';
 import { ensureSearchAttributes } from '../workers/search-attributes';
 import { researchTask } from '../workflows';
-import { approve, decide, requestChanges, status } from '../workflows/messages';
+import type { Plan } from '../config/schema';
+import { approve, decide, requestChanges, type TokenUsage } from '../workflows/messages';
 import { DEFAULT_PLAN, fakeModelActivities, tempActivityOptions, waitForStatus } from './helpers';
 
 type Handle = Awaited<ReturnType<Client['workflow']['start']>>;
@@ -25,7 +26,23 @@ interface Scenario {
   playbook: string;
   /** Sends the decisions the scenario needs; the task then runs to its end. */
   drive(handle: Handle): Promise<void>;
+  /** The plan the fake lead makes at the top level (default: DEFAULT_PLAN). */
+  plan?: Plan;
+  /** Tokens each step reports (default: the fakes' 15). */
+  stepUsage?: TokenUsage;
 }
+
+/** n steps; each after the tenth depends on the step ten before it. */
+const chainOf = (n: number): Plan => ({
+  rationale: 'Many angles.',
+  steps: Array.from({ length: n }, (_, i) => ({
+    id: `s${i + 1}`,
+    agent: 'researcher',
+    question: `Angle ${i + 1}.`,
+    dependsOn: i >= 10 ? [`s${i - 9}`] : [],
+    decompose: false,
+  })),
+});
 
 const SCENARIOS: Scenario[] = [
   {
@@ -61,18 +78,33 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'decomposed',
-    playbook: 'open',
-    async drive() {
-      // No gates: the fake planner below makes step s1 decompose into a child.
-    },
-  },
-  {
     name: 'fixed-deadline',
     playbook: 'fixed',
     async drive() {
       // The plan gate auto-approves after its 1 s deadline.
     },
+  },
+  {
+    name: 'decomposed',
+    playbook: 'open',
+    plan: { ...DEFAULT_PLAN, steps: DEFAULT_PLAN.steps.map((s, i) => ({ ...s, decompose: i === 0 })) },
+    async drive() {
+      // No gates: step s1 decomposes into a child.
+    },
+  },
+  {
+    // v3: the token budget stops scheduling after two steps of 300 tokens.
+    name: 'budget-stopped',
+    playbook: 'budgeted',
+    stepUsage: { inputTokens: 200, outputTokens: 100 },
+    async drive() {},
+  },
+  {
+    // v3: a plan over STEPS_PER_RUN runs in researchBatch children.
+    name: 'batched',
+    playbook: 'batched',
+    plan: chainOf(120),
+    async drive() {},
   },
 ];
 
@@ -86,17 +118,15 @@ async function main(version: string | undefined): Promise<void> {
     await ensureSearchAttributes(server.env.connection, server.namespace);
     const client = server.env.client;
     for (const scenario of SCENARIOS) {
-      const decomposing = {
-        ...DEFAULT_PLAN,
-        steps: DEFAULT_PLAN.steps.map((s, i) => ({ ...s, decompose: i === 0 })),
-      };
+      const { stepUsage } = scenario;
       const { activities } = fakeModelActivities(await tempActivityOptions(), {
         plan: (input) => ({
           valid: true,
-          plan: scenario.name === 'decomposed' && input.limits.depth === 0 ? decomposing : DEFAULT_PLAN,
+          plan: input.limits.depth === 0 ? (scenario.plan ?? DEFAULT_PLAN) : DEFAULT_PLAN,
           usage: { inputTokens: 10, outputTokens: 5 },
           model: input.lead.model,
         }),
+        ...(stepUsage ? { stepUsage: () => stepUsage } : {}),
       });
       const taskQueue = `record-${scenario.name}`;
       const worker = await Worker.create({
@@ -106,8 +136,7 @@ async function main(version: string | undefined): Promise<void> {
         workflowsPath: require.resolve('../workflows'),
       });
       const workflowId = `${version}-${scenario.name}`;
-      // Queries need a worker: read the children's ids before it stops.
-      const children = await worker.runUntil(async () => {
+      await worker.runUntil(async () => {
         const handle = await client.workflow.start(researchTask, {
           taskQueue,
           workflowId,
@@ -115,12 +144,15 @@ async function main(version: string | undefined): Promise<void> {
         });
         await scenario.drive(handle);
         await handle.result();
-        const final = await handle.query(status);
-        return final.steps.flatMap((s) => (s.childWorkflowId ? [s.childWorkflowId] : []));
       });
-      const ids = [workflowId, ...children];
-      for (const id of ids) {
+      // The task and every child it started (decomposed steps, batches), from the histories.
+      for (const ids = [workflowId]; ids.length > 0;) {
+        const id = ids.shift()!;
         const history = await client.workflow.getHandle(id).fetchHistory();
+        for (const e of history.events ?? []) {
+          const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+          if (child) ids.push(child);
+        }
         // The file name is the workflow id (encoded): replay needs it, as child ids derive from it.
         const file = path.join(dir, `${encodeURIComponent(id)}.json`);
         // Proto JSON, the form `temporal workflow show --output json` writes and replay reads.

@@ -26,7 +26,7 @@ async function recorded(): Promise<{ name: string; workflowId: string; history: 
   return out;
 }
 
-test('there are recorded histories of the released version, covering both workflow types', async () => {
+test('there are recorded histories of the released versions, covering every workflow type', async () => {
   const all = await recorded();
   expect(all.length).toBeGreaterThanOrEqual(5);
   const types = new Set(
@@ -39,7 +39,7 @@ test('there are recorded histories of the released version, covering both workfl
       return first?.workflowExecutionStartedEventAttributes?.workflowType?.name;
     }),
   );
-  expect([...types].sort()).toEqual(['researchSubtask', 'researchTask']);
+  expect([...types].sort()).toEqual(['researchBatch', 'researchSubtask', 'researchTask']);
 });
 
 test('every recorded history replays against the current workflow code', async () => {
