@@ -13,6 +13,7 @@
  *      non-retryable, with a message that says what to fix.
  */
 import Anthropic from '@anthropic-ai/sdk';
+import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { zodOutputFormat } from '@anthropic-ai/sdk/helpers/zod';
@@ -221,6 +222,51 @@ function answerText(content: readonly Anthropic.ContentBlock[]): string[] {
  * simply not cached; the request is not refused.
  */
 export async function callStructured<T>(call: StructuredCall<T>): Promise<StructuredResult<T>> {
+  // A no-op unless the worker set tracing up (workers/telemetry.ts); then a child of the activity's span.
+  return trace.getTracer('baton').startActiveSpan(
+    `model.call ${call.agent.id}`,
+    {
+      kind: SpanKind.INTERNAL,
+      attributes: {
+        'baton.agent': call.agent.id,
+        'gen_ai.request.model': call.agent.model,
+        'baton.answer': call.answer.name,
+      },
+    },
+    async (span) => {
+      try {
+        const result = await callModel(call, span);
+        const { usage } = result;
+        span.setAttributes({
+          'gen_ai.response.model': result.model,
+          // Baton's own accounting, exactly as the task's status and provenance record it.
+          'baton.usage.input_tokens': usage.inputTokens,
+          'baton.usage.output_tokens': usage.outputTokens,
+          'baton.usage.cache_read_input_tokens': usage.cacheReadInputTokens ?? 0,
+          'baton.usage.cache_creation_input_tokens': usage.cacheCreationInputTokens ?? 0,
+          ...(typeof usage.costUsd === 'number' ? { 'baton.usage.cost_usd': usage.costUsd } : {}),
+          'baton.answer.valid': result.parsed.ok,
+          ...(result.refusedToolCalls.length
+            ? { 'baton.refused_tool_calls': result.refusedToolCalls.length }
+            : {}),
+        });
+        return result;
+      } catch (err) {
+        const type = err instanceof ApplicationFailure ? err.type : undefined;
+        span.setAttribute('error.type', type ?? (err instanceof Error ? err.name : 'unknown'));
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: err instanceof Error ? err.message : String(err),
+        });
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
+async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<StructuredResult<T>> {
   const { agent, answer } = call;
   const client = clientFor(call.apiKey, call.baseURL);
   const tools = (call.extraTools ?? []).map((t, i, all) =>
@@ -246,6 +292,7 @@ export async function callStructured<T>(call: StructuredCall<T>): Promise<Struct
   } catch (err) {
     throw classifyModelError(err, agent.id);
   }
+  if (message.stop_reason) span.setAttribute('baton.stop_reason', message.stop_reason);
   // Total input is input_tokens + cache reads + cache writes; each is priced at its own rate.
   const tokens: TokenUsage = {
     inputTokens: message.usage.input_tokens,

@@ -13,7 +13,7 @@ import {
   WorkflowUpdateFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,8 +35,10 @@ import {
 import { formatPendingGate, formatUsageExtras } from './format';
 import { childStatuses, createView, summaryLine, type View } from './live';
 import { dataConverterFor, encryptionFromEnv } from '../workers/codec';
+import { createLogger, logFormatFromEnv, runtimeLogging, secretsFromEnv } from '../workers/logging';
 import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from '../workers/options';
 import { ensureSearchAttributes } from '../workers/search-attributes';
+import { setupTelemetry, telemetryOptionsFromEnv } from '../workers/telemetry';
 import { createBatonWorker } from '../workers/worker';
 import { runMain } from './run';
 
@@ -223,7 +225,20 @@ async function main(argv: readonly string[]): Promise<number> {
     const encryption = encryptionFromEnv();
     const dataConverter = dataConverterFor(encryption);
     // The terminal shows Baton's own progress lines; the SDK's logs only when something is wrong.
-    Runtime.install({ logger: new DefaultLogger(logLevelFromEnv('ERROR')) });
+    const logger = createLogger({
+      level: logLevelFromEnv('ERROR'),
+      format: logFormatFromEnv('pretty'),
+      secrets: secretsFromEnv(),
+    });
+    Runtime.install(runtimeLogging(logger));
+    // Spans go to a file by default: on the console they would break the live view.
+    const telemetry = setupTelemetry(telemetryOptionsFromEnv('file'), (message) => {
+      logger.warn(message);
+    });
+    if (telemetry) {
+      cleanups.unshift(() => telemetry.shutdown());
+      console.log(`Traces: ${telemetry.where}`);
+    }
     let server: DevServer | undefined;
     if (temporal.tls || (await temporalAnswers(temporal.address))) {
       console.log(`Temporal: using the server at ${temporal.address}`);
@@ -264,6 +279,7 @@ async function main(argv: readonly string[]): Promise<number> {
       connection: nativeConnection,
       activityOptions,
       dataConverter,
+      telemetry,
       ...temporal,
     });
     if (encryption) console.log(`Payload encryption: on, ${encryption.describe()}`);
@@ -281,7 +297,13 @@ async function main(argv: readonly string[]): Promise<number> {
         `Registered search attributes ${added.join(', ')}; the server may take a few seconds to apply them.`,
       );
     }
-    const client = new Client({ connection, namespace: temporal.namespace, dataConverter });
+    const client = new Client({
+      connection,
+      namespace: temporal.namespace,
+      dataConverter,
+      // Starting the task opens its trace; the worker's spans join it.
+      interceptors: telemetry?.clientInterceptors,
+    });
     const workflowId = args.workflowId ?? workflowIdFor(args.question, new Date());
     let handle: WorkflowHandle<typeof researchTask>;
     try {

@@ -77,6 +77,7 @@ describe('npm start as a process', () => {
       BATON_REPORT_DIR: reportDir,
       BATON_ARTIFACT_DIR: path.join(reportDir, 'artifacts'),
       BATON_APPROVER: 'tester',
+      BATON_TRACES_FILE: path.join(reportDir, 'traces.jsonl'),
     };
     delete env.ANTHROPIC_API_KEY;
     delete env.ANTHROPIC_BASE_URL;

@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from '../activities/config';
 import { configNotAllowed, type ActivityOptions } from '../activities/options';
 import { dataConverterFromEnv } from './codec';
 import { workerTuningFromEnv, type WorkerTuning } from './options';
+import { workerTracing, type Telemetry } from './telemetry';
 
 export interface BatonWorkerOptions {
   connection: NativeConnection;
@@ -25,6 +26,13 @@ export interface BatonWorkerOptions {
   dataConverter?: WorkerOptions['dataConverter'];
   /** Capacity; default from the environment (`BATON_MAX_CONCURRENT_ACTIVITIES`). */
   tuning?: WorkerTuning;
+  /**
+   * Tracing (workers/telemetry.ts); default none. Workflow spans need the tracing interceptors in
+   * the workflow code: added when this worker bundles `workflows/`; a prebuilt `workflowBundle` must
+   * have been bundled with `workflowInterceptorModules: TRACING_WORKFLOW_MODULES`, or only activity
+   * and model spans are made, each activity in a trace of its own.
+   */
+  telemetry?: Telemetry;
 }
 
 /**
@@ -43,7 +51,11 @@ export async function createBatonWorker(options: BatonWorkerOptions): Promise<Wo
     taskQueue: options.taskQueue,
     activities: createActivities(options.activityOptions),
     dataConverter: options.dataConverter ?? dataConverterFromEnv(),
+    // A model call holds its slot while it waits on the network: 500, not the SDK's 100, unless
+    // tuned (bench/README.md, table 6: 100 tasks at 10 s model latency ran 2.6x faster).
+    maxConcurrentActivityTaskExecutions: 500,
     ...(options.tuning ?? workerTuningFromEnv()),
+    ...workerTracing(options.telemetry, Boolean(options.workflowBundle)),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),
