@@ -96,7 +96,7 @@ export function temporalOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Te
 
 /** Worker capacity, for sizing workers to their machine (and for tests that need a small one). */
 export interface WorkerTuning {
-  /** Activities (model calls) one worker runs at once. Env `BATON_MAX_CONCURRENT_ACTIVITIES`; SDK default 100. */
+  /** Activities (model calls) one worker runs at once. Env `BATON_MAX_CONCURRENT_ACTIVITIES`; default 500 (workers/worker.ts). */
   maxConcurrentActivityTaskExecutions?: number;
 }
 

@@ -413,24 +413,24 @@ class TaskRun {
   /**
    * A plan too large for one workflow run's history: ready steps, and the pending steps that need
    * only them, are handed out in batches of at most {@link STEPS_PER_RUN}, each run by a
-   * `researchBatch` child (with its own history), at most {@link BATCHES_IN_FLIGHT} at once
-   * sharing `maxParallel`. This run's history holds a few events
+   * `researchBatch` child (with its own history), at most {@link BATCHES_IN_FLIGHT} at once; each
+   * takes what is left of `maxParallel`, up to its size, so the steps in flight never exceed it. This run's history holds a few events
    * per batch instead of several per step. Step states here change when a batch finishes; each
    * batch child's `status` query shows its steps live.
    */
   private async executeInBatches(steps: StepStatus[], byId: Map<string, StepStatus>): Promise<void> {
     const { maxParallel } = this.config.playbook.limits;
-    const perBatch = Math.max(1, Math.floor(maxParallel / BATCHES_IN_FLIGHT));
     const { maxTokensPerStep } = this.config.playbook.budget ?? {};
-    // The parent keeps the task budget; a batch only caps its steps.
-    const batchConfig: ConfigSnapshot = {
+    // A batch gets its share of maxParallel; the parent keeps the task budget, a batch only caps steps.
+    const batchConfig = (slots: number): ConfigSnapshot => ({
       ...this.config,
       playbook: {
         ...this.config.playbook,
-        limits: { ...this.config.playbook.limits, maxParallel: perBatch },
+        limits: { ...this.config.playbook.limits, maxParallel: slots },
         budget: maxTokensPerStep === undefined ? undefined : { maxTokensPerStep },
       },
-    };
+    });
+    let slotsInUse = 0;
     const settledState = (id: string): boolean => ['done', 'skipped'].includes(byId.get(id)?.state ?? '');
     let inFlight = 0;
     let runningSteps = 0;
@@ -438,7 +438,12 @@ class TaskRun {
     let batches = 0;
     let failed: StepStatus | undefined;
     for (;;) {
-      while (!failed && !this.status.budget?.stopped && inFlight < BATCHES_IN_FLIGHT) {
+      while (
+        !failed &&
+        !this.status.budget?.stopped &&
+        inFlight < BATCHES_IN_FLIGHT &&
+        slotsInUse < maxParallel
+      ) {
         const ready = steps.filter((s) => s.state === 'pending' && s.dependsOn.every(settledState));
         if (ready.length === 0) break;
         if (this.overBudget(runningSteps)) {
@@ -460,6 +465,9 @@ class TaskRun {
             grew = true;
           }
         }
+        // The steps in flight across all batches never exceed maxParallel.
+        const slots = Math.min(batch.length, maxParallel - slotsInUse);
+        slotsInUse += slots;
         batches++;
         inFlight++;
         runningSteps += batch.length;
@@ -477,7 +485,7 @@ class TaskRun {
             {
               question: this.status.question,
               depth: this.status.depth,
-              config: batchConfig,
+              config: batchConfig(slots),
               steps: batch.map(({ id, agent, question, dependsOn, decompose }) => ({
                 id,
                 agent,
@@ -512,6 +520,7 @@ class TaskRun {
           .finally(() => {
             for (const step of batch) step.finishedAt ??= now();
             inFlight--;
+            slotsInUse -= slots;
             runningSteps -= batch.length;
             settled++;
           });
