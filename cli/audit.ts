@@ -337,9 +337,12 @@ export async function readHistory(client: Client, handle: WorkflowHandle): Promi
       const a = e.startChildWorkflowExecutionInitiatedEventAttributes;
       const childId = a.workflowId ?? '';
       const input = (await first(a.input?.payloads)) as Partial<SubtaskInput> | undefined;
-      // The workflow gives each child the summary "<agent>: <question>".
+      // A decomposed step's child is summarized "<step> · <agent>: <question>" ("<agent>: <question>"
+      // before v3); a batch of a large plan "batch <n>: steps …", which names no agent.
       const summary = e.userMetadata?.summary ? await first([e.userMetadata.summary]) : undefined;
-      const agent = typeof summary === 'string' && summary.includes(': ') ? summary.split(': ')[0]! : null;
+      const head =
+        typeof summary === 'string' && summary.includes(': ') ? summary.split(': ')[0]! : undefined;
+      const agent = head === undefined || head.startsWith('batch ') ? null : head.split(' · ').at(-1)!;
       const run: StepRun = {
         step: stepOfChild(workflowId, childId) ?? childId,
         agent,

@@ -283,6 +283,14 @@ function planTree(s: TaskStatus): string[] {
   return lines;
 }
 
+/** Whether `err`, or an error it wraps, is a gRPC call ended with status CANCELLED (1). */
+function isGrpcCancelled(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if ((e as Error & { code?: unknown }).code === 1) return true;
+  }
+  return false;
+}
+
 /** Runs `fn`, RPCs the task's worker must answer, with a deadline; past it, an error saying what to check. */
 export async function askWorker<R>(
   deps: Pick<CliDeps, 'client' | 'workerTimeoutMs'>,
@@ -291,11 +299,17 @@ export async function askWorker<R>(
   fn: () => Promise<R>,
 ): Promise<R> {
   const ms = deps.workerTimeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS;
+  const deadline = Date.now() + ms;
   try {
-    return await deps.client.withDeadline(Date.now() + ms, fn);
+    return await deps.client.withDeadline(deadline, fn);
   } catch (err) {
-    // Past the deadline a query fails with DEADLINE_EXCEEDED; an Update's long poll may end as CANCELLED.
-    if (!isGrpcDeadlineError(err) && !(err instanceof WorkflowUpdateRPCTimeoutOrCancelledError)) throw err;
+    // Past the deadline a query fails with DEADLINE_EXCEEDED, or on a busy machine sometimes with
+    // CANCELLED; an Update's long poll may end as CANCELLED.
+    const timedOut =
+      isGrpcDeadlineError(err) ||
+      err instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
+      (Date.now() >= deadline && isGrpcCancelled(err));
+    if (!timedOut) throw err;
     // Describing needs only the server, so it can name the queue a worker should poll.
     const queue = await deps.client.workflow
       .getHandle(workflowId)

@@ -37,6 +37,7 @@ export interface WorkerEnv {
   BATON_LOG_LEVEL?: string;
   BATON_MAX_CONCURRENT_ACTIVITIES?: string;
   BATON_HEALTH_PORT?: string;
+  BATON_TRACES?: string;
 }
 
 interface ProcStat {

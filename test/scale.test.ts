@@ -52,7 +52,9 @@ beforeAll(async () => {
     BATON_ARTIFACT_DIR: path.join(root, 'artifacts'),
     BATON_REPORT_DIR: path.join(root, 'reports'),
     BATON_MAX_CONCURRENT_ACTIVITIES: '4',
-    BATON_LOG_LEVEL: 'WARN',
+    // INFO: the worker's readiness line is an INFO log line. No spans: they are not what this measures.
+    BATON_LOG_LEVEL: 'INFO',
+    BATON_TRACES: 'off',
   };
 });
 
