@@ -32,6 +32,14 @@ import { planPrompt, stepPrompt, synthesisPrompt, type ContextItem } from './pro
 import { renderReport } from './report';
 import { TOOL_REGISTRY } from './tools';
 
+/** A source a model cites: a title, and an address when it has one. */
+export const SourceSchema = z
+  .object({
+    title: z.string().trim().min(1).max(300).describe('Title of the source.'),
+    url: z.string().max(2000).optional().describe('Where the source can be found, if it has an address.'),
+  })
+  .strict();
+
 /** What a specialist must return. The model fills it, so it is strict and described. */
 export const FindingsSchema = z
   .object({
@@ -41,22 +49,7 @@ export const FindingsSchema = z
       .min(1)
       .max(60_000)
       .describe('The findings in Markdown, with the reasoning and caveats.'),
-    sources: z
-      .array(
-        z
-          .object({
-            title: z.string().min(1).max(300).describe('Title of the source.'),
-            url: z
-              .string()
-              .max(2000)
-              .optional()
-              .describe('Where the source can be found, if it has an address.'),
-          })
-          .strict(),
-      )
-      .max(20)
-      .default([])
-      .describe('Sources the findings rely on.'),
+    sources: z.array(SourceSchema).max(20).default([]).describe('Sources the findings rely on.'),
   })
   .strict();
 

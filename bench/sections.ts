@@ -7,6 +7,7 @@ import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createActivities, type StepInput, type StepResult } from '../activities';
+import { mapLimit } from '../scripts/map-limit';
 import type { DevServer } from '../scripts/temporal';
 import type { StandIn } from '../standin/server';
 import type { WorkerProcess } from '../test/processes';
@@ -15,7 +16,6 @@ import {
   activitiesOf,
   traceTree,
   chainCycles,
-  mapLimit,
   roundTripOverhead,
   runBatch,
   traceHistory,

@@ -52,6 +52,7 @@ import {
   type QuestionResult,
 } from './report';
 import { CRITERIA, JUDGE_SYSTEM_PROMPT, JUDGE_ANSWER, judgePrompt, meanScore } from './rubric';
+import { mapLimit } from '../scripts/map-limit';
 
 /** The key sent to the offline stand-in (which accepts any); the same one `npm start` uses. */
 export const OFFLINE_STAND_IN_KEY = 'offline-stand-in';
@@ -86,21 +87,6 @@ export interface EvalRun {
   results: EvalResults;
   dir: string;
   files: { json: string; markdown: string; chart: string };
-}
-
-/** Runs `fn` over `items`, at most `limit` at once; results in input order. */
-async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, i: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i]!, i);
-  });
-  await Promise.all(lanes);
-  return results;
 }
 
 /** `eval/results/<date>`, or `<date>-2`, `-3`… when that folder already holds a results.json. */

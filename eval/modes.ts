@@ -5,6 +5,7 @@
  * mode is in `baton.ts`.
  */
 import { z } from 'zod';
+import { SourceSchema } from '../activities';
 import { quote } from '../activities/prompts';
 import { TOOL_REGISTRY } from '../activities/tools';
 import type { AgentConfig, SnapshotAgent } from '../config/schema';
@@ -54,18 +55,7 @@ export const AnswerSchema = z
       .max(60_000)
       .describe('The answer in Markdown. Refer to sources inline by their number in "sources", e.g. [1].'),
     sources: z
-      .array(
-        z
-          .object({
-            title: z.string().trim().min(1).max(300).describe('Title of the source.'),
-            url: z
-              .string()
-              .max(2000)
-              .optional()
-              .describe('Where the source can be found, if it has an address.'),
-          })
-          .strict(),
-      )
+      .array(SourceSchema)
       .max(30)
       .describe('The sources the answer relies on, numbered from 1 in this order. Empty if none.'),
   })

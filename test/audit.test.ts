@@ -40,27 +40,17 @@ import {
   useTestServer,
   waitForStatus,
   withWorker,
+  captured,
+  type CapturedRun,
 } from './helpers';
 
 const ctx = useTestServer();
 
-interface Run {
-  code: number;
-  out: string[];
-  err: string[];
-}
+type Run = CapturedRun;
 
 /** Runs one command line in-process, collecting what it prints. */
-async function audit(argv: string[], deps: Partial<Omit<AuditDeps, 'out' | 'err'>> = {}): Promise<Run> {
-  const run: Run = { code: -1, out: [], err: [] };
-  run.code = await runAudit(argv, {
-    client: ctx.client,
-    env: {},
-    ...deps,
-    out: (line) => run.out.push(line),
-    err: (line) => run.err.push(line),
-  });
-  return run;
+function audit(argv: string[], deps: Partial<Omit<AuditDeps, 'out' | 'err'>> = {}): Promise<Run> {
+  return captured((io) => runAudit(argv, { client: ctx.client, env: {}, ...deps, ...io }));
 }
 
 /** Exports a task to a fresh file and reads it back. */

@@ -19,27 +19,17 @@ import {
   waitForStatus,
   withWorker,
   useTestServer,
+  captured,
+  type CapturedRun,
 } from './helpers';
 
 const ctx = useTestServer();
 
-interface Run {
-  code: number;
-  out: string[];
-  err: string[];
-}
+type Run = CapturedRun;
 
 /** Runs one command line in-process, collecting what it prints. */
-async function cli(argv: string[], deps: Partial<Omit<CliDeps, 'out' | 'err'>> = {}): Promise<Run> {
-  const run: Run = { code: -1, out: [], err: [] };
-  run.code = await runCli(argv, {
-    client: ctx.client,
-    env: {},
-    ...deps,
-    out: (line) => run.out.push(line),
-    err: (line) => run.err.push(line),
-  });
-  return run;
+function cli(argv: string[], deps: Partial<Omit<CliDeps, 'out' | 'err'>> = {}): Promise<Run> {
+  return captured((io) => runCli(argv, { client: ctx.client, env: {}, ...deps, ...io }));
 }
 
 /**

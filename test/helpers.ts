@@ -73,6 +73,22 @@ function installQuietRuntime(): void {
   }
 }
 
+/** What an in-process run of a CLI printed, and its exit code. */
+export interface CapturedRun {
+  code: number;
+  out: string[];
+  err: string[];
+}
+
+/** Runs a CLI's main in-process with `out`/`err` collecting its lines. */
+export async function captured(
+  main: (io: { out: (line: string) => void; err: (line: string) => void }) => Promise<number>,
+): Promise<CapturedRun> {
+  const run: CapturedRun = { code: -1, out: [], err: [] };
+  run.code = await main({ out: (line) => run.out.push(line), err: (line) => run.err.push(line) });
+  return run;
+}
+
 export const uniqueId = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 /** Activity options with the fixture config (or another) and fresh temporary artifact and report folders. */
