@@ -4,11 +4,9 @@
  * process (help without a server, an unreachable server). The pure parts (the hash check, the
  * labels, argument parsing, which source wins) are tested directly.
  */
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { sha256 } from '../activities/artifacts';
 import { BODY_END, BODY_START, renderReport } from '../activities/report';
 import {
@@ -42,6 +40,7 @@ import {
   withWorker,
   captured,
   type CapturedRun,
+  runScript,
 } from './helpers';
 
 const ctx = useTestServer();
@@ -634,19 +633,8 @@ describe('audit command line', () => {
   });
 
   test('the script itself: help without a server, an unreachable server, a real connection', async () => {
-    const root = path.join(__dirname, '..');
     const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-      promisify(execFile)(path.join(root, 'node_modules', '.bin', 'tsx'), ['cli/audit.ts', ...args], {
-        cwd: root,
-        env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1', ...env },
-      }).then(
-        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-        (e: { code: number; stdout: string; stderr: string }) => ({
-          code: e.code,
-          stdout: e.stdout,
-          stderr: e.stderr,
-        }),
-      );
+      runScript('cli/audit.ts', args, { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1', ...env });
     // Nothing listens at 127.0.0.1:1.
     const help = await run(['--help']);
     expect(help).toMatchObject({ code: 0, stderr: '' });

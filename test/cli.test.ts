@@ -4,9 +4,6 @@
  * reads: the lines printed and the exit code.
  */
 import type { Client } from '@temporalio/client';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { formatDecideResult, pendingQuery, runCli, USAGE, type CliDeps } from '../cli/baton';
 import { formatAudit } from '../cli/format';
 import { researchTask } from '../workflows';
@@ -21,6 +18,7 @@ import {
   useTestServer,
   captured,
   type CapturedRun,
+  runScript,
 } from './helpers';
 
 const ctx = useTestServer();
@@ -325,19 +323,8 @@ describe('baton CLI', () => {
   });
 
   test('the script itself: help without a server, exit codes, and a real connection', async () => {
-    const root = path.join(__dirname, '..');
     const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-      promisify(execFile)(path.join(root, 'node_modules', '.bin', 'tsx'), ['cli/baton.ts', ...args], {
-        cwd: root,
-        env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1', ...env },
-      }).then(
-        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-        (e: { code: number; stdout: string; stderr: string }) => ({
-          code: e.code,
-          stdout: e.stdout,
-          stderr: e.stderr,
-        }),
-      );
+      runScript('cli/baton.ts', args, { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1', ...env });
     // Nothing listens at 127.0.0.1:1: help and usage errors must not need the server.
     const help = await run(['--help']);
     expect(help.code).toBe(0);

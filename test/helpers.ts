@@ -5,6 +5,7 @@
  */
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -71,6 +72,24 @@ function installQuietRuntime(): void {
   } catch {
     // Already installed in this process by an earlier test file.
   }
+}
+
+const TSX = path.join(__dirname, '..', 'node_modules', '.bin', 'tsx');
+
+/** What a script run as a process printed, and its exit code (-1 when a signal ended it). */
+export interface ScriptRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a project script (`cli/audit.ts`, …) with tsx, as `npm run` does, in `env` (the whole environment). */
+export function runScript(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<ScriptRun> {
+  return new Promise((resolve) => {
+    execFile(TSX, [script, ...args], { cwd: path.join(__dirname, '..'), env }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
+  });
 }
 
 /** What an in-process run of a CLI printed, and its exit code. */

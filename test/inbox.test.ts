@@ -7,7 +7,6 @@
  * without a session, without the CSRF token or, behind a proxy, without the proxy's secret are
  * refused. Each page is saved to .baton/screenshots/inbox-*.png.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -26,6 +25,7 @@ import {
   useTestServer,
   waitForStatus,
   withWorker,
+  runScript,
 } from './helpers';
 
 const ROOT = path.join(__dirname, '..');
@@ -435,18 +435,10 @@ test('the inbox refuses to start without an identity source, or with a tokens fi
   ).rejects.toThrow('alice: must be "sha256:" and 64 lower-case hex digits');
 
   // The script itself, as an operator runs it: exit 1 and what to set.
-  const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const env = { ...process.env };
-    for (const name of ['BATON_INBOX_IDENTITY', 'BATON_INBOX_TOKENS_FILE', 'BATON_INBOX_PROXY_SECRET'])
-      delete env[name];
-    execFile(
-      path.join(ROOT, 'node_modules', '.bin', 'tsx'),
-      ['inbox/main.ts'],
-      { cwd: ROOT, env },
-      (err, _out, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stderr }),
-    );
-  });
+  const env = { ...process.env };
+  for (const name of ['BATON_INBOX_IDENTITY', 'BATON_INBOX_TOKENS_FILE', 'BATON_INBOX_PROXY_SECRET'])
+    delete env[name];
+  const run = await runScript('inbox/main.ts', [], env);
   expect(run.code).toBe(1);
   expect(run.stderr).toContain('the inbox needs an identity source');
 });
