@@ -63,7 +63,7 @@ import {
   type ReportFiles,
   type StepRun,
 } from './audit-record';
-import { DEFAULT_WORKER_TIMEOUT_MS } from './baton';
+import { DEFAULT_WORKER_TIMEOUT_MS, workerTimedOut } from './baton';
 import { runMain } from './run';
 
 export const USAGE = `usage: npm run audit -- <workflow id> [--out <file>] [--report <file>]
@@ -493,13 +493,11 @@ async function readStatus(
       reason: `no worker polls task queue "${taskQueue}" (the server has seen none lately), and only a worker answers the status query; ${hint}`,
     };
   }
+  const deadline = Date.now() + timeoutMs;
   try {
-    return {
-      ok: true,
-      value: await client.withDeadline(Date.now() + timeoutMs, () => handle.query(statusQuery)),
-    };
+    return { ok: true, value: await client.withDeadline(deadline, () => handle.query(statusQuery)) };
   } catch (err) {
-    if (isGrpcDeadlineError(err)) {
+    if (workerTimedOut(err, deadline)) {
       return {
         ok: false,
         reason: `no worker answered the status query within ${timeoutMs / 1000} s; ${hint}`,

@@ -291,6 +291,19 @@ function isGrpcCancelled(err: unknown): boolean {
   return false;
 }
 
+/**
+ * Whether a call to a task's worker (a query or an Update) failed because nobody answered by
+ * `deadline`: past it a query fails with DEADLINE_EXCEEDED, or on a busy machine sometimes with
+ * CANCELLED; an Update's long poll may end as CANCELLED.
+ */
+export function workerTimedOut(err: unknown, deadline: number): boolean {
+  return (
+    isGrpcDeadlineError(err) ||
+    err instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
+    (Date.now() >= deadline && isGrpcCancelled(err))
+  );
+}
+
 /** Runs `fn`, RPCs the task's worker must answer, with a deadline; past it, an error saying what to check. */
 export async function askWorker<R>(
   deps: Pick<CliDeps, 'client' | 'workerTimeoutMs'>,
@@ -303,13 +316,7 @@ export async function askWorker<R>(
   try {
     return await deps.client.withDeadline(deadline, fn);
   } catch (err) {
-    // Past the deadline a query fails with DEADLINE_EXCEEDED, or on a busy machine sometimes with
-    // CANCELLED; an Update's long poll may end as CANCELLED.
-    const timedOut =
-      isGrpcDeadlineError(err) ||
-      err instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
-      (Date.now() >= deadline && isGrpcCancelled(err));
-    if (!timedOut) throw err;
+    if (!workerTimedOut(err, deadline)) throw err;
     // Describing needs only the server, so it can name the queue a worker should poll.
     const queue = await deps.client.workflow
       .getHandle(workflowId)
