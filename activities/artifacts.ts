@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ArtifactRef } from '../workflows/messages';
+import type { ArtifactRef } from '../contract/messages';
 
 const ID_PATTERN = /^sha256:([0-9a-f]{64})$/;
 

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { ZodType } from 'zod';
-import { priceOf } from '../config/cost';
+import { priceOf } from '../contract/usage';
 import {
   AgentsFileSchema,
   ApproversFileSchema,

@@ -6,80 +6,31 @@ import { ApplicationFailure } from '@temporalio/common';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { checkPlan, PlanSchema, PlanStepSchema, type ConfigSnapshot } from '../config/schema';
 import {
-  checkPlan,
-  PlanSchema,
-  PlanStepSchema,
-  type AgentConfig,
-  type ConfigSnapshot,
-  type Plan,
-  type PlanLimits,
-  type SnapshotAgent,
-} from '../config/schema';
-import type {
-  ArtifactRef,
-  ChangeRequest,
-  Provenance,
-  ReportKind,
-  Source,
-  TokenUsage,
-} from '../workflows/messages';
+  FindingsSchema,
+  ReportSchema,
+  type Activities,
+  type PartialReportInput,
+  type PlanTaskInput,
+  type PlanTaskResult,
+  type PublishInput,
+  type PublishResult,
+  type RefusedToolCall,
+  type Refusals,
+  type StepInput,
+  type StepResult,
+  type SynthesisInput,
+  type SynthesisResult,
+} from '../contract/activities';
+import type { ArtifactRef, Provenance } from '../contract/messages';
 import { getArtifact, putArtifact, sha256 } from './artifacts';
 import { ConfigError, loadConfig, snapshotFor } from './config';
-import { callStructured, FailureTypes, type RefusedToolCall } from './model';
+import { callStructured, FailureTypes } from './model';
 import { activityOptionsFromEnv, configNotAllowed, type ActivityOptions } from './options';
 import { planPrompt, stepPrompt, synthesisPrompt, type ContextItem } from './prompts';
 import { renderReport } from './report';
 import { TOOL_REGISTRY } from './tools';
-
-/** A source a model cites: a title, and an address when it has one. */
-export const SourceSchema = z
-  .object({
-    title: z.string().trim().min(1).max(300).describe('Title of the source.'),
-    url: z.string().max(2000).optional().describe('Where the source can be found, if it has an address.'),
-  })
-  .strict();
-
-/** What a specialist must return. The model fills it, so it is strict and described. */
-export const FindingsSchema = z
-  .object({
-    summary: z.string().min(1).max(600).describe('Two or three sentences: the answer to the sub-question.'),
-    findings: z
-      .string()
-      .min(1)
-      .max(60_000)
-      .describe('The findings in Markdown, with the reasoning and caveats.'),
-    sources: z.array(SourceSchema).max(20).default([]).describe('Sources the findings rely on.'),
-  })
-  .strict();
-
-/** What the lead returns when it synthesizes. */
-export const ReportSchema = z
-  .object({
-    title: z.string().min(1).max(300).describe('Title of the report.'),
-    summary: z.string().min(1).max(1000).describe('Executive summary in two to four sentences.'),
-    markdown: z
-      .string()
-      .min(1)
-      .max(200_000)
-      .describe('The report body in Markdown, citing step results as [step:<id>].'),
-  })
-  .strict();
-
-export interface PlanTaskInput {
-  question: string;
-  /** The lead as the task's snapshot holds it (with its model's price, for the cost estimate). */
-  lead: SnapshotAgent;
-  specialists: Pick<AgentConfig, 'id' | 'role'>[];
-  limits: PlanLimits;
-  change?: ChangeRequest;
-  previousProblems?: string[];
-}
-
-/** Set only when the model called tools it was not offered (refused, never executed). */
-interface Refusals {
-  refusedToolCalls?: RefusedToolCall[];
-}
 
 /** The refusals of one model answer, as an optional field (absent when there were none). */
 const refusals = (answer: { refusedToolCalls: RefusedToolCall[] }): Refusals =>
@@ -89,62 +40,8 @@ const refusals = (answer: { refusedToolCalls: RefusedToolCall[] }): Refusals =>
 const refusedNote = (refused: RefusedToolCall[]): string =>
   refused.length ? ` (refused tool calls: ${refused.map((r) => r.tool).join(', ')})` : '';
 
-export type PlanTaskResult = { usage: TokenUsage; model: string } & Refusals &
-  ({ valid: true; plan: Plan } | { valid: false; problems: string[] });
-
-export interface StepInput {
-  overallQuestion: string;
-  step: { id: string; agent: string; question: string };
-  agent: SnapshotAgent;
-  /** Results of the steps this one depends on. */
-  context: { id: string; agent: string; result: ArtifactRef }[];
-  /** A reviewer's request, when the step runs again after report review. */
-  change?: ChangeRequest;
-}
-
-export interface StepResult extends Refusals {
-  summary: string;
-  sources: Source[];
-  result: ArtifactRef;
-  usage: TokenUsage;
-  model: string;
-}
-
-export interface SynthesisInput {
-  question: string;
-  lead: SnapshotAgent;
-  steps: { id: string; agent: string; question: string; result: ArtifactRef; sources: Source[] }[];
-  /** Steps that were skipped (failed under a skip policy, or not run for the token budget): the report says what is missing. */
-  skipped?: { id: string; agent: string; question: string; reason: string }[];
-  change?: ChangeRequest;
-}
-
-export interface SynthesisResult extends Refusals {
-  title: string;
-  summary: string;
-  report: ArtifactRef;
-  cited: string[];
-  usage: TokenUsage;
-  model: string;
-}
-
-export interface PublishInput {
-  report: ArtifactRef;
-  provenance: Provenance;
-  /**
-   * `final` after sign-off; `draft` for approvers to read before they decide; `partial` when a task
-   * stops early. Absent (final) in activities scheduled by workflow code older than drafts.
-   */
-  kind?: ReportKind;
-}
-
-export interface PublishResult {
-  path: string;
-  contentHash: string;
-}
-
 /** Builds the activities around one set of options (tests pass their own folders). */
-export function createActivities(options: ActivityOptions = activityOptionsFromEnv()) {
+export function createActivities(options: ActivityOptions = activityOptionsFromEnv()): Activities {
   const model = { apiKey: options.apiKey, baseURL: options.baseURL };
   const readContext = (items: { id: string; agent: string; result: ArtifactRef }[]): Promise<ContextItem[]> =>
     Promise.all(
@@ -287,10 +184,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
      * The best report a cancelled task can give without a model call: the finished steps'
      * findings, in plan order, under a note that the task stopped early.
      */
-    async assemblePartialReport(input: {
-      question: string;
-      steps: { id: string; agent: string; question: string; result: ArtifactRef }[];
-    }): Promise<ArtifactRef> {
+    async assemblePartialReport(input: PartialReportInput): Promise<ArtifactRef> {
       const sections = await Promise.all(
         input.steps.map(
           async (s) =>
@@ -327,5 +221,3 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
     },
   };
 }
-
-export type Activities = ReturnType<typeof createActivities>;

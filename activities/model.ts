@@ -18,9 +18,10 @@ import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { zodOutputFormat } from '@anthropic-ai/sdk/helpers/zod';
 import type { z } from 'zod';
-import { usageCostUsd } from '../config/cost';
+import { usageCostUsd } from '../contract/usage';
 import type { SnapshotAgent } from '../config/schema';
-import type { TokenUsage } from '../workflows/messages';
+import type { RefusedToolCall } from '../contract/activities';
+import type { TokenUsage } from '../contract/messages';
 
 /** Failure types a workflow or a retry policy can name. */
 export const FailureTypes = {
@@ -139,12 +140,6 @@ export interface StructuredResult<T> {
   model: string;
   /** Tool calls the model made that were not offered to it: refused, never executed. */
   refusedToolCalls: RefusedToolCall[];
-}
-
-/** A tool call Baton refused. Only the (clipped) name is kept: the input may carry anything. */
-export interface RefusedToolCall {
-  tool: string;
-  reason: string;
 }
 
 /**

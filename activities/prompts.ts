@@ -4,7 +4,7 @@
  * escaped so it cannot close its delimiter, and marked untrusted where a model wrote it.
  */
 import type { AgentConfig, PlanLimits } from '../config/schema';
-import type { ChangeRequest } from '../workflows/messages';
+import type { ChangeRequest } from '../contract/messages';
 
 /** Escapes text so it cannot open or close a delimiter of ours. */
 export function quote(text: string): string {

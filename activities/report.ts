@@ -3,8 +3,8 @@
  * body between markers (its sha256 is the provenance's `contentHash`), and the provenance record
  * as machine-readable JSON (the implicit label).
  */
-import { formatUsd } from '../config/cost';
-import type { Provenance } from '../workflows/messages';
+import { formatUsd } from '../contract/usage';
+import type { Provenance } from '../contract/messages';
 
 export const BODY_START = '<!-- baton:body:start -->';
 export const BODY_END = '<!-- baton:body:end -->';

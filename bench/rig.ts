@@ -28,7 +28,7 @@ import { startStandIn, type StandIn } from '../standin/server';
 import { liveTree, Processes, type WorkerProcess } from '../test/processes';
 import { createBatonWorker } from '../workers/worker';
 import { withTimeout } from './baton';
-import { SEARCH_ATTRIBUTES } from '../workflows/messages';
+import { SEARCH_ATTRIBUTES } from '../contract/messages';
 
 /** Options of `Worker.create` a tuning variant may set on top of the SDK's defaults. */
 export type TuningOptions = Pick<

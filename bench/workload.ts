@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import type { z } from 'zod';
-import { FindingsSchema, ReportSchema } from '../activities';
+import { FindingsSchema, ReportSchema } from '../contract/activities';
 import { loadConfig } from '../activities/config';
 import { outputFormat } from '../activities/model';
 import { stepPrompt, synthesisPrompt, type ContextItem } from '../activities/prompts';

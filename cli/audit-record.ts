@@ -21,7 +21,7 @@ import type {
   StepState,
   TaskStatus,
   TokenUsage,
-} from '../workflows/messages';
+} from '../contract/messages';
 
 /** The format of the export; a change that removes or renames a field gets a new number. */
 export const AUDIT_FORMAT = 'baton-audit/1';

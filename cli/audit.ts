@@ -35,9 +35,9 @@ import type {
   StepInput,
   StepResult,
   SynthesisInput,
-} from '../activities';
+} from '../contract/activities';
 import { PROJECT_ROOT } from '../activities/options';
-import { addUsageInto } from '../config/cost';
+import { addUsageInto } from '../contract/usage';
 import type { ConfigSnapshot } from '../config/schema';
 import { dataConverterFromEnv } from '../workers/codec';
 import { connectionOptions, temporalOptionsFromEnv, type TemporalOptions } from '../workers/options';
@@ -48,7 +48,7 @@ import {
   type SubtaskResult,
   type TaskStatus,
   type TokenUsage,
-} from '../workflows/messages';
+} from '../contract/messages';
 import {
   buildAuditRecord,
   provenancePathOf,

@@ -39,7 +39,7 @@ import {
   type Gate,
   type StepStatus,
   type TaskStatus,
-} from '../workflows/messages';
+} from '../contract/messages';
 import { formatAudit, formatPendingGate, formatStep, formatUsageExtras } from './format';
 import { childStatuses, createView, type TerminalLike } from './live';
 import { runMain } from './run';

@@ -7,7 +7,7 @@
  */
 import { ConfigError, loadConfig } from '../activities/config';
 import { activityOptionsFromEnv, configNotAllowed } from '../activities/options';
-import { unpricedModels } from '../config/cost';
+import { unpricedModels } from '../contract/usage';
 import { runMain } from './run';
 
 const USAGE = 'usage: npm run config:check [-- --digest]';

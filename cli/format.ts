@@ -1,6 +1,6 @@
 /** How the CLIs print a task's status and audit trail. */
-import { formatUsd } from '../config/cost';
-import type { AuditEntry, TaskStatus } from '../workflows/messages';
+import { formatUsd } from '../contract/usage';
+import type { AuditEntry, TaskStatus } from '../contract/messages';
 
 /**
  * `text` with control characters (C0, DEL, C1) and bidirectional overrides replaced by spaces: text

@@ -13,7 +13,7 @@
  * Text a model wrote (questions, summaries, errors) is shown as data: control characters are
  * replaced, so it can never move the cursor or restyle the terminal.
  */
-import type { StepStatus, TaskStatus } from '../workflows/messages';
+import type { StepStatus, TaskStatus } from '../contract/messages';
 import { formatAudit, formatPendingGate, formatStep, sanitize } from './format';
 
 // ---------------------------------------------------------------------------------------------------------

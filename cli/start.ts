@@ -31,7 +31,7 @@ import {
   status as statusQuery,
   type DecideRequest,
   type TaskStatus,
-} from '../workflows/messages';
+} from '../contract/messages';
 import { formatPendingGate, formatUsageExtras } from './format';
 import { childStatuses, createView, summaryLine, type View } from './live';
 import { dataConverterFor, encryptionFromEnv } from '../workers/codec';

@@ -11,7 +11,7 @@ import {
 } from '@temporalio/client';
 import { getArtifact } from '../activities/artifacts';
 import { researchTask } from '../workflows';
-import { decide, status as statusQuery, type Gate, type TaskStatus } from '../workflows/messages';
+import { decide, status as statusQuery, type Gate, type TaskStatus } from '../contract/messages';
 import { addUsage, describe, ZERO_USAGE } from './model';
 import type { ModeOutcome, Source } from './modes';
 

@@ -17,7 +17,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { callStructured, type StructuredCall, type StructuredResult } from '../activities/model';
-import type { TokenUsage } from '../workflows/messages';
+import type { TokenUsage } from '../contract/messages';
 
 /** Where model calls go: Anthropic's API, a gateway, or the offline stand-in. */
 export interface ModelEndpoint {

@@ -5,7 +5,7 @@
  * mode is in `baton.ts`.
  */
 import { z } from 'zod';
-import { SourceSchema } from '../activities';
+import { SourceSchema } from '../contract/activities';
 import { quote } from '../activities/prompts';
 import { TOOL_REGISTRY } from '../activities/tools';
 import type { AgentConfig, SnapshotAgent } from '../config/schema';

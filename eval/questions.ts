@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { MAX_QUESTION_CHARS } from '../workflows/messages';
+import { MAX_QUESTION_CHARS } from '../contract/messages';
 
 /**
  * How big a question is. The harness reports scores per kind, because whether a team of agents is

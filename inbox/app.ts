@@ -34,7 +34,7 @@ import {
   type Decision,
   type Gate,
   type TaskStatus,
-} from '../workflows/messages';
+} from '../contract/messages';
 import { CsrfTokens, hashToken, IDENTITY_PATTERN, safeEqual, SessionStore, TokenStore } from './auth';
 import { DEFAULT_PORT, HOST, PROXY_SECRET_HEADER, type IdentitySource } from './options';
 import {

@@ -7,7 +7,7 @@
 import { html } from 'hono/html';
 import { dependencyOrder, formatDecideResult, who, type DecisionOutcome } from '../cli/baton';
 import type { PlanStep } from '../config/schema';
-import type { AuditEntry, PendingGate, Phase, StepStatus, TaskStatus } from '../workflows/messages';
+import type { AuditEntry, PendingGate, Phase, StepStatus, TaskStatus } from '../contract/messages';
 
 export type Html = ReturnType<typeof html>;
 

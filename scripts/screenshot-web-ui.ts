@@ -21,7 +21,7 @@ import { OFFLINE_STAND_IN_KEY, taskMetadata } from '../cli/start';
 import { runMain } from '../cli/run';
 import { startStandIn } from '../standin/server';
 import { researchTask } from '../workflows';
-import { decide, SEARCH_ATTRIBUTES, status as statusQuery } from '../workflows/messages';
+import { decide, SEARCH_ATTRIBUTES, status as statusQuery } from '../contract/messages';
 import { createBatonWorker } from '../workers/worker';
 import { freePort, startDevServer } from './temporal';
 

@@ -29,7 +29,7 @@ import {
   type AuditEntry,
   type Provenance,
   type ResearchTaskResult,
-} from '../workflows/messages';
+} from '../contract/messages';
 import {
   DEFAULT_PLAN,
   fakeModelActivities,

@@ -5,7 +5,7 @@
  */
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { researchTask } from '../workflows';
-import { approve, decide, status as statusQuery, type DecideRequest } from '../workflows/messages';
+import { approve, decide, status as statusQuery, type DecideRequest } from '../contract/messages';
 import {
   fakeModelActivities,
   tempActivityOptions,

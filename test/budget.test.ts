@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { researchTask } from '../workflows';
-import { status as statusQuery } from '../workflows/messages';
+import { status as statusQuery } from '../contract/messages';
 import {
   DEFAULT_PLAN,
   fakeModelActivities,

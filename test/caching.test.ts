@@ -10,7 +10,8 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { createActivities, type Activities, type StepInput, type StepResult } from '../activities';
+import { createActivities } from '../activities';
+import { type Activities, type StepInput, type StepResult } from '../contract/activities';
 import { loadConfig } from '../activities/config';
 import { costSentence } from '../activities/report';
 import {
@@ -20,7 +21,7 @@ import {
   tokensOf,
   unpricedModels,
   usageCostUsd,
-} from '../config/cost';
+} from '../contract/usage';
 import type { ConfigSnapshot, ModelPrice, Plan, PriceTable } from '../config/schema';
 import { startStandIn, type StandIn, type StandInRequest } from '../standin/server';
 import { researchTask } from '../workflows';
@@ -30,7 +31,7 @@ import {
   status as statusQuery,
   type Provenance,
   type TokenUsage,
-} from '../workflows/messages';
+} from '../contract/messages';
 import { tempActivityOptions, uniqueId, useTestServer, waitForStatus, withWorker } from './helpers';
 
 const CONFIG_DIR = path.join(__dirname, '..', 'config');

@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import { formatDecideResult, pendingQuery, runCli, USAGE, type CliDeps } from '../cli/baton';
 import { formatAudit } from '../cli/format';
 import { researchTask } from '../workflows';
-import { BATON_AWAITING, BATON_PENDING_GATE, status as statusQuery } from '../workflows/messages';
+import { BATON_AWAITING, BATON_PENDING_GATE, status as statusQuery } from '../contract/messages';
 import {
   fakeModelActivities,
   pollUntil,

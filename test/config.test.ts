@@ -17,7 +17,7 @@ import {
   type LoadedConfig,
 } from '../activities/config';
 import { PROJECT_ROOT } from '../activities/options';
-import { unpricedModels } from '../config/cost';
+import { unpricedModels } from '../contract/usage';
 
 const CONFIG_DIR = path.join(PROJECT_ROOT, 'config');
 const TSX = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');

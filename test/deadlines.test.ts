@@ -7,9 +7,9 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import path from 'node:path';
-import type { Activities } from '../activities';
+import type { Activities } from '../contract/activities';
 import { researchTask } from '../workflows';
-import { approve, type AuditEntry } from '../workflows/messages';
+import { approve, type AuditEntry } from '../contract/messages';
 import { FIXTURE_CONFIG, fakeModelActivities, tempActivityOptions, uniqueId, waitForStatus } from './helpers';
 
 const TEST_SERVER = path.join(

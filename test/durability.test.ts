@@ -40,7 +40,7 @@ import {
   type ResearchTaskResult,
   type StepStatus,
   type TaskStatus,
-} from '../workflows/messages';
+} from '../contract/messages';
 import { pollUntil, uniqueId } from './helpers';
 import { PROJECT_ROOT, Processes, type WorkerEnv, type WorkerProcess } from './processes';
 

@@ -12,7 +12,7 @@ import { checkPlan } from '../config/schema';
 import { effortFor } from '../standin/replies';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
-import { approve } from '../workflows/messages';
+import { approve } from '../contract/messages';
 import { tempActivityOptions, uniqueId, useTestServer, waitForStatus, withWorker } from './helpers';
 
 const CONFIG = path.join(PROJECT_ROOT, 'config');

@@ -8,12 +8,13 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { createActivities, type Activities, type SynthesisInput, type SynthesisResult } from '../activities';
+import { createActivities } from '../activities';
+import { type Activities, type SynthesisInput, type SynthesisResult } from '../contract/activities';
 import type { ConfigSnapshot } from '../config/schema';
 import { getArtifact, putArtifact } from '../activities/artifacts';
 import { startStandIn } from '../standin/server';
 import { researchTask } from '../workflows';
-import { status as statusQuery } from '../workflows/messages';
+import { status as statusQuery } from '../contract/messages';
 import {
   fakeModelActivities,
   tempActivityOptions,

@@ -12,7 +12,7 @@ import {
   reject,
   type AuditEntry,
   type DecideRequest,
-} from '../workflows/messages';
+} from '../contract/messages';
 import {
   fakeModelActivities,
   pollUntil,

@@ -10,18 +10,18 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createActivities } from '../activities';
 import {
-  createActivities,
   type Activities,
   type PlanTaskInput,
   type StepInput,
   type SynthesisInput,
-} from '../activities';
+} from '../contract/activities';
 import { putArtifact } from '../activities/artifacts';
 import type { ActivityOptions } from '../activities/options';
 import type { Plan } from '../config/schema';
 import { logLevelFromEnv } from '../workers/options';
-import { status as statusQuery, type TaskStatus, type TokenUsage } from '../workflows/messages';
+import { status as statusQuery, type TaskStatus, type TokenUsage } from '../contract/messages';
 
 export const FIXTURE_CONFIG = path.join(__dirname, 'fixtures', 'config');
 

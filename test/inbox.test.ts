@@ -17,7 +17,7 @@ import { startInbox, SESSION_COOKIE, type Inbox } from '../inbox/app';
 import { hashToken, newToken } from '../inbox/auth';
 import { inboxOptionsFromEnv, NO_IDENTITY_SOURCE, PROXY_SECRET_HEADER } from '../inbox/options';
 import { researchTask } from '../workflows';
-import { status as statusQuery } from '../workflows/messages';
+import { status as statusQuery } from '../contract/messages';
 import {
   fakeModelActivities,
   tempActivityOptions,

@@ -19,7 +19,7 @@ import { loadConfig } from '../activities/config';
 import { checkPlan } from '../config/schema';
 import { startStandIn, type MessagesRequestBody, type StandIn, type StandInRequest } from '../standin/server';
 import { researchTask } from '../workflows';
-import { approve, type ResearchTaskResult, type TaskStatus } from '../workflows/messages';
+import { approve, type ResearchTaskResult, type TaskStatus } from '../contract/messages';
 import { INJECTIONS, CLEAN_PLAN, obey, type AnswerTool, type Injection } from './injection-corpus';
 import {
   historyText,

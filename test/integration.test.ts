@@ -10,7 +10,7 @@ import { createActivities } from '../activities';
 import { BODY_END, BODY_START } from '../activities/report';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
-import { approve, status as statusQuery } from '../workflows/messages';
+import { approve, status as statusQuery } from '../contract/messages';
 import {
   historyText,
   tempActivityOptions,

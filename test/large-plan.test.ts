@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { ActivityOptions } from '../activities/options';
 import type { Plan } from '../config/schema';
 import { researchTask, STEPS_PER_RUN } from '../workflows/research';
-import { status as statusQuery } from '../workflows/messages';
+import { status as statusQuery } from '../contract/messages';
 import {
   fakeModelActivities,
   FIXTURE_CONFIG,

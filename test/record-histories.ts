@@ -16,7 +16,7 @@ import { startDevServer } from '../scripts/temporal';
 import { ensureSearchAttributes } from '../workers/search-attributes';
 import { researchTask } from '../workflows';
 import type { Plan } from '../config/schema';
-import { approve, decide, requestChanges, type TokenUsage } from '../workflows/messages';
+import { approve, decide, requestChanges, type TokenUsage } from '../contract/messages';
 import { DEFAULT_PLAN, fakeModelActivities, tempActivityOptions, waitForStatus } from './helpers';
 
 type Handle = Awaited<ReturnType<Client['workflow']['start']>>;

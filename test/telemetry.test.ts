@@ -27,7 +27,7 @@ import {
 import { createBatonWorker } from '../workers/worker';
 import { researchTask } from '../workflows';
 import { TRACE_HEADER } from '../workflows/tracing';
-import { approve, decide, status as statusQuery, type TokenUsage } from '../workflows/messages';
+import { approve, decide, status as statusQuery, type TokenUsage } from '../contract/messages';
 import { pollUntil, tempActivityOptions, uniqueId, useTestServer, waitForStatus } from './helpers';
 
 const API_KEY = 'sk-test-telemetry-secret-0123456789';

@@ -18,7 +18,7 @@ import {
   type TerminalLike,
 } from '../cli/live';
 import { researchTask } from '../workflows';
-import { decide, type StepStatus, type TaskStatus } from '../workflows/messages';
+import { decide, type StepStatus, type TaskStatus } from '../contract/messages';
 import {
   DEFAULT_PLAN,
   fakeModelActivities,

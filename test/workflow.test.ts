@@ -11,7 +11,7 @@ import {
   requestChanges,
   status as statusQuery,
   type AuditEntry,
-} from '../workflows/messages';
+} from '../contract/messages';
 import {
   DEFAULT_PLAN,
   fakeModelActivities,

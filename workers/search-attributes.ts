@@ -7,7 +7,7 @@
 import type { Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { SEARCH_ATTRIBUTES } from '../workflows/messages';
+import { SEARCH_ATTRIBUTES } from '../contract/messages';
 
 const IndexedValueType = temporal.api.enums.v1.IndexedValueType;
 

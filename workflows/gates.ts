@@ -32,7 +32,7 @@ import {
   type PendingGate,
   type Phase,
   type TaskStatus,
-} from './messages';
+} from '../contract/messages';
 
 /** How a gate closed. */
 export type GateOutcome =

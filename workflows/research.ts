@@ -28,8 +28,8 @@ import type {
   StepInput,
   StepResult,
   SynthesisInput,
-} from '../activities';
-import type { RefusedToolCall } from '../activities/model';
+} from '../contract/activities';
+import type { RefusedToolCall } from '../contract/activities';
 import {
   checkPlan,
   type AgentConfig,
@@ -38,9 +38,9 @@ import {
   type PlanLimits,
   type Playbook,
 } from '../config/schema';
-import { addUsageInto } from '../config/cost';
+import { addUsageInto } from '../contract/usage';
 import { Gatekeeper } from './gates';
-import * as messages from './messages';
+import * as messages from '../contract/messages';
 import {
   BATON_PHASE,
   DECISIONS,
@@ -58,7 +58,7 @@ import {
   type SubtaskResult,
   type TaskStatus,
   type TokenUsage,
-} from './messages';
+} from '../contract/messages';
 
 /** Text as one line of at most `max` characters, for a summary in the Temporal Web UI. */
 function summaryText(text: string, max = 200): string {

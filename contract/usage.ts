@@ -11,8 +11,8 @@
  * Unknown is never 0: a model without a price gives `null`, and a total that includes any unknown
  * part is `null` too.
  */
-import type { TokenUsage } from '../workflows/messages';
-import type { AgentsFile, ModelPrice, PriceTable } from './schema';
+import type { TokenUsage } from './messages';
+import type { AgentsFile, ModelPrice, PriceTable } from '../config/schema';
 
 const TOKENS_PER_MILLION = 1_000_000;
 
