@@ -11,6 +11,8 @@ const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}
  * test/lint.test.ts keeps a copy, and fails when a folder with TypeScript code is in neither list.
  */
 export const RUNTIME_DIRS = [
+  'lib',
+  'contract',
   'workflows',
   'activities',
   'workers',
@@ -21,6 +23,50 @@ export const RUNTIME_DIRS = [
   'eval',
   'inbox',
 ];
+
+/**
+ * The folders' layers: each runtime folder may import only the folders listed for it, so imports go
+ * one way (docs/architecture.md draws the picture). Type imports count: a type import is still a
+ * dependency of the reader. test/ may import anything; nothing imports test/.
+ */
+export const LAYERS = {
+  lib: [],
+  config: [],
+  contract: ['config'],
+  standin: ['lib'],
+  workflows: ['contract', 'config'],
+  activities: ['contract', 'config', 'lib'],
+  workers: ['activities', 'workflows', 'contract', 'config', 'lib'],
+  client: ['workers', 'contract', 'config', 'lib'],
+  local: ['workers', 'standin', 'activities', 'contract', 'config', 'lib'],
+  cli: ['client', 'local', 'workers', 'activities', 'workflows', 'contract', 'config', 'lib', 'standin'],
+  inbox: ['client', 'workers', 'activities', 'contract', 'config', 'lib'],
+  scripts: ['client', 'local', 'workers', 'activities', 'workflows', 'contract', 'config', 'lib', 'standin'],
+  eval: ['client', 'local', 'workers', 'activities', 'workflows', 'contract', 'config', 'lib', 'standin'],
+  bench: ['client', 'local', 'workers', 'activities', 'workflows', 'contract', 'config', 'lib', 'standin'],
+};
+
+/** One block per folder: `no-restricted-imports` (no other block sets it) naming the folders it may not import. */
+const layerRules = Object.entries(LAYERS).map(([dir, allowed]) => {
+  const forbidden = [...Object.keys(LAYERS), 'test'].filter((d) => d !== dir && !allowed.includes(d));
+  return {
+    name: `baton/layers/${dir}`,
+    files: [`${dir}/**`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: forbidden.flatMap((d) => [`../${d}`, `../${d}/*`]),
+              message: `${dir}/ may import only ${allowed.length ? allowed.join(', ') : 'packages'} (LAYERS in eslint.config.mjs).`,
+            },
+          ],
+        },
+      ],
+    },
+  };
+});
 
 const WHY = 'The orchestrator never generates or runs code (ARCHITECTURE.md, "No generated code")';
 
@@ -124,8 +170,8 @@ export default tseslint.config(
     },
   },
   {
-    // Workflow code is replayed: no I/O, no Node modules, no SDK clients, activities as types only.
-    files: ['workflows/**'],
+    // Workflow code is replayed: no I/O, no Node modules, no SDK clients. contract/ is bundled with it.
+    files: ['workflows/**', 'contract/**'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
@@ -136,20 +182,13 @@ export default tseslint.config(
               message: 'Workflow code must be deterministic: no Node modules.',
             })),
             { name: '@anthropic-ai/sdk', message: 'Model calls belong in activities.' },
-            { name: '../activities', message: 'Import activities as types only.', allowTypeImports: true },
-          ],
-          patterns: [
-            {
-              group: ['../activities/*'],
-              message: 'Import activities as types only.',
-              allowTypeImports: true,
-            },
           ],
         },
       ],
     },
   },
   noGeneratedCode,
+  ...layerRules,
   {
     // Jest's asymmetric matchers (expect.any, expect.objectContaining) are typed `any`.
     files: ['test/**'],

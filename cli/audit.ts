@@ -64,7 +64,7 @@ import {
   type StepRun,
 } from './audit-record';
 import { DEFAULT_WORKER_TIMEOUT_MS, workerTimedOut } from './baton';
-import { runMain } from './run';
+import { runMain } from '../lib/cli';
 
 export const USAGE = `usage: npm run audit -- <workflow id> [--out <file>] [--report <file>]
 

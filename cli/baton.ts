@@ -42,7 +42,7 @@ import {
 } from '../contract/messages';
 import { formatAudit, formatPendingGate, formatStep, formatUsageExtras } from './format';
 import { childStatuses, createView, type TerminalLike } from './live';
-import { runMain } from './run';
+import { runMain } from '../lib/cli';
 
 /** The usage text printed by `--help` and after every usage error. */
 export const USAGE = `usage: npm run baton -- <command> [options]

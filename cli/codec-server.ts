@@ -19,7 +19,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AesGcmCodec, encryptionFromEnv } from '../workers/codec';
-import { runMain } from './run';
+import { runMain } from '../lib/cli';
 
 const USAGE = `usage: npm run codec-server -- [--port N] [--host ADDRESS]
 

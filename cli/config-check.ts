@@ -8,7 +8,7 @@
 import { ConfigError, loadConfig } from '../activities/config';
 import { activityOptionsFromEnv, configNotAllowed } from '../activities/options';
 import { unpricedModels } from '../contract/usage';
-import { runMain } from './run';
+import { runMain } from '../lib/cli';
 
 const USAGE = 'usage: npm run config:check [-- --digest]';
 

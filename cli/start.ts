@@ -40,7 +40,7 @@ import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from '../w
 import { ensureSearchAttributes } from '../workers/search-attributes';
 import { setupTelemetry, telemetryOptionsFromEnv } from '../workers/telemetry';
 import { createBatonWorker } from '../workers/worker';
-import { runMain } from './run';
+import { runMain } from '../lib/cli';
 
 const USAGE = `usage: npm start -- [--auto-approve] [--playbook <id>] [--id <workflow id>] [--attach] "<question>"
 

@@ -4,7 +4,7 @@
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { activityOptionsFromEnv } from '../activities/options';
-import { runMain } from '../cli/run';
+import { runMain } from '../lib/cli';
 import { dataConverterFor, encryptionFromEnv } from '../workers/codec';
 import { logLevelFromEnv, temporalOptionsFromEnv } from '../workers/options';
 import { parseEvalArgs, USAGE, UsageError } from './args';

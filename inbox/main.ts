@@ -3,7 +3,7 @@
  * Temporal as the worker is. `npm run inbox -- new-token <approver id>` makes an approver token.
  */
 import { Client, Connection } from '@temporalio/client';
-import { runMain } from '../cli/run';
+import { runMain } from '../lib/cli';
 import { dataConverterFromEnv } from '../workers/codec';
 import { connectionOptions, temporalOptionsFromEnv } from '../workers/options';
 import { PROJECT_ROOT } from '../activities/options';

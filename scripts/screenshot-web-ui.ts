@@ -18,7 +18,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { activityOptionsFromEnv, PROJECT_ROOT } from '../activities/options';
 import { OFFLINE_STAND_IN_KEY, taskMetadata } from '../cli/start';
-import { runMain } from '../cli/run';
+import { runMain } from '../lib/cli';
 import { startStandIn } from '../standin/server';
 import { researchTask } from '../workflows';
 import { decide, SEARCH_ATTRIBUTES, status as statusQuery } from '../contract/messages';

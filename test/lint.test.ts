@@ -20,6 +20,8 @@ const PROBE = '__lint_probe__.ts';
 
 /** Must match RUNTIME_DIRS in eslint.config.mjs; the last test checks that no code folder is missing. */
 const RUNTIME_DIRS = [
+  'lib',
+  'contract',
   'workflows',
   'activities',
   'workers',

@@ -1,0 +1,102 @@
+/**
+ * The one way Baton's entry points read their command line: `node:util` `parseArgs`, a usage text,
+ * `--help` answered with exit 0, and any bad argument refused with the usage and exit 2.
+ *
+ *   export const main = command({ name: 'stand-in', usage: USAGE, options: { port: { type: 'string' } } },
+ *     async ({ values }) => { ...; return 0; });
+ *   if (require.main === module) runMain(main);
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
+
+/** A bad command line. The message names the argument and what is wrong with it. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface CommandSpec<O extends ParseArgsOptionsConfig> {
+  /** What the user types, e.g. `npm run stand-in --`; prefixes error messages. */
+  name: string;
+  /** The help text: the usage line(s) first, then the options. Printed by --help, and after errors. */
+  usage: string;
+  options: O;
+  /** Whether positional arguments are accepted (default: no). */
+  allowPositionals?: boolean;
+}
+
+const HELP = { help: { type: 'boolean', short: 'h' } } as const;
+
+/** Parses argv against a spec. `help` is true when -h/--help was given. @throws UsageError */
+export function parseCommandLine<O extends ParseArgsOptionsConfig>(
+  spec: CommandSpec<O>,
+  argv: readonly string[],
+) {
+  try {
+    const parsed = parseArgs({
+      args: [...argv],
+      options: { ...spec.options, ...HELP },
+      allowPositionals: spec.allowPositionals ?? false,
+      strict: true,
+    });
+    const { help, ...values } = parsed.values as typeof parsed.values & { help?: boolean };
+    return { help: help === true, values, positionals: parsed.positionals };
+  } catch (err) {
+    // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.
+    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      throw new UsageError(err.message);
+    }
+    throw err;
+  }
+}
+
+/** Reads a whole number option in [min, max]; undefined stays undefined. @throws UsageError */
+export function intOption(
+  flag: string,
+  value: string | undefined,
+  min: number,
+  max: number,
+): number | undefined {
+  if (value === undefined) return undefined;
+  // Number('') is 0 and Number('1e3') is 1000: plain digits only, so typos are not silently accepted.
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}, got "${value}"`);
+  }
+  return n;
+}
+
+/**
+ * Wraps an entry point's main: --help prints the usage and answers 0; a UsageError prints the message
+ * and the usage on stderr and answers 2; otherwise main's exit code. Tests call the result in-process.
+ */
+export function command<O extends ParseArgsOptionsConfig>(
+  spec: CommandSpec<O>,
+  main: (args: ReturnType<typeof parseCommandLine<O>>) => Promise<number>,
+): (argv: string[]) => Promise<number> {
+  return async (argv) => {
+    try {
+      const args = parseCommandLine(spec, argv);
+      if (args.help) {
+        console.log(spec.usage);
+        return 0;
+      }
+      return await main(args);
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      console.error(`${spec.name}: ${err.message}\n\n${spec.usage}`);
+      return 2;
+    }
+  };
+}
+
+/** Runs a main with this process's arguments and exits with its code; an unexpected error exits 1. */
+export function runMain(main: (argv: string[]) => Promise<number>): void {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
