@@ -68,7 +68,7 @@ const layerRules = Object.entries(LAYERS).map(([dir, allowed]) => {
   };
 });
 
-const WHY = 'The orchestrator never generates or runs code (ARCHITECTURE.md, "No generated code")';
+const WHY = 'The orchestrator never generates or runs code (docs/architecture.md, "No generated code")';
 
 /** Turning a string into code: eval (direct, indirect, `eval?.()`), the Function constructor, string timers. */
 const noCodeFromStrings = {

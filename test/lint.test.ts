@@ -1,7 +1,7 @@
 /**
  * Issue 5, "No generated code, provably": the `noGeneratedCode` block of eslint.config.mjs forbids every
  * way runtime code could turn a string into code, start a process or load a module by computed name
- * (ARCHITECTURE.md, "No generated code"). This test runs the project's real ESLint config through
+ * (docs/architecture.md, "No generated code"). This test runs the project's real ESLint config through
  * ESLint's Node API: each forbidden form must be reported, with the expected rule, in runtime folders
  * (workflows/ included, whose determinism rules configure imports differently); allowed forms must not
  * be; and the repository's own runtime code must pass.
