@@ -44,10 +44,27 @@ export function parseCommandLine<O extends ParseArgsOptionsConfig>(
   } catch (err) {
     // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.
     if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
-      throw new UsageError(err.message);
+      throw new UsageError(shortParseError(String(err.code), err.message));
     }
     throw err;
   }
+}
+
+/**
+ * parseArgs's messages, said the short way every Baton command says them: `unknown option --x`,
+ * `--x needs a value`, `unexpected argument "b"`. Anything else keeps parseArgs's own words.
+ */
+function shortParseError(code: string, message: string): string {
+  // The first quoted word of the message, e.g. '--out' in "Option '-o, --out <value>' argument missing".
+  const quoted = /'([^']*)'/.exec(message)?.[1] ?? '';
+  const flag = quoted.split(/[\s,]+/).find((word) => word.startsWith('--')) ?? quoted.split(/[\s,]+/)[0];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${quoted}`;
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `unexpected argument "${quoted}"`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (/does not take an argument/.test(message)) return `${flag} does not take a value`;
+    if (/argument missing|argument is ambiguous/.test(message)) return `${flag} needs a value`;
+  }
+  return message;
 }
 
 /** Reads a whole number option in [min, max]; undefined stays undefined. @throws UsageError */
