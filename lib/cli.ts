@@ -83,25 +83,36 @@ export function intOption(
   return n;
 }
 
+/** Where a command prints, one line at a time. */
+export interface CommandOutput {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const CONSOLE: CommandOutput = { out: (line) => console.log(line), err: (line) => console.error(line) };
+
 /**
  * Wraps an entry point's main: --help prints the usage and answers 0; a UsageError prints the message
- * and the usage on stderr and answers 2; otherwise main's exit code. Tests call the result in-process.
+ * and the usage on stderr and answers 2; otherwise main's exit code. Tests call the result in-process,
+ * and may pass `io` to collect what it prints (default: the console).
  */
 export function command<O extends ParseArgsOptionsConfig>(
   spec: CommandSpec<O>,
   main: (args: ReturnType<typeof parseCommandLine<O>>) => Promise<number>,
+  io: CommandOutput = CONSOLE,
 ): (argv: string[]) => Promise<number> {
+  const print = (write: (line: string) => void, text: string): void => text.split('\n').forEach(write);
   return async (argv) => {
     try {
       const args = parseCommandLine(spec, argv);
       if (args.help) {
-        console.log(spec.usage);
+        print(io.out, spec.usage);
         return 0;
       }
       return await main(args);
     } catch (err) {
       if (!(err instanceof UsageError)) throw err;
-      console.error(`${spec.name}: ${err.message}\n\n${spec.usage}`);
+      print(io.err, `${spec.name}: ${err.message}\n\n${spec.usage}`);
       return 2;
     }
   };
