@@ -23,6 +23,8 @@ export interface CommandSpec<O extends ParseArgsOptionsConfig> {
   options: O;
   /** Whether positional arguments are accepted (default: no). */
   allowPositionals?: boolean;
+  /** How this command words an unknown option, e.g. `--x`, if not `unknown option --x`. */
+  unknownOption?: (option: string) => string;
 }
 
 const HELP = { help: { type: 'boolean', short: 'h' } } as const;
@@ -44,7 +46,7 @@ export function parseCommandLine<O extends ParseArgsOptionsConfig>(
   } catch (err) {
     // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.
     if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
-      throw new UsageError(shortParseError(String(err.code), err.message));
+      throw new UsageError(shortParseError(String(err.code), err.message, spec.unknownOption));
     }
     throw err;
   }
@@ -54,11 +56,15 @@ export function parseCommandLine<O extends ParseArgsOptionsConfig>(
  * parseArgs's messages, said the short way every Baton command says them: `unknown option --x`,
  * `--x needs a value`, `unexpected argument "b"`. Anything else keeps parseArgs's own words.
  */
-function shortParseError(code: string, message: string): string {
+function shortParseError(
+  code: string,
+  message: string,
+  unknownOption = (option: string): string => `unknown option ${option}`,
+): string {
   // The first quoted word of the message, e.g. '--out' in "Option '-o, --out <value>' argument missing".
   const quoted = /'([^']*)'/.exec(message)?.[1] ?? '';
   const flag = quoted.split(/[\s,]+/).find((word) => word.startsWith('--')) ?? quoted.split(/[\s,]+/)[0];
-  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${quoted}`;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return unknownOption(quoted);
   if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `unexpected argument "${quoted}"`;
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     if (/does not take an argument/.test(message)) return `${flag} does not take a value`;
