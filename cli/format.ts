@@ -1,24 +1,7 @@
 /** How the CLIs print a task's status and audit trail. */
 import { formatUsd } from '../contract/usage';
 import type { AuditEntry, TaskStatus } from '../contract/messages';
-
-/**
- * `text` with control characters (C0, DEL, C1) and bidirectional overrides replaced by spaces: text
- * a model or a person wrote can then never move the cursor, restyle or reorder a terminal's output.
- */
-export function sanitize(text: string): string {
-  let out = '';
-  for (const ch of text) {
-    const cp = ch.codePointAt(0)!;
-    const control =
-      cp < 0x20 ||
-      (cp >= 0x7f && cp <= 0x9f) ||
-      (cp >= 0x202a && cp <= 0x202e) ||
-      (cp >= 0x2066 && cp <= 0x2069);
-    out += control ? ' ' : ch;
-  }
-  return out;
-}
+import { sanitize } from '../lib/text';
 
 /** One audit entry as a line, e.g. `2026-11-24T10:00:00Z plan: approve by alice (update) accepted`. */
 export function formatAudit(e: AuditEntry): string {
