@@ -73,6 +73,19 @@ export function addUsageInto(total: TokenUsage, usage: TokenUsage): void {
   total.costUsd = before === null || added === null ? null : roundUsd(before + added);
 }
 
+/**
+ * Adds one agent's `usage` into a total that also counts per agent (`byAgent`), in place: the way a
+ * task sums its model calls and its children's usage.
+ */
+export function addAgentUsageInto(
+  total: TokenUsage & { byAgent: Record<string, TokenUsage> },
+  agentId: string,
+  usage: TokenUsage,
+): void {
+  addUsageInto(total, usage);
+  addUsageInto((total.byAgent[agentId] ??= { inputTokens: 0, outputTokens: 0 }), usage);
+}
+
 /** The price table applied to per-agent usage. */
 export interface CostEstimate {
   currency: 'USD';
