@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import YAML, { isMap, isNode, isScalar, isSeq, LineCounter, type Node } from 'yaml';
 import type { ZodType } from 'zod';
 import { priceOf } from '../contract/usage';
 import {
@@ -20,6 +20,7 @@ import {
   type AgentConfig,
   type AgentsFile,
   type ApproversFile,
+  type ConfigPath,
   type GateConfig,
   type ResolvedGate,
   type ConfigSnapshot,
@@ -34,6 +35,9 @@ export interface ConfigProblem {
   message: string;
 }
 
+/** A problem and where in its file the node it is about starts (1-based), when it is about one. */
+export type LocatedProblem = ConfigProblem & { line?: number; column?: number };
+
 export interface LoadedConfig {
   agents: AgentsFile;
   approvers: ApproversFile;
@@ -43,44 +47,92 @@ export interface LoadedConfig {
 
 /** Thrown when config is invalid; `problems` lists every one, not just the first. */
 export class ConfigError extends Error {
-  constructor(readonly problems: ConfigProblem[]) {
-    super(`invalid config:\n${formatProblems(problems)}`);
+  /** What is wrong, file by file. Where (line and column) is in the message, one problem a line. */
+  readonly problems: ConfigProblem[];
+
+  constructor(problems: readonly LocatedProblem[]) {
+    super(`invalid config:\n${problems.map(formatProblem).join('\n')}`);
     this.name = 'ConfigError';
+    this.problems = problems.map(({ file, path, message }) => ({ file, path, message }));
   }
 }
 
-export function formatProblems(problems: readonly ConfigProblem[]): string {
-  return problems.map((p) => `  ${p.file}${p.path ? `: ${p.path}` : ''}: ${p.message}`).join('\n');
+/** `  <file>: <path>: <message> (<file>:<line>:<column>)`: the position last, clickable in editors. */
+function formatProblem(p: LocatedProblem): string {
+  const where = p.line === undefined ? '' : ` (${p.file}:${p.line}:${p.column})`;
+  return `  ${p.file}${p.path ? `: ${p.path}` : ''}: ${p.message}${where}`;
+}
+
+/** One parsed file: its value when valid, and where a path into it starts (see {@link locate}). */
+interface ParsedFile<T> {
+  value?: T;
+  at: (path: ConfigPath) => { line: number; column: number } | undefined;
 }
 
 async function parseFile<T>(
   file: string,
   schema: ZodType<T>,
   root: string,
-  problems: ConfigProblem[],
-): Promise<{ value?: T; raw?: unknown }> {
+  problems: LocatedProblem[],
+): Promise<ParsedFile<T>> {
   const rel = path.relative(root, file) || file;
+  const nowhere = { at: () => undefined };
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
     problems.push({ file: rel, path: '', message: `cannot read: ${(err as Error).message}` });
-    return {};
+    return nowhere;
   }
-  const doc = YAML.parseDocument(text, { prettyErrors: true });
+  const lines = new LineCounter();
+  const doc = YAML.parseDocument(text, { prettyErrors: true, lineCounter: lines });
   if (doc.errors.length > 0) {
-    for (const e of doc.errors) problems.push({ file: rel, path: '', message: `YAML: ${e.message}` });
-    return {};
+    for (const e of doc.errors) {
+      // The first line of the message (the code excerpt under it would break the one-problem-a-line list).
+      const message = `YAML: ${e.message.split('\n')[0]?.replace(/:$/, '')}`;
+      const [line, column] = [e.linePos?.[0].line, e.linePos?.[0].col];
+      problems.push({ file: rel, path: '', message, line, column });
+    }
+    return nowhere;
   }
-  const raw: unknown = doc.toJS();
-  const parsed = schema.safeParse(raw);
+  const at = (p: ConfigPath): { line: number; column: number } | undefined => {
+    const offset = locate(doc.contents, p);
+    if (offset === undefined) return undefined;
+    const { line, col } = lines.linePos(offset);
+    return { line, column: col };
+  };
+  const parsed = schema.safeParse(doc.toJS());
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      problems.push({ file: rel, path: formatPath(issue.path), message: issue.message });
+      // An unknown key is pointed at itself rather than at the mapping that holds it.
+      const node =
+        issue.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys.slice(0, 1)] : issue.path;
+      problems.push({ file: rel, path: formatPath(issue.path), message: issue.message, ...at(node) });
     }
-    return { raw };
+    return { at };
   }
-  return { value: parsed.data, raw };
+  return { value: parsed.data, at };
+}
+
+/**
+ * The offset in the file where the node at `path` starts: the key that names it when it has one
+ * (the line that says `quorum:` or `limits:`), else the node itself (a list item, the document).
+ * When the path goes further than the file (a required key is missing, a default filled it in),
+ * the nearest ancestor that is in the file.
+ */
+function locate(root: unknown, path: ConfigPath): number | undefined {
+  let node = root;
+  let key: Node | undefined;
+  for (const step of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(step));
+      if (!pair) break;
+      [node, key] = [pair.value, isNode(pair.key) ? pair.key : undefined];
+    } else if (isSeq(node) && typeof step === 'number' && step < node.items.length) {
+      [node, key] = [node.items[step], undefined];
+    } else break;
+  }
+  return (key ?? (isNode(node) ? node : undefined))?.range?.[0];
 }
 
 /**
@@ -89,7 +141,7 @@ async function parseFile<T>(
  * listing every problem.
  */
 export async function loadConfig(configDir: string): Promise<LoadedConfig> {
-  const problems: ConfigProblem[] = [];
+  const problems: LocatedProblem[] = [];
   const root = path.dirname(configDir);
   const agents = await parseFile(path.join(configDir, 'agents.yaml'), AgentsFileSchema, root, problems);
   const approvers = await parseFile(
@@ -119,18 +171,22 @@ export async function loadConfig(configDir: string): Promise<LoadedConfig> {
   for (const name of names) {
     const file = path.join(playbookDir, name);
     const rel = path.relative(root, file);
-    const { value } = await parseFile(file, PlaybookSchema, root, problems);
+    const { value, at } = await parseFile(file, PlaybookSchema, root, problems);
     if (!value) continue;
     const expected = name.replace(/\.ya?ml$/, '');
     if (value.id !== expected) {
-      problems.push({ file: rel, path: 'id', message: `must match the file name ("${expected}")` });
+      problems.push({
+        file: rel,
+        path: 'id',
+        message: `must match the file name ("${expected}")`,
+        ...at(['id']),
+      });
     }
     // The fixed plan's limits need nothing from agents.yaml: checked even when that file is broken.
-    const checks = agents.value
-      ? checkPlaybookAgainstAgents(value, agents.value)
-      : checkFixedPlan(value).map((p) => `fixedPlan: ${p}`);
+    const checks = agents.value ? checkPlaybookAgainstAgents(value, agents.value) : checkFixedPlan(value);
     if (approvers.value) checks.push(...checkGatesAgainstApprovers(value, approvers.value));
-    for (const message of checks) problems.push({ file: rel, path: '', message });
+    // The path is in the message ("agents: ..."); the position is that of the node naming the reference.
+    for (const c of checks) problems.push({ file: rel, path: '', message: c.message, ...at(c.at) });
     playbooks[value.id] = value;
   }
   if (problems.length > 0 || !agents.value || !approvers.value) throw new ConfigError(problems);

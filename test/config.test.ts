@@ -580,3 +580,97 @@ describe('broken config', () => {
     }
   });
 });
+
+describe('each problem names the line and column of its node', () => {
+  /** `<file>:<line>:<column>` of the first `needle` in a config copy's file, as problems print it. */
+  async function position(dir: string, rel: string, needle: string): Promise<string> {
+    const text = await fs.readFile(path.join(dir, rel), 'utf8');
+    const before = text.slice(0, text.indexOf(needle));
+    expect(before.length).toBeLessThan(text.length);
+    const line = before.split('\n').length;
+    const column = before.length - before.lastIndexOf('\n');
+    return `${path.basename(dir)}/${rel}:${line}:${column}`;
+  }
+
+  test('a wrong value in a playbook: its file, line and column, after the problem as before', async () => {
+    const dir = await copyConfig();
+    await edit(dir, 'playbooks/team-review.yaml', (t) => t.replace('quorum: 2', 'quorum: 0'));
+    const at = await position(dir, 'playbooks/team-review.yaml', 'quorum: 0');
+    const err = await configError(dir);
+    expect(err.problems).toEqual(
+      matchers(dir, [
+        {
+          file: 'playbooks/team-review.yaml',
+          path: 'gates.plan.quorum',
+          message: 'Too small: expected number to be >=1',
+        },
+      ]),
+    );
+    const line = `  ${path.basename(dir)}/playbooks/team-review.yaml: gates.plan.quorum: Too small: expected number to be >=1 (${at})`;
+    expect(err.message.split('\n')).toContain(line);
+    // config:check prints the same line.
+    const { status, stderr } = configCheck(dir);
+    expect(status).toBe(1);
+    expect(stderr.split('\n')).toContain(line);
+  });
+
+  test('a playbook naming an undeclared agent: the line and column of that name', async () => {
+    const dir = await copyConfig();
+    await edit(dir, 'playbooks/research-brief.yaml', (t) =>
+      t.replace('fact-checker, writer]', 'fact-checker, writer, coder]'),
+    );
+    const at = await position(dir, 'playbooks/research-brief.yaml', 'coder');
+    const err = await configError(dir);
+    expect(err.message).toContain(
+      `playbooks/research-brief.yaml: agents: "coder" is not declared in agents.yaml (${at})`,
+    );
+  });
+
+  test('an approver group a gate names but approvers.yaml does not declare: the line of the reference', async () => {
+    const dir = await copyConfig();
+    await edit(dir, 'playbooks/team-review.yaml', (t) =>
+      t.replace("'group:editors', 'group:research-leads'", "'group:editors', 'group:ghosts'"),
+    );
+    const at = await position(dir, 'playbooks/team-review.yaml', "'group:ghosts'");
+    const err = await configError(dir);
+    expect(err.message).toContain(`group "ghosts" is not declared in approvers.yaml (${at})`);
+  });
+
+  test('a missing required key: the line of the mapping that lacks it', async () => {
+    const dir = await copyConfig();
+    await edit(dir, 'playbooks/research-brief.yaml', (t) => t.replace(/\n {2}maxSteps: 8[^\n]*/, ''));
+    const at = await position(dir, 'playbooks/research-brief.yaml', 'limits:');
+    const err = await configError(dir);
+    expect(err.problems).toEqual(
+      matchers(dir, [
+        {
+          file: 'playbooks/research-brief.yaml',
+          path: 'limits.maxSteps',
+          message: 'Invalid input: expected number, received undefined',
+        },
+      ]),
+    );
+    expect(err.message).toContain(
+      `limits.maxSteps: Invalid input: expected number, received undefined (${at})`,
+    );
+  });
+
+  test('a key the schema does not know: the line of that key', async () => {
+    const dir = await copyConfig();
+    await edit(dir, 'agents.yaml', (t) =>
+      t.replace('maxTokens: 8000', 'maxTokens: 8000\n    temperature: 1'),
+    );
+    const at = await position(dir, 'agents.yaml', 'temperature');
+    const err = await configError(dir);
+    expect(err.message).toContain(`agents[0]: Unrecognized key: "temperature" (${at})`);
+  });
+
+  test('a YAML syntax error: the position the parser reports, in the same form', async () => {
+    const dir = await copyConfig();
+    await edit(dir, 'playbooks/research-brief.yaml', (t) => t.replace('maxSteps: 8', 'maxSteps: [8'));
+    const err = await configError(dir);
+    expect(err.message).toContain(
+      `at line 9, column 3 (${path.basename(dir)}/playbooks/research-brief.yaml:9:3)`,
+    );
+  });
+});

@@ -749,7 +749,7 @@ describe('checkGatesAgainstApprovers', () => {
       ],
     ],
   ])('reports %s', (_name, gates, expected) => {
-    expect(checkGatesAgainstApprovers(withGates(gates), APPROVERS)).toEqual(expected);
+    expect(checkGatesAgainstApprovers(withGates(gates), APPROVERS).map((f) => f.message)).toEqual(expected);
   });
 
   test('"*" satisfies any quorum, on a gate and on an escalation', () => {
@@ -786,7 +786,7 @@ describe('checkGatesAgainstApprovers', () => {
       plan: { required: true, approvers: ['ghost'] },
       report: { required: true, approvers: ['group:nobody'] },
     });
-    expect(checkGatesAgainstApprovers(playbook, APPROVERS)).toEqual([
+    expect(checkGatesAgainstApprovers(playbook, APPROVERS).map((f) => f.message)).toEqual([
       'gates.plan.approvers: "ghost" is not declared in approvers.yaml',
       'gates.plan.quorum: 1 approvals needed but only 0 approver(s) named',
       'gates.report.approvers: group "nobody" is not declared in approvers.yaml',
@@ -845,7 +845,7 @@ describe('checkPlaybookAgainstAgents', () => {
       ['fixedPlan: steps[0] ("a"): decompose is true but the depth budget is spent (depth 0 of max 0)'],
     ],
   ])('reports %s', (_name, extra, expected) => {
-    expect(checkPlaybookAgainstAgents(parse(extra), AGENTS)).toEqual(expected);
+    expect(checkPlaybookAgainstAgents(parse(extra), AGENTS).map((f) => f.message)).toEqual(expected);
   });
 });
 

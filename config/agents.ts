@@ -1,0 +1,166 @@
+/**
+ * `agents.yaml`: the agents (model, prompt, tokens, tools, timeouts, retry), which one leads, and
+ * the prices of their models.
+ */
+import { z } from 'zod';
+import { DurationSchema, IdSchema } from './common';
+
+/** Names of the tools an agent may be given. The registry itself lives in `activities/tools.ts`. */
+export const TOOL_NAMES = ['web_search'] as const;
+export type ToolName = (typeof TOOL_NAMES)[number];
+
+export const RetryPolicySchema = z
+  .object({
+    initialInterval: DurationSchema.default('2s'),
+    backoffCoefficient: z.number().min(1).max(10).default(2),
+    maximumInterval: DurationSchema.default('1m'),
+    maximumAttempts: z.number().int().min(1).max(100).default(5),
+    /** Failure types never retried, e.g. `ModelOutputInvalid` to fail fast on malformed answers. */
+    nonRetryableErrorTypes: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+export type RetryPolicyConfig = z.infer<typeof RetryPolicySchema>;
+
+export const AgentSchema = z
+  .object({
+    id: IdSchema,
+    role: z.string().min(1).max(500),
+    model: z.string().min(1),
+    systemPrompt: z.string().min(1).max(20_000),
+    maxTokens: z.number().int().min(64).max(64_000),
+    /**
+     * For the lead: how to size a plan to the question (effort scaling), given to it with every
+     * planning request. The playbook's limits still bound whatever it plans.
+     */
+    effortRule: z.string().min(1).max(4000).optional(),
+    tools: z.array(z.enum(TOOL_NAMES)).default([]),
+    timeouts: z
+      .object({
+        /** Longest a single model call may take, retries not included. */
+        startToClose: DurationSchema.default('10m'),
+        /** A streaming call that sends nothing for this long is presumed dead and retried. */
+        heartbeat: DurationSchema.default('30s'),
+      })
+      .strict()
+      .default({ startToClose: '10m', heartbeat: '30s' }),
+    retry: RetryPolicySchema.default({
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: [],
+    }),
+  })
+  .strict();
+export type AgentConfig = z.infer<typeof AgentSchema>;
+
+/** A price in USD per million tokens: finite, not negative, and below an absurd bound that catches typos. */
+const UsdPerMTokSchema = z
+  .number({
+    error: (issue) =>
+      issue.input === undefined
+        ? 'is required (US dollars per million tokens)'
+        : 'must be a number of US dollars per million tokens',
+  })
+  .min(0, 'must not be negative')
+  .max(10_000, 'is implausibly high for USD per million tokens (at most 10000)');
+
+/**
+ * What one model costs, in USD per million tokens, as Anthropic lists it: base input, output, 5-minute
+ * cache writes and cache reads (hits). All four are required: a reviewed table says each one.
+ */
+export const ModelPriceSchema = z
+  .object({
+    /** Input tokens that were neither read from nor written to the prompt cache. */
+    input: UsdPerMTokSchema,
+    output: UsdPerMTokSchema,
+    /** Input tokens written to the prompt cache (5-minute entries, which is what Baton asks for). */
+    cacheWrite: UsdPerMTokSchema,
+    /** Input tokens read from the prompt cache. */
+    cacheRead: UsdPerMTokSchema,
+  })
+  .strict()
+  .superRefine((price, ctx) => {
+    // Anthropic prices cache reads below, and cache writes above, base input: a table that says
+    // otherwise has most likely swapped two columns.
+    if (price.cacheRead > price.input)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cacheRead'],
+        message: `must not exceed input (${price.input}): cache reads are cheaper than base input; are cacheRead and cacheWrite swapped?`,
+      });
+    if (price.cacheWrite < price.input)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cacheWrite'],
+        message: `must not be below input (${price.input}): cache writes cost more than base input; are cacheRead and cacheWrite swapped?`,
+      });
+  });
+export type ModelPrice = z.infer<typeof ModelPriceSchema>;
+
+/** Prices by Anthropic model id. A model missing here has an unknown cost (shown as such, never as 0). */
+export const PriceTableSchema = z.record(z.string(), ModelPriceSchema).superRefine((table, ctx) => {
+  for (const model of Object.keys(table)) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:@/[\]-]{0,199}$/.test(model))
+      ctx.addIssue({
+        code: 'custom',
+        path: [model],
+        message: 'must be a model id such as "claude-sonnet-5-5"',
+      });
+  }
+});
+export type PriceTable = z.infer<typeof PriceTableSchema>;
+
+/** An agent as a task's config snapshot holds it: its config, and the price of its model when config lists one. */
+export type SnapshotAgent = AgentConfig & {
+  /** From `prices` in agents.yaml at the task's start. Absent: no price listed (or a snapshot older than prices). */
+  price?: ModelPrice;
+};
+
+export const AgentsFileSchema = z
+  .object({
+    /** Id of the agent that plans and synthesizes. */
+    lead: IdSchema,
+    agents: z.array(AgentSchema).min(2),
+    /**
+     * USD per million tokens by model id, for cost estimates. Optional: without it (or without a
+     * model in it) costs are shown as unknown. Changing it changes the config digest.
+     */
+    prices: PriceTableSchema.optional(),
+  })
+  .strict()
+  .superRefine(
+    (file, ctx) => {
+      const seen = new Set<string>();
+      file.agents.forEach((agent, i) => {
+        if (seen.has(agent.id)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['agents', i, 'id'],
+            message: `duplicate agent id "${agent.id}"`,
+          });
+        }
+        seen.add(agent.id);
+      });
+      if (!seen.has(file.lead)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['lead'],
+          message: `no agent with id "${file.lead}" is declared`,
+        });
+      }
+    },
+    {
+      // zod skips refinements once any field has an issue; these checks need only the ids, so they
+      // run whenever the ids are readable and are reported together with field problems.
+      when: (payload) => {
+        const v = payload.value as { lead?: unknown; agents?: unknown } | undefined;
+        return (
+          typeof v?.lead === 'string' &&
+          Array.isArray(v.agents) &&
+          v.agents.every((a) => typeof (a as { id?: unknown } | null)?.id === 'string')
+        );
+      },
+    },
+  );
+export type AgentsFile = z.infer<typeof AgentsFileSchema>;

@@ -1,0 +1,17 @@
+/** What a task carries from config: the parts it needs, frozen at its start. */
+import type { SnapshotAgent } from './agents';
+import type { Playbook, ResolvedGate } from './playbook';
+
+/** Everything a task needs from config, frozen at its start. Small enough to live in workflow history. */
+export interface ConfigSnapshot {
+  /** sha256 over the canonical form of agents, approvers and playbooks, as `sha256:<hex>`. */
+  digest: string;
+  playbook: Playbook;
+  lead: SnapshotAgent;
+  /** The specialists the playbook allows, by id. */
+  specialists: Record<string, SnapshotAgent>;
+  /** The playbook's gates with approvers resolved to people at the task's start. */
+  gates: { plan: ResolvedGate; report: ResolvedGate };
+  /** Whether the task keeps Baton's search attributes current: a worker setting, fixed at start. */
+  searchAttributes: boolean;
+}
