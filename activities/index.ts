@@ -23,10 +23,11 @@ import {
   type SynthesisInput,
   type SynthesisResult,
 } from '../contract/activities';
+import { FailureTypes } from '../contract/failures';
 import type { ArtifactRef, Provenance } from '../contract/messages';
 import { getArtifact, putArtifact, sha256 } from './artifacts';
 import { ConfigError, loadConfig, snapshotFor } from './config';
-import { callStructured, FailureTypes } from './model';
+import { callStructured } from './model';
 import { activityOptionsFromEnv, configNotAllowed, type ActivityOptions } from './options';
 import { planPrompt, stepPrompt, synthesisPrompt, type ContextItem } from './prompts';
 import { renderReport } from './report';
@@ -59,16 +60,17 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       try {
         config = await loadConfig(options.configDir);
       } catch (err) {
-        if (err instanceof ConfigError) throw ApplicationFailure.nonRetryable(err.message, 'ConfigInvalid');
+        if (err instanceof ConfigError)
+          throw ApplicationFailure.nonRetryable(err.message, FailureTypes.ConfigInvalid);
         throw err;
       }
       const notAllowed = configNotAllowed(config.digest, options.configAllowlist);
-      if (notAllowed) throw ApplicationFailure.nonRetryable(notAllowed, 'ConfigNotAllowed');
+      if (notAllowed) throw ApplicationFailure.nonRetryable(notAllowed, FailureTypes.ConfigNotAllowed);
       const snapshot = snapshotFor(config, playbookId, options.searchAttributes);
       if (!snapshot) {
         throw ApplicationFailure.nonRetryable(
           `unknown playbook "${playbookId}"; available: ${Object.keys(config.playbooks).join(', ')}`,
-          'UnknownPlaybook',
+          FailureTypes.UnknownPlaybook,
         );
       }
       return snapshot;

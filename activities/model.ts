@@ -18,22 +18,11 @@ import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { zodOutputFormat } from '@anthropic-ai/sdk/helpers/zod';
 import type { z } from 'zod';
+import { FailureTypes } from '../contract/failures';
 import { usageCostUsd } from '../contract/usage';
 import type { SnapshotAgent } from '../config/schema';
 import type { RefusedToolCall } from '../contract/activities';
 import type { TokenUsage } from '../contract/messages';
-
-/** Failure types a workflow or a retry policy can name. */
-export const FailureTypes = {
-  /** The request is wrong (400, 404, 413, 422): fix config or input. */
-  ModelRequestInvalid: 'ModelRequestInvalid',
-  /** The key is missing, wrong or lacks permission (401, 403). */
-  ModelAuthFailed: 'ModelAuthFailed',
-  /** Rate limit, overload, 5xx, connection trouble: retried with backoff. */
-  ModelUnavailable: 'ModelUnavailable',
-  /** The model answered, but not in the required structure. */
-  ModelOutputInvalid: 'ModelOutputInvalid',
-} as const;
 
 const NON_RETRYABLE_HINTS: Record<number, string> = {
   400: "the request was refused as invalid; check the agent's model name and max tokens in config/agents.yaml",

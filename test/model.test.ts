@@ -9,12 +9,12 @@ import { z } from 'zod';
 import {
   callStructured,
   classifyModelError,
-  FailureTypes,
   refusedToolCalls,
   retryAfterMs,
   type StructuredResult,
 } from '../activities/model';
 import { TOOL_REGISTRY } from '../activities/tools';
+import { FailureTypes } from '../contract/failures';
 import { planPrompt, quote, stepPrompt, synthesisPrompt, type ContextItem } from '../activities/prompts';
 import { AgentSchema, type PlanLimits, type SnapshotAgent } from '../config/schema';
 import { startStandIn, type MessagesRequestBody, type StandIn, type StandInReply } from '../standin/server';

@@ -1,0 +1,32 @@
+/**
+ * Every failure type Baton raises: the `type` of an `ApplicationFailure` a workflow or an activity
+ * throws. Callers and retry policies (an agent's `retry.nonRetryableErrorTypes` in config) match on
+ * these names, so each is written here once. Workflow-safe: plain data.
+ */
+export const FailureTypes = {
+  /** The task's input is not a valid `researchTask` input. */
+  InvalidInput: 'InvalidInput',
+  /** The config folder does not load or does not validate. */
+  ConfigInvalid: 'ConfigInvalid',
+  /** The config's digest is not on the worker's allowlist. */
+  ConfigNotAllowed: 'ConfigNotAllowed',
+  /** The task names a playbook the config does not have. */
+  UnknownPlaybook: 'UnknownPlaybook',
+  /** The lead produced no valid plan, or a step names an agent the playbook does not allow. */
+  PlanInvalid: 'PlanInvalid',
+  /** A step failed and the playbook's step-failure policy fails the task. */
+  StepFailed: 'StepFailed',
+  /** A decision (the `decide` Update) was refused: it would be refused again, so it is not retried. */
+  DecisionRefused: 'DecisionRefused',
+  /** The model request is wrong (400, 404, 413, 422): fix config or input. */
+  ModelRequestInvalid: 'ModelRequestInvalid',
+  /** The key is missing, wrong or lacks permission (401, 403). */
+  ModelAuthFailed: 'ModelAuthFailed',
+  /** Rate limit, overload, 5xx, connection trouble: retried with backoff. */
+  ModelUnavailable: 'ModelUnavailable',
+  /** The model answered, but not in the required structure. */
+  ModelOutputInvalid: 'ModelOutputInvalid',
+} as const;
+
+/** One of {@link FailureTypes}. */
+export type FailureType = (typeof FailureTypes)[keyof typeof FailureTypes];
