@@ -9,7 +9,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ActivityOptions } from '../activities/options';
 import type { Plan } from '../config/schema';
-import { researchTask, STEPS_PER_RUN } from '../workflows/research';
+import { researchTask } from '../workflows/research';
+import { STEPS_PER_RUN } from '../workflows/batches';
 import { status as statusQuery } from '../contract/messages';
 import {
   fakeModelActivities,

@@ -33,6 +33,8 @@ import {
   type Phase,
   type TaskStatus,
 } from '../contract/messages';
+import { FailureTypes } from '../contract/failures';
+import { now } from './status';
 
 /** How a gate closed. */
 export type GateOutcome =
@@ -40,11 +42,25 @@ export type GateOutcome =
   | { kind: 'reject'; by: string; comment?: string }
   | { kind: 'requestChanges'; by: string; comment: string; rerunSteps: string[] };
 
-const now = (): string => new Date().toISOString();
+/** A reminder of an open gate: when it is due, and its label (the duration after opening, as configured). */
+interface Reminder {
+  at: number;
+  label: string;
+}
+
+/** A gate being waited on: the gate, its config, what status shows of it, and when timers are due. */
+interface Waiting {
+  gate: Gate;
+  config: ResolvedGate;
+  open: PendingGate;
+  /** Workflow time (ms) of the current deadline; escalation moves it. */
+  deadlineAt: number | undefined;
+  reminders: Reminder[];
+}
 
 /** A refused decision, as the Update's caller sees it: not retryable, since it would be refused again. */
 const refused = (reason: string): ApplicationFailure =>
-  ApplicationFailure.create({ message: reason, type: 'DecisionRefused', nonRetryable: true });
+  ApplicationFailure.create({ message: reason, type: FailureTypes.DecisionRefused, nonRetryable: true });
 
 export class Gatekeeper {
   private outcome: GateOutcome | undefined;
@@ -197,13 +213,34 @@ export class Gatekeeper {
   /**
    * Opens the gate and waits, in durable time, for its outcome: quorum reached, a rejection, a
    * change request, or the deadline policy. Returns undefined when the gate is not required.
+   * Reminders and the deadline are timers raced against a decision ({@link onTimer} says what a
+   * timer that won means); the loop's awaits are all here, so a decision resumes the task at once.
    */
   async wait(gate: Gate, config: ResolvedGate): Promise<GateOutcome | undefined> {
     if (!config.required) return undefined;
+    const waiting = this.open(gate, config);
+    while (!this.outcome) {
+      const reminder = waiting.reminders.find((r) => !waiting.open.reminders.includes(r.label));
+      const wakeAt = Math.min(reminder?.at ?? Infinity, waiting.deadlineAt ?? Infinity);
+      if (wakeAt === Infinity) {
+        await condition(() => this.outcome !== undefined);
+        break;
+      }
+      if (await condition(() => this.outcome !== undefined, Math.max(1, wakeAt - Date.now()))) break;
+      // The timer won the race, but a decision may have been applied in the same workflow task:
+      // a decision accepted (and audited) is never overridden by the deadline policy.
+      if (this.outcome) break;
+      this.onTimer(waiting, reminder);
+    }
+    return this.close(gate);
+  }
+
+  /** Opens the gate: pending in status, audited and published, with its reminders and deadline. */
+  private open(gate: Gate, config: ResolvedGate): Waiting {
     this.outcome = undefined;
     this.setPhase(gate === 'plan' ? 'awaiting-plan-approval' : 'awaiting-report-approval');
     const openedAt = Date.now();
-    let deadlineAt = config.deadline ? openedAt + durationMs(config.deadline) : undefined;
+    const deadlineAt = config.deadline ? openedAt + durationMs(config.deadline) : undefined;
     const reminders = config.reminders.map((r) => ({ at: openedAt + durationMs(r), label: String(r) }));
     const open: PendingGate = {
       gate,
@@ -223,66 +260,70 @@ export class Gatekeeper {
       reason: `waiting for ${config.quorum} of: ${config.approvers.join(', ')}`,
     });
     this.publish();
+    return { gate, config, open, deadlineAt, reminders };
+  }
 
-    while (!this.outcome) {
-      const reminder = reminders.find((r) => !open.reminders.includes(r.label));
-      const wakeAt = Math.min(reminder?.at ?? Infinity, deadlineAt ?? Infinity);
-      if (wakeAt === Infinity) {
-        await condition(() => this.outcome !== undefined);
-        break;
-      }
-      if (await condition(() => this.outcome !== undefined, Math.max(1, wakeAt - Date.now()))) break;
-      // The timer won the race, but a decision may have been applied in the same workflow task:
-      // a decision accepted (and audited) is never overridden by the deadline policy.
-      if (this.outcome) break;
-      if (reminder && reminder.at <= Date.now() && reminder.at < (deadlineAt ?? Infinity)) {
-        open.reminders.push(reminder.label);
-        this.audit({
-          gate,
-          event: 'reminder',
-          via: 'system',
-          reason: `${reminder.label} after opening; still waiting for ${open.approvers.join(', ')}`,
-        });
-        continue;
-      }
-      // The deadline passed with no outcome.
-      const escalation =
-        open.stage === 'primary' && config.onDeadline === 'escalate' ? config.escalation : undefined;
-      if (escalation) {
-        deadlineAt = Date.now() + durationMs(escalation.deadline);
-        open.stage = 'escalated';
-        open.approvers = escalation.approvers;
-        open.quorum = escalation.quorum;
-        open.deadline = new Date(deadlineAt).toISOString();
-        this.audit({
-          gate,
-          event: 'escalated',
-          via: 'system',
-          reason: `deadline ${config.deadline} passed; now waiting for ${escalation.quorum} of: ${escalation.approvers.join(', ')}`,
-        });
-        this.publish();
-        continue;
-      }
-      const policy = open.stage === 'escalated' ? config.escalation!.onDeadline : config.onDeadline;
+  /** A timer fired with no decision: a reminder is due, or the deadline passed. */
+  private onTimer(waiting: Waiting, reminder: Reminder | undefined): void {
+    const { gate, open, deadlineAt } = waiting;
+    if (reminder && reminder.at <= Date.now() && reminder.at < (deadlineAt ?? Infinity)) {
+      open.reminders.push(reminder.label);
       this.audit({
         gate,
-        event: 'deadline',
+        event: 'reminder',
         via: 'system',
-        by: 'system',
-        reason: `no decision by ${open.deadline}; policy: ${policy}`,
+        reason: `${reminder.label} after opening; still waiting for ${open.approvers.join(', ')}`,
       });
-      this.outcome =
-        policy === 'auto-approve'
-          ? {
-              kind: 'approve',
-              approvals: [
-                { by: 'system (auto-approve)', at: now(), comment: `deadline passed; policy ${policy}` },
-              ],
-            }
-          : { kind: 'reject', by: 'system', comment: 'deadline passed' };
+      return;
     }
+    const { config } = waiting;
+    const escalation =
+      open.stage === 'primary' && config.onDeadline === 'escalate' ? config.escalation : undefined;
+    if (escalation) this.escalate(waiting, escalation);
+    else this.applyDeadlinePolicy(waiting);
+  }
 
-    // Set by a handler or by the deadline branch above (TypeScript cannot see the handlers).
+  /** The primary approvers' deadline passed: the escalation approvers decide, by a new deadline. */
+  private escalate(waiting: Waiting, escalation: NonNullable<ResolvedGate['escalation']>): void {
+    const { gate, config, open } = waiting;
+    waiting.deadlineAt = Date.now() + durationMs(escalation.deadline);
+    open.stage = 'escalated';
+    open.approvers = escalation.approvers;
+    open.quorum = escalation.quorum;
+    open.deadline = new Date(waiting.deadlineAt).toISOString();
+    this.audit({
+      gate,
+      event: 'escalated',
+      via: 'system',
+      reason: `deadline ${config.deadline} passed; now waiting for ${escalation.quorum} of: ${escalation.approvers.join(', ')}`,
+    });
+    this.publish();
+  }
+
+  /** The last deadline passed with no decision: the policy decides (auto-approve or reject). */
+  private applyDeadlinePolicy({ gate, config, open }: Waiting): void {
+    const policy = open.stage === 'escalated' ? config.escalation!.onDeadline : config.onDeadline;
+    this.audit({
+      gate,
+      event: 'deadline',
+      via: 'system',
+      by: 'system',
+      reason: `no decision by ${open.deadline}; policy: ${policy}`,
+    });
+    this.outcome =
+      policy === 'auto-approve'
+        ? {
+            kind: 'approve',
+            approvals: [
+              { by: 'system (auto-approve)', at: now(), comment: `deadline passed; policy ${policy}` },
+            ],
+          }
+        : { kind: 'reject', by: 'system', comment: 'deadline passed' };
+  }
+
+  /** Closes the gate on its outcome: audited, a change request counted, no longer pending. */
+  private close(gate: Gate): GateOutcome {
+    // Set by a handler or by the deadline policy (TypeScript cannot see the handlers).
     const outcome = this.outcome as GateOutcome;
     this.audit({ gate, event: 'gate-closed', via: 'system', reason: outcome.kind });
     if (outcome.kind === 'requestChanges') this.status.revisions[gate]++;

@@ -1,2 +1,2 @@
-/** Every workflow the Baton worker registers. Deterministic code only (see ARCHITECTURE.md). */
+/** Every workflow the Baton worker registers. Deterministic code only (see docs/architecture.md). */
 export { researchBatch, researchSubtask, researchTask } from './research';

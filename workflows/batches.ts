@@ -1,0 +1,126 @@
+/**
+ * A plan too large for one workflow run's history runs in batches: the scheduler
+ * (workflows/scheduler.ts) hands out batches of steps instead of single steps, each run by a
+ * `researchBatch` child with its own history (docs/architecture.md, "Child workflows and batches").
+ *
+ * A batch is the ready steps, then the pending steps that need only them (or steps settled
+ * already), up to {@link STEPS_PER_RUN}; at most {@link BATCHES_IN_FLIGHT} batches run at once, and
+ * each takes what is left of `maxParallel`, up to its size, so the steps in flight never exceed it.
+ * This run's history holds a few events per batch instead of several per step. Step states here
+ * change when a batch finishes; each batch child's `status` query shows its steps live.
+ */
+import { executeChild, workflowInfo } from '@temporalio/workflow';
+import type { BatchResult, StepStatus, TaskStatus } from '../contract/messages';
+import type { ConfigSnapshot } from '../config/schema';
+import type { Budget } from './budget';
+import type { Unit, Work } from './scheduler';
+import { failureMessage, mergeUsage, now } from './status';
+import type { researchBatch } from './research';
+
+/**
+ * Most steps one workflow run executes itself. A larger plan runs in `researchBatch` children, so
+ * no run's history nears Temporal's warning size (10,240 events or 10 MB by default): about four
+ * events per step for inline steps, a handful per batch for the parent.
+ */
+export const STEPS_PER_RUN = 100;
+/** Batch children of one task running at once; `maxParallel` is shared between them. */
+const BATCHES_IN_FLIGHT = 4;
+
+/** A batch: its steps, and the share of `maxParallel` it was given. */
+interface Batch extends Unit {
+  slots: number;
+}
+
+/** The ready steps, then pending steps whose dependencies are all settled or in the batch (the child runs them in order), up to the batch size. */
+function batchOf(ready: StepStatus[], steps: StepStatus[], isSettled: (id: string) => boolean): StepStatus[] {
+  const batch = ready.slice(0, STEPS_PER_RUN);
+  const inBatch = new Set(batch.map((s) => s.id));
+  for (let grew = true; grew && batch.length < STEPS_PER_RUN;) {
+    grew = false;
+    for (const step of steps) {
+      if (batch.length >= STEPS_PER_RUN) break;
+      if (step.state !== 'pending' || inBatch.has(step.id)) continue;
+      if (!step.dependsOn.every((id) => inBatch.has(id) || isSettled(id))) continue;
+      batch.push(step);
+      inBatch.add(step.id);
+      grew = true;
+    }
+  }
+  return batch;
+}
+
+/** Batches of `steps` as the scheduler's units of work, each run by a `researchBatch` child. */
+export function inBatches(
+  status: TaskStatus,
+  config: ConfigSnapshot,
+  budget: Budget,
+  steps: StepStatus[],
+  byId: Map<string, StepStatus>,
+): Work<Batch, BatchResult> {
+  const { maxParallel } = config.playbook.limits;
+  let slotsInUse = 0;
+  let batches = 0;
+  return {
+    hasRoom: (inFlight) => inFlight < BATCHES_IN_FLIGHT && slotsInUse < maxParallel,
+    take(ready, isSettled) {
+      const batch = batchOf(ready, steps, isSettled);
+      // The steps in flight across all batches never exceed maxParallel.
+      const slots = Math.min(batch.length, maxParallel - slotsInUse);
+      slotsInUse += slots;
+      return { steps: batch, slots };
+    },
+    start({ steps: batch, slots }) {
+      batches++;
+      for (const step of batch) Object.assign(step, { state: 'running', startedAt: now() });
+      const inBatch = new Set(batch.map((s) => s.id));
+      // What the batch needs of the steps it depends on: their state and result (skipped ones too).
+      const context = [...new Set(batch.flatMap((s) => s.dependsOn))]
+        .filter((id) => !inBatch.has(id))
+        .map((id) => {
+          const { agent, question, state, result } = byId.get(id)!;
+          return { id, agent, question, dependsOn: [], decompose: false, state, result };
+        });
+      return executeChild<typeof researchBatch>('researchBatch', {
+        workflowId: `${workflowInfo().workflowId}/batch-${batches}`,
+        args: [
+          {
+            question: status.question,
+            depth: status.depth,
+            config: budget.batchConfig(slots),
+            steps: batch.map(({ id, agent, question, dependsOn, decompose }) => ({
+              id,
+              agent,
+              question,
+              dependsOn,
+              decompose,
+            })),
+            settled: context,
+          },
+        ],
+        staticSummary: `batch ${batches}: steps ${batch[0]!.id}…${batch.at(-1)!.id} (${batch.length})`,
+      });
+    },
+    succeeded(_batch, result) {
+      mergeUsage(status.usage, result.usage);
+      status.audit.push(...(result.refusals ?? []));
+      let failed: StepStatus | undefined;
+      for (const done of result.steps) {
+        const step = byId.get(done.id)!;
+        Object.assign(step, done);
+        if (step.state === 'failed') failed ??= step;
+      }
+      return failed;
+    },
+    failed({ steps: batch }, err) {
+      // The batch itself failed (not one of its steps): its unfinished steps fail with it.
+      for (const step of batch) {
+        if (step.state === 'running') Object.assign(step, { state: 'failed', error: failureMessage(err) });
+      }
+      return batch.find((s) => s.state === 'failed');
+    },
+    release({ steps: batch, slots }) {
+      for (const step of batch) step.finishedAt ??= now();
+      slotsInUse -= slots;
+    },
+  };
+}

@@ -1,0 +1,297 @@
+/**
+ * One run of a research task's work, shared by the top-level task and its children: planning,
+ * executing the plan as a DAG, re-running steps a reviewer named, and synthesis. Holds no state of
+ * its own: everything observable lives in the task's `status` (workflows/status.ts).
+ *
+ * Execution hands the plan to the one scheduler (workflows/scheduler.ts), one step at a time, or,
+ * for a plan over {@link STEPS_PER_RUN} steps, in batches run by child workflows
+ * (workflows/batches.ts). The token budget is workflows/budget.ts; docs/architecture.md ("How a
+ * task runs", "When a step fails") tells the whole story.
+ */
+import {
+  ApplicationFailure,
+  executeChild,
+  isCancellation,
+  log,
+  patched,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { checkPlan, type ConfigSnapshot, type Plan, type PlanLimits, type Playbook } from '../config/schema';
+import type { RefusedToolCall, StepResult } from '../contract/activities';
+import { FailureTypes } from '../contract/failures';
+import type { AuditEntry, ChangeRequest, Phase, StepStatus, TaskStatus } from '../contract/messages';
+import { inBatches, STEPS_PER_RUN } from './batches';
+import { Budget } from './budget';
+import { childSummary, planTask, runSpecialist, synthesizeReport } from './calls';
+import { runDag, type Unit, type Work } from './scheduler';
+import { addUsage, failureMessage, mergeUsage, now } from './status';
+import type { researchSubtask } from './research';
+
+type StepOutcome = Omit<StepResult, 'model'>;
+
+export class TaskRun {
+  private readonly budget: Budget;
+
+  constructor(
+    private readonly status: TaskStatus,
+    private readonly config: ConfigSnapshot,
+    private readonly onPhase: (phase: Phase) => void = (phase) => (status.phase = phase),
+  ) {
+    this.budget = new Budget(status, config);
+  }
+
+  /**
+   * The playbook's step-failure policy. Config snapshots recorded in history before the policy
+   * existed lack it; they get the behaviour they were started with: fail the task.
+   */
+  private get stepFailure(): Playbook['onStepFailure'] {
+    return this.config.playbook.onStepFailure ?? { retries: 0, then: 'fail' };
+  }
+
+  private get limits(): PlanLimits {
+    const { playbook } = this.config;
+    return {
+      allowedAgents: playbook.agents,
+      maxSteps: playbook.limits.maxSteps,
+      depth: this.status.depth,
+      maxDepth: playbook.limits.maxDepth,
+    };
+  }
+
+  /** Records what Baton refused a model: it is in the audit trail, so in the provenance too. */
+  private refused(entry: Omit<AuditEntry, 'at' | 'gate'>): void {
+    this.status.audit.push({ at: now(), gate: null, ...entry });
+  }
+
+  private refusedToolCalls(agent: string, step: string | undefined, calls: RefusedToolCall[] = []): void {
+    for (const call of calls) {
+      this.refused({ event: 'tool-call-refused', agent, step, tool: call.tool, reason: call.reason });
+    }
+  }
+
+  private setPhase(phase: Phase): void {
+    this.onPhase(phase);
+    log.info('phase', { phase });
+  }
+
+  /**
+   * Gets a valid plan: the playbook's fixed plan, or the lead's, re-asked with the validation
+   * problems at most `maxPlanAttempts` times. The workflow checks the plan again itself: the
+   * planner can never widen what the playbook allows.
+   */
+  async plan(change?: ChangeRequest): Promise<Plan> {
+    this.setPhase('planning');
+    const { playbook, lead, specialists } = this.config;
+    if (playbook.fixedPlan && this.status.depth === 0) {
+      this.status.plan = playbook.fixedPlan;
+      return playbook.fixedPlan;
+    }
+    const limits = this.limits;
+    let problems: string[] | undefined;
+    for (let attempt = 1; attempt <= playbook.limits.maxPlanAttempts; attempt++) {
+      this.status.planAttempts++;
+      const answer = await planTask(lead, {
+        question: this.status.question,
+        lead,
+        specialists: Object.values(specialists).map(({ id, role }) => ({ id, role })),
+        limits,
+        change,
+        previousProblems: problems,
+      });
+      addUsage(this.status.usage, lead.id, answer.usage);
+      this.refusedToolCalls(lead.id, undefined, answer.refusedToolCalls);
+      problems = answer.valid ? checkPlan(answer.plan, limits) : answer.problems;
+      if (answer.valid && problems.length === 0) {
+        this.status.plan = answer.plan;
+        return answer.plan;
+      }
+      log.warn('invalid plan', { attempt, problems });
+      this.refused({ event: 'plan-refused', agent: lead.id, reason: problems.join('; ') });
+    }
+    throw ApplicationFailure.nonRetryable(
+      `the lead agent "${lead.id}" produced no valid plan in ${playbook.limits.maxPlanAttempts} attempts; last problems: ${(problems ?? []).join('; ')}`,
+      FailureTypes.PlanInvalid,
+    );
+  }
+
+  /**
+   * Runs the plan as a DAG (workflows/scheduler.ts): a step starts when all its dependencies are
+   * settled, with at most `maxParallel` steps in flight. After a step fails, no new step starts;
+   * the ones in flight finish, and then the task fails naming the step. Steps the token budget kept
+   * from running are skipped. `settledElsewhere`: a batch child's dependencies its parent already ran.
+   */
+  async execute(plan: Plan, settledElsewhere: StepStatus[] = []): Promise<void> {
+    this.setPhase('executing');
+    const steps: StepStatus[] = plan.steps.map((s) => ({
+      id: s.id,
+      agent: s.agent,
+      question: s.question,
+      dependsOn: s.dependsOn,
+      decompose: s.decompose,
+      state: 'pending',
+    }));
+    this.status.steps = steps;
+    const byId = new Map([...settledElsewhere, ...steps].map((s) => [s.id, s]));
+    const failed =
+      steps.length > STEPS_PER_RUN && patched('batched-execution')
+        ? await runDag(
+            steps,
+            byId,
+            this.budget,
+            inBatches(this.status, this.config, this.budget, steps, byId),
+          )
+        : await runDag(steps, byId, this.budget, this.oneStepAtATime(byId));
+    this.budget.skipUnstarted();
+    if (failed) {
+      throw ApplicationFailure.nonRetryable(
+        `step "${failed.id}" (agent "${failed.agent}") failed: ${failed.error}`,
+        FailureTypes.StepFailed,
+      );
+    }
+  }
+
+  /** Steps as the scheduler's units of work, one each, run here with the step-failure policy. */
+  private oneStepAtATime(byId: Map<string, StepStatus>): Work<Unit, StepOutcome> {
+    const { maxParallel } = this.config.playbook.limits;
+    return {
+      hasRoom: (inFlight) => inFlight < maxParallel,
+      take: (ready) => ({ steps: [ready[0]!] }),
+      start: ({ steps: [step] }) => {
+        step!.state = 'running';
+        step!.startedAt = now();
+        return this.runStepWithRetries(step!, byId);
+      },
+      succeeded: ({ steps: [step] }, result) => {
+        step!.state = 'done';
+        step!.summary = result.summary;
+        step!.sources = result.sources;
+        step!.result = result.result;
+        return undefined;
+      },
+      failed: ({ steps: [step] }, err) => {
+        step!.error = failureMessage(err);
+        // Cancellation is never skipped over: the task is stopping.
+        if (this.stepFailure.then === 'skip' && !isCancellation(err)) {
+          step!.state = 'skipped';
+          log.warn('step skipped', { step: step!.id, error: step!.error });
+          return undefined;
+        }
+        step!.state = 'failed';
+        return step;
+      },
+      release: ({ steps: [step] }) => {
+        step!.finishedAt = now();
+      },
+    };
+  }
+
+  /**
+   * Runs the named steps again, given the reviewer's comment, before the report is re-synthesized.
+   * Steps that depend on them are not re-run: the lead sees the new and the earlier results.
+   */
+  async rerun(ids: string[], change: ChangeRequest): Promise<void> {
+    this.setPhase('executing');
+    const byId = new Map(this.status.steps.map((s) => [s.id, s]));
+    const maxParallel = this.config.playbook.limits.maxParallel;
+    for (let i = 0; i < ids.length; i += maxParallel) {
+      await Promise.all(
+        ids.slice(i, i + maxParallel).map(async (id) => {
+          const step = byId.get(id)!;
+          step.state = 'running';
+          step.revision = (step.revision ?? 0) + 1;
+          const result = await this.runStep(step, byId, change);
+          Object.assign(step, {
+            state: 'done',
+            summary: result.summary,
+            sources: result.sources,
+            result: result.result,
+          });
+        }),
+      );
+    }
+  }
+
+  /** Runs a step, and again up to the playbook's `onStepFailure.retries` times if it fails. */
+  private async runStepWithRetries(step: StepStatus, byId: Map<string, StepStatus>): Promise<StepOutcome> {
+    const { retries } = this.stepFailure;
+    for (let attempt = 1; ; attempt++) {
+      step.attempt = attempt;
+      try {
+        return await this.runStep(step, byId);
+      } catch (err) {
+        if (attempt > retries || isCancellation(err)) throw err;
+        log.warn('step failed; running it again', { step: step.id, attempt, error: failureMessage(err) });
+      }
+    }
+  }
+
+  /** Runs one step: a specialist's activity, or a `researchSubtask` child for a decomposed step. */
+  private async runStep(
+    step: StepStatus,
+    byId: Map<string, StepStatus>,
+    change?: ChangeRequest,
+  ): Promise<StepOutcome> {
+    const { playbook, specialists } = this.config;
+    if (step.decompose && this.status.depth < playbook.limits.maxDepth) {
+      // A re-run gets its own child id: the first child is kept as it was, for the record.
+      step.childWorkflowId = `${workflowInfo().workflowId}/step-${step.id}${step.revision ? `/rev-${step.revision}` : ''}${(step.attempt ?? 1) > 1 ? `/attempt-${step.attempt}` : ''}`;
+      const question = change ? `${step.question}\n\nReviewer's request: ${change.comment}` : step.question;
+      const child = await executeChild<typeof researchSubtask>('researchSubtask', {
+        workflowId: step.childWorkflowId,
+        args: [{ question, depth: this.status.depth + 1, config: this.budget.childConfig() }],
+        ...childSummary(step, question, this.status.depth + 1),
+      });
+      mergeUsage(this.status.usage, child.usage);
+      for (const entry of child.refusals ?? []) {
+        this.status.audit.push({ ...entry, step: entry.step ? `${step.id}/${entry.step}` : step.id });
+      }
+      step.usage = { inputTokens: child.usage.inputTokens, outputTokens: child.usage.outputTokens };
+      return { summary: child.summary, sources: child.sources, result: child.result, usage: step.usage };
+    }
+    const agent = specialists[step.agent];
+    if (!agent)
+      throw ApplicationFailure.nonRetryable(
+        `agent "${step.agent}" is not allowed by this playbook`,
+        FailureTypes.PlanInvalid,
+      );
+    // A skipped dependency has no result: the step works from the others (the report says so).
+    const context = step.dependsOn.flatMap((id) => {
+      const dep = byId.get(id)!;
+      return dep.result ? [{ id, agent: dep.agent, result: dep.result }] : [];
+    });
+    const result = await runSpecialist(agent, {
+      overallQuestion: this.status.question,
+      step: { id: step.id, agent: step.agent, question: step.question },
+      agent: this.budget.forStep(agent),
+      context,
+      change,
+    });
+    addUsage(this.status.usage, agent.id, result.usage);
+    this.refusedToolCalls(agent.id, step.id, result.refusedToolCalls);
+    step.usage = result.usage;
+    return result;
+  }
+
+  /** The lead writes the report from the finished steps. */
+  async synthesize(change?: ChangeRequest) {
+    this.setPhase('synthesizing');
+    const { lead } = this.config;
+    const result = await synthesizeReport(lead, {
+      question: this.status.question,
+      lead,
+      steps: this.status.steps.flatMap((s) =>
+        s.result
+          ? [{ id: s.id, agent: s.agent, question: s.question, result: s.result, sources: s.sources ?? [] }]
+          : [],
+      ),
+      skipped: this.status.steps
+        .filter((s) => s.state === 'skipped')
+        .map((s) => ({ id: s.id, agent: s.agent, question: s.question, reason: s.error ?? 'failed' })),
+      change,
+    });
+    addUsage(this.status.usage, lead.id, result.usage);
+    this.refusedToolCalls(lead.id, undefined, result.refusedToolCalls);
+    this.status.report = { artifact: result.report };
+    return result;
+  }
+}
