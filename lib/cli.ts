@@ -44,9 +44,12 @@ export function parseCommandLine<O extends ParseArgsOptionsConfig>(
     const { help, ...values } = parsed.values as typeof parsed.values & { help?: boolean };
     return { help: help === true, values, positionals: parsed.positionals };
   } catch (err) {
-    // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.
-    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
-      throw new UsageError(shortParseError(String(err.code), err.message, spec.unknownOption));
+    // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options. Not
+    // `instanceof TypeError`: under jest, Node's own errors come from another realm.
+    const { code, message } =
+      typeof err === 'object' && err !== null ? (err as { code?: unknown; message?: unknown }) : {};
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+      throw new UsageError(shortParseError(code, String(message), spec.unknownOption));
     }
     throw err;
   }
