@@ -5,29 +5,10 @@
  */
 import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
-
-const HISTORIES = path.join(__dirname, 'histories');
-
-/** Each recorded history, with its workflow id (the encoded file name) and where it came from. */
-async function recorded(): Promise<{ name: string; workflowId: string; history: unknown }[]> {
-  const out: { name: string; workflowId: string; history: unknown }[] = [];
-  for (const version of (await fs.readdir(HISTORIES)).sort()) {
-    for (const file of (await fs.readdir(path.join(HISTORIES, version))).sort()) {
-      const history: unknown = JSON.parse(await fs.readFile(path.join(HISTORIES, version, file), 'utf8'));
-      out.push({
-        name: `${version}/${file}`,
-        workflowId: decodeURIComponent(file.replace(/\.json$/, '')),
-        history,
-      });
-    }
-  }
-  return out;
-}
+import { recordedHistories } from './recorded-histories';
 
 test('there are recorded histories of the released versions, covering every workflow type', async () => {
-  const all = await recorded();
+  const all = await recordedHistories();
   expect(all.length).toBeGreaterThanOrEqual(5);
   const types = new Set(
     all.map(({ history }) => {
@@ -44,7 +25,7 @@ test('there are recorded histories of the released versions, covering every work
 
 test('every recorded history replays against the current workflow code', async () => {
   const results: { name: string; error?: string }[] = [];
-  const all = await recorded();
+  const all = await recordedHistories();
   const replays = Worker.runReplayHistories(
     { workflowBundle: { codePath: process.env.BATON_TEST_WORKFLOW_BUNDLE! } },
     all.map(({ workflowId, history }) => ({ workflowId, history })),
@@ -64,7 +45,7 @@ function patchesIn(history: unknown): string[] {
 }
 
 test('the draft preview is versioned: v1 tasks ran without it, v2 tasks with it, and both replay above', async () => {
-  const byName = new Map((await recorded()).map((r) => [r.name, r.history]));
+  const byName = new Map((await recordedHistories()).map((r) => [r.name, r.history]));
   for (const scenario of ['gated-approved', 'quorum-revised']) {
     expect([scenario, patchesIn(byName.get(`v1/v1-${scenario}.json`))]).toEqual([scenario, []]);
     expect([scenario, patchesIn(byName.get(`v2/v2-${scenario}.json`))]).toEqual([
@@ -75,7 +56,7 @@ test('the draft preview is versioned: v1 tasks ran without it, v2 tasks with it,
 });
 
 test('an incompatible change is caught: replay fails with a DeterminismViolationError', async () => {
-  const all = await recorded();
+  const all = await recordedHistories();
   const task = all.find(({ name }) => name.endsWith('gated-approved.json'))!;
   await expect(
     Worker.runReplayHistory(

@@ -1,0 +1,33 @@
+/**
+ * The committed histories under test/histories/<version>/, for the tests that replay them
+ * (test/replay.test.ts, test/replay-coverage.test.ts). Record new ones with
+ * `npm run histories:record -- v<N>`.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+const HISTORIES = path.join(__dirname, 'histories');
+
+export interface RecordedHistory {
+  /** `<version>/<file>`, where it came from. */
+  name: string;
+  /** The workflow id it replays as: the file name, URI-decoded, without `.json`. */
+  workflowId: string;
+  history: unknown;
+}
+
+/** Every recorded history, in version then file order. */
+export async function recordedHistories(): Promise<RecordedHistory[]> {
+  const out: RecordedHistory[] = [];
+  for (const version of (await fs.readdir(HISTORIES)).sort()) {
+    for (const file of (await fs.readdir(path.join(HISTORIES, version))).sort()) {
+      const history: unknown = JSON.parse(await fs.readFile(path.join(HISTORIES, version, file), 'utf8'));
+      out.push({
+        name: `${version}/${file}`,
+        workflowId: decodeURIComponent(file.replace(/\.json$/, '')),
+        history,
+      });
+    }
+  }
+  return out;
+}
