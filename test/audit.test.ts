@@ -9,17 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { sha256 } from '../activities/artifacts';
 import { BODY_END, BODY_START, renderReport } from '../activities/report';
-import {
-  AUDIT_FORMAT,
-  buildAuditRecord,
-  explicitLabels,
-  embeddedProvenance,
-  reportBody,
-  verifyReport,
-  type AuditRecord,
-  type AuditSources,
-  type HistoryFacts,
-} from '../cli/audit-record';
+import { AUDIT_FORMAT, type AuditRecord, type AuditSources, type HistoryFacts } from '../cli/audit-record';
+import { buildAuditRecord } from '../cli/audit-build';
+import { explicitLabels, embeddedProvenance, reportBody, verifyReport } from '../cli/audit-verify';
 import { defaultOutPath, parseAuditArgs, runAudit, USAGE, type AuditDeps } from '../cli/audit';
 import { researchTask } from '../workflows';
 import {
