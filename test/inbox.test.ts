@@ -1,14 +1,14 @@
 /**
  * Issue 7, the approval inbox, end to end: the inbox in-process (`startInbox`), a real worker whose
  * model activities are plain functions, the real Temporal dev server, and a real headless Chromium
- * (Debian's `chromium`, driven by playwright-core). A person signs in with their token, finds the
+ * (driven by playwright-core; local/browser.ts says which). A person signs in with their token, finds the
  * task in their list, approves the plan, watches the steps complete, asks for changes and signs off
  * the report; someone who is not an approver of the gate sees the workflow's refusal; requests
  * without a session, without the CSRF token or, behind a proxy, without the proxy's secret are
  * refused. Each page is saved to .baton/screenshots/inbox-*.png.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -16,6 +16,7 @@ import type { Plan } from '../config/schema';
 import { startInbox, SESSION_COOKIE, type Inbox } from '../inbox/app';
 import { hashToken, newToken } from '../inbox/auth';
 import { inboxOptionsFromEnv, NO_IDENTITY_SOURCE, PROXY_SECRET_HEADER } from '../inbox/options';
+import { chromiumPath } from '../local/browser';
 import { researchTask } from '../workflows';
 import { status as statusQuery } from '../contract/messages';
 import {
@@ -29,7 +30,6 @@ import {
 } from './helpers';
 
 const ROOT = path.join(__dirname, '..');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SCREENSHOTS = path.join(ROOT, '.baton', 'screenshots');
 const QUESTION = 'How do heat pumps compare with gas boilers for old houses?';
 
@@ -87,12 +87,7 @@ afterEach(closeContexts);
 
 beforeAll(async () => {
   // Never skipped: without a browser this test cannot say anything, so it fails and says why.
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium not found at ${CHROMIUM}: install it (apt-get install -y chromium, as .ci/run does) or set CHROMIUM_PATH`,
-    );
-  }
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+  browser = await chromium.launch({ executablePath: await chromiumPath(), headless: true });
   await fs.mkdir(SCREENSHOTS, { recursive: true });
 });
 afterAll(async () => {
