@@ -25,7 +25,7 @@ import { createActivities } from '../activities';
 import type { ActivityOptions } from '../activities/options';
 import { startDevServer, type DevServer } from '../scripts/temporal';
 import { startStandIn, type StandIn } from '../standin/server';
-import { liveTree, Processes, type WorkerProcess } from '../test/processes';
+import { liveTree, Processes, type WorkerProcess } from './processes';
 import { createBatonWorker } from '../workers/worker';
 import { withTimeout } from './baton';
 import { SEARCH_ATTRIBUTES } from '../contract/messages';

@@ -11,7 +11,7 @@ import { type StepInput, type StepResult } from '../contract/activities';
 import { mapLimit } from '../scripts/map-limit';
 import type { DevServer } from '../scripts/temporal';
 import type { StandIn } from '../standin/server';
-import type { WorkerProcess } from '../test/processes';
+import type { WorkerProcess } from './processes';
 import { researchTask } from '../workflows';
 import {
   activitiesOf,

@@ -42,7 +42,7 @@ import {
   type TaskStatus,
 } from '../contract/messages';
 import { pollUntil, uniqueId } from './helpers';
-import { PROJECT_ROOT, Processes, type WorkerEnv, type WorkerProcess } from './processes';
+import { PROJECT_ROOT, Processes, type WorkerEnv, type WorkerProcess } from '../bench/processes';
 
 const QUESTION = 'How do solid-state batteries compare with lithium-ion for EVs?';
 /** Model latency of the interrupted runs: long enough for calls to be observably in flight. */

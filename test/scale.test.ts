@@ -12,7 +12,7 @@ import { freePort } from '../scripts/temporal';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
 import { FIXTURE_CONFIG, uniqueId, useTestServer } from './helpers';
-import { Processes, type WorkerEnv, type WorkerProcess } from './processes';
+import { Processes, type WorkerEnv, type WorkerProcess } from '../bench/processes';
 
 const STEPS = 16;
 const ctx = useTestServer();

@@ -1,7 +1,7 @@
 /**
- * Real worker processes for the durability tests: spawned as an operator would run them
- * (`tsx workers/main.ts` with the environment), killed the hard way (SIGKILL: no shutdown hook
- * runs), and always cleaned up.
+ * Real worker processes, for the benchmark and the durability and scale tests: spawned as an
+ * operator would run them (`tsx workers/main.ts` with the environment), killed the hard way
+ * (SIGKILL: no shutdown hook runs), and always cleaned up.
  *
  * `tsx` runs the script in a child `node` process (which has its own `esbuild` child), so killing
  * the `tsx` pid alone would leave the real worker running as an orphan, still polling. A kill
@@ -12,6 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 const TSX = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
@@ -201,7 +202,7 @@ export class WorkerProcess {
       if (Date.now() > deadline)
         throw new Error(`${this.label}: processes ${live.join(', ')} survived SIGKILL`);
       for (const pid of live) signal(pid, 'SIGKILL');
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   }
 }
