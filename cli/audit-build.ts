@@ -8,13 +8,14 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Plan } from '../config/schema';
-import type { Provenance, TaskStatus } from '../contract/messages';
+import type { Provenance, ResearchTaskResult, TaskStatus } from '../contract/messages';
 import {
   AUDIT_FORMAT,
   type AuditRecord,
   type AuditSources,
   type HistoryFacts,
   type ModelRecord,
+  type ReportFiles,
   type StepRecord,
   type Verification,
 } from './audit-record';
@@ -105,38 +106,15 @@ export function buildAuditRecord(src: AuditSources): AuditRecord {
     missing.push({ part: 'result', reason: src.result.reason });
   if (!src.history.ok) missing.push({ part: 'history', reason: src.history.reason });
 
-  const noStatus = ', and the status query could not be answered (see "status")';
-
-  // Provenance: the workflow result's is the record; a report file's stands in when there is none.
   const files = src.reportFiles;
-  const inFile = files?.text.ok ? embeddedProvenance(files.text.value) : undefined;
-  const sidecar = ((): Provenance | undefined => {
-    if (!files?.provenanceText.ok) return undefined;
-    try {
-      return JSON.parse(files.provenanceText.value) as Provenance;
-    } catch {
-      return undefined;
-    }
-  })();
-  const provenance = result?.provenance ?? inFile ?? sidecar ?? null;
-  const provenanceFrom = result
-    ? 'workflow result'
-    : inFile
-      ? `report file ${files!.path}`
-      : sidecar
-        ? `provenance file ${files!.provenancePath}`
-        : null;
-
-  const question = status?.question ?? provenance?.question ?? history?.input?.question ?? null;
-  const playbook = status?.playbook ?? provenance?.playbook ?? history?.input?.playbook ?? null;
-  const configDigest =
-    status?.configDigest ?? result?.provenance.configDigest ?? history?.config?.digest ?? null;
+  const found = provenanceOf(files, result);
+  const provenance = found.provenance;
   const plan = status?.plan ?? (history ? planFromHistory(history) : null);
   const audit = status?.audit ?? result?.provenance.audit ?? null;
   const models = modelRecords(result?.provenance ?? null, history);
-  const usage = status?.usage ?? result?.provenance.usage ?? history?.usage ?? null;
 
   if (!status) {
+    const noStatus = ', and the status query could not be answered (see "status")';
     missing.push({
       part: 'steps',
       reason: `only the status query has the steps' states${noStatus}; history.stepRuns lists each run the event history records`,
@@ -151,10 +129,7 @@ export function buildAuditRecord(src: AuditSources): AuditRecord {
       });
     }
     if (!plan) {
-      missing.push({
-        part: 'plan',
-        reason: `the event history holds no valid plan (yet)${noStatus}`,
-      });
+      missing.push({ part: 'plan', reason: `the event history holds no valid plan (yet)${noStatus}` });
     }
   }
   if (Object.keys(models).length === 0) {
@@ -165,115 +140,25 @@ export function buildAuditRecord(src: AuditSources): AuditRecord {
         : 'neither the event history nor a workflow result could be read',
     });
   }
-
-  // The report and its verification: the file read is checked against the hash Temporal recorded.
-  const target = files ? reportTarget(src, files.path) : null;
-  const expected =
-    target?.expected ??
-    // Nothing recorded in Temporal: the file's own provenance is all there is (self-consistency only).
-    (inFile?.contentHash
-      ? {
-          hash: inFile.contentHash,
-          from: 'the provenance inside the report file itself (not a Temporal record)',
-        }
-      : null);
-  const verification: Verification =
-    files && target
-      ? verifyReport({ file: files.path, kind: target.kind, text: files.text, expected })
-      : {
-          verified: false,
-          check: 'no-report',
-          reason:
-            result?.outcome === 'rejected'
-              ? 'the task was rejected before a report was published'
-              : closed
-                ? `no report was published (the task ended ${src.execution.status.toLowerCase()})`
-                : 'no report has been published yet',
-          file: null,
-          kind: null,
-          expected: null,
-          expectedFrom: null,
-          actual: null,
-        };
+  const verification = verificationOf(src, found.inFile);
   if (files && !files.text.ok) missing.push({ part: 'report file', reason: verification.reason });
-
-  // The report: the published file (final or partial) and the draft, as Temporal records them.
-  const statusReport = status?.report;
-  const recorded = reportTarget(src);
-  const report: AuditRecord['report'] =
-    recorded || statusReport || result?.reportPath
-      ? {
-          kind: recorded?.kind ?? null,
-          path:
-            result?.reportPath ??
-            statusReport?.path ??
-            (recorded && recorded.kind !== 'draft' ? recorded.path : null),
-          draftPath: statusReport?.draftPath ?? (recorded?.kind === 'draft' ? recorded.path : null),
-          artifact: result?.report ?? statusReport?.artifact ?? null,
-          contentHash: recorded?.expected?.hash ?? null,
-        }
-      : null;
-
-  const explicit =
-    files?.text.ok === true
-      ? ((): NonNullable<AuditRecord['labels']['explicit']> => {
-          const l = explicitLabels(files.text.value);
-          return { ...l, aiGenerated: l.top !== null && l.bottom !== null };
-        })()
-      : null;
-  const comparable = result !== null && verification.kind === 'final';
 
   return {
     format: AUDIT_FORMAT,
     exportedAt: src.exportedAt,
     complete: missing.length === 0,
     missing,
-    sources: {
-      question: status
-        ? 'status query'
-        : provenance
-          ? provenanceFrom
-          : history?.input
-            ? 'event history (input)'
-            : null,
-      configDigest: status?.configDigest
-        ? 'status query'
-        : result
-          ? 'workflow result'
-          : history?.config
-            ? 'event history (config snapshot)'
-            : null,
-      plan: status?.plan ? 'status query' : plan ? 'event history' : null,
-      audit: status
-        ? 'status query (the audit query answers the same trail)'
-        : audit
-          ? 'workflow result (provenance.audit)'
-          : null,
-      steps: status ? 'status query' : null,
-      usage: status
-        ? 'status query'
-        : result
-          ? 'workflow result'
-          : history
-            ? 'event history (summed from activity and child results)'
-            : null,
-      models: result
-        ? 'workflow result (provenance.agents) and config snapshot'
-        : history?.config
-          ? 'config snapshot (event history)'
-          : null,
-      provenance: provenanceFrom,
-    },
+    sources: sourcesOf(src, { plan, audit, provenanceFrom: found.from }),
     workflow: src.execution,
     task: {
-      question,
-      playbook,
+      question: status?.question ?? provenance?.question ?? history?.input?.question ?? null,
+      playbook: status?.playbook ?? provenance?.playbook ?? history?.input?.playbook ?? null,
       depth: status?.depth ?? null,
       phase: status?.phase ?? null,
       outcome: result?.outcome ?? null,
       error: status?.error ?? history?.close?.failure ?? null,
     },
-    configDigest,
+    configDigest: status?.configDigest ?? result?.provenance.configDigest ?? history?.config?.digest ?? null,
     plan,
     planAttempts: status?.planAttempts ?? (history ? history.plans.length : null),
     revisions: status?.revisions ?? null,
@@ -282,26 +167,170 @@ export function buildAuditRecord(src: AuditSources): AuditRecord {
     audit,
     steps: status ? stepRecords(status, models, history) : null,
     models,
-    usage,
-    report,
-    labels: {
-      explicit,
-      provenance,
-      provenanceInReport: files?.text.ok
-        ? {
-            found: inFile !== undefined,
-            matchesResult: comparable && inFile ? isDeepStrictEqual(inFile, result.provenance) : null,
-          }
-        : null,
-      provenanceFile: files
-        ? {
-            path: files.provenancePath,
-            found: sidecar !== undefined,
-            matchesResult: comparable && sidecar ? isDeepStrictEqual(sidecar, result.provenance) : null,
-          }
-        : null,
-    },
+    usage: status?.usage ?? result?.provenance.usage ?? history?.usage ?? null,
+    report: reportOf(src),
+    labels: labelsOf(
+      files,
+      found,
+      result !== null && verification.kind === 'final' ? result.provenance : null,
+    ),
     verification,
     history,
+  };
+}
+
+/** The provenance found in the sources, and where from: the workflow result's is the record; a report file's stands in when there is none. */
+interface FoundProvenance {
+  provenance: Provenance | null;
+  from: string | null;
+  /** The provenance embedded in the report file, and the one in the `.provenance.json` beside it. */
+  inFile: Provenance | undefined;
+  sidecar: Provenance | undefined;
+}
+
+function provenanceOf(files: ReportFiles | undefined, result: ResearchTaskResult | null): FoundProvenance {
+  const inFile = files?.text.ok ? embeddedProvenance(files.text.value) : undefined;
+  const sidecar = ((): Provenance | undefined => {
+    if (!files?.provenanceText.ok) return undefined;
+    try {
+      return JSON.parse(files.provenanceText.value) as Provenance;
+    } catch {
+      return undefined;
+    }
+  })();
+  return {
+    provenance: result?.provenance ?? inFile ?? sidecar ?? null,
+    from: result
+      ? 'workflow result'
+      : inFile
+        ? `report file ${files!.path}`
+        : sidecar
+          ? `provenance file ${files!.provenancePath}`
+          : null,
+    inFile,
+    sidecar,
+  };
+}
+
+/** The report file read, checked against the hash Temporal recorded for it; or why there is none. */
+function verificationOf(src: AuditSources, inFile: Provenance | undefined): Verification {
+  const files = src.reportFiles;
+  const target = files ? reportTarget(src, files.path) : null;
+  if (files && target) {
+    const expected =
+      target.expected ??
+      // Nothing recorded in Temporal: the file's own provenance is all there is (self-consistency only).
+      (inFile?.contentHash
+        ? {
+            hash: inFile.contentHash,
+            from: 'the provenance inside the report file itself (not a Temporal record)',
+          }
+        : null);
+    return verifyReport({ file: files.path, kind: target.kind, text: files.text, expected });
+  }
+  const result = src.result.ok ? src.result.value : null;
+  return {
+    verified: false,
+    check: 'no-report',
+    reason:
+      result?.outcome === 'rejected'
+        ? 'the task was rejected before a report was published'
+        : src.execution.status !== 'RUNNING'
+          ? `no report was published (the task ended ${src.execution.status.toLowerCase()})`
+          : 'no report has been published yet',
+    file: null,
+    kind: null,
+    expected: null,
+    expectedFrom: null,
+    actual: null,
+  };
+}
+
+/** The report: the published file (final or partial) and the draft, as Temporal records them. */
+function reportOf(src: AuditSources): AuditRecord['report'] {
+  const result = src.result.ok ? src.result.value : null;
+  const statusReport = src.status.ok ? src.status.value.report : undefined;
+  const recorded = reportTarget(src);
+  if (!recorded && !statusReport && !result?.reportPath) return null;
+  return {
+    kind: recorded?.kind ?? null,
+    path:
+      result?.reportPath ??
+      statusReport?.path ??
+      (recorded && recorded.kind !== 'draft' ? recorded.path : null),
+    draftPath: statusReport?.draftPath ?? (recorded?.kind === 'draft' ? recorded.path : null),
+    artifact: result?.report ?? statusReport?.artifact ?? null,
+    contentHash: recorded?.expected?.hash ?? null,
+  };
+}
+
+/** The report file's labels, and whether the provenance in it (and beside it) equals `resultProvenance`. */
+function labelsOf(
+  files: ReportFiles | undefined,
+  found: FoundProvenance,
+  resultProvenance: Provenance | null,
+): AuditRecord['labels'] {
+  const matches = (p: Provenance | undefined): boolean | null =>
+    resultProvenance && p ? isDeepStrictEqual(p, resultProvenance) : null;
+  const text = files?.text.ok ? files.text.value : null;
+  const labels = text !== null ? explicitLabels(text) : null;
+  return {
+    explicit: labels ? { ...labels, aiGenerated: labels.top !== null && labels.bottom !== null } : null,
+    provenance: found.provenance,
+    provenanceInReport:
+      text !== null ? { found: found.inFile !== undefined, matchesResult: matches(found.inFile) } : null,
+    provenanceFile: files
+      ? {
+          path: files.provenancePath,
+          found: found.sidecar !== undefined,
+          matchesResult: matches(found.sidecar),
+        }
+      : null,
+  };
+}
+
+/** Where each part of the record came from (null: nowhere). */
+function sourcesOf(
+  src: AuditSources,
+  parts: { plan: Plan | null; audit: AuditRecord['audit']; provenanceFrom: string | null },
+): AuditRecord['sources'] {
+  const status = src.status.ok ? src.status.value : null;
+  const result = src.result.ok ? src.result.value : null;
+  const history = src.history.ok ? src.history.value : null;
+  return {
+    question: status
+      ? 'status query'
+      : parts.provenanceFrom
+        ? parts.provenanceFrom
+        : history?.input
+          ? 'event history (input)'
+          : null,
+    configDigest: status?.configDigest
+      ? 'status query'
+      : result
+        ? 'workflow result'
+        : history?.config
+          ? 'event history (config snapshot)'
+          : null,
+    plan: status?.plan ? 'status query' : parts.plan ? 'event history' : null,
+    audit: status
+      ? 'status query (the audit query answers the same trail)'
+      : parts.audit
+        ? 'workflow result (provenance.audit)'
+        : null,
+    steps: status ? 'status query' : null,
+    usage: status
+      ? 'status query'
+      : result
+        ? 'workflow result'
+        : history
+          ? 'event history (summed from activity and child results)'
+          : null,
+    models: result
+      ? 'workflow result (provenance.agents) and config snapshot'
+      : history?.config
+        ? 'config snapshot (event history)'
+        : null,
+    provenance: parts.provenanceFrom,
   };
 }
