@@ -18,11 +18,13 @@
  *   5. A rejection by any current approver ends the gate at once, whatever the quorum; approvals
  *      count once per person.
  */
-import { ApplicationFailure, condition, log, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, condition, log, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { durationMs, type ConfigSnapshot, type ResolvedGate } from '../config/schema';
+import * as messages from '../contract/messages';
 import {
   BATON_AWAITING,
   BATON_PENDING_GATE,
+  DECISIONS,
   DecisionPayloadSchema,
   type AuditEntry,
   type DecideResult,
@@ -166,6 +168,21 @@ export class Gatekeeper {
       approvals: open.approvals.length,
       quorum: open.quorum,
     };
+  }
+
+  /**
+   * Registers the task's handlers: the `status` and `audit` queries, a signal per decision and the
+   * `decide` Update (whose validator refuses what {@link check} refuses).
+   */
+  handleMessages(): void {
+    setHandler(messages.status, () => this.status);
+    setHandler(messages.audit, () => this.status.audit);
+    for (const decision of DECISIONS) {
+      setHandler(messages[decision], (payload: unknown) => this.signal(decision, payload));
+    }
+    setHandler(messages.decide, (request) => this.update(request), {
+      validator: (request) => this.validate(request),
+    });
   }
 
   /** A decision by signal: applied, or refused and recorded. */

@@ -28,7 +28,6 @@ import { FailureTypes } from '../contract/failures';
 import * as messages from '../contract/messages';
 import {
   BATON_PHASE,
-  DECISIONS,
   ResearchTaskInputSchema,
   type BatchInput,
   type BatchResult,
@@ -42,7 +41,7 @@ import {
 } from '../contract/messages';
 import { assemblePartialReport, loadConfigSnapshot, publishReport } from './calls';
 import { Gatekeeper } from './gates';
-import { failureMessage, newStatus, now, provenanceOf, refusalsIn } from './status';
+import { failureMessage, markCancelled, newStatus, now, provenanceOf, refusalsIn } from './status';
 import { TaskRun } from './task-run';
 
 /**
@@ -66,15 +65,8 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     if (config?.searchAttributes) upsertSearchAttributes([{ key: BATON_PHASE, value: phase }]);
   };
   const gates = new Gatekeeper(status, setPhase, () => config);
-
-  setHandler(messages.status, () => status);
-  setHandler(messages.audit, () => status.audit);
-  for (const decision of DECISIONS) {
-    setHandler(messages[decision], (payload: unknown) => gates.signal(decision, payload));
-  }
-  setHandler(messages.decide, (request) => gates.update(request), {
-    validator: (request) => gates.validate(request),
-  });
+  // Before the first await, so that a decision sent right after start is never lost.
+  gates.handleMessages();
 
   const fail = (err: unknown): never => {
     setPhase('failed');
@@ -165,12 +157,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     // Cancelled (`temporal workflow cancel`): keep what was done. Steps in flight were cancelled
     // with the task; the partial report is written in a scope the cancellation cannot reach.
     const snapshot = config;
-    for (const step of status.steps) {
-      if (step.state === 'running')
-        Object.assign(step, { state: 'failed', error: 'cancelled with the task' });
-    }
-    status.error = 'the task was cancelled';
-    status.pendingGate = undefined; // nobody is asked to decide on a cancelled task
+    markCancelled(status);
     await CancellationScope.nonCancellable(() => publishPartialReport(status, () => provenance(snapshot)));
     setPhase('cancelled');
     throw err;

@@ -43,6 +43,15 @@ export function mergeUsage(total: Usage, other: Usage): void {
   for (const [agentId, usage] of Object.entries(other.byAgent)) addUsage(total, agentId, usage);
 }
 
+/** A cancelled task: steps in flight were cancelled with it, and nobody is asked to decide any more. */
+export function markCancelled(status: TaskStatus): void {
+  for (const step of status.steps) {
+    if (step.state === 'running') Object.assign(step, { state: 'failed', error: 'cancelled with the task' });
+  }
+  status.error = 'the task was cancelled';
+  status.pendingGate = undefined;
+}
+
 /** What went wrong, with the chain of causes (`Child workflow execution failed: step "s2" …`). */
 export const failureMessage = (err: unknown): string => {
   if (err instanceof Error) {
