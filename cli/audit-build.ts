@@ -61,27 +61,21 @@ function modelRecords(
   history: HistoryFacts | null,
 ): Record<string, ModelRecord> {
   const lead = history?.config?.lead;
+  const record = (
+    a: { id: string; model: string; role: string },
+    from: ModelRecord['from'],
+  ): ModelRecord => ({
+    model: a.model,
+    role: a.role,
+    lead: a.id === lead,
+    from,
+    answeredAs: history?.modelsAnswered[a.id] ?? [],
+  });
   const entries = new Map<string, ModelRecord>();
-  for (const a of provenance?.agents ?? []) {
-    entries.set(a.id, {
-      model: a.model,
-      role: a.role,
-      lead: a.id === lead,
-      from: 'provenance',
-      answeredAs: [],
-    });
-  }
+  for (const a of provenance?.agents ?? []) entries.set(a.id, record(a, 'provenance'));
   for (const a of history?.config?.agents ?? []) {
-    if (!entries.has(a.id))
-      entries.set(a.id, {
-        model: a.model,
-        role: a.role,
-        lead: a.id === lead,
-        from: 'config snapshot',
-        answeredAs: [],
-      });
+    if (!entries.has(a.id)) entries.set(a.id, record(a, 'config snapshot'));
   }
-  for (const [id, record] of entries) record.answeredAs = history?.modelsAnswered[id] ?? [];
   // Stable order: the lead first, then by id.
   const ids = [...entries.keys()].sort((a, b) => (a === lead ? -1 : b === lead ? 1 : a.localeCompare(b)));
   return Object.fromEntries(ids.map((id) => [id, entries.get(id)!]));
