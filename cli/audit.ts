@@ -63,7 +63,7 @@ export interface AuditDeps extends CommandOutput {
   client: Client;
   /** Where `BATON_REPORT_DIR` is read; default `process.env`. */
   env?: NodeJS.ProcessEnv;
-  /** How long the `status` query may wait for a worker; default `DEFAULT_WORKER_TIMEOUT_MS` (cli/baton.ts). */
+  /** How long the `status` query may wait for a worker; default `DEFAULT_WORKER_TIMEOUT_MS` (client/status.ts). */
   workerTimeoutMs?: number;
   /** How long the server may take to answer `describe`; default {@link DEFAULT_SERVER_TIMEOUT_MS}. */
   serverTimeoutMs?: number;
