@@ -26,6 +26,8 @@
  * Exit codes: 0 after SIGINT/SIGTERM, 1 when the proxy cannot start (e.g. port in use), 2 on a bad
  * command line.
  */
+import { command, intOption, runMain, UsageError } from '../lib/cli';
+import { closeOnSignal } from '../lib/signals';
 import {
   FaultRuleError,
   formatRule,
@@ -54,148 +56,84 @@ Rule kinds (first matching rule with uses left wins; other requests are forwarde
 Examples:
   --rule 429:retry-after=2:count=3   --rule hang:tool=submit_findings   --rule delay:ms=1500`;
 
-interface CliOptions {
-  target: string;
-  port: number;
-  rules: FaultRule[];
+/** The `--target` URL, checked. @throws UsageError */
+function targetUrl(value: string | undefined): string {
+  if (value === undefined) throw new UsageError('--target is required');
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new UsageError(`--target must be an http:// or https:// URL, got "${value}"`);
+  }
+  return value;
 }
 
-/** Thrown for a bad command line; the message names the flag and the value. */
-class UsageError extends Error {}
-
-/** Parses `--flag value` and `--flag=value`. */
-function parseArgs(argv: readonly string[]): CliOptions {
-  let target: string | undefined;
-  let port = 8788;
-  const rules: FaultRule[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === undefined) continue;
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq >= 0 ? arg.slice(0, eq) : arg;
-    // With `--flag=value` the value is inline; otherwise it is the next argument, consumed here.
-    const value = (): string => {
-      const v = flag !== arg ? arg.slice(eq + 1) : argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case '--target': {
-        const v = value();
-        let url: URL | undefined;
-        try {
-          url = new URL(v);
-        } catch {
-          url = undefined;
-        }
-        if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-          throw new UsageError(`--target must be an http:// or https:// URL, got "${v}"`);
-        }
-        target = v;
-        break;
-      }
-      case '--port': {
-        const v = value();
-        // Number('') is 0 and Number('1e3') is 1000: plain digits only, so typos are not accepted.
-        const n = /^\d+$/.test(v) ? Number(v) : NaN;
-        if (!Number.isSafeInteger(n) || n > 65535) {
-          throw new UsageError(`--port must be a whole number from 0 to 65535, got "${v}"`);
-        }
-        port = n;
-        break;
-      }
-      case '--rule': {
-        const v = value();
-        try {
-          rules.push(parseRule(v));
-        } catch (err) {
-          // parseRule says `rule "<text>": why`; name the flag instead.
-          if (err instanceof FaultRuleError) throw new UsageError(err.message.replace(/^rule /, '--rule '));
-          throw err;
-        }
-        break;
-      }
-      default:
-        throw new UsageError(`unknown flag "${arg}"`);
+/** The `--rule`s, in order. @throws UsageError */
+function faultRules(values: readonly string[]): FaultRule[] {
+  return values.map((value) => {
+    try {
+      return parseRule(value);
+    } catch (err) {
+      // parseRule says `rule "<text>": why`; name the flag instead.
+      if (err instanceof FaultRuleError) throw new UsageError(err.message.replace(/^rule /, '--rule '));
+      throw err;
     }
-  }
-  if (target === undefined) throw new UsageError('--target is required');
-  return { target, port, rules };
+  });
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return;
-  }
-  let options: CliOptions;
-  try {
-    options = parseArgs(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`fault-proxy: ${err.message}\n\n${USAGE}`);
-    process.exitCode = 2;
-    return;
-  }
+export const main = command(
+  {
+    name: 'fault-proxy',
+    usage: USAGE,
+    options: {
+      target: { type: 'string' },
+      port: { type: 'string' },
+      rule: { type: 'string', multiple: true },
+    },
+    unknownOption: (option) => `unknown flag "${option}"`,
+  },
+  async ({ values }) => {
+    const rules = faultRules(values.rule ?? []);
+    const target = targetUrl(values.target);
+    const port = intOption('port', values.port, 0, 65535) ?? 8788;
+    let proxy: FaultProxy;
+    try {
+      proxy = await startFaultProxy({
+        target,
+        port,
+        rules,
+        // One line per request, so what the proxy did can be matched with what the worker saw.
+        log: (line) => console.log(`${new Date().toISOString()} ${line}`),
+      });
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      console.error(`fault-proxy: cannot listen on 127.0.0.1:${port}: ${detail}`);
+      return 1;
+    }
 
-  let proxy: FaultProxy;
-  try {
-    proxy = await startFaultProxy({
-      target: options.target,
-      port: options.port,
-      rules: options.rules,
-      // One line per request, so what the proxy did can be matched with what the worker saw.
-      log: (line) => console.log(`${new Date().toISOString()} ${line}`),
-    });
-  } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
-    console.error(`fault-proxy: cannot listen on 127.0.0.1:${options.port}: ${detail}`);
-    process.exitCode = 1;
-    return;
-  }
-
-  console.log(`Baton fault proxy listening on ${proxy.url}, forwarding to ${options.target}`);
-  if (options.rules.length === 0) {
-    console.log('No rules: every request is forwarded untouched.');
-  } else {
-    console.log('Rules, in order (the first that matches and has uses left wins):');
-    for (const [i, rule] of options.rules.entries()) console.log(`  ${i + 1}. ${formatRule(rule)}`);
-  }
-  // The proxy passes the key through: a stand-in takes any key, anything else needs the real one.
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(options.target).hostname);
-  console.log('Point a worker at it with:');
-  console.log(
-    loopback
-      ? `  ANTHROPIC_BASE_URL=${proxy.url} ANTHROPIC_API_KEY=offline-stand-in npm run worker`
-      : `  ANTHROPIC_BASE_URL=${proxy.url} npm run worker   (with the API key ${options.target} expects)`,
-  );
-  console.log('Press Ctrl+C to stop.');
-
-  const running = proxy;
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    const { requests, forwarded, injected } = running.stats();
+    console.log(`Baton fault proxy listening on ${proxy.url}, forwarding to ${target}`);
+    if (rules.length === 0) {
+      console.log('No rules: every request is forwarded untouched.');
+    } else {
+      console.log('Rules, in order (the first that matches and has uses left wins):');
+      for (const [i, rule] of rules.entries()) console.log(`  ${i + 1}. ${formatRule(rule)}`);
+    }
+    // The proxy passes the key through: a stand-in takes any key, anything else needs the real one.
+    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(target).hostname);
+    console.log('Point a worker at it with:');
     console.log(
-      `\nfault-proxy: ${signal} received, shutting down (${requests} requests, ${forwarded} forwarded, injected ${JSON.stringify(injected)})`,
+      loopback
+        ? `  ANTHROPIC_BASE_URL=${proxy.url} ANTHROPIC_API_KEY=offline-stand-in npm run worker`
+        : `  ANTHROPIC_BASE_URL=${proxy.url} npm run worker   (with the API key ${target} expects)`,
     );
-    running.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error(
-          `fault-proxy: error while closing: ${err instanceof Error ? err.message : String(err)}`,
-        );
-        process.exit(1);
+    console.log('Press Ctrl+C to stop.');
+    return closeOnSignal(
+      'fault-proxy',
+      () => proxy.close(),
+      () => {
+        const { requests, forwarded, injected } = proxy.stats();
+        return `${requests} requests, ${forwarded} forwarded, injected ${JSON.stringify(injected)}`;
       },
     );
-  };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
-}
+  },
+);
 
-main().catch((err: unknown) => {
-  console.error(`fault-proxy: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  process.exitCode = 1;
-});
+if (require.main === module) runMain(main);
