@@ -9,6 +9,7 @@ import {
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { getArtifact } from '../activities/artifacts';
 import { researchTask } from '../workflows';
 import { decide, status as statusQuery, type Gate, type TaskStatus } from '../contract/messages';
@@ -28,8 +29,6 @@ export interface BatonRunContext {
   timeoutMs: number;
   signal?: AbortSignal;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 class RunStopped extends Error {}
 

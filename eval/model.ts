@@ -16,6 +16,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { callStructured, type StructuredCall, type StructuredResult } from '../activities/model';
 import type { TokenUsage } from '../contract/messages';
 
@@ -72,19 +73,6 @@ export interface RetryOptions {
 
 const defaultBackoff = (attempt: number): number => Math.min(30_000, 2_000 * 2 ** (attempt - 1));
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
 /** The SDK's own logs from the standalone activity context: errors only (the harness reports failures itself). */
 const quietLogger = new DefaultLogger('ERROR');
 
@@ -130,7 +118,9 @@ export async function callWithRetries<T>(
     } finally {
       options.signal?.removeEventListener('abort', cancel);
     }
-    if (attempt < maxAttempts && delay > 0) await sleep(delay, options.signal);
+    // An abort ends the wait early (the rejection is the abort); the loop then stops.
+    if (attempt < maxAttempts && delay > 0)
+      await sleep(delay, undefined, { signal: options.signal }).catch(() => undefined);
   }
   return {
     ok: false,

@@ -15,6 +15,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { errorTypeFor, listenOnLoopback } from './wire';
 
@@ -371,21 +372,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const stats: FaultProxyStats = { requests: 0, forwarded: 0, injected: {} };
   const upstreamCalls = new Set<http.ClientRequest>();
-  const wakers = new Set<() => void>();
-  let closed = false;
+  // Aborted by close(): waits end early then, so no timer outlives the proxy.
+  const closing = new AbortController();
   let counter = 0;
-
-  /** Sleeps, but wakes early when the proxy closes so no timer outlives it. */
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        wakers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      wakers.add(wake);
-    });
 
   /** Takes one use of the first rule that applies to a request calling `tool`. */
   const take = (tool: string | undefined): { rule: FaultRule; index: number; left: number } | undefined => {
@@ -444,9 +433,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         sendRefusal(res, info, n);
         return;
       case 'delay':
-        await sleep(rule.ms);
-        // The client may have given up while we waited; then the target need not hear of it.
-        if (closed || res.destroyed) return;
+        // Cut short (a rejection) when the proxy closes.
+        await delay(rule.ms, undefined, { signal: closing.signal }).catch(() => undefined);
+        // The proxy may have closed, or the client given up, while we waited; then the target need not hear of it.
+        if (closing.signal.aborted || res.destroyed) return;
         forward(req, res, raw, n, { kind: 'plain' });
         return;
       case 'drop-mid-stream':
@@ -486,7 +476,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (!res.writableFinished) upstream.destroy();
     });
     upstream.on('error', (err) => {
-      if (closed || res.destroyed) return;
+      if (closing.signal.aborted || res.destroyed) return;
       if (res.headersSent) {
         res.destroy();
         return;
@@ -544,8 +534,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     stats: () => ({ ...stats, injected: { ...stats.injected } }),
     close: () =>
       new Promise<void>((resolve, reject) => {
-        closed = true;
-        for (const wake of [...wakers]) wake();
+        closing.abort();
         for (const call of upstreamCalls) call.destroy();
         server.close((err) => {
           agent.destroy();

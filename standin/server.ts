@@ -17,6 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import { answerToolName, defaultReply } from './replies';
 import { errorTypeFor, listenOnLoopback } from './wire';
 
@@ -221,8 +222,8 @@ const MAX_CACHE_BREAKPOINTS = 4;
 export async function startStandIn(options: StandInOptions = {}): Promise<StandIn> {
   const latencyMs = Math.max(0, options.latencyMs ?? 0);
   const faults: Array<Required<Pick<Fault, 'count'>> & Fault> = [];
-  // Latency timers are tracked so close() can clear them instead of leaving the process busy.
-  const timers = new Set<NodeJS.Timeout>();
+  // Aborted by close(): latency waits end then instead of leaving the process busy.
+  const closing = new AbortController();
   let counter = 0;
   let stats = emptyStats();
   // Prefix hashes written by earlier requests, for the server's lifetime.
@@ -230,16 +231,10 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
   const cacheOn = options.promptCache ?? true;
   const minCacheableTokens = Math.max(0, options.minCacheableTokens ?? 0);
 
-  const sleep = (ms: number): Promise<void> =>
-    ms <= 0
-      ? Promise.resolve()
-      : new Promise((resolve) => {
-          const timer = setTimeout(() => {
-            timers.delete(timer);
-            resolve();
-          }, ms);
-          timers.add(timer);
-        });
+  /** Waits `ms`; rejects (an AbortError) when the stand-in closes meanwhile. */
+  const sleep = async (ms: number): Promise<void> => {
+    if (ms > 0) await delay(ms, undefined, { signal: closing.signal });
+  };
 
   /** Takes one use of the first fault that applies to a request calling `toolName`. */
   const takeFault = (toolName: string | undefined): StandInReply | undefined => {
@@ -364,8 +359,9 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
-      // Only a bug in the stand-in gets here; answer like the real API's internal error.
-      if (!res.headersSent && !res.destroyed) {
+      // Only a bug in the stand-in gets here, or a wait cut short by close(); answer a bug like the
+      // real API's internal error.
+      if (!res.headersSent && !res.destroyed && !closing.signal.aborted) {
         sendError(res, 500, `stand-in internal error: ${err instanceof Error ? err.message : String(err)}`);
       } else {
         res.destroy();
@@ -388,8 +384,7 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
-        for (const timer of timers) clearTimeout(timer);
-        timers.clear();
+        closing.abort();
         server.close((err) => (err ? reject(err) : resolve()));
         // Hanging requests and idle keep-alive sockets would otherwise keep close() waiting forever.
         server.closeAllConnections();
