@@ -8,57 +8,53 @@
 import { ConfigError, loadConfig } from '../activities/config';
 import { activityOptionsFromEnv, configNotAllowed } from '../activities/options';
 import { unpricedModels } from '../contract/usage';
-import { runMain } from '../lib/cli';
+import { command, runMain } from '../lib/cli';
 
-const USAGE = 'usage: npm run config:check [-- --digest]';
+const USAGE = `usage: npm run config:check [-- --digest]
 
-async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return 0;
-  }
-  const unknown = argv.filter((a) => a !== '--digest');
-  if (unknown.length) {
-    console.error(`config:check: unknown argument ${unknown.map((a) => `"${a}"`).join(', ')}\n${USAGE}`);
-    return 2;
-  }
-  let options;
-  try {
-    options = activityOptionsFromEnv();
-  } catch (err) {
-    console.error(`config:check: ${(err as Error).message}`);
-    return 2;
-  }
-  const { configDir, configAllowlist } = options;
-  try {
-    const config = await loadConfig(configDir);
-    if (argv.includes('--digest')) {
-      console.log(config.digest);
-      return 0;
+  --digest   print the config's digest alone (for building BATON_CONFIG_ALLOWLIST)`;
+
+export const main = command(
+  { name: 'config:check', usage: USAGE, options: { digest: { type: 'boolean' } } },
+  async ({ values }) => {
+    let options;
+    try {
+      options = activityOptionsFromEnv();
+    } catch (err) {
+      console.error(`config:check: ${(err as Error).message}`);
+      return 2;
     }
-    const playbooks = Object.keys(config.playbooks);
-    console.log(
-      `config OK: ${config.agents.agents.length} agents, ${playbooks.length} playbooks (${playbooks.join(', ')}); digest ${config.digest}`,
-    );
-    const unpriced = unpricedModels(config.agents);
-    if (unpriced.length) {
+    const { configDir, configAllowlist } = options;
+    try {
+      const config = await loadConfig(configDir);
+      if (values.digest) {
+        console.log(config.digest);
+        return 0;
+      }
+      const playbooks = Object.keys(config.playbooks);
       console.log(
-        `note: agents.yaml lists no price for ${unpriced.join(', ')}: cost estimates for the agents using ${unpriced.length === 1 ? 'it' : 'them'} are shown as unknown`,
+        `config OK: ${config.agents.agents.length} agents, ${playbooks.length} playbooks (${playbooks.join(', ')}); digest ${config.digest}`,
       );
-    }
-    const notAllowed = configNotAllowed(config.digest, configAllowlist);
-    if (notAllowed) {
-      console.error(`but a worker with this allow-list would refuse it: ${notAllowed}`);
+      const unpriced = unpricedModels(config.agents);
+      if (unpriced.length) {
+        console.log(
+          `note: agents.yaml lists no price for ${unpriced.join(', ')}: cost estimates for the agents using ${unpriced.length === 1 ? 'it' : 'them'} are shown as unknown`,
+        );
+      }
+      const notAllowed = configNotAllowed(config.digest, configAllowlist);
+      if (notAllowed) {
+        console.error(`but a worker with this allow-list would refuse it: ${notAllowed}`);
+        return 1;
+      }
+      return 0;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      console.error(
+        `config has ${err.problems.length} problem(s):\n${err.message.replace(/^invalid config:\n/, '')}`,
+      );
       return 1;
     }
-    return 0;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    console.error(
-      `config has ${err.problems.length} problem(s):\n${err.message.replace(/^invalid config:\n/, '')}`,
-    );
-    return 1;
-  }
-}
+  },
+);
 
-runMain(main);
+if (require.main === module) runMain(main);

@@ -1,6 +1,7 @@
 /** The command line of `npm run eval`: parsed into one typed object, every bad argument named. */
 import path from 'node:path';
 import { PROJECT_ROOT } from '../activities/options';
+import { parseCommandLine, UsageError } from '../lib/cli';
 import { MODES, type Mode } from './modes';
 
 export const USAGE = `usage: npm run eval -- [options]
@@ -37,10 +38,23 @@ export interface EvalArgs {
 
 export const DEFAULT_QUESTIONS = path.join(PROJECT_ROOT, 'eval', 'questions.yaml');
 
-/** Thrown for a bad command line; the message names the argument. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+/** `npm run eval`'s command line for lib/cli; every option is `multiple` so a repeat can be refused. */
+export const EVAL_COMMAND = {
+  name: 'eval',
+  usage: USAGE,
+  options: {
+    questions: { type: 'string', multiple: true },
+    limit: { type: 'string', multiple: true },
+    modes: { type: 'string', multiple: true },
+    playbook: { type: 'string', multiple: true },
+    'judge-model': { type: 'string', multiple: true },
+    concurrency: { type: 'string', multiple: true },
+    'task-timeout': { type: 'string', multiple: true },
+    out: { type: 'string', multiple: true },
+  },
+} as const;
+
+type EvalValues = ReturnType<typeof parseCommandLine<(typeof EVAL_COMMAND)['options']>>['values'];
 
 function positiveInt(name: string, value: string, max?: number): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) {
@@ -51,76 +65,58 @@ function positiveInt(name: string, value: string, max?: number): number {
   return n;
 }
 
+/** The modes of `--modes a,b`, checked, in the canonical order. */
+function modesOf(value: string): Mode[] {
+  const modes = value
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
+  const unknown = modes.filter((m) => !(MODES as readonly string[]).includes(m));
+  if (unknown.length) {
+    throw new UsageError(
+      `--modes: unknown mode ${unknown.map((m) => `"${m}"`).join(', ')} (choose from ${MODES.join(', ')})`,
+    );
+  }
+  if (modes.length === 0) throw new UsageError(`--modes needs at least one of ${MODES.join(', ')}`);
+  // Kept in the canonical order, once each: the table and chart read the same way every run.
+  return MODES.filter((m) => modes.includes(m));
+}
+
+/** The options as {@link EvalArgs}, every value checked. @throws UsageError */
+export function evalArgs(values: EvalValues, cwd = process.cwd()): EvalArgs {
+  const one = (name: keyof EvalValues): string | undefined => {
+    const given = values[name];
+    if (given === undefined) return undefined;
+    if (given.length > 1) throw new UsageError(`--${name} is given more than once`);
+    if (!given[0]) throw new UsageError(`--${name} needs a value`);
+    return given[0];
+  };
+  const questions = one('questions');
+  const limit = one('limit');
+  const modes = one('modes');
+  const playbook = one('playbook') ?? 'research-brief';
+  if (!/^[a-z][a-z0-9-]{0,39}$/.test(playbook)) {
+    throw new UsageError(`--playbook must be a playbook id such as "research-brief" (got "${playbook}")`);
+  }
+  const judgeModel = one('judge-model');
+  const concurrency = one('concurrency');
+  const taskTimeout = one('task-timeout');
+  const out = one('out');
+  return {
+    questionsFile: questions === undefined ? DEFAULT_QUESTIONS : path.resolve(cwd, questions),
+    ...(limit === undefined ? {} : { limit: positiveInt('--limit', limit) }),
+    modes: modes === undefined ? [...MODES] : modesOf(modes),
+    playbook,
+    ...(judgeModel === undefined ? {} : { judgeModel }),
+    concurrency: concurrency === undefined ? 1 : positiveInt('--concurrency', concurrency, 8),
+    taskTimeoutMs:
+      (taskTimeout === undefined ? 30 : positiveInt('--task-timeout', taskTimeout, 24 * 60)) * 60_000,
+    ...(out === undefined ? {} : { outDir: path.resolve(cwd, out) }),
+  };
+}
+
 /** Parses the arguments after `npm run eval --`. Returns `'help'` for --help. @throws UsageError */
 export function parseEvalArgs(argv: readonly string[], cwd = process.cwd()): EvalArgs | 'help' {
-  const args: EvalArgs = {
-    questionsFile: DEFAULT_QUESTIONS,
-    modes: [...MODES],
-    playbook: 'research-brief',
-    concurrency: 1,
-    taskTimeoutMs: 30 * 60_000,
-  };
-  const seen = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const raw = argv[i]!;
-    if (raw === '-h' || raw === '--help') return 'help';
-    if (!raw.startsWith('--')) throw new UsageError(`unexpected argument "${raw}" (options start with --)`);
-    const eq = raw.indexOf('=');
-    const name = eq === -1 ? raw : raw.slice(0, eq);
-    const value = (): string => {
-      const v = eq === -1 ? argv[++i] : raw.slice(eq + 1);
-      if (v === undefined || v === '' || (eq === -1 && v.startsWith('--')))
-        throw new UsageError(`${name} needs a value`);
-      return v;
-    };
-    if (seen.has(name)) throw new UsageError(`${name} is given more than once`);
-    seen.add(name);
-    switch (name) {
-      case '--questions':
-        args.questionsFile = path.resolve(cwd, value());
-        break;
-      case '--limit':
-        args.limit = positiveInt(name, value());
-        break;
-      case '--modes': {
-        const modes = value()
-          .split(',')
-          .map((m) => m.trim())
-          .filter(Boolean);
-        const unknown = modes.filter((m) => !(MODES as readonly string[]).includes(m));
-        if (unknown.length) {
-          throw new UsageError(
-            `--modes: unknown mode ${unknown.map((m) => `"${m}"`).join(', ')} (choose from ${MODES.join(', ')})`,
-          );
-        }
-        if (modes.length === 0) throw new UsageError(`--modes needs at least one of ${MODES.join(', ')}`);
-        // Kept in the canonical order, once each: the table and chart read the same way every run.
-        args.modes = MODES.filter((m) => modes.includes(m));
-        break;
-      }
-      case '--playbook': {
-        const id = value();
-        if (!/^[a-z][a-z0-9-]{0,39}$/.test(id)) {
-          throw new UsageError(`--playbook must be a playbook id such as "research-brief" (got "${id}")`);
-        }
-        args.playbook = id;
-        break;
-      }
-      case '--judge-model':
-        args.judgeModel = value();
-        break;
-      case '--concurrency':
-        args.concurrency = positiveInt(name, value(), 8);
-        break;
-      case '--task-timeout':
-        args.taskTimeoutMs = positiveInt(name, value(), 24 * 60) * 60_000;
-        break;
-      case '--out':
-        args.outDir = path.resolve(cwd, value());
-        break;
-      default:
-        throw new UsageError(`unknown option ${name}`);
-    }
-  }
-  return args;
+  const { help, values } = parseCommandLine(EVAL_COMMAND, argv);
+  return help ? 'help' : evalArgs(values, cwd);
 }

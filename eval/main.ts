@@ -4,27 +4,16 @@
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { activityOptionsFromEnv } from '../activities/options';
-import { runMain } from '../lib/cli';
+import { command, runMain } from '../lib/cli';
 import { dataConverterFor, encryptionFromEnv } from '../workers/codec';
 import { logLevelFromEnv, temporalOptionsFromEnv } from '../workers/options';
-import { parseEvalArgs, USAGE, UsageError } from './args';
+import { EVAL_COMMAND, evalArgs } from './args';
 import { runEval } from './harness';
 import { QuestionFileError } from './questions';
 import { OFFLINE_WARNING } from './report';
 
-async function main(argv: readonly string[]): Promise<number> {
-  let args;
-  try {
-    args = parseEvalArgs(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`error: ${err.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (args === 'help') {
-    console.log(USAGE);
-    return 0;
-  }
+export const main = command(EVAL_COMMAND, async ({ values }) => {
+  const args = evalArgs(values);
   const controller = new AbortController();
   const interrupt = (): void => {
     if (controller.signal.aborted) {
@@ -71,6 +60,6 @@ async function main(argv: readonly string[]): Promise<number> {
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
   }
-}
+});
 
 if (require.main === module) runMain(main);
