@@ -31,7 +31,10 @@ interface Batch extends Unit {
   slots: number;
 }
 
-/** The ready steps, then pending steps whose dependencies are all settled or in the batch (the child runs them in order), up to the batch size. */
+/**
+ * A batch: the ready steps, then pending steps whose dependencies are all settled or in the batch
+ * (the child runs them in order), up to {@link STEPS_PER_RUN}.
+ */
 function batchOf(ready: StepStatus[], steps: StepStatus[], isSettled: (id: string) => boolean): StepStatus[] {
   const batch = ready.slice(0, STEPS_PER_RUN);
   const inBatch = new Set(batch.map((s) => s.id));
@@ -80,6 +83,7 @@ export function inBatches(
           const { agent, question, state, result } = byId.get(id)!;
           return { id, agent, question, dependsOn: [], decompose: false, state, result };
         });
+      // By its type's name: research.ts, which defines the workflow, imports the scheduler's users.
       return executeChild<typeof researchBatch>('researchBatch', {
         workflowId: `${workflowInfo().workflowId}/batch-${batches}`,
         args: [

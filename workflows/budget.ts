@@ -1,5 +1,5 @@
 /**
- * The playbook's token budget (`budget` in a playbook; docs/architecture.md, "Budgets"):
+ * The playbook's token budget (`budget` in a playbook; docs/configuration.md, "Token budgets"):
  *   - `maxTokensPerTask`: the scheduler starts no step that could take the task past it
  *     ({@link Budget.overBudget}), and records once that it stopped ({@link Budget.stop}); steps it
  *     kept from running are skipped, and the report says so.

@@ -29,6 +29,11 @@ import type { researchSubtask } from './research';
 
 type StepOutcome = Omit<StepResult, 'model'>;
 
+/** A unit of work that is one step. */
+interface OneStep extends Unit {
+  step: StepStatus;
+}
+
 export class TaskRun {
   private readonly budget: Budget;
 
@@ -151,36 +156,36 @@ export class TaskRun {
   }
 
   /** Steps as the scheduler's units of work, one each, run here with the step-failure policy. */
-  private oneStepAtATime(byId: Map<string, StepStatus>): Work<Unit, StepOutcome> {
+  private oneStepAtATime(byId: Map<string, StepStatus>): Work<OneStep, StepOutcome> {
     const { maxParallel } = this.config.playbook.limits;
     return {
       hasRoom: (inFlight) => inFlight < maxParallel,
-      take: (ready) => ({ steps: [ready[0]!] }),
-      start: ({ steps: [step] }) => {
-        step!.state = 'running';
-        step!.startedAt = now();
-        return this.runStepWithRetries(step!, byId);
+      take: ([step]) => ({ step: step!, steps: [step!] }),
+      start: ({ step }) => {
+        step.state = 'running';
+        step.startedAt = now();
+        return this.runStepWithRetries(step, byId);
       },
-      succeeded: ({ steps: [step] }, result) => {
-        step!.state = 'done';
-        step!.summary = result.summary;
-        step!.sources = result.sources;
-        step!.result = result.result;
+      succeeded: ({ step }, result) => {
+        step.state = 'done';
+        step.summary = result.summary;
+        step.sources = result.sources;
+        step.result = result.result;
         return undefined;
       },
-      failed: ({ steps: [step] }, err) => {
-        step!.error = failureMessage(err);
+      failed: ({ step }, err) => {
+        step.error = failureMessage(err);
         // Cancellation is never skipped over: the task is stopping.
         if (this.stepFailure.then === 'skip' && !isCancellation(err)) {
-          step!.state = 'skipped';
-          log.warn('step skipped', { step: step!.id, error: step!.error });
+          step.state = 'skipped';
+          log.warn('step skipped', { step: step.id, error: step.error });
           return undefined;
         }
-        step!.state = 'failed';
+        step.state = 'failed';
         return step;
       },
-      release: ({ steps: [step] }) => {
-        step!.finishedAt = now();
+      release: ({ step }) => {
+        step.finishedAt = now();
       },
     };
   }
@@ -236,6 +241,7 @@ export class TaskRun {
       // A re-run gets its own child id: the first child is kept as it was, for the record.
       step.childWorkflowId = `${workflowInfo().workflowId}/step-${step.id}${step.revision ? `/rev-${step.revision}` : ''}${(step.attempt ?? 1) > 1 ? `/attempt-${step.attempt}` : ''}`;
       const question = change ? `${step.question}\n\nReviewer's request: ${change.comment}` : step.question;
+      // By its type's name: research.ts, which defines the workflow, imports this module.
       const child = await executeChild<typeof researchSubtask>('researchSubtask', {
         workflowId: step.childWorkflowId,
         args: [{ question, depth: this.status.depth + 1, config: this.budget.childConfig() }],
