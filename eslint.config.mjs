@@ -22,6 +22,8 @@ export const RUNTIME_DIRS = [
   'scripts',
   'eval',
   'inbox',
+  'client',
+  'local',
 ];
 
 /**

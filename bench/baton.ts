@@ -7,7 +7,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { researchTask } from '../workflows';
 import { QUESTION } from './workload';
-import { mapLimit } from '../scripts/map-limit';
+import { mapLimit } from '../lib/map-limit';
 
 const EventType = temporal.api.enums.v1.EventType;
 

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveTemporalCli } from '../scripts/temporal';
+import { resolveTemporalCli } from '../local/temporal';
 import { causes } from './baton';
 import { Rig } from './rig';
 import { summaryMarkdown, tables, updateReadme, writeFormatted, type Machine, type Results } from './report';

@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createActivities } from '../activities';
 import type { ActivityOptions } from '../activities/options';
-import { startDevServer, type DevServer } from '../scripts/temporal';
+import { startDevServer, type DevServer } from '../local/temporal';
 import { startStandIn, type StandIn } from '../standin/server';
 import { liveTree, Processes, type WorkerProcess } from './processes';
 import { createBatonWorker } from '../workers/worker';

@@ -21,7 +21,7 @@ import { loadConfig } from '../activities/config';
 import { PROJECT_ROOT, type ActivityOptions } from '../activities/options';
 import { priceOf } from '../contract/usage';
 import type { SnapshotAgent } from '../config/schema';
-import { startDevServer, temporalAnswers, type DevServer } from '../scripts/temporal';
+import { startDevServer, temporalAnswers, type DevServer } from '../local/temporal';
 import { STAND_IN_LABEL, STAND_IN_NOTICE } from '../standin/replies';
 import { startStandIn } from '../standin/server';
 import { connectionOptions, type TemporalOptions } from '../workers/options';
@@ -52,7 +52,7 @@ import {
   type QuestionResult,
 } from './report';
 import { CRITERIA, JUDGE_SYSTEM_PROMPT, JUDGE_ANSWER, judgePrompt, meanScore } from './rubric';
-import { mapLimit } from '../scripts/map-limit';
+import { mapLimit } from '../lib/map-limit';
 
 /** The key sent to the offline stand-in (which accepts any); the same one `npm start` uses. */
 export const OFFLINE_STAND_IN_KEY = 'offline-stand-in';

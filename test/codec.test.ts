@@ -24,7 +24,7 @@ import {
   startCodecServer,
   type CodecServer,
 } from '../cli/codec-server';
-import { resolveTemporalCli } from '../scripts/temporal';
+import { resolveTemporalCli } from '../local/temporal';
 import { startStandIn, type StandIn } from '../standin/server';
 import {
   AesGcmCodec,

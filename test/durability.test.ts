@@ -29,7 +29,7 @@ import { temporal } from '@temporalio/proto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, startDevServer, type DevServer } from '../scripts/temporal';
+import { freePort, startDevServer, type DevServer } from '../local/temporal';
 import { startStandIn, type StandIn, type StandInRequest } from '../standin/server';
 import { researchTask } from '../workflows';
 import {

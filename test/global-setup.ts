@@ -1,13 +1,13 @@
 /**
  * Once per `npm test`: start one real Temporal dev server (the official CLI, provisioned by
- * scripts/temporal.ts) and bundle the workflow code once. Test files get both through the
+ * local/temporal.ts) and bundle the workflow code once. Test files get both through the
  * environment: each runs its own workers on its own task queues against this server.
  */
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startDevServer, type DevServer } from '../scripts/temporal';
+import { startDevServer, type DevServer } from '../local/temporal';
 import { SEARCH_ATTRIBUTES } from '../contract/messages';
 
 declare global {

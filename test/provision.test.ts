@@ -13,8 +13,8 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { freePort, resolveTemporalCli, startDevServer, temporalAnswers } from '../scripts/temporal';
-import type { DevServer } from '../scripts/temporal';
+import { freePort, resolveTemporalCli, startDevServer, temporalAnswers } from '../local/temporal';
+import type { DevServer } from '../local/temporal';
 
 let scratch: string;
 

@@ -12,7 +12,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { startDevServer } from '../scripts/temporal';
+import { startDevServer } from '../local/temporal';
 import { ensureSearchAttributes } from '../workers/search-attributes';
 import { researchTask } from '../workflows';
 import type { Plan } from '../config/schema';

@@ -8,7 +8,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../scripts/temporal';
+import { freePort } from '../local/temporal';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
 import { FIXTURE_CONFIG, uniqueId, useTestServer } from './helpers';

@@ -270,6 +270,15 @@ export async function temporalAnswers(address: string, timeoutMs = 2_000): Promi
   }
 }
 
+/** Whether nothing listens on `port` on 127.0.0.1 right now. */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
 /**
  * Finds a TCP port on 127.0.0.1 that is free right now, by letting the OS pick one and releasing it.
  * Another process may take it before it is used; callers that bind it soon after are rarely affected.
