@@ -9,7 +9,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { promises as fs } from 'node:fs';
 import { status as statusQuery, type ResearchTaskResult, type TaskStatus } from '../contract/messages';
-import { DEFAULT_WORKER_TIMEOUT_MS, workerTimedOut } from './baton';
+import { DEFAULT_WORKER_TIMEOUT_MS, workerTimedOut } from '../client';
 import { buildAuditRecord } from './audit-build';
 import { readHistory } from './audit-history';
 import type { Answer, AuditRecord, ExecutionFacts, HistoryFacts, ReportFiles } from './audit-record';

@@ -4,7 +4,8 @@
  * reads: the lines printed and the exit code.
  */
 import type { Client } from '@temporalio/client';
-import { formatDecideResult, pendingQuery, runCli, USAGE, type CliDeps } from '../cli/baton';
+import { runCli, USAGE, type CliDeps } from '../cli/baton';
+import { formatDecideResult, pendingQuery } from '../client';
 import { formatAudit } from '../cli/format';
 import { researchTask } from '../workflows';
 import { BATON_AWAITING, BATON_PENDING_GATE, status as statusQuery } from '../contract/messages';

@@ -6,7 +6,9 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { OFFLINE_STAND_IN_KEY, parseStartArgs, workflowIdFor } from '../cli/start';
+import { parseStartArgs } from '../cli/start';
+import { workflowIdFor } from '../client';
+import { OFFLINE_STAND_IN_KEY } from '../local/environment';
 import { researchTask } from '../workflows';
 import { historyText, uniqueId, useTestServer } from './helpers';
 

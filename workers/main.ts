@@ -8,37 +8,35 @@
  * (workers/telemetry.ts), and are flushed on the way out.
  */
 import { Connection } from '@temporalio/client';
-import { NativeConnection, Runtime } from '@temporalio/worker';
 import { ConfigError } from '../activities/config';
 import { activityOptionsFromEnv } from '../activities/options';
+import { command, runMain } from '../lib/cli';
 import { dataConverterFor, encryptionFromEnv } from './codec';
 import { healthOptionsFromEnv, startHealthServer } from './health';
-import { createLogger, logFormatFromEnv, runtimeLogging, secretsFromEnv, type BatonLogger } from './logging';
-import { connectionOptions, logLevelFromEnv, temporalOptionsFromEnv } from './options';
+import { connectionOptions, temporalOptionsFromEnv } from './options';
+import { installRuntime, runWorker, type BatonRuntime } from './runtime';
 import { ensureSearchAttributes } from './search-attributes';
-import { setupTelemetry, telemetryOptionsFromEnv, type Telemetry } from './telemetry';
-import { createBatonWorker } from './worker';
 
-/** Set as soon as run() has them, so that a failure is logged, and spans flushed, through them. */
-let logger: BatonLogger | undefined;
-let telemetry: Telemetry | undefined;
+const USAGE = `usage: npm run worker
 
-async function run(): Promise<void> {
-  const temporal = temporalOptionsFromEnv();
-  const activityOptions = activityOptionsFromEnv();
-  const encryption = encryptionFromEnv();
-  const healthOptions = healthOptionsFromEnv();
-  const telemetryOptions = telemetryOptionsFromEnv('console');
-  logger = createLogger({
-    level: logLevelFromEnv('INFO'),
-    format: logFormatFromEnv('json'),
-    secrets: secretsFromEnv(),
-  });
-  Runtime.install(runtimeLogging(logger));
-  const log = logger;
-  telemetry = setupTelemetry(telemetryOptions, (message) => {
-    log.warn(message);
-  });
+Runs one Baton worker on the task queue BATON_TASK_QUEUE (default baton) until SIGINT or SIGTERM.
+Configured by the environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*,
+ANTHROPIC_API_KEY, BATON_ENCRYPTION_KEY(_FILE), BATON_HEALTH_PORT, BATON_LOG_LEVEL, BATON_LOG_FORMAT,
+BATON_TRACES and the others the README lists.`;
+
+/** Everything `npm run worker` reads from the environment, read before anything starts. */
+function optionsFromEnv() {
+  return {
+    temporal: temporalOptionsFromEnv(),
+    activityOptions: activityOptionsFromEnv(),
+    encryption: encryptionFromEnv(),
+    healthOptions: healthOptionsFromEnv(),
+  };
+}
+
+async function run(runtime: BatonRuntime, options: ReturnType<typeof optionsFromEnv>): Promise<void> {
+  const { logger, telemetry, telemetryOptions } = runtime;
+  const { temporal, activityOptions, encryption, healthOptions } = options;
   logger.info(telemetry ? `traces: ${telemetry.where}` : 'traces: off', {
     serviceName: telemetryOptions.serviceName,
   });
@@ -54,41 +52,44 @@ async function run(): Promise<void> {
   } finally {
     await client.close();
   }
-  const connection = await NativeConnection.connect(connectionOptions(temporal));
+  const running = await runWorker({
+    temporal,
+    activityOptions,
+    dataConverter: dataConverterFor(encryption),
+    telemetry,
+  });
+  if (encryption) logger.info(`payload encryption: on, ${encryption.describe()}`);
+  const health = healthOptions && (await startHealthServer(healthOptions, () => running.worker.getState()));
+  if (health) logger.info(`health: http://${healthOptions.host}:${health.port}/healthz`);
+  logger.info(
+    `Baton worker polling task queue "${temporal.taskQueue}" on ${temporal.address} (namespace ${temporal.namespace})`,
+    { taskQueue: temporal.taskQueue, namespace: temporal.namespace },
+  );
   try {
-    const dataConverter = dataConverterFor(encryption);
-    const worker = await createBatonWorker({
-      connection,
-      activityOptions,
-      dataConverter,
-      telemetry,
-      ...temporal,
-    });
-    if (encryption) logger.info(`payload encryption: on, ${encryption.describe()}`);
-    const health = healthOptions && (await startHealthServer(healthOptions, () => worker.getState()));
-    if (health) logger.info(`health: http://${healthOptions.host}:${health.port}/healthz`);
-    logger.info(
-      `Baton worker polling task queue "${temporal.taskQueue}" on ${temporal.address} (namespace ${temporal.namespace})`,
-      { taskQueue: temporal.taskQueue, namespace: temporal.namespace },
-    );
-    try {
-      await worker.run();
-    } finally {
-      await health?.close();
-    }
+    await running.done;
   } finally {
-    await connection.close();
-    await telemetry?.shutdown();
+    await health?.close();
   }
 }
 
-run().catch(async (err: unknown) => {
-  const message =
-    err instanceof ConfigError
-      ? `Baton worker refuses to start: ${err.message}`
-      : `Baton worker failed: ${err instanceof Error ? err.message : String(err)}`;
-  if (logger) logger.error(message);
-  else console.error(message);
-  await telemetry?.shutdown().catch(() => undefined);
-  process.exit(1);
+const main = command({ name: 'npm run worker', usage: USAGE, options: {} }, async () => {
+  let runtime: BatonRuntime | undefined;
+  try {
+    const options = optionsFromEnv();
+    runtime = installRuntime({ logLevel: 'INFO', logFormat: 'json', traces: 'console' });
+    await run(runtime, options);
+    return 0;
+  } catch (err) {
+    const message =
+      err instanceof ConfigError
+        ? `Baton worker refuses to start: ${err.message}`
+        : `Baton worker failed: ${err instanceof Error ? err.message : String(err)}`;
+    if (runtime) runtime.logger.error(message);
+    else console.error(message);
+    return 1;
+  } finally {
+    await runtime?.telemetry?.shutdown().catch(() => undefined);
+  }
 });
+
+if (require.main === module) runMain(main);

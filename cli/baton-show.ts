@@ -1,0 +1,58 @@
+/** `npm run baton -- show <workflow id>`: a task's question, plan, pending gate, usage and audit trail. */
+import type { Client } from '@temporalio/client';
+import { dependencyOrder, queryStatus, stepsOf } from '../client';
+import type { TaskStatus } from '../contract/messages';
+import { formatAudit, formatPendingGate, formatStep, formatUsageExtras } from './format';
+
+const oneLine = (text: string): string => text.replace(/\s+/g, ' ').trim();
+
+/** The plan as a tree: one branch per step, its details as leaves. */
+function planTree(s: TaskStatus): string[] {
+  const steps = stepsOf(s);
+  if (!s.plan && !steps.length) return ['plan: none yet'];
+  const lines = [
+    `plan (${steps.length} step${steps.length === 1 ? '' : 's'})${s.plan ? `: ${oneLine(s.plan.rationale)}` : ''}`,
+  ];
+  const ordered = dependencyOrder(steps);
+  ordered.forEach((step, i) => {
+    const last = i === ordered.length - 1;
+    lines.push(`${last ? '└─' : '├─'} ${formatStep(step)}`);
+    const leaves = [
+      ...(step.dependsOn.length ? [`after ${step.dependsOn.join(', ')}`] : []),
+      ...(step.decompose ? ['decomposes: planned again one level deeper, as a child task'] : []),
+      ...(step.revision ? [`re-run ${step.revision} time(s) at a reviewer's request`] : []),
+      `question: ${oneLine(step.question)}`,
+    ];
+    const indent = last ? '   ' : '│  ';
+    leaves.forEach((leaf, j) => lines.push(`${indent}${j === leaves.length - 1 ? '└─' : '├─'} ${leaf}`));
+  });
+  return lines;
+}
+
+/** Prints the task as `show` shows it; 0. */
+export async function show(
+  client: Client,
+  workflowId: string,
+  workerTimeoutMs: number | undefined,
+  out: (line: string) => void,
+): Promise<number> {
+  const s = await queryStatus(client, workflowId, workerTimeoutMs);
+  out(`task ${s.workflowId}`);
+  out(`question: ${oneLine(s.question)}`);
+  out(`playbook: ${s.playbook}${s.depth ? ` (child task, depth ${s.depth})` : ''}`);
+  out(`phase: ${s.phase}`);
+  for (const line of planTree(s)) out(line);
+  out(s.pendingGate ? formatPendingGate(s.pendingGate) : 'no gate is pending');
+  const byAgent = Object.entries(s.usage.byAgent)
+    .map(([agent, u]) => `${agent} ${u.inputTokens} in / ${u.outputTokens} out`)
+    .join(', ');
+  out(`tokens: ${s.usage.inputTokens} in, ${s.usage.outputTokens} out${byAgent ? ` (${byAgent})` : ''}`);
+  for (const line of formatUsageExtras(s.usage)) out(line);
+  if (s.report) out(`report: ${s.report.path ?? `draft ${s.report.artifact.id}`}`);
+  if (s.error) out(`error: ${s.error}`);
+  out(
+    s.audit.length ? `audit (${s.audit.length} entr${s.audit.length === 1 ? 'y' : 'ies'}):` : 'audit: empty',
+  );
+  for (const entry of s.audit) out(`  ${formatAudit(entry)}`);
+  return 0;
+}

@@ -1,0 +1,109 @@
+/**
+ * What `npm start` does when its task waits at a gate: approve at once (`--auto-approve`), ask the
+ * person at the terminal (approve, reject or request changes, with the draft report shown at the
+ * report gate), or, with no terminal to ask, say once how to decide from another one.
+ */
+import type { Client } from '@temporalio/client';
+import { createInterface } from 'node:readline/promises';
+import { getArtifact } from '../activities/artifacts';
+import { decideTask, formatDecision } from '../client';
+import type { DecideRequest, Gate, TaskStatus } from '../contract/messages';
+import { formatPendingGate } from './format';
+import type { View } from './live';
+
+export interface GatePromptOptions {
+  client: Client;
+  workflowId: string;
+  /** Who decides: BATON_APPROVER, else the user name. */
+  me: string;
+  autoApprove: boolean;
+  /** Whether a person can answer on this terminal (stdin is a TTY). */
+  interactive: boolean;
+  /** Where the worker keeps artifacts: the draft report is read from there. */
+  artifactDir: string;
+  view: View;
+}
+
+/** Sends a decision; shows the workflow's answer. Answers whether it was accepted. */
+async function send(options: GatePromptOptions, request: DecideRequest): Promise<boolean> {
+  const outcome = await decideTask(options.client, options.workflowId, request);
+  options.view.log(`  ${request.decision} ${formatDecision(outcome)}`);
+  return outcome.accepted;
+}
+
+/** One readline per question: between prompts the terminal belongs to the live view. */
+async function ask(question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return await rl.question(question);
+  } finally {
+    rl.close();
+  }
+}
+
+/** Asks at the terminal until the workflow accepts a decision. */
+async function decideInTerminal(options: GatePromptOptions, s: TaskStatus): Promise<void> {
+  const { me, view } = options;
+  // The live frame stays on screen as it is, above the draft and the prompt.
+  view.suspend();
+  const pending = s.pendingGate!;
+  const gate = pending.gate;
+  console.log(`  ${formatPendingGate(pending)}`);
+  if (gate === 'report' && s.report) {
+    const text = await getArtifact(options.artifactDir, s.report.artifact.id);
+    console.log(`\n----- draft report -----\n${text}\n----- end of draft -----\n`);
+  }
+  for (;;) {
+    const answer = (await ask(`${gate} gate, deciding as ${me}: [a]pprove, [r]eject or [c]hange request? `))
+      .trim()
+      .toLowerCase();
+    let request: DecideRequest | undefined;
+    if (answer === 'a' || answer === 'approve') request = { decision: 'approve', by: me, gate };
+    if (answer === 'r' || answer === 'reject') request = { decision: 'reject', by: me, gate };
+    if (answer === 'c' || answer === 'change') {
+      const comment = (await ask('What should change? ')).trim();
+      if (comment) request = { decision: 'requestChanges', by: me, gate, comment };
+    }
+    if (request && (await send(options, request))) return;
+  }
+}
+
+/**
+ * The step `npm start` takes at each status it shows. After deciding at a gate it waits, without
+ * asking again, while that gate still needs others' approvals (a quorum). Throws when
+ * `--auto-approve` is refused: the approver is not one of that gate's.
+ */
+export function gatePrompt(options: GatePromptOptions): (s: TaskStatus) => Promise<void> {
+  const { me, view } = options;
+  let decidedAt: Gate | undefined;
+  let toldHowToApprove = false;
+  return async (s) => {
+    const pending = s.pendingGate;
+    if (!pending) return;
+    const gate = pending.gate;
+    if (decidedAt === gate && pending.approvals.some((a) => a.by === me)) return;
+    decidedAt = undefined;
+    if (options.autoApprove) {
+      const request: DecideRequest = {
+        decision: 'approve',
+        by: me,
+        gate,
+        comment: 'approved with --auto-approve',
+      };
+      if (!(await send(options, request))) {
+        throw new Error(
+          `--auto-approve cannot decide as "${me}" here (set BATON_APPROVER to an approver of this gate)`,
+        );
+      }
+      decidedAt = gate;
+    } else if (options.interactive) {
+      await decideInTerminal(options, s);
+      decidedAt = gate;
+    } else if (!toldHowToApprove) {
+      toldHowToApprove = true;
+      view.log(
+        `Waiting at the ${gate} gate. Decide from another terminal:\n  temporal workflow signal --workflow-id ${options.workflowId} --name approve --input '{"by": "${me}", "gate": "${gate}"}'`,
+      );
+    }
+  };
+}
