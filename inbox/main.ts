@@ -2,21 +2,29 @@
  * `npm run inbox`: the approval inbox on http://127.0.0.1:8234 (see ./app.ts), connected to
  * Temporal as the worker is. `npm run inbox -- new-token <approver id>` makes an approver token.
  */
-import { Client, Connection } from '@temporalio/client';
-import { runMain } from '../lib/cli';
-import { dataConverterFromEnv } from '../workers/codec';
-import { connectionOptions, temporalOptionsFromEnv } from '../workers/options';
 import { PROJECT_ROOT } from '../activities/options';
+import { connectClient, type ConnectedClient } from '../client';
+import { command, runMain, UsageError } from '../lib/cli';
+import { closeOnSignal } from '../lib/signals';
+import { dataConverterFromEnv } from '../workers/codec';
+import { temporalOptionsFromEnv } from '../workers/options';
 import { startInbox, type Inbox } from './app';
 import { hashToken, IDENTITY_PATTERN, isInside, loadPeople, newToken, TokenStore } from './auth';
-import { inboxOptionsFromEnv, USAGE, type InboxOptions } from './options';
+import { INBOX_COMMAND, inboxOptionsFromEnv, type InboxOptions } from './options';
 
-function newTokenCommand(args: string[]): number {
-  const [approver, ...rest] = args;
-  if (approver === undefined || rest.length || !IDENTITY_PATTERN.test(approver)) {
-    console.error('usage: npm run inbox -- new-token <approver id>   (an id from config/approvers.yaml)');
-    return 2;
-  }
+const NEW_TOKEN = {
+  name: 'npm run inbox -- new-token',
+  usage: 'usage: npm run inbox -- new-token <approver id>   (an id from config/approvers.yaml)',
+  options: {},
+  allowPositionals: true,
+} as const;
+
+/** Prints a new token for `approver` and the line to add to the tokens file. */
+function printNewToken(positionals: string[]): number {
+  const [approver, ...rest] = positionals;
+  if (approver === undefined) throw new UsageError('an approver id is required');
+  if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  if (!IDENTITY_PATTERN.test(approver)) throw new UsageError(`"${approver}" is not an approver id`);
   const token = newToken();
   const file = process.env.BATON_INBOX_TOKENS_FILE || '<the file BATON_INBOX_TOKENS_FILE names>';
   console.log(`Token for ${approver}: give it to them privately; it is not stored anywhere:\n\n  ${token}\n`);
@@ -26,61 +34,61 @@ function newTokenCommand(args: string[]): number {
   return 0;
 }
 
-async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return 0;
+/**
+ * The tokens file, read now so that a missing or malformed one stops the start with its reason;
+ * warns when it is inside the repository. Undefined behind a proxy.
+ */
+function readTokens(options: InboxOptions): TokenStore | undefined {
+  if (options.identity.kind !== 'tokens') return undefined;
+  const store = new TokenStore(options.identity.file);
+  if (isInside(options.identity.file, PROJECT_ROOT)) {
+    console.error(
+      `inbox: warning: ${store.where()} is inside the repository; keep it outside, so that it never ends up in git`,
+    );
   }
-  if (argv[0] === 'new-token') return newTokenCommand(argv.slice(1));
+  return store;
+}
+
+/** Serves the inbox until SIGINT or SIGTERM. */
+async function serve(argv: string[]): Promise<number> {
   let options: InboxOptions;
-  let temporal: ReturnType<typeof temporalOptionsFromEnv>;
-  let dataConverter: ReturnType<typeof dataConverterFromEnv>;
+  let tokens: TokenStore | undefined;
+  let settings: Pick<Parameters<typeof connectClient>[0] & object, 'temporal' | 'dataConverter'>;
   try {
     options = inboxOptionsFromEnv(argv, process.env);
-    temporal = temporalOptionsFromEnv();
-    dataConverter = dataConverterFromEnv();
-    if (options.identity.kind === 'tokens') {
-      // Read now, so a missing or malformed file stops the start with its reason.
-      const store = new TokenStore(options.identity.file);
-      if (isInside(options.identity.file, PROJECT_ROOT)) {
-        console.error(
-          `inbox: warning: ${store.where()} is inside the repository; keep it outside, so that it never ends up in git`,
-        );
-      }
-    }
+    settings = { temporal: temporalOptionsFromEnv(), dataConverter: dataConverterFromEnv() };
+    tokens = readTokens(options);
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     console.error(`error: ${(err as Error).message}`);
     return 1;
   }
   const people = loadPeople(options.configDir, (line) => console.error(line));
-  if (options.identity.kind === 'tokens' && people.size) {
-    const unknown = new TokenStore(options.identity.file).approvers.filter((a) => !people.has(a));
-    if (unknown.length) {
-      console.error(
-        `inbox: warning: ${unknown.join(', ')} ha${unknown.length === 1 ? 's' : 've'} a token but ${unknown.length === 1 ? 'is' : 'are'} not in ${options.configDir}/approvers.yaml; they can decide only at gates open to anyone`,
-      );
-    }
+  const unknown = people.size ? (tokens?.approvers.filter((a) => !people.has(a)) ?? []) : [];
+  if (unknown.length) {
+    console.error(
+      `inbox: warning: ${unknown.join(', ')} ha${unknown.length === 1 ? 's' : 've'} a token but ${unknown.length === 1 ? 'is' : 'are'} not in ${options.configDir}/approvers.yaml; they can decide only at gates open to anyone`,
+    );
   }
 
-  let connection: Connection;
+  let connected: ConnectedClient;
   try {
-    connection = await Connection.connect(connectionOptions(temporal));
+    connected = await connectClient(settings);
   } catch (err) {
-    console.error(`error: cannot reach Temporal at ${temporal.address}: ${(err as Error).message}`);
+    console.error(`error: cannot reach Temporal at ${settings.temporal!.address}: ${(err as Error).message}`);
     return 1;
   }
-  const client = new Client({ connection, namespace: temporal.namespace, dataConverter });
   let inbox: Inbox;
   try {
     inbox = await startInbox({
-      client,
+      client: connected.client,
       identity: options.identity,
       port: options.port,
       secureCookie: options.secureCookie,
       people,
     });
   } catch (err) {
-    await connection.close();
+    await connected.close();
     console.error(`error: ${(err as Error).message}`);
     return 1;
   }
@@ -88,15 +96,22 @@ async function main(argv: string[]): Promise<number> {
     options.identity.kind === 'tokens'
       ? `approvers sign in with their token (${options.identity.file})`
       : `identity from the ${options.identity.header} header, through the proxy only`;
-  console.log(`Baton inbox on ${inbox.url} (namespace ${temporal.namespace}; ${how}). Ctrl-C stops it.`);
-
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  console.log(
+    `Baton inbox on ${inbox.url} (namespace ${connected.temporal.namespace}; ${how}). Ctrl-C stops it.`,
+  );
+  return closeOnSignal('inbox', async () => {
+    await inbox.close();
+    await connected.close();
   });
-  await inbox.close();
-  await connection.close();
-  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'new-token') {
+    return command(NEW_TOKEN, ({ positionals }) => Promise.resolve(printNewToken(positionals)))(
+      argv.slice(1),
+    );
+  }
+  return command(INBOX_COMMAND, () => serve(argv))(argv);
 }
 
 if (require.main === module) runMain(main);

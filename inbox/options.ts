@@ -4,6 +4,7 @@
  * refuses to start without one.
  */
 import path from 'node:path';
+import { parseCommandLine, UsageError } from '../lib/cli';
 
 /** Default port, next to the Temporal Web UI's 8233. */
 export const DEFAULT_PORT = 8234;
@@ -52,10 +53,10 @@ export const NO_IDENTITY_SOURCE = `the inbox needs an identity source, so that n
 /** An HTTP header name (RFC 9110 token). */
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/;
 
-/** Parses a port; `what` says where it came from. */
-function parsePort(what: string, value: string): number {
+/** Reads a port; `what` says where it came from. @throws `error` with a message naming it */
+function parsePort(what: string, value: string, error: new (message: string) => Error = Error): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
-    throw new Error(`${what} must be a port number from 0 to 65535 (got "${value}")`);
+    throw new error(`${what} must be a port number from 0 to 65535 (got "${value}")`);
   }
   return Number(value);
 }
@@ -127,19 +128,25 @@ other:
 Connects like the worker: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*,
 and BATON_ENCRYPTION_KEY(_FILE) when payloads are encrypted.`;
 
-/** `npm run inbox` options from its arguments (without `node script`) and the environment. */
+/** The command line of `npm run inbox` (lib/cli.ts); `new-token` has its own (inbox/main.ts). */
+export const INBOX_COMMAND = {
+  name: 'npm run inbox',
+  usage: USAGE,
+  options: { port: { type: 'string' } },
+} as const;
+
+/**
+ * `npm run inbox` options from its arguments (without `node script`) and the environment.
+ * @throws UsageError for a bad argument, Error for a bad or missing environment variable
+ */
 export function inboxOptionsFromEnv(argv: readonly string[], env: NodeJS.ProcessEnv): InboxOptions {
-  let port = env.BATON_INBOX_PORT ? parsePort('BATON_INBOX_PORT', env.BATON_INBOX_PORT) : DEFAULT_PORT;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--port' || arg.startsWith('--port=')) {
-      const value = arg === '--port' ? argv[++i] : arg.slice('--port='.length);
-      if (value === undefined) throw new Error('--port needs a value');
-      port = parsePort('--port', value);
-    } else {
-      throw new Error(`unknown argument "${arg}"\n\n${USAGE}`);
-    }
-  }
+  const { values } = parseCommandLine(INBOX_COMMAND, argv);
+  const port =
+    values.port !== undefined
+      ? parsePort('--port', values.port, UsageError)
+      : env.BATON_INBOX_PORT
+        ? parsePort('BATON_INBOX_PORT', env.BATON_INBOX_PORT)
+        : DEFAULT_PORT;
   const secure = env.BATON_INBOX_SECURE_COOKIE;
   if (secure !== undefined && secure !== '' && secure !== 'true' && secure !== 'false') {
     throw new Error(`BATON_INBOX_SECURE_COOKIE must be "true" or "false" (got "${secure}")`);

@@ -1,0 +1,271 @@
+/**
+ * The inbox's pages: the pending list, a task, and a decision. Statuses, pending lists and
+ * decisions go through the approvals client (client/); each live region is polled with a digest of
+ * what it shows and answered 204 while that holds.
+ */
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import type { Context, Hono } from 'hono';
+import { html } from 'hono/html';
+import { decideTask, listPending, queryStatus, type DecisionOutcome } from '../client';
+import {
+  BATON_AWAITING,
+  BATON_PENDING_GATE,
+  BATON_PHASE,
+  DECISIONS,
+  GATES,
+  type DecideRequest,
+  type Decision,
+  type Gate,
+  type TaskStatus,
+} from '../contract/messages';
+import { pendingFragment, pendingPage, type PendingRow } from './pending-page';
+import type { Env } from './session';
+import { taskLive } from './task-live';
+import { decisionPanel, decisionResult, taskPage, type TaskView } from './task-page';
+import {
+  clearDecisionResult,
+  FINAL_PHASES,
+  live,
+  messagePage,
+  pollUrl,
+  type Html,
+  type Viewer,
+} from './views';
+
+export interface RouteOptions {
+  client: Client;
+  /** How often live regions refresh. */
+  refreshMs: number;
+  /** How long to wait for a task's worker to answer a query or an Update. */
+  workerTimeoutMs: number;
+  log: (line: string) => void;
+}
+
+const MAX_CHILD_TASKS = 50;
+const MAX_LISTED = 100;
+const MAX_DRAFT_BYTES = 512 * 1024;
+
+/** A short digest of rendered HTML: a live region's poll carries it, and gets 204 while it holds. */
+const digest = async (content: Html): Promise<string> =>
+  createHash('sha256')
+    .update((await content).toString())
+    .digest('base64url')
+    .slice(0, 16);
+
+/** Which gate a decision panel shows (and since when): a new one clears the last decision's answer. */
+const gateKey = (status: TaskStatus): string =>
+  status.pendingGate ? `${status.pendingGate.gate}@${status.pendingGate.since}` : '';
+
+/** The draft approvers read at the report gate, when this inbox can read the workers' report folder. */
+async function readDraft(status: TaskStatus): Promise<string | undefined> {
+  const file = status.report?.draftPath;
+  if (status.pendingGate?.gate !== 'report' || !file?.endsWith('.md')) return undefined;
+  try {
+    const handle = await fs.open(file, 'r');
+    try {
+      const buffer = Buffer.alloc(MAX_DRAFT_BYTES);
+      const { bytesRead } = await handle.read(buffer, 0, MAX_DRAFT_BYTES, 0);
+      const text = buffer.subarray(0, bytesRead).toString('utf8');
+      return bytesRead === MAX_DRAFT_BYTES ? `${text}\n\n[… cut at ${MAX_DRAFT_BYTES} bytes]` : text;
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** Adds the pending list, the task page, its live regions and the decision route to `app`. */
+export function useRoutes(app: Hono<Env>, options: RouteOptions): void {
+  const { client, refreshMs, workerTimeoutMs, log } = options;
+
+  // ---------------------------------------------------------------------------------------------------------
+  // The pending list
+
+  async function pendingRows(viewer: Viewer, all: boolean): Promise<PendingRow[]> {
+    const tasks = (await listPending(client, all ? undefined : viewer.approver)).slice(0, MAX_LISTED);
+    // The question and the approvals so far come from each task's status; a task whose worker does
+    // not answer quickly is still listed, by id.
+    return Promise.all(
+      tasks.map(async (t): Promise<PendingRow> => {
+        const attrs = t.typedSearchAttributes;
+        const status = await queryStatus(client, t.workflowId, Math.min(workerTimeoutMs, 3000)).catch(
+          () => undefined,
+        );
+        return {
+          workflowId: t.workflowId,
+          gate: attrs.get(BATON_PENDING_GATE) ?? '?',
+          awaiting: attrs.get(BATON_AWAITING) ?? [],
+          startTime: t.startTime,
+          phase: attrs.get(BATON_PHASE),
+          status,
+        };
+      }),
+    );
+  }
+
+  async function pendingRegion(
+    c: Context<Env>,
+    all: boolean,
+  ): Promise<{ content: Html; poll: string; v: string }> {
+    const content = pendingFragment(await pendingRows(c.get('viewer'), all), all, c.get('viewer'));
+    const v = await digest(content);
+    return { content, poll: pollUrl('/pending', { all: all ? '1' : '0', v }), v };
+  }
+
+  app.get('/', async (c) => {
+    const all = c.req.query('all') === '1';
+    const { content, poll } = await pendingRegion(c, all);
+    return c.html(pendingPage(content, all, c.get('viewer'), poll, refreshMs));
+  });
+  app.get('/pending', async (c) => {
+    const { content, poll, v } = await pendingRegion(c, c.req.query('all') === '1');
+    if (v === c.req.query('v')) return c.body(null, 204);
+    return c.html(live('pending', poll, refreshMs, content));
+  });
+
+  // ---------------------------------------------------------------------------------------------------------
+  // A task
+
+  const query = (workflowId: string): Promise<TaskStatus> => queryStatus(client, workflowId, workerTimeoutMs);
+
+  /** The task's status and, for its decomposed steps, their child tasks', level by level. */
+  async function taskView(workflowId: string): Promise<TaskView> {
+    const status = await query(workflowId);
+    const children: TaskView['children'] = new Map();
+    let level = [status];
+    while (level.length && children.size < MAX_CHILD_TASKS) {
+      const ids = level
+        .flatMap((s) => s.steps.map((step) => step.childWorkflowId))
+        .filter((id): id is string => id !== undefined && !children.has(id))
+        .slice(0, MAX_CHILD_TASKS - children.size);
+      const answers = await Promise.all(
+        ids.map((id) => query(id).catch((err: unknown) => ({ error: (err as Error).message }))),
+      );
+      ids.forEach((id, i) => children.set(id, answers[i]!));
+      level = answers.filter((a): a is TaskStatus => !('error' in a));
+    }
+    return { status, children };
+  }
+
+  async function decisionRegion(status: TaskStatus, viewer: Viewer): Promise<{ region: Html; v: string }> {
+    const content = decisionPanel(status, viewer, await readDraft(status));
+    const v = await digest(content);
+    const final = FINAL_PHASES.includes(status.phase);
+    const poll = final
+      ? undefined
+      : pollUrl('/task/decision', { id: status.workflowId, g: gateKey(status), v });
+    return { region: live('decision', poll, refreshMs, content), v };
+  }
+
+  async function liveRegion(view: TaskView): Promise<{ region: Html; v: string }> {
+    const content = taskLive(view);
+    const v = await digest(content);
+    const final = FINAL_PHASES.includes(view.status.phase);
+    const poll = final ? undefined : pollUrl('/task/live', { id: view.status.workflowId, v });
+    return { region: live('live', poll, refreshMs, content), v };
+  }
+
+  async function renderTask(
+    c: Context<Env>,
+    workflowId: string,
+    result?: DecisionOutcome,
+  ): Promise<Response> {
+    const viewer = c.get('viewer');
+    let view: TaskView;
+    try {
+      view = await taskView(workflowId);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        return c.html(
+          messagePage(
+            'No such task',
+            `There is no task with workflow id "${workflowId}" on this namespace.`,
+            viewer,
+          ),
+          404,
+        );
+      }
+      throw err;
+    }
+    const decision = await decisionRegion(view.status, viewer);
+    const liveView = await liveRegion(view);
+    return c.html(taskPage(view.status, viewer, decision.region, liveView.region, result));
+  }
+
+  const workflowIdOf = (c: Context<Env>): string | undefined => {
+    const id = c.req.query('id');
+    return id && id.length <= 1000 ? id : undefined;
+  };
+
+  app.get('/task', async (c) => {
+    const id = workflowIdOf(c);
+    if (!id) return c.redirect('/', 303);
+    return renderTask(c, id);
+  });
+
+  app.get('/task/decision', async (c) => {
+    const id = workflowIdOf(c);
+    if (!id) return c.body(null, 400);
+    const status = await query(id);
+    const { region, v } = await decisionRegion(status, c.get('viewer'));
+    if (v === c.req.query('v')) return c.body(null, 204);
+    const opened = status.pendingGate !== undefined && gateKey(status) !== c.req.query('g');
+    return c.html(opened ? html`${region}${clearDecisionResult()}` : region);
+  });
+
+  app.get('/task/live', async (c) => {
+    const id = workflowIdOf(c);
+    if (!id) return c.body(null, 400);
+    const { region, v } = await liveRegion(await taskView(id));
+    return v === c.req.query('v') ? c.body(null, 204) : c.html(region);
+  });
+
+  app.post('/task/decide', async (c) => {
+    const viewer = c.get('viewer');
+    const body = await c.req.parseBody({ all: true });
+    const text = (name: string): string | undefined => {
+      const value = body[name];
+      return typeof value === 'string' ? value : undefined;
+    };
+    const id = text('id');
+    const decision = text('decision');
+    const gate = text('gate');
+    const comment = text('comment')?.trim();
+    const rerun = ([] as unknown[])
+      .concat(body.rerun ?? [])
+      .filter((v): v is string => typeof v === 'string');
+    if (
+      !id ||
+      !(DECISIONS as readonly string[]).includes(decision ?? '') ||
+      (gate && !(GATES as readonly string[]).includes(gate))
+    ) {
+      return c.html(messagePage('Bad request', 'The decision form was incomplete.', viewer), 400);
+    }
+    // `by` is the signed-in person, whatever the form says: the workflow checks they may decide.
+    const request: DecideRequest = {
+      decision: decision as Decision,
+      by: viewer.approver,
+      ...(gate ? { gate: gate as Gate } : {}),
+      ...(comment ? { comment } : {}),
+      ...(decision === 'requestChanges' && rerun.length ? { rerunSteps: rerun } : {}),
+    };
+    let outcome: DecisionOutcome;
+    try {
+      outcome = await decideTask(client, id, request, workerTimeoutMs);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      outcome = { accepted: false, reason: `there is no task with workflow id "${id}"` };
+    }
+    log(
+      `inbox: ${viewer.approver} ${request.decision} ${request.gate ?? ''} on ${id}: ${outcome.accepted ? outcome.result.outcome : `refused (${outcome.reason})`}`,
+    );
+    if (c.req.header('HX-Request')) {
+      // The live regions refresh at once rather than at their next tick.
+      return c.html(decisionResult(outcome), 200, { 'HX-Trigger': 'baton-refresh' });
+    }
+    return renderTask(c, id, outcome);
+  });
+}

@@ -1,0 +1,206 @@
+/**
+ * What changes on the task page while the task runs: progress, the plan tree with each step's
+ * results (and the child tasks of decomposed steps), token spend, the report and the audit trail.
+ */
+import { html } from 'hono/html';
+import { dependencyOrder, stepsOf } from '../client';
+import type { AuditEntry, StepStatus, TaskStatus } from '../contract/messages';
+import type { TaskView } from './task-page';
+import {
+  badge,
+  FINAL_PHASES,
+  number,
+  phaseBadge,
+  plural,
+  sourceLink,
+  taskUrl,
+  time,
+  type Html,
+} from './views';
+
+/** Everything that changes while the task runs: progress, plan tree with results, tokens, report, audit. */
+export function taskLive(view: TaskView): Html {
+  const s = view.status;
+  const steps = stepsOf(s);
+  const done = steps.filter((x) => x.state === 'done').length;
+  return html`<section class="progress">
+      <p>
+        Phase ${phaseBadge(s.phase)}
+        ${steps.length ? html` · ${done} of ${plural(steps.length, 'step')} done` : ''} ·
+        ${number(s.usage.inputTokens + s.usage.outputTokens)} tokens
+        ${FINAL_PHASES.includes(s.phase) ? '' : html` · <small>updates itself while the task runs</small>`}
+      </p>
+      ${steps.length ? html`<progress value="${done}" max="${steps.length}"></progress>` : ''}
+      ${s.error ? html`<article class="notice-refused" role="alert"><strong>Error:</strong> ${s.error}</article>` : ''}
+      ${s.budget?.stopped ? html`<p class="warning">Token budget: ${s.budget.stopped.reason}</p>` : ''}
+    </section>
+    <section>
+      <h2>Plan</h2>
+      ${planTree(s, view.children)}
+    </section>
+    <section>
+      <h2>Token spend</h2>
+      ${usageTable(s)}
+    </section>
+    ${
+      s.report
+        ? html`<section>
+            <h2>Report</h2>
+            <p>
+              ${
+                s.report.path
+                  ? html`Published: <code>${s.report.path}</code>`
+                  : s.report.draftPath
+                    ? html`Draft awaiting sign-off: <code>${s.report.draftPath}</code>`
+                    : html`Draft <code>${s.report.artifact.id}</code>`
+              }
+            </p>
+          </section>`
+        : ''
+    }
+    <section>
+      <h2>Decision history</h2>
+      ${auditTable(s.audit)}
+    </section>`;
+}
+
+/**
+ * The plan as a tree, in dependency order; a decomposed step holds its child task's tree. Steps
+ * are identified by their path (`step-s2/c1` inside the child of s2): ids repeat across levels.
+ */
+function planTree(s: TaskStatus, children: TaskView['children'], prefix = ''): Html {
+  const steps = stepsOf(s);
+  if (!s.plan && !steps.length)
+    return html`<p>No plan yet: the lead is ${s.phase === 'planning' ? 'planning' : 'not done'}.</p>`;
+  return html`${s.plan ? html`<p class="rationale">${s.plan.rationale}</p>` : ''}
+    <ol class="tree" data-depth="${s.depth}">
+      ${dependencyOrder(steps).map((step) => stepItem(step, s.depth, children, prefix))}
+    </ol>`;
+}
+
+function stepItem(step: StepStatus, depth: number, children: TaskView['children'], prefix: string): Html {
+  const child = step.childWorkflowId ? children.get(step.childWorkflowId) : undefined;
+  const tokens = step.usage ? step.usage.inputTokens + step.usage.outputTokens : 0;
+  return html`<li class="step" id="step-${prefix}${step.id}" data-state="${step.state}">
+    <p class="step-head">
+      <strong>${step.id}</strong> · ${step.agent} · ${badge(step.state, step.state)}
+      ${step.dependsOn.length ? html` · <small>after ${step.dependsOn.join(', ')}</small>` : ''}
+      ${tokens ? html` · <small>${number(tokens)} tokens</small>` : ''}
+      ${step.revision ? html` · <small>re-run ${plural(step.revision, 'time')} at a reviewer's request</small>` : ''}
+      ${step.attempt && step.attempt > 1 ? html` · <small>attempt ${step.attempt}</small>` : ''}
+      <small class="depth">depth ${depth}</small>
+    </p>
+    <p class="step-question">${step.question}</p>
+    ${step.summary ? html`<p class="step-summary">${step.summary}</p>` : ''}
+    ${step.error ? html`<p class="notice-refused">${step.error}</p>` : ''}
+    ${
+      step.sources?.length
+        ? html`<ul class="sources">
+            ${step.sources.map((src) => html`<li>${sourceLink(src)}</li>`)}
+          </ul>`
+        : ''
+    }
+    ${
+      step.decompose
+        ? html`<div class="child">
+            ${
+              step.childWorkflowId
+                ? html`<p>
+                      Decomposed into the child task
+                      <a href="${taskUrl(step.childWorkflowId)}"><code>${step.childWorkflowId}</code></a
+                      >, planned again at depth ${depth + 1}:
+                    </p>
+                    ${
+                      child === undefined
+                        ? ''
+                        : 'error' in child
+                          ? html`<p><small>${child.error}</small></p>`
+                          : planTree(child, children, `${prefix}${step.id}/`)
+                    }`
+                : html`<p>
+                    <small
+                      >Will be planned again one level deeper (depth ${depth + 1}), as a child task.</small
+                    >
+                  </p>`
+            }
+          </div>`
+        : ''
+    }
+  </li>`;
+}
+
+function usageTable(s: TaskStatus): Html {
+  const agents = Object.entries(s.usage.byAgent);
+  return html`<table>
+      <thead>
+        <tr>
+          <th scope="col">Agent</th>
+          <th scope="col" class="num">Input tokens</th>
+          <th scope="col" class="num">Output tokens</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${agents.map(
+          ([agent, u]) =>
+            html`<tr>
+              <td>${agent}</td>
+              <td class="num">${number(u.inputTokens)}</td>
+              <td class="num">${number(u.outputTokens)}</td>
+            </tr>`,
+        )}
+      </tbody>
+      <tfoot>
+        <tr>
+          <th scope="row">Total${s.steps.some((x) => x.decompose) ? ' (child tasks included)' : ''}</th>
+          <td class="num">${number(s.usage.inputTokens)}</td>
+          <td class="num">${number(s.usage.outputTokens)}</td>
+        </tr>
+      </tfoot>
+    </table>
+    ${
+      s.budget?.maxTokensPerTask
+        ? html`<p>
+            <small
+              >Budget: ${number(s.budget.maxTokensPerTask)} tokens for the
+              task${s.budget.maxTokensPerStep ? `, ${number(s.budget.maxTokensPerStep)} per step` : ''}.</small
+            >
+          </p>`
+        : ''
+    }`;
+}
+
+function auditTable(audit: AuditEntry[]): Html {
+  if (!audit.length) return html`<p>Nothing yet.</p>`;
+  return html`<div class="overflow-auto">
+    <table class="audit">
+      <thead>
+        <tr>
+          <th scope="col">When</th>
+          <th scope="col">Gate</th>
+          <th scope="col">Event</th>
+          <th scope="col">By</th>
+          <th scope="col">Outcome</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${audit.map(
+          (e) =>
+            html`<tr class="${e.event === 'decision' && !e.accepted ? 'refused' : ''}">
+              <td>${time(e.at)}</td>
+              <td>${e.gate ?? '–'}</td>
+              <td>${e.event === 'decision' ? html`<strong>${e.decision}</strong>` : e.event}</td>
+              <td>${e.by ?? ''}${e.via ? html` <small>via ${e.via}</small>` : ''}</td>
+              <td>
+                ${e.event === 'decision' ? (e.accepted ? html`<ins>accepted</ins>` : html`<del>refused</del>`) : ''}
+                ${e.reason ? html` <small>${e.reason}</small>` : ''}
+                ${e.comment ? html`<br /><q>${e.comment}</q>` : ''}
+                ${e.step ? html` <small>step ${e.step}</small>` : ''}${e.agent ? html` <small>agent ${e.agent}</small>` : ''}${
+                  e.tool ? html` <small>tool ${e.tool}</small>` : ''
+                }
+              </td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+  </div>`;
+}

@@ -1,0 +1,160 @@
+/** The task page: the task's header, the pending gate with the decision form, and the answer to a decision. */
+import { html } from 'hono/html';
+import { formatDecideResult, who, type DecisionOutcome } from '../client';
+import type { PendingGate, StepStatus, TaskStatus } from '../contract/messages';
+import { badge, FINAL_PHASES, layout, plural, taskUrl, time, type Html, type Viewer } from './views';
+
+/** A task and the child tasks of its decomposed steps (by child workflow id), as far as they answered. */
+export interface TaskView {
+  status: TaskStatus;
+  children: Map<string, TaskStatus | { error: string }>;
+}
+
+export function taskPage(
+  status: TaskStatus,
+  viewer: Viewer,
+  decisionRegion: Html,
+  liveRegion: Html,
+  result?: DecisionOutcome,
+): Html {
+  const parent = /^(.*)\/step-[^/]+$/.exec(status.workflowId)?.[1];
+  return layout(
+    status.question.slice(0, 80),
+    viewer,
+    html`<nav aria-label="breadcrumb">
+        <ul>
+          <li><a href="/">Inbox</a></li>
+          ${parent ? html`<li><a href="${taskUrl(parent)}">${parent}</a></li>` : ''}
+          <li>${status.workflowId}</li>
+        </ul>
+      </nav>
+      <hgroup>
+        <h1 class="question">${status.question}</h1>
+        <p>
+          <code>${status.workflowId}</code> · playbook <strong>${status.playbook}</strong>
+          ${status.depth ? html` · child task at depth ${status.depth}` : ''}
+        </p>
+      </hgroup>
+      <div id="decision-result" aria-live="polite">${result ? decisionResult(result) : ''}</div>
+      ${decisionRegion} ${liveRegion}`,
+  );
+}
+
+/** The answer to a decision: the workflow's acceptance, or its refusal in its own words. */
+export function decisionResult(outcome: DecisionOutcome): Html {
+  return outcome.accepted
+    ? html`<article class="notice-accepted" role="status">
+        <strong>Accepted.</strong> ${formatDecideResult(outcome.result).replace(/^accepted: /, '')}
+      </article>`
+    : html`<article class="notice-refused" role="alert">
+        <strong>Refused:</strong> <span class="reason">${outcome.reason}</span>
+      </article>`;
+}
+
+/** The pending gate and the decision form, or why there is nothing to decide. */
+export function decisionPanel(status: TaskStatus, viewer: Viewer, draft: string | undefined): Html {
+  const gate = status.pendingGate;
+  if (!gate) {
+    return html`<p class="no-decision">
+      ${
+        FINAL_PHASES.includes(status.phase)
+          ? html`This task has ended (${status.phase}); nothing is left to decide.`
+          : html`No decision is needed now: the task is ${status.phase}.`
+      }
+    </p>`;
+  }
+  const listed = gate.approvers.includes(viewer.approver) || gate.approvers.includes('*');
+  const already = gate.approvals.some((a) => a.by === viewer.approver);
+  return html`<article class="decision">
+    <header>
+      <h2>
+        Decision needed: the ${gate.gate} gate
+        ${gate.stage === 'escalated' ? badge('failed', 'escalated') : ''}
+      </h2>
+      ${gateSummary(gate)}
+    </header>
+    ${
+      already
+        ? html`<p><ins>You have approved this gate.</ins> It waits for the other approvals.</p>`
+        : listed
+          ? html`<p>You may decide at this gate.</p>`
+          : html`<p class="warning">
+              You (${viewer.approver}) are not listed as an approver of this gate now: the task will refuse
+              your decision.
+            </p>`
+    }
+    ${gate.gate === 'report' ? draftReport(status, draft) : ''}
+    <form
+      method="post"
+      action="/task/decide"
+      hx-post="/task/decide"
+      hx-target="#decision-result"
+      hx-swap="innerHTML"
+    >
+      <input type="hidden" name="_csrf" value="${viewer.csrf}" />
+      <input type="hidden" name="id" value="${status.workflowId}" />
+      <input type="hidden" name="gate" value="${gate.gate}" />
+      <label
+        >Comment
+        <textarea
+          name="comment"
+          rows="3"
+          placeholder="Kept in the audit trail. Required to request changes: say what to change."
+        ></textarea>
+      </label>
+      ${gate.gate === 'report' && status.steps.length ? rerunChoices(status.steps) : ''}
+      <div role="group" class="decide">
+        <button type="submit" name="decision" value="approve">Approve</button>
+        <button type="submit" name="decision" value="requestChanges" class="secondary">
+          Request changes
+        </button>
+        <button type="submit" name="decision" value="reject" class="contrast">Reject</button>
+      </div>
+    </form>
+  </article>`;
+}
+
+function gateSummary(gate: PendingGate): Html {
+  const soFar = gate.approvals.length
+    ? `approved so far by ${gate.approvals.map((a) => a.by).join(', ')}`
+    : 'none so far';
+  const waiting = `Waiting for ${plural(gate.quorum, 'approval')} from ${who(gate.approvers)}; ${soFar}.`;
+  const reminders = gate.reminders.length ? `; ${plural(gate.reminders.length, 'reminder')} sent` : '';
+  return html`<p>
+    ${waiting}<br />
+    <small
+      >Open since
+      ${time(gate.since)}${gate.deadline ? html`; deadline ${time(gate.deadline)}` : ''}${reminders}</small
+    >
+  </p>`;
+}
+
+function draftReport(status: TaskStatus, draft: string | undefined): Html {
+  const path = status.report?.draftPath;
+  return html`<details class="draft" open>
+    <summary>The draft report${path ? html` <small><code>${path}</code></small>` : ''}</summary>
+    ${
+      draft !== undefined
+        ? html`<pre class="report">${draft}</pre>`
+        : html`<p>
+            <small
+              >The draft is not readable from this
+              inbox${path ? html` (it is at <code>${path}</code> on the workers' report volume)` : ''}.</small
+            >
+          </p>`
+    }
+  </details>`;
+}
+
+function rerunChoices(steps: StepStatus[]): Html {
+  return html`<fieldset>
+    <legend>With <em>Request changes</em>: steps to run again first (optional)</legend>
+    ${steps.map(
+      (s) =>
+        html`<label
+          ><input type="checkbox" name="rerun" value="${s.id}" /> <strong>${s.id}</strong> (${s.agent}):
+          ${s.question.length > 120 ? `${s.question.slice(0, 117)}…` : s.question}</label
+        >`,
+    )}
+  </fieldset>`;
+}
