@@ -1,22 +1,16 @@
 /**
- * Issue 7, live progress: the renderer of cli/live.ts (pure: status in, lines out) as a terminal
- * frame and as plain lines, the in-place redraw as a terminal would show it, `npm run baton -- watch`
+ * Issue 7, live progress: the renderers of cli/live-frame.ts and cli/live-changes.ts (pure: status
+ * in, lines out) as a terminal frame and as plain lines, the in-place redraw as a terminal would show it, `npm run baton -- watch`
  * against real tasks on the test server, and the summaries the Temporal Web UI shows for each
  * activity and child workflow, read back from workflow history.
  */
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import { runCli } from '../cli/baton';
-import {
-  changeLines,
-  childStatuses,
-  clip,
-  createView,
-  displayWidth,
-  renderFrame,
-  summaryLine,
-  type TerminalLike,
-} from '../cli/live';
+import { childStatuses, createView, type TerminalLike } from '../cli/live';
+import { changeLines } from '../cli/live-changes';
+import { renderFrame } from '../cli/live-frame';
+import { clip, displayWidth, summaryLine } from '../lib/text';
 import { researchTask } from '../workflows';
 import { decide, type StepStatus, type TaskStatus } from '../contract/messages';
 import {
