@@ -1,5 +1,5 @@
 /**
- * Payload encryption (workers/codec.ts) and the codec server (cli/codec-server.ts).
+ * Payload encryption (workers/codec.ts) and the codec server (cli/codec-http.ts, cli/codec-server.ts).
  *
  * Unit tests: round trips, key rotation, unknown keys, tampering, and every configuration error.
  * End to end: a research task runs through an encrypting client and worker (the real activities
@@ -18,12 +18,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect, promisify } from 'node:util';
-import {
-  codecServerConfig,
-  parsePayloadsJson,
-  startCodecServer,
-  type CodecServer,
-} from '../cli/codec-server';
+import { parsePayloadsJson, startCodecServer, type CodecServer } from '../cli/codec-http';
+import { codecServerConfig } from '../cli/codec-server';
 import { resolveTemporalCli } from '../local/temporal';
 import { startStandIn, type StandIn } from '../standin/server';
 import {
