@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { command, intOption, runMain } from '../lib/cli';
 import { resolveTemporalCli } from '../local/temporal';
 import { causes } from './baton';
 import { Rig } from './rig';
@@ -37,28 +38,6 @@ const USAGE = `usage: npm run bench [-- --quick] [--latency-ms N] | [-- --report
   --report         measure nothing: print the tables of bench/results.json again (and, for a full
                    run's results, record them in bench/README.md)`;
 
-interface Args {
-  quick: boolean;
-  report: boolean;
-  latencyMs: number;
-}
-
-function parseArgs(argv: string[]): Args | string {
-  const args: Args = { quick: false, report: false, latencyMs: 1000 };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--quick') args.quick = true;
-    else if (arg === '--report') args.report = true;
-    else if (arg === '--latency-ms') {
-      const value = Number(argv[++i]);
-      if (!Number.isInteger(value) || value < 1 || value > 60_000)
-        return '--latency-ms needs a whole number of milliseconds, 1 to 60000';
-      args.latencyMs = value;
-    } else return `unknown argument "${arg}"`;
-  }
-  return args;
-}
-
 /** Output of a command, or a note that it could not be run. */
 function commandOutput(file: string, args: string[]): string {
   try {
@@ -84,16 +63,18 @@ async function machine(): Promise<Machine> {
   };
 }
 
-async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return 0;
-  }
-  const args = parseArgs(argv);
-  if (typeof args === 'string') {
-    console.error(`bench: ${args}\n${USAGE}`);
-    return 2;
-  }
+const BENCH_COMMAND = {
+  name: 'bench',
+  usage: USAGE,
+  options: { quick: { type: 'boolean' }, report: { type: 'boolean' }, 'latency-ms': { type: 'string' } },
+} as const;
+
+const main = command(BENCH_COMMAND, async ({ values }) => {
+  const args = {
+    quick: values.quick === true,
+    report: values.report === true,
+    latencyMs: intOption('latency-ms', values['latency-ms'], 1, 60_000) ?? 1000,
+  };
   if (args.report) return report();
   const settings = settingsFor(args.quick, args.latencyMs);
   const log = (line: string): void => console.error(line);
@@ -205,7 +186,7 @@ async function main(argv: string[]): Promise<number> {
     `\nwrote ${path.relative(process.cwd(), file)} (${(rig.elapsed() / 1000).toFixed(0)} s in all)`,
   );
   return results.errors.length ? 1 : 0;
-}
+});
 
 /** Prints the tables and, for a full run that measured everything, records them in bench/README.md. */
 async function present(results: Results): Promise<void> {
@@ -230,10 +211,4 @@ async function report(): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error('bench failed:', err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(1);
-  },
-);
+if (require.main === module) runMain(main);

@@ -12,6 +12,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { command, runMain, UsageError } from '../lib/cli';
 import { startDevServer } from '../local/temporal';
 import { ensureSearchAttributes } from '../workers/search-attributes';
 import { researchTask } from '../workflows';
@@ -108,8 +109,24 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
-async function main(version: string | undefined): Promise<void> {
-  if (!version || !/^v\d+$/.test(version)) throw new Error('usage: npm run histories:record -- v<N>');
+const USAGE = `usage: npm run histories:record -- v<N>
+
+Runs the scenarios of test/record-histories.ts on a fresh dev server and writes each workflow's
+event history (children included) to test/histories/v<N>/, for the replay tests.`;
+
+const main = command(
+  { name: 'histories:record', usage: USAGE, options: {}, allowPositionals: true },
+  async ({ positionals }) => {
+    const [version, ...rest] = positionals;
+    if (!version || rest.length || !/^v\d+$/.test(version)) {
+      throw new UsageError(`expected one version such as v4, got ${JSON.stringify(positionals)}`);
+    }
+    await record(version);
+    return 0;
+  },
+);
+
+async function record(version: string): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const dir = path.join(__dirname, 'histories', version);
   await fs.mkdir(dir, { recursive: true });
@@ -165,10 +182,4 @@ async function main(version: string | undefined): Promise<void> {
   }
 }
 
-main(process.argv[2]).then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  },
-);
+if (require.main === module) runMain(main);
