@@ -83,11 +83,23 @@ export interface ScriptRun {
   stderr: string;
 }
 
-/** Runs a project script (`cli/audit.ts`, …) with tsx, as `npm run` does, in `env` (the whole environment). */
-export function runScript(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<ScriptRun> {
+/**
+ * Runs a project script (`cli/audit.ts`, …) with tsx, as `npm run` does, in `env` (the whole
+ * environment). With `timeoutMs`, a script still running then is killed (code -1).
+ */
+export function runScript(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 0,
+): Promise<ScriptRun> {
   return new Promise((resolve) => {
-    execFile(TSX, [script, ...args], { cwd: path.join(__dirname, '..'), env }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    execFile(
+      TSX,
+      [script, ...args],
+      { cwd: path.join(__dirname, '..'), env, timeout: timeoutMs },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
     );
   });
 }
