@@ -17,13 +17,13 @@ import path from 'node:path';
 import { startStandIn, type StandIn, type StandInReply, type StandInRequest } from '../standin/server';
 import { createLogger, logFormatFromEnv, runtimeLogging, secretsFromEnv } from '../workers/logging';
 import {
-  JsonLinesSpanExporter,
   startTracing,
   telemetryOptionsFromEnv,
   TRACING_WORKFLOW_MODULES,
   workerTracing,
   type Telemetry,
 } from '../workers/telemetry';
+import { JsonLinesSpanExporter } from '../workers/span-export';
 import { createBatonWorker } from '../workers/worker';
 import { researchTask } from '../workflows';
 import { TRACE_HEADER } from '../workflows/tracing';

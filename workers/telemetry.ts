@@ -41,13 +41,10 @@ import {
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   CompositePropagator,
-  ExportResultCode,
   hrTimeDuration,
-  hrTimeToMilliseconds,
   millisToHrTime,
   W3CBaggagePropagator,
   W3CTraceContextPropagator,
-  type ExportResult,
 } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { envDetectorSync, Resource } from '@opentelemetry/resources';
@@ -71,6 +68,7 @@ import type { WorkflowInfo } from '@temporalio/workflow';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../activities/options';
+import { JsonLinesSpanExporter } from './span-export';
 import type { BatonTracingSinks, WorkflowSpan } from '../workflows/tracing';
 
 /** The workflow interceptor modules to bundle for workflow spans (`bundleWorkflowCode`'s `workflowInterceptorModules`). */
@@ -342,78 +340,4 @@ export function workerTracing(
       },
     },
   };
-}
-
-const STATUS = {
-  [SpanStatusCode.UNSET]: 'unset',
-  [SpanStatusCode.OK]: 'ok',
-  [SpanStatusCode.ERROR]: 'error',
-};
-
-/** One span as one compact JSON object (what {@link JsonLinesSpanExporter} writes). */
-export function spanRecord(span: ReadableSpan): Record<string, unknown> {
-  const { traceId, spanId } = span.spanContext();
-  const start = hrTimeToMilliseconds(span.startTime);
-  const iso = (ms: number): string => new Date(ms).toISOString();
-  return {
-    type: 'span',
-    time: iso(hrTimeToMilliseconds(span.endTime)),
-    service: span.resource.attributes['service.name'],
-    name: span.name,
-    kind: SpanKind[span.kind].toLowerCase(),
-    traceId,
-    spanId,
-    ...(span.parentSpanId ? { parentSpanId: span.parentSpanId } : {}),
-    start: iso(start),
-    durationMs: Math.round(hrTimeToMilliseconds(span.duration) * 1000) / 1000,
-    status: STATUS[span.status.code],
-    ...(span.status.message ? { statusMessage: span.status.message } : {}),
-    attributes: span.attributes,
-    ...(span.events.length
-      ? {
-          events: span.events.map((e) => ({
-            name: e.name,
-            time: iso(hrTimeToMilliseconds(e.time)),
-            // Stack traces are for a tracing backend (OTLP); a line stays readable without them.
-            attributes: Object.fromEntries(
-              Object.entries(e.attributes ?? {}).filter(([k]) => k !== 'exception.stacktrace'),
-            ),
-          })),
-        }
-      : {}),
-  };
-}
-
-/**
- * Writes each span as one line of JSON ({@link spanRecord}), for a terminal, a log collector that
- * reads stdout, or a file. `out.end`, when there is one, is called on shutdown.
- */
-export class JsonLinesSpanExporter implements SpanExporter {
-  private stopped = false;
-
-  constructor(private readonly out: { write(text: string): unknown; end?(done: () => void): unknown }) {}
-
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    if (this.stopped) {
-      done({ code: ExportResultCode.FAILED, error: new Error('the span exporter is shut down') });
-      return;
-    }
-    try {
-      this.out.write(spans.map((s) => `${JSON.stringify(spanRecord(s))}\n`).join(''));
-      done({ code: ExportResultCode.SUCCESS });
-    } catch (err) {
-      done({ code: ExportResultCode.FAILED, error: err as Error });
-    }
-  }
-
-  async shutdown(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    const { out } = this;
-    if (out.end) await new Promise<void>((resolve) => out.end!(resolve));
-  }
-
-  async forceFlush(): Promise<void> {
-    // Each span is written as it is exported.
-  }
 }
