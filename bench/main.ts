@@ -193,7 +193,7 @@ async function present(results: Results): Promise<void> {
   for (const table of tables(results)) console.log(renderText(table));
   if (results.errors.length) console.log(`\nFAILED:\n${results.errors.map((e) => `  * ${e}`).join('\n')}`);
   if (results.capped.length) console.log(`\nCapped:\n${results.capped.map((c) => `  * ${c}`).join('\n')}`);
-  console.log(`\nFor the project README:\n\n${summaryMarkdown(results)}`);
+  console.log(`\nHeadline figures (docs/evaluation.md, "Benchmarks"):\n\n${summaryMarkdown(results)}`);
   if (results.mode === 'full' && results.errors.length === 0) {
     const readme = path.join(__dirname, 'README.md');
     if (await updateReadme(readme, results)) {

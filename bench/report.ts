@@ -1,6 +1,6 @@
 /**
  * Turning the measurements into tables: aligned text for the terminal, Markdown for
- * bench/README.md (between its result markers) and a short summary for the project README.
+ * bench/README.md (between its result markers) and a short summary of the headline figures.
  */
 import { promises as fs } from 'node:fs';
 import { format, resolveConfig } from 'prettier';
@@ -318,7 +318,7 @@ export function resultsMarkdown(r: Results): string {
   return parts.join('\n\n');
 }
 
-/** A short table for the project README: the headline figures of a run. */
+/** The headline figures of a run, as a short table (docs/evaluation.md keeps one). */
 export function summaryMarkdown(r: Results): string {
   const rows: string[][] = [];
   const o = r.overhead;

@@ -21,7 +21,7 @@ export const provenancePathOf = (reportPath: string): string =>
 /**
  * The body of a published report: the text between the first `BODY_START` and the `BODY_END`
  * after it, without the blank line after the one and before the other (exactly as
- * `renderReport` lays it out, and as the README's shell recipe reads it).
+ * `renderReport` lays it out, and as the shell recipe in docs/security.md reads it).
  */
 export function reportBody(text: string): { ok: true; body: string } | { ok: false; reason: string } {
   const start = text.indexOf(BODY_START);

@@ -26,7 +26,7 @@ environment:
   BATON_CODEC_CORS_ORIGIN    the Web UI origin(s) allowed to call it from a browser, comma-separated
                              (default: http://localhost:8233)
   BATON_ENCRYPTION_KEY, BATON_ENCRYPTION_KEY_ID, BATON_ENCRYPTION_KEY_FILE
-                             the same keys as the workers (see README)
+                             the same keys as the workers (docs/security.md)
 
 with the Temporal CLI:
   temporal workflow show -w <id> --codec-endpoint http://127.0.0.1:8888 --codec-auth "Bearer $BATON_CODEC_TOKEN"`;

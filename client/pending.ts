@@ -17,7 +17,7 @@ function quote(value: string): string {
 
 /**
  * The visibility query for tasks waiting at a gate: running, with a gate open, and with `approver`,
- * only those that person may still decide (named, or `*` for anyone). The README shows these
+ * only those that person may still decide (named, or `*` for anyone). docs/approvals.md shows these
  * queries for use with `temporal workflow list --query`.
  */
 export function pendingQuery(approver?: string): string {

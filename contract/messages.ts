@@ -308,7 +308,7 @@ export interface SubtaskResult {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Search attributes: registered on the server (see README), kept current by researchTask.
+// Search attributes: registered on the server (docs/approvals.md), kept current by researchTask.
 
 /** The task's phase, e.g. `awaiting-plan-approval`. */
 export const BATON_PHASE = defineSearchAttributeKey('BatonPhase', SearchAttributeType.KEYWORD);

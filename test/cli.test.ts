@@ -265,7 +265,7 @@ describe('baton CLI', () => {
     });
   });
 
-  test('pendingQuery is the README query, quotes escaped; the server finds an approver with a quote; no worker, no hang', async () => {
+  test('pendingQuery is the documented query, quotes escaped; the server finds an approver with a quote; no worker, no hang', async () => {
     expect(pendingQuery()).toBe("BatonPendingGate IS NOT NULL AND ExecutionStatus = 'Running'");
     expect(pendingQuery('alice')).toBe(
       "BatonPendingGate IS NOT NULL AND ExecutionStatus = 'Running' AND BatonAwaiting IN ('alice', '*')",

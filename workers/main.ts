@@ -22,7 +22,7 @@ const USAGE = `usage: npm run worker
 Runs one Baton worker on the task queue BATON_TASK_QUEUE (default baton) until SIGINT or SIGTERM.
 Configured by the environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*,
 ANTHROPIC_API_KEY, BATON_ENCRYPTION_KEY(_FILE), BATON_HEALTH_PORT, BATON_LOG_LEVEL, BATON_LOG_FORMAT,
-BATON_TRACES and the others the README lists.`;
+BATON_TRACES and the others docs/configuration.md lists.`;
 
 /** Everything `npm run worker` reads from the environment, read before anything starts. */
 function optionsFromEnv() {
@@ -42,7 +42,7 @@ async function run(runtime: BatonRuntime, options: ReturnType<typeof optionsFrom
   });
   if (!activityOptions.apiKey) {
     logger.warn(
-      'ANTHROPIC_API_KEY is not set; model calls will fail until it is (see README, "The offline stand-in model").',
+      'ANTHROPIC_API_KEY is not set; model calls will fail until it is (see docs/testing.md, "The offline stand-in model").',
     );
   }
   const client = await Connection.connect(connectionOptions(temporal));

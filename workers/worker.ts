@@ -52,7 +52,7 @@ export async function createBatonWorker(options: BatonWorkerOptions): Promise<Wo
     activities: createActivities(options.activityOptions),
     dataConverter: options.dataConverter ?? dataConverterFromEnv(),
     // A model call holds its slot while it waits on the network: 500, not the SDK's 100, unless
-    // tuned (bench/README.md, table 6: 100 tasks at 10 s model latency ran 2.6x faster).
+    // tuned (bench/README.md, table 6: 100 tasks at 10 s model latency ran 2.7x faster).
     maxConcurrentActivityTaskExecutions: 500,
     ...(options.tuning ?? workerTuningFromEnv()),
     ...workerTracing(options.telemetry, Boolean(options.workflowBundle)),
