@@ -148,6 +148,18 @@ export const noGeneratedCode = {
         selector: `:matches(CallExpression, NewExpression)[callee.property.name='constructor']`,
         message: `${WHY}: no calls through .constructor (it reaches the Function constructor).`,
       },
+      {
+        // The same constructors kept in a variable first: `const AsyncFunction = (async () => {}).constructor`,
+        // or reached through a prototype: `Object.getPrototypeOf(async function () {}).constructor`.
+        selector: `MemberExpression[property.name='constructor']:matches([object.type=/^(FunctionExpression|ArrowFunctionExpression)$/], [object.callee.property.name='getPrototypeOf'])`,
+        message: `${WHY}: no function's .constructor (it is the Function constructor).`,
+      },
+      {
+        // `module.constructor._load('vm')` and friends load modules past every import rule above;
+        // `process.getBuiltinModule('node:vm')` (Node 20.16+) loads a built-in by computed name.
+        selector: `MemberExpression:matches([property.name=/^(_load|_resolveFilename|_compile|getBuiltinModule)$/], [property.value=/^(_load|_resolveFilename|_compile|getBuiltinModule)$/], [object.name='module'][property.name='constructor'])`,
+        message: `${WHY}: no loading modules around the import rules (Module._load, getBuiltinModule).`,
+      },
     ],
   },
 };

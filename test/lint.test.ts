@@ -109,6 +109,32 @@ const FORBIDDEN: [string, string, string?][] = [
     'no-restricted-syntax',
     '.constructor',
   ],
+  [
+    "const AsyncFunction = (async () => {}).constructor as new (code: string) => unknown;\nexport const f = new AsyncFunction('return 1');",
+    'no-restricted-syntax',
+    '.constructor',
+  ],
+  [
+    "const G = Object.getPrototypeOf(function* () {}).constructor as new (code: string) => unknown;\nexport const f = new G('yield 1');",
+    'no-restricted-syntax',
+    '.constructor',
+  ],
+  // loading modules around the import rules
+  [
+    "export const cp = process.getBuiltinModule('node:child_process') as unknown;",
+    'no-restricted-syntax',
+    'getBuiltinModule',
+  ],
+  [
+    "const name = 'node:vm';\nexport const vm = (process as unknown as Record<string, (n: string) => unknown>)['getBuiltinModule']!(name);",
+    'no-restricted-syntax',
+    'getBuiltinModule',
+  ],
+  [
+    "type Loader = { _load(request: string): unknown };\nexport const vm = (module.constructor as unknown as Loader)._load('vm');",
+    'no-restricted-syntax',
+    '_load',
+  ],
   // implied eval: string timers, literal or (type-aware) a string variable
   ["export const t = setTimeout('tick()', 1);", '@typescript-eslint/no-implied-eval'],
   ["export const t = setInterval('tick()', 1000);", '@typescript-eslint/no-implied-eval'],
