@@ -212,10 +212,13 @@ export class Processes {
   private readonly workers: WorkerProcess[] = [];
   private readonly t0 = Date.now();
 
-  /** Starts `tsx workers/main.ts` with `env` (on top of PATH and HOME only); does not wait for it. */
-  spawnWorker(label: string, env: WorkerEnv): WorkerProcess {
+  /**
+   * Starts `tsx workers/main.ts` with `env` (on top of PATH and HOME only); does not wait for it. The
+   * code is this checkout's, or that of `root` (another release's tree, e.g. for the upgrade test).
+   */
+  spawnWorker(label: string, env: WorkerEnv, root = PROJECT_ROOT): WorkerProcess {
     const child = spawn(TSX, ['workers/main.ts'], {
-      cwd: PROJECT_ROOT,
+      cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         PATH: process.env.PATH,
@@ -231,9 +234,9 @@ export class Processes {
     return worker;
   }
 
-  /** Spawns a worker and waits until it polls. */
-  async startWorker(label: string, env: WorkerEnv): Promise<WorkerProcess> {
-    const worker = this.spawnWorker(label, env);
+  /** Spawns a worker (of this checkout, or of `root`) and waits until it polls. */
+  async startWorker(label: string, env: WorkerEnv, root = PROJECT_ROOT): Promise<WorkerProcess> {
+    const worker = this.spawnWorker(label, env, root);
     await worker.ready();
     return worker;
   }
