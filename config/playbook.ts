@@ -172,7 +172,13 @@ export function checkGatesAgainstApprovers(playbook: Playbook, file: ApproversFi
       }
     });
     const resolved = resolveApprovers(refs, file);
-    if (!resolved.includes('*') && resolved.length < quorum) {
+    if (resolved.includes('*') && quorum > 1) {
+      // '*' takes any name as given: one person could meet the quorum by claiming several.
+      problems.push({
+        at: [...at, 'quorum'],
+        message: `${where}.quorum: ${quorum} approvals from '*' (anyone) could all come from one person claiming several names; name the approvers, or use quorum 1`,
+      });
+    } else if (!resolved.includes('*') && resolved.length < quorum) {
       problems.push({
         at: [...at, 'quorum'],
         message: `${where}.quorum: ${quorum} approvals needed but only ${resolved.length} approver(s) named`,

@@ -434,6 +434,21 @@ const BAD_CASES: BadCase[] = [
     ],
   },
   {
+    name: "a quorum over 1 that '*' could meet with one person's claimed names",
+    breakIt: (dir) =>
+      edit(dir, 'playbooks/team-review.yaml', (t) =>
+        t.replace("approvers: ['group:editors']\n    quorum: 2", "approvers: ['*']\n    quorum: 2"),
+      ),
+    problems: [
+      {
+        file: 'playbooks/team-review.yaml',
+        path: '',
+        message:
+          "gates.plan.quorum: 2 approvals from '*' (anyone) could all come from one person claiming several names; name the approvers, or use quorum 1",
+      },
+    ],
+  },
+  {
     name: 'an approver group member not declared under people',
     breakIt: (dir) =>
       edit(dir, 'approvers.yaml', (t) =>
