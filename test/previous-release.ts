@@ -1,8 +1,8 @@
 /**
  * The previous release, for the upgrade test (test/upgrade.test.ts): its commit, named once in
- * test/releases.json and moved on at each release (docs/releases.md), checked out from git into a
- * temporary folder with this checkout's node_modules linked in, so that its worker runs as a real
- * process; and the check that a task's history shows no replay break.
+ * test/releases.json and moved on at each release (docs/releases.md); exporting a commit's tree from
+ * git with this checkout's node_modules linked in, so that its worker runs as a real process; and the
+ * check that a task's history shows no replay break.
  */
 import { temporal } from '@temporalio/proto';
 import { execFile } from 'node:child_process';
@@ -15,8 +15,13 @@ import releases from './releases.json';
 const run = promisify(execFile);
 const PROJECT_ROOT = path.resolve(__dirname, '..');
 
-/** The commit of the previous release (test/releases.json). */
+/** The commit of the previous release (test/releases.json): a full sha, so that it names one commit for good. */
 export const PREVIOUS_RELEASE: string = releases.previous;
+if (!/^[0-9a-f]{40}$/.test(PREVIOUS_RELEASE)) {
+  throw new Error(
+    `test/releases.json: "previous" must be a full 40-digit commit sha (got "${PREVIOUS_RELEASE}")`,
+  );
+}
 
 type Dependencies = Record<string, string>;
 
@@ -27,40 +32,48 @@ async function dependenciesIn(dir: string): Promise<Dependencies> {
   return json.dependencies ?? {};
 }
 
+/** A commit's tree, exported from git. */
+export interface ExportedTree {
+  /** The full sha `commit` names. */
+  sha: string;
+  /** The temporary folder holding its files; the caller removes it. */
+  dir: string;
+}
+
 /**
- * Checks `commit` out of this clone's history into a new temporary folder (`git archive`, no work
- * tree touched) and links this checkout's node_modules into it. Fails, never skips, when the commit
- * is not in the clone (a shallow clone) or when the release's runtime dependencies are not the ones
- * installed here. Returns the folder; the caller removes it.
+ * Exports `commit` (a sha, tag or any name git resolves) from this clone's history into a new
+ * temporary folder (`git archive`: no work tree touched) and links this checkout's node_modules
+ * into it, so that its code runs (`tsx`) and bundles here. Fails, never skips, when the commit is not
+ * in the clone (a shallow clone) or when its runtime dependencies are not the ones installed here.
  */
-export async function checkOutRelease(commit: string): Promise<string> {
-  if (!/^[0-9a-f]{40}$/.test(commit)) {
-    throw new Error(`test/releases.json: "previous" must be a full 40-digit commit sha (got "${commit}")`);
-  }
+export async function exportCommit(commit: string): Promise<ExportedTree> {
+  let sha: string;
   try {
-    await run('git', ['cat-file', '-e', `${commit}^{commit}`], { cwd: PROJECT_ROOT });
+    sha = (
+      await run('git', ['rev-parse', '--verify', `${commit}^{commit}`], { cwd: PROJECT_ROOT })
+    ).stdout.trim();
   } catch {
     throw new Error(
-      `the previous release ${commit} (test/releases.json) is not in this clone: the upgrade test needs the full history (git fetch --unshallow)`,
+      `commit ${commit} is not in this clone: the previous release's code comes from git history (git fetch --unshallow)`,
     );
   }
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), `baton-release-${commit.slice(0, 7)}-`));
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), `baton-${sha.slice(0, 7)}-`));
   const tarFile = `${dir}.tar`;
   try {
-    await run('git', ['archive', '--format=tar', `--output=${tarFile}`, commit], { cwd: PROJECT_ROOT });
+    await run('git', ['archive', '--format=tar', `--output=${tarFile}`, sha], { cwd: PROJECT_ROOT });
     await run('tar', ['-x', '-f', tarFile, '-C', dir]);
   } finally {
     await fs.rm(tarFile, { force: true });
   }
   const [theirs, ours] = await Promise.all([dependenciesIn(dir), dependenciesIn(PROJECT_ROOT)]);
-  const missing = Object.entries(theirs).filter(([name, version]) => ours[name] !== version);
-  if (missing.length > 0) {
+  const differ = Object.entries(theirs).filter(([name, version]) => ours[name] !== version);
+  if (differ.length > 0) {
     throw new Error(
-      `the previous release ${commit} needs ${missing.map(([n, v]) => `${n}@${v}`).join(', ')}, which this checkout's node_modules does not have (here: ${missing.map(([n]) => `${n}@${ours[n] ?? 'none'}`).join(', ')}); install the release's own dependencies in ${dir} instead of linking these`,
+      `${sha} needs ${differ.map(([n, v]) => `${n}@${v}`).join(', ')}, which this checkout's node_modules does not have (here: ${differ.map(([n]) => `${n}@${ours[n] ?? 'none'}`).join(', ')}); install its own dependencies in ${dir} instead of linking these`,
     );
   }
   await fs.symlink(path.join(PROJECT_ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-  return dir;
+  return { sha, dir };
 }
 
 const { WorkflowTaskFailedCause } = temporal.api.enums.v1;

@@ -4,7 +4,7 @@
  *
  * The previous release is the commit test/releases.json names (moved on at each release:
  * docs/releases.md). Its code is checked out from git into a temporary folder and its worker started
- * as an operator would (`tsx workers/main.ts`), against the test server, with the fixture config and
+ * as an operator would (`tsx workers/main.ts`), against the test server, with fixture config and
  * the stand-in model; then it is SIGKILLed and this checkout's worker started on the same task queue.
  * The current worker has none of the tasks in its cache, so it replays each history the previous
  * release wrote before it can go on: a change to the commands the workflow emits that is not behind
@@ -43,7 +43,7 @@ import {
   useTestServer,
   waitForStatus,
 } from './helpers';
-import { checkOutRelease, PREVIOUS_RELEASE, replayBreaks, type ReplayBreak } from './previous-release';
+import { exportCommit, PREVIOUS_RELEASE, replayBreaks, type ReplayBreak } from './previous-release';
 
 /** Model latency: long enough for calls to be in flight when the previous worker is killed. */
 const LATENCY_MS = 1000;
@@ -60,14 +60,22 @@ const QUESTIONS = {
   midExecution: 'How do heat pumps cope with very cold winters?',
 };
 
-/** The fixture config, with the agents' heartbeat timeout lowered to {@link HEARTBEAT}. */
-async function fixtureConfigWithShortHeartbeat(root: string): Promise<string> {
+/**
+ * The fixture config both releases run on: its agents (with the heartbeat timeout lowered to
+ * {@link HEARTBEAT}), approvers and the `gated` playbook only, so that fixture playbooks added for
+ * later features, which the previous release may not know, stay out of it.
+ */
+async function upgradeConfig(root: string): Promise<string> {
   const dir = path.join(root, 'config');
-  await fs.cp(FIXTURE_CONFIG, dir, { recursive: true });
-  const file = path.join(dir, 'agents.yaml');
-  const agents = YAML.parse(await fs.readFile(file, 'utf8')) as { agents: Record<string, unknown>[] };
+  await fs.mkdir(path.join(dir, 'playbooks'), { recursive: true });
+  for (const file of ['approvers.yaml', 'playbooks/gated.yaml']) {
+    await fs.copyFile(path.join(FIXTURE_CONFIG, file), path.join(dir, file));
+  }
+  const agents = YAML.parse(await fs.readFile(path.join(FIXTURE_CONFIG, 'agents.yaml'), 'utf8')) as {
+    agents: Record<string, unknown>[];
+  };
   for (const agent of agents.agents) agent.timeouts = { heartbeat: HEARTBEAT };
-  await fs.writeFile(file, YAML.stringify(agents));
+  await fs.writeFile(path.join(dir, 'agents.yaml'), YAML.stringify(agents));
   return dir;
 }
 
@@ -171,7 +179,7 @@ const mark = (what: string): void => void timeline.push(`+${((Date.now() - t0) /
 
 beforeAll(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-upgrade-'));
-  configDir = await fixtureConfigWithShortHeartbeat(root);
+  configDir = await upgradeConfig(root);
   standIn = await startStandIn({
     latencyMs: LATENCY_MS,
     respond: () => {
@@ -179,7 +187,7 @@ beforeAll(async () => {
       return undefined;
     },
   });
-  release = await checkOutRelease(PREVIOUS_RELEASE);
+  release = (await exportCommit(PREVIOUS_RELEASE)).dir;
   mark(`previous release checked out in ${release}`);
 }, 60_000);
 
