@@ -15,6 +15,8 @@
  * off by the kill and run again by the current worker), and waiting at the report gate. Every one must
  * end completed, and no history, children included, may hold a workflow task that failed on
  * nondeterminism (or on the code throwing during replay). A second test shows that check can fail.
+ *
+ * Set BATON_UPGRADE_TIMELINE=1 to print the timeline even when the test passes.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
@@ -196,8 +198,10 @@ afterAll(async () => {
   await standIn?.close();
   const summary = `upgrade test (previous release ${PREVIOUS_RELEASE}), timeline:\n  ${timeline.join('\n  ')}`;
   if (!passed) console.error(`${summary}\nfiles in ${root}\n${procs.output()}`);
-  else if (process.env.BATON_UPGRADE_TIMELINE) console.log(summary);
-  else await fs.rm(root, { recursive: true, force: true });
+  else {
+    if (process.env.BATON_UPGRADE_TIMELINE) console.log(summary);
+    await fs.rm(root, { recursive: true, force: true });
+  }
   if (release) await fs.rm(release, { recursive: true, force: true });
 }, 30_000);
 
