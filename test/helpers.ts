@@ -4,6 +4,7 @@
  * functions where a test wants exact control. Config loading and publishing stay real.
  */
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -280,4 +281,26 @@ export function fakeModelActivities(
     },
   };
   return { activities, calls };
+}
+
+/**
+ * Whether a gate decision (a signal, or an accepted Update) and the first fired timer (the gate's
+ * deadline) were handled by one workflow task: the decision arrived between the workflow task
+ * before the timer fired and the one after it (an Update is accepted right after the workflow task
+ * that took it). For recorded histories (proto JSON) and fetched ones alike.
+ */
+export function decisionWithDeadline(history: temporal.api.history.v1.IHistory): boolean {
+  const events = history.events ?? [];
+  const fired = events.findIndex((e) => e.timerFiredEventAttributes);
+  if (fired < 0) return false;
+  const completed = events.flatMap((e, i) => (e.workflowTaskCompletedEventAttributes ? [i] : []));
+  const before = completed.filter((i) => i < fired).at(-1) ?? -1;
+  const after = completed.find((i) => i > fired);
+  if (after === undefined) return false;
+  return events.some(
+    (e, i) =>
+      i > before &&
+      ((e.workflowExecutionSignaledEventAttributes && i < after) ||
+        (e.workflowExecutionUpdateAcceptedEventAttributes && i === after + 1)),
+  );
 }

@@ -2,35 +2,98 @@
  * `npm run histories:record -- <version>`: runs the scenarios below on a fresh dev server and
  * writes each workflow's event history (children included) to test/histories/<version>/, for the
  * replay tests. Record once per released workflow version and commit the files: they are what
- * proves a later change still replays the tasks that were running when it shipped.
+ * proves a later change still replays the tasks that were running when it shipped. Histories are
+ * append-only (test/histories.test.ts): record into a new folder, never over a committed one.
+ *
+ * `--workflows-from <commit>` records with that commit's workflow code instead of this checkout's
+ * (its tree exported from git into a temporary folder and bundled there), with today's
+ * activities: how a `patched()` marker's old branch gets the history that proves it. `--scenarios`
+ * picks some of the scenarios by name. test/histories/README.md says what each folder holds.
  *
  * Model calls are the deterministic fakes of the workflow tests, so histories are small and
- * re-recording gives the same command sequence.
+ * re-recording gives the same command sequence. Gate deadlines are seconds long (playbooks in
+ * test/fixtures/history-playbooks, added to the fixture config), so a whole run takes about three
+ * minutes.
  */
-import { Client } from '@temporalio/client';
+import { Client, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  Runtime,
+  Worker,
+  type NativeConnection,
+  type WorkerOptions,
+} from '@temporalio/worker';
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { command, runMain, UsageError } from '../lib/cli';
 import { startDevServer } from '../local/temporal';
 import { ensureSearchAttributes } from '../workers/search-attributes';
-import { researchTask } from '../workflows';
 import type { Plan } from '../config/schema';
-import { approve, decide, requestChanges, type TokenUsage } from '../contract/messages';
-import { DEFAULT_PLAN, fakeModelActivities, tempActivityOptions, waitForStatus } from './helpers';
+import type { Activities, PlanTaskInput, PlanTaskResult, StepInput } from '../contract/activities';
+import {
+  approve,
+  decide,
+  reject,
+  requestChanges,
+  type DecisionPayload,
+  type TaskStatus,
+  type TokenUsage,
+} from '../contract/messages';
+import {
+  decisionWithDeadline,
+  DEFAULT_PLAN,
+  fakeModelActivities,
+  FIXTURE_CONFIG,
+  pollUntil,
+  tempActivityOptions,
+  waitForStatus,
+} from './helpers';
 
-type Handle = Awaited<ReturnType<Client['workflow']['start']>>;
+const ROOT = path.join(__dirname, '..');
+
+type Handle = WorkflowHandle;
+
+/** A step the scenario holds until it lets it go (a task cancelled while the step runs). */
+class Hold {
+  release: () => void = () => undefined;
+  readonly held = new Promise<void>((resolve) => (this.release = resolve));
+}
+
+/** What a scenario's driver can do besides sending messages: stop and start the worker. */
+interface Run {
+  hold: Hold;
+  /** Stops the worker (waits for it): the task's next workflow task waits on the server. */
+  stopWorker(): Promise<void>;
+  /** Starts a worker again on the scenario's task queue. */
+  startWorker(): Promise<void>;
+}
 
 interface Scenario {
   name: string;
   playbook: string;
   /** Sends the decisions the scenario needs; the task then runs to its end. */
-  drive(handle: Handle): Promise<void>;
+  drive(handle: Handle, run: Run): Promise<void>;
   /** The plan the fake lead makes at the top level (default: DEFAULT_PLAN). */
   plan?: Plan;
+  /** The lead's whole answer instead, per call (invalid plans). */
+  planAnswer?: (input: PlanTaskInput, call: number) => PlanTaskResult;
   /** Tokens each step reports (default: the fakes' 15). */
   stepUsage?: TokenUsage;
+  /** Runs before each specialist step's fake result: fails a step, or holds it. */
+  step?: (input: StepInput, hold: Hold) => Promise<void> | void;
+  /** Activities replaced after the fakes (a failing synthesis, refused tool calls). */
+  activities?: (fakes: Activities) => Partial<Activities>;
+  /** The task's input, when not a question and the playbook (invalid input). */
+  input?: unknown;
+  /** A decision and the gate's deadline must reach the task in one workflow task (checked). */
+  race?: boolean;
 }
 
 /** n steps; each after the tenth depends on the step ten before it. */
@@ -45,14 +108,64 @@ const chainOf = (n: number): Plan => ({
   })),
 });
 
+/** n steps, none depending on another. */
+const independent = (n: number): Plan => ({
+  rationale: 'Many independent angles.',
+  steps: Array.from({ length: n }, (_, i) => ({
+    id: `s${i + 1}`,
+    agent: 'researcher',
+    question: `Angle ${i + 1}.`,
+    dependsOn: [],
+    decompose: false,
+  })),
+});
+
+const USAGE_10_5 = { inputTokens: 10, outputTokens: 5 };
+
+/** The fake model's failure of a step: not retried by the agent's policy, so the playbook's decides. */
+const stepFails = (id: string): never => {
+  throw ApplicationFailure.nonRetryable(`step ${id}: the source is unreachable`, 'SourceUnreachable');
+};
+
+/** Fails the step `id` of the top-level task, every time it runs. */
+const failing =
+  (id: string) =>
+  (input: StepInput): void => {
+    if (input.step.id === id && input.overallQuestion.startsWith('Recorded scenario')) stepFails(id);
+  };
+
+const atGate = (handle: Handle, gate: 'plan' | 'report', extra: (s: TaskStatus) => boolean = () => true) =>
+  waitForStatus(handle, (s) => s.pendingGate?.gate === gate && extra(s), `${gate} gate`);
+
+/** Sends a signal the task must refuse (it is audited, so it is in the history). */
+const refusedSignal = (handle: Handle, name: string, payload: unknown) => handle.signal(name, payload);
+
+/** Sends an Update the task must refuse (its validator does; nothing reaches the history). */
+async function refusedUpdate(handle: Handle, request: { decision: string } & Partial<DecisionPayload>) {
+  const accepted = await handle.executeUpdate(decide, { args: [request as never] }).then(
+    () => true,
+    () => false,
+  );
+  if (accepted) throw new Error(`the Update ${JSON.stringify(request)} was accepted`);
+}
+
+/** Waits until the task's history holds a fired timer (its deadline), reading the history only. */
+const timerFired = (handle: Handle) =>
+  pollUntil(
+    () => handle.fetchHistory(),
+    (h) => (h.events ?? []).some((e) => e.timerFiredEventAttributes),
+    'the deadline timer to fire',
+    60_000,
+  );
+
 const SCENARIOS: Scenario[] = [
   {
     name: 'gated-approved',
     playbook: 'gated',
     async drive(handle) {
-      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'plan', 'plan gate');
+      await atGate(handle, 'plan');
       await handle.signal(approve, { by: 'alice' });
-      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'report', 'report gate');
+      await atGate(handle, 'report');
       await handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'bob' }] });
     },
   },
@@ -60,21 +173,17 @@ const SCENARIOS: Scenario[] = [
     name: 'quorum-revised',
     playbook: 'quorum',
     async drive(handle) {
-      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'plan', 'plan gate');
+      await atGate(handle, 'plan');
       await handle.signal(approve, { by: 'mallory' }); // refused
       await handle.signal(requestChanges, { by: 'alice', comment: 'narrower' });
-      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'plan' && s.revisions.plan === 1, 're-plan');
+      await atGate(handle, 'plan', (s) => s.revisions.plan === 1);
       await handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'alice' }] });
       await handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'carol' }] });
-      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'report', 'report gate');
+      await atGate(handle, 'report');
       await handle.executeUpdate(decide, {
         args: [{ decision: 'requestChanges', by: 'alice', comment: 'more on B', rerunSteps: ['s2'] }],
       });
-      await waitForStatus(
-        handle,
-        (s) => s.pendingGate?.gate === 'report' && s.revisions.report === 1,
-        'revision',
-      );
+      await atGate(handle, 'report', (s) => s.revisions.report === 1);
       await handle.signal(approve, { by: 'alice' });
     },
   },
@@ -107,78 +216,417 @@ const SCENARIOS: Scenario[] = [
     plan: chainOf(120),
     async drive() {},
   },
+  {
+    // 'batches-share-max-parallel': 101 independent steps make two batches, ready at once. Before
+    // 28af961 both started together; since, the first takes all 16 slots and the second waits.
+    name: 'batched-wide',
+    playbook: 'batched',
+    plan: independent(101),
+    async drive() {},
+  },
+  {
+    // A batch whose step fails: the batch reports it, and the task fails naming it.
+    name: 'batch-step-failed',
+    playbook: 'batched',
+    plan: independent(101),
+    step: failing('s5'),
+    async drive() {},
+  },
+  {
+    // 'partial-report-on-cancel': cancelled after s1 and s2 finished, while s3 runs. Before 34afd17
+    // the task failed as on any error; since, it publishes their findings as a partial report.
+    name: 'cancelled-after-steps',
+    playbook: 'open',
+    step: (input, hold) => (input.step.id === 's3' ? hold.held : undefined),
+    async drive(handle, run) {
+      await waitForStatus(
+        handle,
+        (s) => s.steps.find((x) => x.id === 's3')?.state === 'running',
+        's3 running',
+      );
+      await handle.cancel();
+      await handle.result().catch(() => undefined);
+      run.hold.release();
+    },
+  },
+  {
+    // Cancelled at the report gate: the partial report is the draft approvers were reading.
+    name: 'cancelled-at-report-gate',
+    playbook: 'gated',
+    async drive(handle) {
+      await atGate(handle, 'plan');
+      await handle.signal(approve, { by: 'alice' });
+      await atGate(handle, 'report');
+      await handle.cancel();
+    },
+  },
+  {
+    // 'gate-decision-beats-deadline': alice's approval and the plan gate's 3 s deadline (reject)
+    // reach the task in one workflow task: the worker is stopped while both happen. Before 63c7347
+    // the deadline policy rejected the task anyway; since, the approval wins.
+    name: 'deadline-race',
+    playbook: 'race-deadline',
+    async drive(handle, run) {
+      await atGate(handle, 'plan');
+      await run.stopWorker();
+      await timerFired(handle);
+      await handle.signal(approve, { by: 'alice' });
+      await run.startWorker();
+    },
+    race: true,
+  },
+  {
+    // The same race with the decision as an Update, sent while no worker runs (it is delivered with
+    // the fired timer when one starts).
+    name: 'deadline-race-update',
+    playbook: 'race-deadline',
+    async drive(handle, run) {
+      await atGate(handle, 'plan');
+      await run.stopWorker();
+      await timerFired(handle);
+      const decided = handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'alice' }] });
+      // The server admits the Update without a worker; nothing to observe it by but the Update's
+      // own call. A second is ample, and the recorder checks the history afterwards (race).
+      await sleep(1000);
+      await run.startWorker();
+      await decided;
+    },
+    race: true,
+  },
+  {
+    // A reminder after 1 s, escalation to carol after 2 s; carol approves; the report gate
+    // approves itself after its 1 s deadline.
+    name: 'escalated-approved',
+    playbook: 'short-deadlines',
+    async drive(handle) {
+      await atGate(handle, 'plan', (s) => s.pendingGate?.stage === 'escalated');
+      await handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'carol' }] });
+    },
+  },
+  {
+    // Nobody answers: reminder, escalation, then the escalation's deadline rejects the task.
+    name: 'escalated-rejected',
+    playbook: 'short-deadlines',
+    async drive() {},
+  },
+  {
+    name: 'rejected',
+    playbook: 'gated',
+    async drive(handle) {
+      await atGate(handle, 'plan');
+      await handle.signal(reject, { by: 'bob', comment: 'out of scope' });
+    },
+  },
+  {
+    // Every reason to refuse a decision, by signal (audited) and by Update (answered, not recorded).
+    name: 'refusals',
+    playbook: 'quorum',
+    async drive(handle) {
+      await atGate(handle, 'plan');
+      await refusedSignal(handle, 'approve', {}); // malformed
+      await refusedSignal(handle, 'approve', { by: 'alice', gate: 'report' }); // not the open gate
+      await refusedSignal(handle, 'approve', { by: 'mallory' }); // not an approver
+      await refusedSignal(handle, 'requestChanges', { by: 'alice' }); // no comment
+      await refusedSignal(handle, 'requestChanges', { by: 'alice', comment: 'x', rerunSteps: ['s1'] });
+      await refusedUpdate(handle, { decision: 'approve', by: 'mallory' });
+      await refusedUpdate(handle, { decision: 'maybe', by: 'alice' });
+      await handle.signal(approve, { by: 'alice' });
+      await refusedSignal(handle, 'approve', { by: 'alice' }); // already approved
+      await refusedUpdate(handle, { decision: 'approve', by: 'alice' });
+      await handle.signal(requestChanges, { by: 'bob', comment: 'narrower' });
+      await atGate(handle, 'plan', (s) => s.revisions.plan === 1);
+      await refusedSignal(handle, 'requestChanges', { by: 'bob', comment: 'again' }); // revision limit
+      await handle.signal(approve, { by: 'alice' });
+      await handle.signal(approve, { by: 'carol' });
+      await atGate(handle, 'report');
+      await refusedSignal(handle, 'requestChanges', { by: 'alice', comment: 'x', rerunSteps: ['zz'] });
+      await refusedSignal(handle, 'approve', { by: 'bob' }); // not a report approver
+      await handle.signal(approve, { by: 'alice' });
+    },
+  },
+  {
+    // The plan is fixed in config: a change request is refused.
+    name: 'fixed-refused',
+    playbook: 'fixed',
+    async drive(handle) {
+      await atGate(handle, 'plan');
+      await refusedSignal(handle, 'requestChanges', { by: 'alice', comment: 'another plan' });
+      await handle.signal(approve, { by: 'alice' });
+    },
+  },
+  {
+    name: 'step-failed',
+    playbook: 'step-fail',
+    step: failing('s2'),
+    async drive() {},
+  },
+  {
+    name: 'step-skipped',
+    playbook: 'step-skip',
+    step: failing('s2'),
+    async drive() {},
+  },
+  {
+    name: 'step-retried-failed',
+    playbook: 'step-retry-fail',
+    step: failing('s2'),
+    async drive() {},
+  },
+  {
+    // s1 fails once and succeeds when run again; s2 fails both times and is skipped.
+    name: 'step-retried-skipped',
+    playbook: 'resilient',
+    step: (() => {
+      let s1Runs = 0;
+      return (input: StepInput) => {
+        if (input.step.id === 's1' && ++s1Runs === 1) stepFails('s1');
+        failing('s2')(input);
+      };
+    })(),
+    async drive() {},
+  },
+  {
+    // The decomposed step's child fails (its step s2 does), so the step fails and the task with it.
+    name: 'subtask-failed',
+    playbook: 'open',
+    plan: { ...DEFAULT_PLAN, steps: DEFAULT_PLAN.steps.map((s, i) => ({ ...s, decompose: i === 0 })) },
+    step: (input) => {
+      if (input.overallQuestion === 'Gather evidence A.' && input.step.id === 's2') stepFails('s2');
+    },
+    async drive() {},
+  },
+  {
+    // The lead's first plan is invalid and it is asked again; models' refused tool calls are audited.
+    name: 'plan-reasked',
+    playbook: 'open',
+    planAnswer: (input, call) =>
+      call === 1
+        ? {
+            valid: false,
+            problems: ['step s9 depends on an unknown step'],
+            usage: USAGE_10_5,
+            model: input.lead.model,
+            refusedToolCalls: [{ tool: 'shell', reason: 'no such tool was offered' }],
+          }
+        : { valid: true, plan: DEFAULT_PLAN, usage: USAGE_10_5, model: input.lead.model },
+    activities: (fakes) => ({
+      async runSpecialist(input) {
+        const result = await fakes.runSpecialist(input);
+        return input.step.id === 's1'
+          ? { ...result, refusedToolCalls: [{ tool: 'fetch', reason: 'not offered to this agent' }] }
+          : result;
+      },
+    }),
+    async drive() {},
+  },
+  {
+    // No valid plan in the playbook's two attempts: the task fails.
+    name: 'plan-invalid',
+    playbook: 'open',
+    planAnswer: (input) => ({
+      valid: false,
+      problems: ['no steps'],
+      usage: USAGE_10_5,
+      model: input.lead.model,
+    }),
+    async drive() {},
+  },
+  {
+    name: 'synthesis-failed',
+    playbook: 'open',
+    activities: () => ({
+      synthesizeReport() {
+        throw ApplicationFailure.nonRetryable('the lead refused to write the report', 'Refused');
+      },
+    }),
+    async drive() {},
+  },
+  {
+    // Input the workflow refuses before loading config.
+    name: 'invalid-input',
+    playbook: 'open',
+    input: { question: '   ', playbook: 'open' },
+    async drive() {},
+  },
 ];
 
-const USAGE = `usage: npm run histories:record -- v<N>
+const USAGE = `usage: npm run histories:record -- <version> [--workflows-from <commit>] [--scenarios <a,b>]
 
 Runs the scenarios of test/record-histories.ts on a fresh dev server and writes each workflow's
-event history (children included) to test/histories/v<N>/, for the replay tests.`;
+event history (children included) to test/histories/<version>/, for the replay tests. <version>
+is a new folder: v<N>[.<M>], or pre-<commit> for histories of an older commit's code.
+
+  --workflows-from <commit>  record with that commit's workflows/ (exported from git and bundled)
+  --scenarios <a,b>          only these scenarios (default: all), of:
+${SCENARIOS.map((s) => `                               ${s.name}`).join('\n')}`;
 
 const main = command(
-  { name: 'histories:record', usage: USAGE, options: {}, allowPositionals: true },
-  async ({ positionals }) => {
+  {
+    name: 'histories:record',
+    usage: USAGE,
+    options: { 'workflows-from': { type: 'string' }, scenarios: { type: 'string' } },
+    allowPositionals: true,
+  },
+  async ({ positionals, values }) => {
     const [version, ...rest] = positionals;
-    if (!version || rest.length || !/^v\d+$/.test(version)) {
-      throw new UsageError(`expected one version such as v4, got ${JSON.stringify(positionals)}`);
+    if (!version || rest.length || !/^(v\d+(\.\d+)?|pre-[0-9a-f]{7,40})$/.test(version)) {
+      throw new UsageError(
+        `expected one version such as v4 or pre-28af961, got ${JSON.stringify(positionals)}`,
+      );
     }
-    await record(version);
+    const names = values.scenarios?.split(',').map((s) => s.trim());
+    const unknown = names?.filter((n) => !SCENARIOS.some((s) => s.name === n)) ?? [];
+    if (unknown.length) throw new UsageError(`unknown scenario(s): ${unknown.join(', ')}`);
+    const scenarios = names ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS;
+    const dir = path.join(__dirname, 'histories', version);
+    const existing = await fs.readdir(dir).catch(() => []);
+    if (existing.length)
+      throw new UsageError(`test/histories/${version}/ exists already; histories are append-only`);
+    await record(version, scenarios, values['workflows-from']);
     return 0;
   },
 );
 
-async function record(version: string): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+const run = promisify(execFile);
+
+/**
+ * The workflow code of `commit`: its tree exported from git into a temporary folder, with this
+ * checkout's node_modules (the SDK is the same across these versions), bundled as a worker would.
+ */
+async function workflowsOf(commit: string): Promise<Pick<WorkerOptions, 'workflowBundle'>> {
+  const sha = (
+    await run('git', ['rev-parse', '--verify', `${commit}^{commit}`], { cwd: ROOT })
+  ).stdout.trim();
+  const tree = await fs.mkdtemp(path.join(os.tmpdir(), `baton-workflows-${sha.slice(0, 7)}-`));
+  await run('sh', ['-c', `git archive ${sha} | tar -x -C "${tree}"`], { cwd: ROOT, maxBuffer: 1 << 26 });
+  try {
+    await fs.symlink(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'), 'dir');
+    console.log(`workflows of ${sha}`);
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: path.join(tree, 'workflows', 'index.ts'),
+      logger: new DefaultLogger('WARN'),
+    });
+    return { workflowBundle: { code } };
+  } finally {
+    await fs.rm(tree, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The fixture config with the playbooks only these scenarios use (test/fixtures/history-playbooks:
+ * deadlines in seconds, each step-failure policy), in a temporary folder.
+ */
+async function recorderConfig(): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-record-config-'));
+  await fs.cp(FIXTURE_CONFIG, dir, { recursive: true });
+  await fs.cp(path.join(__dirname, 'fixtures', 'history-playbooks'), path.join(dir, 'playbooks'), {
+    recursive: true,
+  });
+  return dir;
+}
+
+async function record(version: string, scenarios: Scenario[], workflowsFrom?: string): Promise<void> {
+  // Scenarios fail steps and tasks on purpose: the worker's warnings about them are expected.
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
   const dir = path.join(__dirname, 'histories', version);
+  const workflows = workflowsFrom
+    ? await workflowsOf(workflowsFrom)
+    : { workflowsPath: require.resolve('../workflows') };
   await fs.mkdir(dir, { recursive: true });
+  const configDir = await recorderConfig();
   const server = await startDevServer({});
   try {
     await ensureSearchAttributes(server.env.connection, server.namespace);
     const client = server.env.client;
-    for (const scenario of SCENARIOS) {
-      const { stepUsage } = scenario;
-      const { activities } = fakeModelActivities(await tempActivityOptions(), {
-        plan: (input) => ({
-          valid: true,
-          plan: input.limits.depth === 0 ? (scenario.plan ?? DEFAULT_PLAN) : DEFAULT_PLAN,
-          usage: { inputTokens: 10, outputTokens: 5 },
-          model: input.lead.model,
-        }),
-        ...(stepUsage ? { stepUsage: () => stepUsage } : {}),
-      });
-      const taskQueue = `record-${scenario.name}`;
-      const worker = await Worker.create({
-        connection: server.env.nativeConnection,
-        taskQueue,
-        activities,
-        workflowsPath: require.resolve('../workflows'),
-      });
+    for (const scenario of scenarios) {
       const workflowId = `${version}-${scenario.name}`;
-      await worker.runUntil(async () => {
-        const handle = await client.workflow.start(researchTask, {
-          taskQueue,
-          workflowId,
-          args: [{ question: `Recorded scenario ${scenario.name}`, playbook: scenario.playbook }],
-        });
-        await scenario.drive(handle);
-        await handle.result();
-      });
-      // The task and every child it started (decomposed steps, batches), from the histories.
-      for (const ids = [workflowId]; ids.length > 0;) {
-        const id = ids.shift()!;
-        const history = await client.workflow.getHandle(id).fetchHistory();
-        for (const e of history.events ?? []) {
-          const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
-          if (child) ids.push(child);
-        }
-        // The file name is the workflow id (encoded): replay needs it, as child ids derive from it.
-        const file = path.join(dir, `${encodeURIComponent(id)}.json`);
-        // Proto JSON, the form `temporal workflow show --output json` writes and replay reads.
-        await fs.writeFile(file, `${historyToJSON(history)}\n`);
-        console.log(`recorded ${file} (${history.events?.length ?? 0} events)`);
-      }
+      await runScenario(server.env.nativeConnection, client, configDir, workflows, scenario, workflowId);
+      await writeHistories(client, dir, workflowId);
     }
   } finally {
     await server.stop();
+    await fs.rm(configDir, { recursive: true, force: true });
+  }
+}
+
+async function runScenario(
+  connection: NativeConnection,
+  client: Client,
+  configDir: string,
+  workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>,
+  scenario: Scenario,
+  workflowId: string,
+): Promise<void> {
+  const { stepUsage, planAnswer, step } = scenario;
+  const hold = new Hold();
+  const { activities: fakes } = fakeModelActivities(await tempActivityOptions(configDir), {
+    plan: (input, call) =>
+      planAnswer?.(input, call) ?? {
+        valid: true,
+        plan: input.limits.depth === 0 ? (scenario.plan ?? DEFAULT_PLAN) : DEFAULT_PLAN,
+        usage: USAGE_10_5,
+        model: input.lead.model,
+      },
+    ...(stepUsage ? { stepUsage: () => stepUsage } : {}),
+    ...(step ? { step: (input) => step(input, hold) } : {}),
+  });
+  const activities = { ...fakes, ...scenario.activities?.(fakes) };
+  const taskQueue = `record-${scenario.name}`;
+  let worker: Worker | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const startWorker = async (): Promise<void> => {
+    worker = await Worker.create({ connection, taskQueue, activities, ...workflows });
+    running = worker.run();
+  };
+  const stopWorker = async (): Promise<void> => {
+    worker?.shutdown();
+    await running;
+    worker = undefined;
+  };
+  await startWorker();
+  try {
+    const handle = await client.workflow.start('researchTask', {
+      taskQueue,
+      workflowId,
+      args: [
+        scenario.input ?? { question: `Recorded scenario ${scenario.name}`, playbook: scenario.playbook },
+      ],
+    });
+    await scenario.drive(handle, { hold, stopWorker, startWorker });
+    const outcome = await handle.result().then(
+      (r: { outcome: string }) => r.outcome,
+      (err: unknown) => (err instanceof WorkflowFailedError ? `failed: ${err.cause?.message}` : String(err)),
+    );
+    console.log(`${workflowId}: ${outcome}`);
+    const history = await handle.fetchHistory();
+    if (scenario.race && !decisionWithDeadline(history)) {
+      const events = (history.events ?? [])
+        .map((e) => `${String(e.eventId)} ${String(e.eventType)}`)
+        .join('\n');
+      throw new Error(
+        `${workflowId}: the decision and the deadline reached the task in different workflow tasks:\n${events}`,
+      );
+    }
+  } finally {
+    hold.release();
+    await stopWorker();
+  }
+}
+
+/** Writes the task's history and every child's it started (decomposed steps, batches). */
+async function writeHistories(client: Client, dir: string, workflowId: string): Promise<void> {
+  for (const ids = [workflowId]; ids.length > 0;) {
+    const id = ids.shift()!;
+    const history = await client.workflow.getHandle(id).fetchHistory();
+    for (const e of history.events ?? []) {
+      const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+      if (child) ids.push(child);
+    }
+    // The file name is the workflow id (encoded): replay needs it, as child ids derive from it.
+    const file = path.join(dir, `${encodeURIComponent(id)}.json`);
+    // Proto JSON, the form `temporal workflow show --output json` writes and replay reads.
+    await fs.writeFile(file, `${historyToJSON(history)}\n`);
+    console.log(`recorded ${path.relative(ROOT, file)} (${history.events?.length ?? 0} events)`);
   }
 }
 

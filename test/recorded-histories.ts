@@ -16,11 +16,14 @@ export interface RecordedHistory {
   history: unknown;
 }
 
-/** Every recorded history, in version then file order. */
+/** Every recorded history, in version then file order (test/histories/README.md is no history). */
 export async function recordedHistories(): Promise<RecordedHistory[]> {
   const out: RecordedHistory[] = [];
-  for (const version of (await fs.readdir(HISTORIES)).sort()) {
-    for (const file of (await fs.readdir(path.join(HISTORIES, version))).sort()) {
+  const folders = (await fs.readdir(HISTORIES, { withFileTypes: true })).filter((d) => d.isDirectory());
+  for (const version of folders.map((d) => d.name).sort()) {
+    for (const file of (await fs.readdir(path.join(HISTORIES, version)))
+      .filter((f) => f.endsWith('.json'))
+      .sort()) {
       const history: unknown = JSON.parse(await fs.readFile(path.join(HISTORIES, version, file), 'utf8'));
       out.push({
         name: `${version}/${file}`,
