@@ -23,10 +23,12 @@ import { workerTracing } from '../workers/telemetry';
 import { recordedHistories } from './recorded-histories';
 
 /**
- * The least share of the lines of workflows/ the histories must reach, in %. Issue 16 requires 90;
- * this is the figure measured before its new histories, so that coverage cannot drop meanwhile.
+ * The least share of the lines of workflows/ the histories must reach, in %: issue 16's 90. With
+ * the v4 histories it is about 94; what stays unreached is mostly the Update validator (a refused
+ * Update leaves nothing in history, and replay does not validate accepted ones) and tracing of
+ * traced starts.
  */
-const MIN_WORKFLOWS_LINES_PERCENT = 80;
+const MIN_WORKFLOWS_LINES_PERCENT = 90;
 
 const ROOT = path.resolve(__dirname, '..');
 const WORKFLOWS = path.join(ROOT, 'workflows');

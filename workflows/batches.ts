@@ -9,7 +9,7 @@
  * This run's history holds a few events per batch instead of several per step. Step states here
  * change when a batch finishes; each batch child's `status` query shows its steps live.
  */
-import { executeChild, workflowInfo } from '@temporalio/workflow';
+import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import type { BatchResult, StepStatus, TaskStatus } from '../contract/messages';
 import type { ConfigSnapshot } from '../config/schema';
 import type { Budget } from './budget';
@@ -61,14 +61,18 @@ export function inBatches(
   byId: Map<string, StepStatus>,
 ): Work<Batch, BatchResult> {
   const { maxParallel } = config.playbook.limits;
+  // v4 (28af961): batches take what is left of maxParallel, so a wide fan-out runs in one wave.
+  // Tasks started before it gave each batch an equal share and started batches regardless of slots.
+  const shareSlots = patched('batches-share-max-parallel');
+  const perBatch = Math.max(1, Math.floor(maxParallel / BATCHES_IN_FLIGHT));
   let slotsInUse = 0;
   let batches = 0;
   return {
-    hasRoom: (inFlight) => inFlight < BATCHES_IN_FLIGHT && slotsInUse < maxParallel,
+    hasRoom: (inFlight) => inFlight < BATCHES_IN_FLIGHT && (!shareSlots || slotsInUse < maxParallel),
     take(ready, isSettled) {
       const batch = batchOf(ready, steps, isSettled);
-      // The steps in flight across all batches never exceed maxParallel.
-      const slots = Math.min(batch.length, maxParallel - slotsInUse);
+      // The steps in flight across all batches never exceed maxParallel (before v4: a fixed share).
+      const slots = shareSlots ? Math.min(batch.length, maxParallel - slotsInUse) : perBatch;
       slotsInUse += slots;
       return { steps: batch, slots };
     },

@@ -154,6 +154,9 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     };
   } catch (err) {
     if (!isCancellation(err) || !config) return fail(err);
+    // v4 (34afd17): a cancelled task publishes a partial report. Tasks started before it failed as
+    // any error does.
+    if (!patched('partial-report-on-cancel')) return fail(err);
     // Cancelled (`temporal workflow cancel`): keep what was done. Steps in flight were cancelled
     // with the task; the partial report is written in a scope the cancellation cannot reach.
     const snapshot = config;
