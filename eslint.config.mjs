@@ -32,7 +32,7 @@ export const RUNTIME_DIRS = [
  * dependency of the reader. test/ may import anything; nothing imports test/.
  */
 export const LAYERS = {
-  lib: [],
+  lib: ['contract'],
   config: [],
   contract: ['config'],
   standin: ['lib'],

@@ -25,11 +25,20 @@ import {
 } from '../contract/activities';
 import { FailureTypes } from '../contract/failures';
 import type { ArtifactRef, Provenance } from '../contract/messages';
+import { safeText } from '../contract/text';
 import { getArtifact, putArtifact, sha256 } from './artifacts';
 import { ConfigError, loadConfig, snapshotFor } from './config';
 import { callStructured } from './model';
 import { activityOptionsFromEnv, configNotAllowed, type ActivityOptions } from './options';
-import { planPrompt, stepPrompt, synthesisPrompt, type ContextItem } from './prompts';
+import {
+  planPrompt,
+  safeFindings,
+  safePlan,
+  safeReport,
+  stepPrompt,
+  synthesisPrompt,
+  type ContextItem,
+} from './prompts';
 import { renderReport } from './report';
 import { TOOL_REGISTRY } from './tools';
 
@@ -76,7 +85,10 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       return snapshot;
     },
 
-    /** Asks the lead for a plan and validates it here, so only a checked plan or the problems enter history. */
+    /**
+     * Asks the lead for a plan and validates it here, so only a checked plan or the problems enter
+     * history, sanitized (./prompts.ts): what the approver reads is what the specialists get.
+     */
     async planTask(input: PlanTaskInput): Promise<PlanTaskResult> {
       const { limits } = input;
       // The schema the model sees names only the allowed agents and the step limit.
@@ -93,11 +105,12 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         answer: { name: 'submit_plan', schema: PlanSchema, shownSchema: shown },
       });
       const common = { usage: answer.usage, model: answer.model, ...refusals(answer) };
-      if (!answer.parsed.ok) return { valid: false, problems: answer.parsed.problems, ...common };
-      const problems = checkPlan(answer.parsed.value, limits);
-      return problems.length
-        ? { valid: false, problems, ...common }
-        : { valid: true, plan: answer.parsed.value, ...common };
+      if (!answer.parsed.ok) {
+        return { valid: false, problems: answer.parsed.problems.map((p) => safeText(p)), ...common };
+      }
+      const plan = safePlan(answer.parsed.value);
+      const problems = checkPlan(plan, limits).map((p) => safeText(p));
+      return problems.length ? { valid: false, problems, ...common } : { valid: true, plan, ...common };
     },
 
     /** One specialist step: the findings go to the artifact store, a summary and reference to history. */
@@ -117,11 +130,11 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       if (!answer.parsed.ok) {
         // Retryable: a model may well answer in shape on the next attempt.
         throw ApplicationFailure.create({
-          message: `step "${input.step.id}" (agent "${input.agent.id}"): malformed findings: ${answer.parsed.problems.join('; ')}${refusedNote(answer.refusedToolCalls)}`,
+          message: `step "${input.step.id}" (agent "${input.agent.id}"): malformed findings: ${safeText(answer.parsed.problems.join('; '))}${refusedNote(answer.refusedToolCalls)}`,
           type: FailureTypes.ModelOutputInvalid,
         });
       }
-      const { summary, findings, sources } = answer.parsed.value;
+      const { summary, findings, sources } = safeFindings(answer.parsed.value);
       const result = await putArtifact(options.artifactDir, findings);
       return { summary, sources, result, usage: answer.usage, model: answer.model, ...refusals(answer) };
     },
@@ -137,11 +150,11 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       });
       if (!answer.parsed.ok) {
         throw ApplicationFailure.create({
-          message: `synthesis (agent "${input.lead.id}"): malformed report: ${answer.parsed.problems.join('; ')}${refusedNote(answer.refusedToolCalls)}`,
+          message: `synthesis (agent "${input.lead.id}"): malformed report: ${safeText(answer.parsed.problems.join('; '))}${refusedNote(answer.refusedToolCalls)}`,
           type: FailureTypes.ModelOutputInvalid,
         });
       }
-      const { title, summary, markdown } = answer.parsed.value;
+      const { title, summary, markdown } = safeReport(answer.parsed.value);
       const known = new Map(input.steps.map((s) => [s.id, s]));
       const cited = [...new Set([...markdown.matchAll(/\[step:([A-Za-z0-9_-]{1,32})\]/g)].map((m) => m[1]!))];
       const unresolved = cited.filter((id) => !known.has(id));

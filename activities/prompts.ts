@@ -1,15 +1,49 @@
 /**
- * The user messages Baton sends to agents. Baton's own instructions are plain text; everything
- * that came from a person's question, a model or a source is data inside XML-style delimiters,
- * escaped so it cannot close its delimiter, and marked untrusted where a model wrote it.
+ * The user messages Baton sends to agents, and what agents answer as Baton keeps it. Baton's own
+ * instructions are plain text; everything that came from a person's question, a model or a source
+ * is data inside XML-style delimiters, sanitized (contract/text.ts: no escape sequence, no invisible
+ * character a model could read and a person could not) and escaped so it cannot close its delimiter,
+ * and marked untrusted where a model wrote it. What agents answer is sanitized the same way before
+ * it enters history ({@link safePlan}, {@link safeFindings}, {@link safeReport}): the plan a person
+ * approves reads exactly as the plan the specialists get.
  */
-import type { AgentConfig, PlanLimits } from '../config/schema';
-import type { ChangeRequest } from '../contract/messages';
+import type { AgentConfig, Plan, PlanLimits } from '../config/schema';
+import type { ChangeRequest, Source } from '../contract/messages';
+import { safeBlock, safeText } from '../contract/text';
 
-/** Escapes text so it cannot open or close a delimiter of ours. */
+/** Sanitizes text and escapes it so it cannot open or close a delimiter of ours. */
 export function quote(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return safeBlock(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
+
+/** The lead's plan as people see it and specialists get it: rationale and questions sanitized. */
+export const safePlan = (plan: Plan): Plan => ({
+  ...plan,
+  rationale: safeBlock(plan.rationale),
+  steps: plan.steps.map((s) => ({ ...s, question: safeBlock(s.question) })),
+});
+
+/** A specialist's answer, sanitized: summary, findings (multi-line), and each source's title and address. */
+export const safeFindings = <T extends { summary: string; findings: string; sources: Source[] }>(
+  answer: T,
+): T => ({
+  ...answer,
+  summary: safeBlock(answer.summary),
+  findings: safeBlock(answer.findings),
+  sources: answer.sources.map((src) => ({
+    ...src,
+    title: safeText(src.title),
+    ...(src.url === undefined ? {} : { url: safeText(src.url) }),
+  })),
+});
+
+/** The lead's report, sanitized: a one-line title, the summary and the Markdown body. */
+export const safeReport = <T extends { title: string; summary: string; markdown: string }>(answer: T): T => ({
+  ...answer,
+  title: safeText(answer.title),
+  summary: safeBlock(answer.summary),
+  markdown: safeBlock(answer.markdown),
+});
 
 const attr = (value: string): string => quote(value).replace(/"/g, '&quot;');
 

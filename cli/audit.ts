@@ -21,6 +21,7 @@ import {
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../activities/options';
+import { safeJson, safeText } from '../contract/text';
 import { command, parseCommandLine, runMain, UsageError, type CommandOutput } from '../lib/cli';
 import { dataConverterFromEnv } from '../workers/codec';
 import { connectionOptions, temporalOptionsFromEnv, type TemporalOptions } from '../workers/options';
@@ -117,8 +118,17 @@ export function runAudit(argv: string[], deps: AuditDeps): Promise<number> {
   return command(AUDIT_COMMAND, (parsed) => exportAudit(auditArgs(parsed), deps), deps)(argv);
 }
 
-/** Collects the record, writes it, and says what it holds; the exit code as {@link runAudit}'s. */
-async function exportAudit(args: AuditArgs, deps: AuditDeps): Promise<number> {
+/**
+ * Collects the record, writes it, and says what it holds; the exit code as {@link runAudit}'s. The
+ * JSON keeps every value as recorded, with invisible and control characters as `\uXXXX` escapes
+ * (contract/text.ts, `safeJson`); every other line printed is sanitized.
+ */
+async function exportAudit(args: AuditArgs, given: AuditDeps): Promise<number> {
+  const safe =
+    (print: (line: string) => void) =>
+    (line: string): void =>
+      print(safeText(line, { multiline: true }));
+  const deps: AuditDeps = { ...given, err: safe(given.err) };
   let record: AuditRecord;
   try {
     record = await collectAudit(deps.client, args.workflowId, {
@@ -132,10 +142,10 @@ async function exportAudit(args: AuditArgs, deps: AuditDeps): Promise<number> {
     return 1;
   }
 
-  const json = `${JSON.stringify(record, null, 2)}\n`;
+  const json = `${safeJson(JSON.stringify(record, null, 2))}\n`;
   // With the JSON on standard output, everything else goes to standard error.
   const toStdout = args.out === '-';
-  const say = toStdout ? deps.err : deps.out;
+  const say = toStdout ? deps.err : safe(deps.out);
   if (toStdout) {
     deps.out(json.slice(0, -1));
   } else {

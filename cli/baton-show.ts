@@ -2,9 +2,8 @@
 import type { Client } from '@temporalio/client';
 import { dependencyOrder, queryStatus, stepsOf } from '../client';
 import type { TaskStatus } from '../contract/messages';
+import { line as oneLine } from '../lib/text';
 import { formatAudit, formatPendingGate, formatStep, formatUsageExtras } from './format';
-
-const oneLine = (text: string): string => text.replace(/\s+/g, ' ').trim();
 
 /** The plan as a tree: one branch per step, its details as leaves. */
 function planTree(s: TaskStatus): string[] {

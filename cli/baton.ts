@@ -32,6 +32,7 @@ import {
   type Decision,
   type Gate,
 } from '../contract/messages';
+import { safeText } from '../contract/text';
 import { parseCommandLine, runMain, UsageError } from '../lib/cli';
 import { show } from './baton-show';
 import { followTask, messageOf } from './follow';
@@ -260,8 +261,15 @@ async function watch(deps: CliDeps, workflowId: string): Promise<number> {
 /**
  * Runs one command line (without the `node script` prefix) and returns the exit code: 0 done,
  * 1 refused or failed (unknown workflow id, a refused decision, a server error), 2 a usage error.
+ * Every line it prints is sanitized (contract/text.ts): workflow ids, names, questions, plans,
+ * reasons and errors may carry anything a model, a tool or a signal wrote.
  */
-export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
+export async function runCli(argv: string[], given: CliDeps): Promise<number> {
+  const safe =
+    (print: (line: string) => void) =>
+    (line: string): void =>
+      print(safeText(line, { multiline: true }));
+  const deps: CliDeps = { ...given, out: safe(given.out), err: safe(given.err) };
   const usage = (print: (line: string) => void): void => USAGE.split('\n').forEach((line) => print(line));
   if (argv.length === 0 || ['--help', '-h', 'help'].includes(argv[0]!)) {
     usage(deps.out);

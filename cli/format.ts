@@ -1,4 +1,7 @@
-/** How the CLIs print a task's status and audit trail. */
+/**
+ * How the CLIs print a task's status and audit trail. Every line these return is sanitized
+ * (lib/text.ts, contract/text.ts): names, comments, reasons and errors come from signals and models.
+ */
 import { formatUsd } from '../contract/usage';
 import type { AuditEntry, TaskStatus } from '../contract/messages';
 import { sanitize } from '../lib/text';
@@ -6,10 +9,11 @@ import { sanitize } from '../lib/text';
 /** One audit entry as a line, e.g. `2026-11-24T10:00:00Z plan: approve by alice (update) accepted`. */
 export function formatAudit(e: AuditEntry): string {
   const gate = e.gate ?? '-';
-  if (e.event !== 'decision') return `${e.at} ${gate}: ${e.event}${e.reason ? ` (${e.reason})` : ''}`;
+  if (e.event !== 'decision')
+    return sanitize(`${e.at} ${gate}: ${e.event}${e.reason ? ` (${e.reason})` : ''}`);
   const verdict = e.accepted ? 'accepted' : `REFUSED: ${e.reason}`;
   const comment = e.comment ? ` "${e.comment}"` : '';
-  return `${e.at} ${gate}: ${e.decision} by ${e.by} via ${e.via}${comment}: ${verdict}`;
+  return sanitize(`${e.at} ${gate}: ${e.decision} by ${e.by} via ${e.via}${comment}: ${verdict}`);
 }
 
 /** One step as a line. */
@@ -28,7 +32,9 @@ export function formatStep(s: TaskStatus['steps'][number]): string {
 export function formatPendingGate(g: NonNullable<TaskStatus['pendingGate']>): string {
   const approvals = g.approvals.length ? `; approved by ${g.approvals.map((a) => a.by).join(', ')}` : '';
   const deadline = g.deadline ? `; deadline ${g.deadline}` : '';
-  return `waiting at the ${g.gate} gate (${g.stage}) for ${g.quorum} approval(s) from ${g.approvers.join(', ')}${approvals}${deadline}`;
+  return sanitize(
+    `waiting at the ${g.gate} gate (${g.stage}) for ${g.quorum} approval(s) from ${g.approvers.join(', ')}${approvals}${deadline}`,
+  );
 }
 
 /**

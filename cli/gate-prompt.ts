@@ -8,6 +8,8 @@ import { createInterface } from 'node:readline/promises';
 import { getArtifact } from '../activities/artifacts';
 import { decideTask, formatDecision } from '../client';
 import type { DecideRequest, Gate, TaskStatus } from '../contract/messages';
+import { safeBlock } from '../contract/text';
+import { sanitize } from '../lib/text';
 import { formatPendingGate } from './format';
 import type { View } from './live';
 
@@ -41,6 +43,24 @@ async function ask(question: string): Promise<string> {
   }
 }
 
+/**
+ * What the person at the terminal reads before deciding: the pending gate and, at the report gate,
+ * the draft, sanitized (contract/text.ts) like every other surface.
+ */
+export function gateLines(pending: NonNullable<TaskStatus['pendingGate']>, draft?: string): string[] {
+  const lines = [`  ${formatPendingGate(pending)}`];
+  if (draft !== undefined) {
+    lines.push(
+      '',
+      '----- draft report -----',
+      ...safeBlock(draft).split('\n'),
+      '----- end of draft -----',
+      '',
+    );
+  }
+  return lines;
+}
+
 /** Asks at the terminal until the workflow accepts a decision. */
 async function decideInTerminal(options: GatePromptOptions, s: TaskStatus): Promise<void> {
   const { me, view } = options;
@@ -48,13 +68,13 @@ async function decideInTerminal(options: GatePromptOptions, s: TaskStatus): Prom
   view.suspend();
   const pending = s.pendingGate!;
   const gate = pending.gate;
-  console.log(`  ${formatPendingGate(pending)}`);
-  if (gate === 'report' && s.report) {
-    const text = await getArtifact(options.artifactDir, s.report.artifact.id);
-    console.log(`\n----- draft report -----\n${text}\n----- end of draft -----\n`);
-  }
+  const draft =
+    gate === 'report' && s.report ? await getArtifact(options.artifactDir, s.report.artifact.id) : undefined;
+  for (const line of gateLines(pending, draft)) console.log(line);
   for (;;) {
-    const answer = (await ask(`${gate} gate, deciding as ${me}: [a]pprove, [r]eject or [c]hange request? `))
+    const answer = (
+      await ask(`${gate} gate, deciding as ${sanitize(me)}: [a]pprove, [r]eject or [c]hange request? `)
+    )
       .trim()
       .toLowerCase();
     let request: DecideRequest | undefined;

@@ -1,6 +1,7 @@
 /**
  * What changed in a task, as plain lines: what `npm start` and `npm run baton -- watch` print to logs
- * and pipes (CI) instead of redrawing a frame. Pure: two statuses in, lines out.
+ * and pipes (CI) instead of redrawing a frame. Pure: two statuses in, lines out, each sanitized
+ * (lib/text.ts).
  */
 import type { StepStatus, TaskStatus } from '../contract/messages';
 import { line, sanitize } from '../lib/text';
@@ -50,7 +51,7 @@ export function changeLines(
   if (next.plan && prev?.plan !== next.plan && JSON.stringify(prev?.plan) !== JSON.stringify(next.plan)) {
     out.push(`plan (${next.plan.steps.length} steps): ${line(next.plan.rationale)}`);
     for (const s of next.plan.steps) {
-      const deps = s.dependsOn.length ? ` after ${s.dependsOn.join(', ')}` : '';
+      const deps = s.dependsOn.length ? ` after ${line(s.dependsOn.join(', '))}` : '';
       out.push(
         `  ${line(s.id)} [${line(s.agent)}]${deps}${s.decompose ? ' (decomposes)' : ''}: ${line(s.question)}`,
       );
@@ -75,10 +76,9 @@ export function changeLines(
     const g = next.pendingGate;
     const was = prev?.pendingGate;
     if (g && (was?.gate !== g.gate || was.stage !== g.stage || was.approvals.length !== g.approvals.length))
-      out.push(sanitize(`  ${formatPendingGate(g)}`));
+      out.push(`  ${formatPendingGate(g)}`);
   }
-  for (const entry of next.audit.slice(prev?.audit.length ?? 0))
-    out.push(sanitize(`  audit: ${formatAudit(entry)}`));
+  for (const entry of next.audit.slice(prev?.audit.length ?? 0)) out.push(`  audit: ${formatAudit(entry)}`);
   if (prev && formatUsage(prev) !== formatUsage(next)) out.push(`  tokens so far: ${formatUsage(next)}`);
-  return out;
+  return out.map(sanitize);
 }

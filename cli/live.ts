@@ -9,6 +9,7 @@
  */
 import { stripVTControlCharacters } from 'node:util';
 import type { TaskStatus } from '../contract/messages';
+import { safeText } from '../contract/text';
 import { displayWidth, sanitize } from '../lib/text';
 import { formatAudit } from './format';
 import { changeLines } from './live-changes';
@@ -86,11 +87,11 @@ class PlainView implements View {
   }
 
   log(text: string): void {
-    this.options.print(text);
+    this.options.print(safeText(text, { multiline: true }));
   }
 
   note(text: string | undefined): void {
-    if (text && text !== this.lastNote) this.options.print(`  (${text})`);
+    if (text && text !== this.lastNote) this.options.print(`  (${sanitize(text)})`);
     this.lastNote = text;
   }
 
@@ -189,9 +190,7 @@ class TtyView implements View {
     this.remark = undefined;
     this.tick++;
     // Decisions and gate events are history, not state: they scroll above the frame.
-    const audit = status.audit
-      .slice(this.auditLogged)
-      .map((e) => `${sanitize(`  audit: ${formatAudit(e)}`)}\n`);
+    const audit = status.audit.slice(this.auditLogged).map((e) => `  audit: ${formatAudit(e)}\n`);
     this.auditLogged = Math.max(this.auditLogged, status.audit.length);
     this.draw(this.frame(), false, audit.join(''));
   }

@@ -17,6 +17,7 @@ import { ConfigError } from '../activities/config';
 import { activityOptionsFromEnv } from '../activities/options';
 import { connectClient, startResearchTask, workflowIdFor, type ResearchTask, type TaskEnd } from '../client';
 import { ResearchTaskInputSchema, type ResearchTaskResult } from '../contract/messages';
+import { safeText } from '../contract/text';
 import { Cleanup } from '../lib/cleanup';
 import { command, parseCommandLine, runMain, UsageError } from '../lib/cli';
 import { startLocalEnvironment } from '../local/environment';
@@ -227,10 +228,14 @@ async function main(argv: string[]): Promise<number> {
     } catch (err) {
       // The live view and what runs are closed first, so the error is the last thing on screen.
       await cleanup.run();
-      if (err instanceof ConfigError) console.error(`error: ${err.message}`);
-      else if (err instanceof WorkflowFailedError)
-        console.error(`error: the task failed: ${err.cause?.message ?? err.message}`);
-      else console.error(`error: ${describeError(err)}`);
+      // A task's failure may carry model-written text: printed sanitized, as every surface is.
+      const error =
+        err instanceof ConfigError
+          ? err.message
+          : err instanceof WorkflowFailedError
+            ? `the task failed: ${err.cause?.message ?? err.message}`
+            : describeError(err);
+      console.error(`error: ${safeText(error, { multiline: true })}`);
       return 1;
     } finally {
       await cleanup.run();

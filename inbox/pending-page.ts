@@ -1,8 +1,7 @@
 /** The pending list: the tasks waiting for a decision, mine or all, refreshed while it is open. */
-import { html } from 'hono/html';
 import { who } from '../client';
 import type { TaskStatus } from '../contract/messages';
-import { badge, layout, live, taskUrl, time, type Html, type Viewer } from './views';
+import { badge, html, layout, live, taskUrl, time, type Html, type Viewer } from './views';
 
 export interface PendingRow {
   workflowId: string;

@@ -7,7 +7,6 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { Context, Hono } from 'hono';
-import { html } from 'hono/html';
 import { decideTask, listPending, queryStatus, type DecisionOutcome } from '../client';
 import {
   BATON_AWAITING,
@@ -20,6 +19,7 @@ import {
   type Gate,
   type TaskStatus,
 } from '../contract/messages';
+import { safeText } from '../contract/text';
 import { pendingFragment, pendingPage, type PendingRow } from './pending-page';
 import type { Env } from './session';
 import { taskLive } from './task-live';
@@ -27,6 +27,7 @@ import { decisionPanel, decisionResult, taskPage, type TaskView } from './task-p
 import {
   clearDecisionResult,
   FINAL_PHASES,
+  html,
   live,
   messagePage,
   pollUrl,
@@ -260,7 +261,9 @@ export function useRoutes(app: Hono<Env>, options: RouteOptions): void {
       outcome = { accepted: false, reason: `there is no task with workflow id "${id}"` };
     }
     log(
-      `inbox: ${viewer.approver} ${request.decision} ${request.gate ?? ''} on ${id}: ${outcome.accepted ? outcome.result.outcome : `refused (${outcome.reason})`}`,
+      safeText(
+        `inbox: ${viewer.approver} ${request.decision} ${request.gate ?? ''} on ${id}: ${outcome.accepted ? outcome.result.outcome : `refused (${outcome.reason})`}`,
+      ),
     );
     if (c.req.header('HX-Request')) {
       // The live regions refresh at once rather than at their next tick.

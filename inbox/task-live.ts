@@ -2,13 +2,13 @@
  * What changes on the task page while the task runs: progress, the plan tree with each step's
  * results (and the child tasks of decomposed steps), token spend, the report and the audit trail.
  */
-import { html } from 'hono/html';
 import { dependencyOrder, stepsOf } from '../client';
 import type { AuditEntry, StepStatus, TaskStatus } from '../contract/messages';
 import type { TaskView } from './task-page';
 import {
   badge,
   FINAL_PHASES,
+  html,
   number,
   phaseBadge,
   plural,

@@ -1,8 +1,18 @@
 /** The task page: the task's header, the pending gate with the decision form, and the answer to a decision. */
-import { html } from 'hono/html';
 import { formatDecideResult, who, type DecisionOutcome } from '../client';
 import type { PendingGate, StepStatus, TaskStatus } from '../contract/messages';
-import { badge, FINAL_PHASES, layout, plural, taskUrl, time, type Html, type Viewer } from './views';
+import {
+  badge,
+  FINAL_PHASES,
+  html,
+  layout,
+  plural,
+  taskUrl,
+  time,
+  verbatim,
+  type Html,
+  type Viewer,
+} from './views';
 
 /** A task and the child tasks of its decomposed steps (by child workflow id), as far as they answered. */
 export interface TaskView {
@@ -92,7 +102,7 @@ export function decisionPanel(status: TaskStatus, viewer: Viewer, draft: string 
       hx-swap="innerHTML"
     >
       <input type="hidden" name="_csrf" value="${viewer.csrf}" />
-      <input type="hidden" name="id" value="${status.workflowId}" />
+      <input type="hidden" name="id" value="${verbatim(status.workflowId)}" />
       <input type="hidden" name="gate" value="${gate.gate}" />
       <label
         >Comment

@@ -1,15 +1,35 @@
 /**
- * The inbox's pages, rendered on the server as HTML with Hono's `html` template tag: every value
- * interpolated is escaped, so text from models (summaries, sources, reports) and from people
- * (comments) stays text. Pico CSS styles the plain elements; htmx attributes keep the live parts
+ * The inbox's pages, rendered on the server as HTML with {@link html}, Hono's `html` template tag
+ * behind the one sanitizer: every string interpolated is first made safe to read (contract/text.ts:
+ * no bidi override, tag, zero-width or control character reaches the page; each is shown as
+ * `⟨U+XXXX⟩`) and then escaped, so text from models (summaries, sources, reports) and from people
+ * (comments, names) stays text and reads as it is. Pico CSS styles the plain elements; htmx attributes keep the live parts
  * current. Nothing here does I/O: the routes (./routes.ts) fetch, these functions render. This file
  * has the layout and what every page shares; ./pending-page.ts, ./task-page.ts and ./task-live.ts
  * the pages.
  */
-import { html } from 'hono/html';
+import { html as honoHtml } from 'hono/html';
 import type { Phase } from '../contract/messages';
+import { safeBlock } from '../contract/text';
 
-export type Html = ReturnType<typeof html>;
+export type Html = ReturnType<typeof honoHtml>;
+
+/** A value to interpolate, with its strings (in arrays too) through the sanitizer; rendered HTML as it is. */
+const shown = (value: unknown): unknown =>
+  typeof value === 'string' ? safeBlock(value) : Array.isArray(value) ? value.map(shown) : value;
+
+/**
+ * Hono's `html` tag with every interpolated string sanitized (contract/text.ts) before it is escaped.
+ * Every page of the inbox is written with this tag, never with Hono's own.
+ */
+export const html = (strings: TemplateStringsArray, ...values: unknown[]): Html =>
+  honoHtml(strings, ...values.map(shown));
+
+/**
+ * `value` escaped but not sanitized: only for a form's hidden value that must go back exactly as it
+ * came (a workflow id), never for text a person reads.
+ */
+export const verbatim = (value: string): Html => honoHtml`${value}`;
 
 /** What every page needs to know about the person looking at it. */
 export interface Viewer {

@@ -1,18 +1,17 @@
 /**
- * Text for terminals and one-line summaries: control characters made harmless, the columns a string
- * takes, and clipping to a width. Pure functions, shared by the CLI's views (cli/live.ts) and the
- * task summaries shown in the Temporal Web UI (client/tasks.ts).
+ * Text for terminals and one-line summaries: made harmless (by the one sanitizer, contract/text.ts),
+ * the columns a string takes, and clipping to a width. Pure functions, shared by the CLI's views
+ * (cli/live.ts) and the task summaries shown in the Temporal Web UI (client/tasks.ts).
  */
 import stringWidth from 'string-width';
-
-/** C0, DEL and C1 control characters, and the bidirectional controls (overrides, isolates, marks). */
-const UNSAFE = /[\p{Cc}\p{Bidi_Control}]/gu;
+import { safeText } from '../contract/text';
 
 /**
- * `text` with control characters (C0, DEL, C1) and bidirectional controls replaced by spaces: text
- * a model or a person wrote can then never move the cursor, restyle or reorder a terminal's output.
+ * `text` as one safe line (contract/text.ts): escape sequences removed, invisible and control
+ * characters shown as `⟨U+XXXX⟩`, line breaks and tabs as spaces. Text a model or a person wrote can
+ * then never move the cursor, restyle, reorder or hide part of a terminal's output.
  */
-export const sanitize = (text: string): string => text.replace(UNSAFE, ' ');
+export const sanitize = (text: string): string => safeText(text);
 
 /** User-perceived characters: a letter with its combining marks, or a whole emoji sequence, is one. */
 const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });
@@ -38,7 +37,7 @@ export function cut(text: string, width: number): string {
 export const clip = (text: string, width: number): string =>
   displayWidth(text) <= width ? text : cut(text, width);
 
-/** One line of text as a single line: whitespace runs collapsed, control characters replaced. */
+/** One line of text as a single line: {@link sanitize}d, whitespace runs collapsed. */
 export const line = (text: string): string => sanitize(text).replace(/\s+/g, ' ').trim();
 
 /** Text as a one-line summary of at most `max` columns, e.g. a task's question for the Temporal Web UI. */

@@ -6,7 +6,9 @@
  *   - no tool outside config is executed: the calls are refused and recorded in the audit trail;
  *   - no gate opens without a person's signal;
  *   - no secret reaches any prompt, output, artifact or workflow history;
- *   - untrusted text reaches models only quoted, inside `untrusted` delimiters, never in a system prompt.
+ *   - untrusted text reaches models only quoted, inside `untrusted` delimiters, never in a system prompt;
+ *   - what agents return reaches people (plan, steps, report) with no escape or invisible character,
+ *     and each specialist is asked its step's question exactly as the approver read it.
  * All cases run at once on one worker; each case is then checked as its own test.
  */
 import type { WorkflowHandle } from '@temporalio/client';
@@ -15,6 +17,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createActivities } from '../activities';
+import { quote } from '../activities/prompts';
 import { loadConfig } from '../activities/config';
 import { checkPlan } from '../config/schema';
 import { startStandIn, type MessagesRequestBody, type StandIn, type StandInRequest } from '../standin/server';
@@ -63,6 +66,12 @@ const outcomes = new Map<string, Outcome | Error>();
 /** The system prompt of a request, which Baton always sends as one text block (a prompt-cache breakpoint). */
 const systemOf = (r: Seen): string =>
   Array.isArray(r.body.system) && r.body.system.length === 1 ? r.body.system[0]!.text : '';
+/** Characters nobody may be shown: controls but the new line, and invisible or format characters. */
+const HIDDEN =
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  /[\x00-\x09\x0b-\x1f\x7f-\x9f\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
+const hiddenIn = (text: string): string[] =>
+  [...text].filter((c) => HIDDEN.test(c)).map((c) => `U+${c.codePointAt(0)!.toString(16).toUpperCase()}`);
 const canaryFor = (id: string): string => path.join(canaryDir, `${id}.ran`);
 const caseTag = (id: string): string => `[case ${id}]`;
 
@@ -170,7 +179,17 @@ test('the corpus has at least 30 attempts, in questions, sources and step output
   for (const where of ['question', 'source', 'step-output']) {
     expect(INJECTIONS.filter((i) => i.where === where).length).toBeGreaterThanOrEqual(8);
   }
-  for (const kind of ['plan-agent', 'plan-steps', 'plan-fields', 'tool', 'approve', 'exfiltrate', 'escape']) {
+  for (const kind of [
+    'plan-agent',
+    'plan-steps',
+    'plan-fields',
+    'tool',
+    'approve',
+    'exfiltrate',
+    'escape',
+    'terminal',
+    'invisible',
+  ]) {
     expect(INJECTIONS.some((i) => i.attack.kind === kind)).toBe(true);
   }
 });
@@ -272,6 +291,33 @@ describe.each(INJECTIONS.map((i) => [`${i.id} (${i.where}, ${i.attack.kind})`, i
           const closes = r.userText.match(new RegExp(`</${tag}>`, 'g'))?.length ?? 0;
           expect([tag, closes]).toEqual([tag, opens]);
         }
+      }
+    });
+
+    test('no escape or invisible character reaches what people read; specialists get the plan as approved', async () => {
+      const { atPlan, atReport, result } = outcome();
+      const plan = atPlan.plan!;
+      const read = [
+        plan.rationale,
+        ...plan.steps.map((s) => s.question),
+        ...atReport.steps.flatMap((s) => [
+          s.question,
+          s.summary ?? '',
+          ...(s.sources ?? []).flatMap((src) => [src.title, src.url ?? '']),
+        ]),
+        // The report as published, up to its provenance record (which quotes the question as asked).
+        (await fs.readFile(result.reportPath!, 'utf8')).split('```json')[0]!,
+      ];
+      for (const text of read) expect(hiddenIn(text)).toEqual([]);
+      if (injection.attack.kind === 'terminal' || injection.attack.kind === 'invisible') {
+        // The model did write its payload; what was hidden is shown, what would act is gone.
+        expect(read.join('\n')).toContain(`[obeying ${injection.id}]`);
+        expect(read.join('\n')).toContain('⟨U+');
+      }
+      for (const step of plan.steps) {
+        const asked = requests().filter((r) => r.step === step.id && r.tool === 'submit_findings');
+        expect(asked.length).toBeGreaterThan(0);
+        for (const r of asked) expect(r.userText).toContain(`<question>${quote(step.question)}</question>`);
       }
     });
 

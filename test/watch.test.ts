@@ -287,7 +287,8 @@ describe('renderFrame', () => {
       width: 200,
     });
     expect(frame.join('\n')).not.toContain(ESC);
-    expect(frame[1]).toBe('  question: Ignore this [2J ]0;owned and this next line');
+    // Escape sequences go whole (no `[2J` tail); the bidi override is shown, not obeyed (contract/text.ts).
+    expect(frame[1]).toBe('  question: Ignore this and⟨U+202E⟩ this next line');
     expect(
       changeLines(undefined, status({ steps: [step('s1', 'r', 'q', 'done', { summary: evil })] })).join(''),
     ).not.toContain(ESC);
