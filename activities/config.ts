@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import YAML, { isMap, isNode, isScalar, isSeq, LineCounter, type Node } from 'yaml';
 import type { ZodType } from 'zod';
+import { canonicalJson } from '../contract/canonical';
 import { priceOf } from '../contract/usage';
 import {
   AgentsFileSchema,
@@ -15,6 +16,7 @@ import {
   checkGatesAgainstApprovers,
   checkPlaybookAgainstAgents,
   resolveApprovers,
+  approverKeys as keysOf,
   formatPath,
   PlaybookSchema,
   type AgentConfig,
@@ -199,16 +201,8 @@ export function digestOf(value: unknown): string {
   return `sha256:${createHash('sha256').update(canonicalJson(value)).digest('hex')}`;
 }
 
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
+/** Re-exported for the activities that sign with it (the one implementation is contract/canonical.ts). */
+export { canonicalJson };
 
 /** The part of the loaded config one task needs: its playbook, the lead and the allowed specialists. */
 export function snapshotFor(
@@ -237,5 +231,7 @@ export function snapshotFor(
     },
   });
   const gates = { plan: resolve(playbook.gates.plan), report: resolve(playbook.gates.report) };
-  return { digest: config.digest, playbook, lead, specialists, gates, searchAttributes };
+  const people = Object.values(gates).flatMap((g) => [...g.approvers, ...(g.escalation?.approvers ?? [])]);
+  const approverKeys = keysOf(config.approvers, people);
+  return { digest: config.digest, playbook, lead, specialists, gates, searchAttributes, approverKeys };
 }

@@ -14,4 +14,10 @@ export interface ConfigSnapshot {
   gates: { plan: ResolvedGate; report: ResolvedGate };
   /** Whether the task keeps Baton's search attributes current: a worker setting, fixed at start. */
   searchAttributes: boolean;
+  /**
+   * The raw Ed25519 public keys (hex, 64 digits) of each person the gates name who lists keys in
+   * approvers.yaml (everyone's, when a gate admits `"*"`): what signed decisions are verified
+   * against (contract/decision.ts). Absent from snapshots taken before decisions were signed.
+   */
+  approverKeys?: Record<string, string[]>;
 }

@@ -36,7 +36,28 @@ export type ResearchTaskInput = z.input<typeof ResearchTaskInputSchema>;
 export const GATES = ['plan', 'report'] as const;
 export type Gate = (typeof GATES)[number];
 
-/** The payload of every decision signal. `gate` is optional: it defaults to the gate that is pending. */
+export const DECISIONS = ['approve', 'reject', 'requestChanges'] as const;
+export type Decision = (typeof DECISIONS)[number];
+
+/** An approver's Ed25519 signature over a decision's statement (contract/decision.ts). */
+export const DecisionSignatureSchema = z
+  .object({
+    alg: z.literal('ed25519'),
+    /** The signing key's fingerprint as `ssh-keygen -l -E sha256` prints it: `SHA256:<base64>`. */
+    key: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'must be a key fingerprint "SHA256:…"'),
+    /** The 64-byte signature, base64. */
+    value: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'must be a 64-byte Ed25519 signature in base64'),
+  })
+  .strict();
+export type DecisionSignature = z.infer<typeof DecisionSignatureSchema>;
+
+/**
+ * The payload of every decision signal. `gate` is optional: it defaults to the gate that is pending.
+ * A signed decision also carries what its signature binds it to (`workflowId`, `gate`, `instance`,
+ * `subject`, `at`; the decision is the signal's name or the Update's `decision`) and the `signature`
+ * (contract/decision.ts): optional here, so payloads without them still parse; whether they are
+ * required is the workflow's call.
+ */
 export const DecisionPayloadSchema = z
   .object({
     by: z.string().trim().min(1, 'must name who decides').max(200),
@@ -44,6 +65,18 @@ export const DecisionPayloadSchema = z
     comment: z.string().max(10_000).optional(),
     /** With requestChanges on the report: steps to run again (given the comment) before re-synthesis. */
     rerunSteps: z.array(z.string().min(1).max(32)).max(100).optional(),
+    /** The task the decision is for. */
+    workflowId: z.string().min(1).max(1000).optional(),
+    /** Which opening of the gate it is for: `PendingGate.instance`. */
+    instance: z.number().int().min(0).max(1_000_000_000).optional(),
+    /** What is decided on: `PendingGate.subject`. */
+    subject: z
+      .string()
+      .regex(/^sha256:[0-9a-f]{64}$/, 'must be "sha256:" and 64 hex digits')
+      .optional(),
+    /** When the approver signed, ISO 8601 (their clock). */
+    at: z.iso.datetime().optional(),
+    signature: DecisionSignatureSchema.optional(),
   })
   .strict();
 export type DecisionPayload = z.infer<typeof DecisionPayloadSchema>;
@@ -57,9 +90,6 @@ export interface ChangeRequest {
 export const approve = defineSignal<[DecisionPayload]>('approve');
 export const reject = defineSignal<[DecisionPayload]>('reject');
 export const requestChanges = defineSignal<[DecisionPayload]>('requestChanges');
-
-export const DECISIONS = ['approve', 'reject', 'requestChanges'] as const;
-export type Decision = (typeof DECISIONS)[number];
 
 /** The Update's argument: a decision payload plus which decision it is. */
 export const DecideRequestSchema = DecisionPayloadSchema.extend({ decision: z.enum(DECISIONS) }).strict();
@@ -201,6 +231,16 @@ export interface PendingGate {
   deadline?: string;
   /** Reminder points already passed. */
   reminders: string[];
+  /**
+   * Which opening of this gate this is: a number that changes whenever the gate re-opens. A signed
+   * decision names it. Absent from statuses recorded before decisions were signed.
+   */
+  instance?: number;
+  /**
+   * What is decided on, as `sha256:<hex>`: the plan's `planSubject` (contract/decision.ts) at the plan gate, the
+   * draft's content hash at the report gate. A signed decision names it. Absent as `instance` is.
+   */
+  subject?: string;
 }
 
 export interface TaskStatus {
