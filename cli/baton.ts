@@ -6,6 +6,7 @@
  *   show <workflow id>                          question, plan, pending gate, usage, audit trail
  *   approve | reject <workflow id>              decide at the pending gate (the `decide` Update)
  *   request-changes <workflow id> --comment <text> [--rerun s1,s2]
+ *   sign <workflow id> --decision <d>           print a signed decision for the Temporal CLI
  *   watch <workflow id>                         follow a task live until it ends (cli/live.ts)
  *
  * Talking to the tasks is the approvals client's (client/). The command logic lives in
@@ -27,6 +28,7 @@ import {
   BATON_AWAITING,
   BATON_PENDING_GATE,
   BATON_PHASE,
+  DECISIONS,
   GATES,
   type DecideRequest,
   type Decision,
@@ -35,6 +37,7 @@ import {
 import { safeText } from '../contract/text';
 import { parseCommandLine, runMain, UsageError } from '../lib/cli';
 import { show } from './baton-show';
+import { signDecision, signedJson, signerFrom, type KeyOptions } from './baton-sign';
 import { followTask, messageOf } from './follow';
 import { createView, type TerminalLike } from './live';
 
@@ -51,11 +54,20 @@ commands:
                                      (report gate only), those steps run again first
   watch <workflow id>                follow a task live until it ends: phase, progress, steps, tokens,
                                      pending gate; exits 0 if it completed, 1 otherwise
+  sign <workflow id> --decision approve|reject|request-changes [--signal]
+                                     print the signed decision as JSON for \`temporal workflow update
+                                     execute --name decide --input\` (with --signal: for \`temporal
+                                     workflow signal --name <decision> --input\`); needs a key
 
-decision options (approve, reject, request-changes):
+decision options (approve, reject, request-changes, sign):
   --gate plan|report                 the gate you mean; refused if another gate is pending
   --comment <text>                   a comment kept in the audit trail
-  --as <identity>                    who decides (default: $BATON_APPROVER, else your user name)
+  --as <identity>                    who decides (default: $BATON_APPROVER, else your user name);
+                                     names the signer only: the key decides whose decision it is
+  --key <path>                       sign with this Ed25519 private key (default: $BATON_APPROVER_KEY;
+                                     ssh-keygen -t ed25519 makes one); without a key, unsigned
+  --agent                            sign through ssh-agent (SSH_AUTH_SOCK); --key <its .pub> picks
+                                     the key when the agent holds several
 
 Connects like the worker: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*.`;
 
@@ -89,6 +101,8 @@ const DECISION_OPTIONS = {
   gate: { type: 'string' },
   comment: { type: 'string' },
   as: { type: 'string' },
+  key: { type: 'string' },
+  agent: { type: 'boolean' },
 } as const;
 
 /** Each command's options (all take a value) and whether it takes a workflow id. */
@@ -99,6 +113,15 @@ const COMMANDS = {
   reject: { options: DECISION_OPTIONS, workflowId: true },
   'request-changes': { options: { ...DECISION_OPTIONS, rerun: { type: 'string' } }, workflowId: true },
   watch: { options: {}, workflowId: true },
+  sign: {
+    options: {
+      ...DECISION_OPTIONS,
+      rerun: { type: 'string' },
+      decision: { type: 'string' },
+      signal: { type: 'boolean' },
+    },
+    workflowId: true,
+  },
 } as const;
 
 type Command = keyof typeof COMMANDS;
@@ -113,7 +136,8 @@ interface Parsed {
   command: Command;
   help: boolean;
   workflowId: string;
-  options: Partial<Record<'approver' | 'gate' | 'comment' | 'as' | 'rerun', string>>;
+  options: Partial<Record<'approver' | 'gate' | 'comment' | 'as' | 'rerun' | 'key' | 'decision', string>> &
+    KeyOptions & { signal?: boolean };
 }
 
 const isCommand = (word: string): word is Command => Object.hasOwn(COMMANDS, word);
@@ -169,7 +193,8 @@ async function pending(client: Client, approver: string | undefined, out: CliDep
 
 const isGate = (word: string): word is Gate => (GATES as readonly string[]).includes(word);
 
-async function decideCommand(deps: CliDeps, parsed: Parsed, decision: Decision): Promise<number> {
+/** The decision a command line asks for, checked as far as the CLI can. @throws UsageError */
+function requestOf(deps: CliDeps, parsed: Parsed, decision: Decision): DecideRequest {
   const { gate, rerun, comment, as } = parsed.options;
   if (gate !== undefined && !isGate(gate)) {
     throw new UsageError(`--gate must be ${GATES.join(' or ')} (got "${gate}")`);
@@ -181,21 +206,50 @@ async function decideCommand(deps: CliDeps, parsed: Parsed, decision: Decision):
   if (rerunSteps && rerunSteps.length === 0)
     throw new UsageError('--rerun needs step ids, e.g. --rerun s1,s2');
   const env = deps.env ?? process.env;
-  const request: DecideRequest = {
+  return {
     decision,
     by: as || env.BATON_APPROVER || os.userInfo().username,
     ...(gate ? { gate } : {}),
     ...(comment !== undefined ? { comment } : {}),
     ...(rerunSteps ? { rerunSteps } : {}),
   };
-  // Whether a comment is required, which steps exist, who may decide: all of it is the workflow's
-  // call (workflows/gates.ts), so the CLI checks nothing more and reports the workflow's words.
+}
+
+async function decideCommand(deps: CliDeps, parsed: Parsed, decision: Decision): Promise<number> {
+  let request = requestOf(deps, parsed, decision);
+  const signer = signerFrom(parsed.options, deps.env ?? process.env);
+  if (signer)
+    request = await signDecision(deps.client, parsed.workflowId, request, await signer, deps.workerTimeoutMs);
+  // Whether a comment is required, which steps exist, who may decide, whether the signature holds:
+  // all of it is the workflow's call (workflows/gates.ts), so the CLI reports the workflow's words.
   const outcome = await decideTask(deps.client, parsed.workflowId, request, deps.workerTimeoutMs);
   if (!outcome.accepted) {
     deps.err(`refused: ${outcome.reason}`);
     return 1;
   }
   deps.out(formatDecideResult(outcome.result));
+  return 0;
+}
+
+/** `sign`: prints the signed decision as JSON for the Temporal CLI; sends nothing. */
+async function signCommand(deps: CliDeps, parsed: Parsed): Promise<number> {
+  const word = parsed.options.decision;
+  if (word === undefined) throw new UsageError('sign needs --decision approve|reject|request-changes');
+  const decision = word === 'request-changes' ? 'requestChanges' : word;
+  if (!(DECISIONS as readonly string[]).includes(decision))
+    throw new UsageError(`--decision must be approve, reject or request-changes (got "${word}")`);
+  const request = requestOf(deps, parsed, decision as Decision);
+  const signer = signerFrom(parsed.options, deps.env ?? process.env);
+  if (!signer)
+    throw new UsageError('sign needs a key: --key <private key file>, $BATON_APPROVER_KEY or --agent');
+  const signed = await signDecision(
+    deps.client,
+    parsed.workflowId,
+    request,
+    await signer,
+    deps.workerTimeoutMs,
+  );
+  deps.out(signedJson(signed, parsed.options.signal === true));
   return 0;
 }
 
@@ -289,6 +343,8 @@ export async function runCli(argv: string[], given: CliDeps): Promise<number> {
         return await show(deps.client, parsed.workflowId, deps.workerTimeoutMs, deps.out);
       case 'watch':
         return await watch(deps, parsed.workflowId);
+      case 'sign':
+        return await signCommand(deps, parsed);
       default:
         return await decideCommand(deps, parsed, DECISION_OF[parsed.command]);
     }
