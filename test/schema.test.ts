@@ -752,7 +752,21 @@ describe('checkGatesAgainstApprovers', () => {
     expect(checkGatesAgainstApprovers(withGates(gates), APPROVERS).map((f) => f.message)).toEqual(expected);
   });
 
-  test('"*" satisfies any quorum, on a gate and on an escalation', () => {
+  test('"*" meets a quorum of 1, on a gate and on an escalation', () => {
+    const playbook = withGates({
+      plan: {
+        required: true,
+        approvers: ['*'],
+        deadline: '1d',
+        onDeadline: 'escalate',
+        escalation: { approvers: ['carol', '*'], quorum: 1, deadline: '1d' },
+      },
+      report: { required: true, approvers: ['*'], quorum: 1 },
+    });
+    expect(checkGatesAgainstApprovers(playbook, APPROVERS)).toEqual([]);
+  });
+
+  test('a quorum over 1 that "*" could meet is refused: one person could claim several names', () => {
     const playbook = withGates({
       plan: {
         required: true,
@@ -764,7 +778,11 @@ describe('checkGatesAgainstApprovers', () => {
       },
       report: { required: true, approvers: ['*'], quorum: 7 },
     });
-    expect(checkGatesAgainstApprovers(playbook, APPROVERS)).toEqual([]);
+    expect(checkGatesAgainstApprovers(playbook, APPROVERS).map((f) => f.message)).toEqual([
+      "gates.plan.quorum: 20 approvals from '*' (anyone) could all come from one person claiming several names; name the approvers, or use quorum 1",
+      "gates.plan.escalation.quorum: 5 approvals from '*' (anyone) could all come from one person claiming several names; name the approvers, or use quorum 1",
+      "gates.report.quorum: 7 approvals from '*' (anyone) could all come from one person claiming several names; name the approvers, or use quorum 1",
+    ]);
   });
 
   test('a gate with required: false is not checked', () => {
