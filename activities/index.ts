@@ -39,7 +39,8 @@ import {
   synthesisPrompt,
   type ContextItem,
 } from './prompts';
-import { renderReport } from './report';
+import { neutraliseModelText, renderReport } from './report';
+import { signProvenance, type SignedProvenance } from './signing';
 import { TOOL_REGISTRY } from './tools';
 
 /** The refusals of one model answer, as an optional field (absent when there were none). */
@@ -167,7 +168,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
             .join('; ');
           return `- **[step:${id}]** ${s.agent}: ${s.question}${sources ? `\n  Sources: ${sources}` : ''}`;
         });
-      const body = [
+      const assembled = [
         `# ${title}`,
         `**Summary.** ${summary}`,
         markdown,
@@ -183,6 +184,8 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
           ? [`> Warning: the report cites steps that do not exist: ${unresolved.join(', ')}.`]
           : []),
       ].join('\n\n');
+      // Model text throughout (title, summary, report, step questions and sources): no marker, no label line.
+      const body = neutraliseModelText(assembled);
       const report = await putArtifact(options.artifactDir, body);
       return {
         title,
@@ -209,20 +212,26 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       const body = [
         `# Partial results: ${input.question}`,
         'The task was cancelled before its report was written and signed off. What follows is the findings of the steps that had finished, unedited and not synthesized.',
-        ...sections,
+        ...sections.map(neutraliseModelText),
       ].join('\n\n');
       return putArtifact(options.artifactDir, body);
     },
 
     /**
-     * Writes a report with its AI-generated labels and provenance: `<id>.md` when final,
-     * `<id>.draft.md` or `<id>.partial.md` otherwise. Idempotent.
+     * Writes a report with its AI-generated labels and provenance (signed with the worker's publisher
+     * key when it has one): `<id>.md` when final, `<id>.draft.md` or `<id>.partial.md` otherwise.
+     * Idempotent.
      */
     async publishReport(input: PublishInput): Promise<PublishResult> {
-      const body = await getArtifact(options.artifactDir, input.report.id);
+      // Neutralised again: a no-op for bodies written above, a guard for any other stored text.
+      const body = neutraliseModelText(await getArtifact(options.artifactDir, input.report.id));
       const contentHash = `sha256:${sha256(body)}`;
       const kind = input.kind ?? 'final';
-      const provenance: Provenance = { ...input.provenance, contentHash, reportKind: kind };
+      const unsigned: Provenance = { ...input.provenance, contentHash, reportKind: kind };
+      // Without a publisher key the report is published, its label saying "unsigned provenance".
+      const provenance: SignedProvenance = options.publisherKey
+        ? signProvenance(unsigned, options.publisherKey)
+        : unsigned;
       const safeName = input.provenance.workflowId.replace(/[^A-Za-z0-9._-]+/g, '_');
       const file = path.join(options.reportDir, `${safeName}${kind === 'final' ? '' : `.${kind}`}.md`);
       await fs.mkdir(options.reportDir, { recursive: true });

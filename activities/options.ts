@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { publisherKeyFromEnv, type PublisherKey } from './signing';
 
 export interface ActivityOptions {
   /** Anthropic API key. Env `ANTHROPIC_API_KEY`. Required for model calls. */
@@ -31,6 +32,12 @@ export interface ActivityOptions {
    * (one digest per line, `#` comments). Default: any valid config.
    */
   configAllowlist?: string[];
+  /**
+   * The key this worker signs report provenance with (activities/signing.ts). Env
+   * `BATON_PUBLISHER_KEY` (the key) or `BATON_PUBLISHER_KEY_FILE` (a path). Without one, reports
+   * are published labelled "unsigned provenance", and `npm run audit` does not verify them.
+   */
+  publisherKey?: PublisherKey;
 }
 
 /** The folder that holds package.json. */
@@ -47,6 +54,7 @@ export function activityOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Ac
     reportDir: dir('BATON_REPORT_DIR', path.join(PROJECT_ROOT, 'reports')),
     searchAttributes: searchAttributesFromEnv(env.BATON_SEARCH_ATTRIBUTES),
     ...configAllowlistFromEnv(env),
+    ...publisherKeyFromEnv(env),
   };
 }
 

@@ -1,13 +1,48 @@
 /**
  * The published form of a report: an explicit AI-generated label at the top and the bottom, the
  * body between markers (its sha256 is the provenance's `contentHash`), and the provenance record
- * as machine-readable JSON (the implicit label).
+ * as machine-readable JSON (the implicit label), signed by the publishing worker when it has a key.
+ *
+ * Everything but the body is a function of the provenance ({@link reportFrame}), so a verifier
+ * re-renders it and compares: it never searches the body, which holds model text. That text is
+ * neutralised before it is stored ({@link neutraliseModelText}), so it cannot hold a marker or pass
+ * for a label line either.
  */
 import { formatUsd } from '../contract/usage';
 import type { Provenance } from '../contract/messages';
+import type { SignedProvenance } from './signing';
 
 export const BODY_START = '<!-- baton:body:start -->';
 export const BODY_END = '<!-- baton:body:end -->';
+
+/** What a model-written line that reads like Baton's label starts with once neutralised. */
+export const MODEL_TEXT_MARK = '(model text) ';
+
+/** An HTML comment opener followed by `baton:`, in any case and spacing a renderer reads as one. */
+const MARKER_LIKE = /<!--(?=\s*baton\s*:)/giu;
+/** The phrases of Baton's label, with any spacing or dashes between the words. */
+const LABEL_LIKE = /ai[\s\p{Pd}]*generated[\s\p{Pd}]*content|sign[\s\p{Pd}]*off\s*:|content[\s\p{Pd}]*hash/iu;
+
+/**
+ * Model text as it may appear in a report: a comment that could read as Baton's marker has its `<`
+ * escaped (shown as text, never a comment), and a line that imitates the label (`AI-generated
+ * content`, `Sign-off:`, `Content hash`) is marked with {@link MODEL_TEXT_MARK}, which also ends a
+ * quote the line opened. Idempotent.
+ */
+export function neutraliseModelText(text: string): string {
+  return text
+    .replace(MARKER_LIKE, '&lt;!--')
+    .split('\n')
+    .map((line) =>
+      !line.startsWith(MODEL_TEXT_MARK) && LABEL_LIKE.test(line.normalize('NFKC'))
+        ? MODEL_TEXT_MARK + line
+        : line,
+    )
+    .join('\n');
+}
+
+/** A value put into a label: one line, no comment opener. */
+const inLabel = (value: string): string => value.replace(/\s+/g, ' ').replace(/<!--/g, '&lt;!--');
 
 /**
  * The estimated model cost, as a sentence for the label below the body; empty when the usage carries
@@ -27,10 +62,15 @@ export function costSentence(provenance: Pick<Provenance, 'usage' | 'agents'>): 
   return ` Estimated model cost: unknown${unpriced.length ? ` (no price in config for ${unpriced.join(', ')})` : ''}.`;
 }
 
-export function renderReport(body: string, provenance: Provenance): string {
+/**
+ * Everything of a report but its body: the text before it (the label and the start marker) and
+ * after it (the end marker, the label with the content hash, the provenance block). The provenance
+ * JSON escapes `<`, so no text in it (an approver's comment, a question) reads as a marker.
+ */
+export function reportFrame(provenance: SignedProvenance): { head: string; tail: string } {
   const models = [...new Set(provenance.agents.map((a) => a.model))].join(', ');
   const signOff = provenance.approvals.length
-    ? provenance.approvals.map((a) => `${a.gate} approved by ${a.by} at ${a.at}`).join('; ')
+    ? provenance.approvals.map((a) => `${a.gate} approved by ${inLabel(a.by)} at ${a.at}`).join('; ')
     : provenance.reportKind === 'final'
       ? 'no human sign-off was required by the playbook'
       : 'none yet';
@@ -40,18 +80,22 @@ export function renderReport(body: string, provenance: Provenance): string {
       : provenance.reportKind === 'partial'
         ? ' **PARTIAL: the task stopped before the report was signed off; parts are missing.**'
         : '';
-  const label = `> **AI-generated content.**${status} This report was written by AI agents (models: ${models}) orchestrated by Baton, workflow \`${provenance.workflowId}\`. It may contain errors: check the cited sources before relying on it. Sign-off: ${signOff}.`;
-  return [
-    label,
-    BODY_START,
-    body,
-    BODY_END,
-    '---',
-    `${label}\n> Content hash (sha256 of the text between the body markers): \`${provenance.contentHash ?? 'n/a'}\`. Config digest: \`${provenance.configDigest}\`.${costSentence(provenance)}`,
-    '## Provenance',
-    '```json',
-    JSON.stringify(provenance, null, 2),
-    '```',
-    '',
-  ].join('\n\n');
+  const unsigned = provenance.signature
+    ? ''
+    : ' **Unsigned provenance: the worker had no publisher key, so nothing shows that Baton published this file.**';
+  const signed = provenance.signature
+    ? ` Provenance signed by publisher key \`${inLabel(provenance.signature.keyId)}\` (${inLabel(provenance.signature.alg)}).`
+    : ' Provenance unsigned.';
+  const label = `> **AI-generated content.**${status}${unsigned} This report was written by AI agents (models: ${inLabel(models)}) orchestrated by Baton, workflow \`${inLabel(provenance.workflowId)}\`. It may contain errors: check the cited sources before relying on it. Sign-off: ${signOff}.`;
+  const bottom = `${label}\n> Content hash (sha256 of the text between the body markers): \`${provenance.contentHash ?? 'n/a'}\`. Config digest: \`${inLabel(provenance.configDigest)}\`.${costSentence(provenance)}${signed}`;
+  const json = JSON.stringify(provenance, null, 2).replace(/</g, '\\u003c');
+  return {
+    head: [label, BODY_START, ''].join('\n\n'),
+    tail: ['', BODY_END, '---', bottom, '## Provenance', '```json', json, '```', ''].join('\n\n'),
+  };
+}
+
+export function renderReport(body: string, provenance: SignedProvenance): string {
+  const { head, tail } = reportFrame(provenance);
+  return head + body + tail;
 }

@@ -8,6 +8,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Plan } from '../config/schema';
+import type { SignedProvenance } from '../activities/signing';
 import type { Provenance, ResearchTaskResult, TaskStatus } from '../contract/messages';
 import {
   AUDIT_FORMAT,
@@ -134,7 +135,7 @@ export function buildAuditRecord(src: AuditSources): AuditRecord {
         : 'neither the event history nor a workflow result could be read',
     });
   }
-  const verification = verificationOf(src, found.inFile);
+  const verification = verificationOf(src);
   if (files && !files.text.ok) missing.push({ part: 'report file', reason: verification.reason });
 
   return {
@@ -178,16 +179,16 @@ interface FoundProvenance {
   provenance: Provenance | null;
   from: string | null;
   /** The provenance embedded in the report file, and the one in the `.provenance.json` beside it. */
-  inFile: Provenance | undefined;
-  sidecar: Provenance | undefined;
+  inFile: SignedProvenance | undefined;
+  sidecar: SignedProvenance | undefined;
 }
 
 function provenanceOf(files: ReportFiles | undefined, result: ResearchTaskResult | null): FoundProvenance {
   const inFile = files?.text.ok ? embeddedProvenance(files.text.value) : undefined;
-  const sidecar = ((): Provenance | undefined => {
+  const sidecar = ((): SignedProvenance | undefined => {
     if (!files?.provenanceText.ok) return undefined;
     try {
-      return JSON.parse(files.provenanceText.value) as Provenance;
+      return JSON.parse(files.provenanceText.value) as SignedProvenance;
     } catch {
       return undefined;
     }
@@ -207,20 +208,18 @@ function provenanceOf(files: ReportFiles | undefined, result: ResearchTaskResult
 }
 
 /** The report file read, checked against the hash Temporal recorded for it; or why there is none. */
-function verificationOf(src: AuditSources, inFile: Provenance | undefined): Verification {
+function verificationOf(src: AuditSources): Verification {
   const files = src.reportFiles;
   const target = files ? reportTarget(src, files.path) : null;
   if (files && target) {
-    const expected =
-      target.expected ??
-      // Nothing recorded in Temporal: the file's own provenance is all there is (self-consistency only).
-      (inFile?.contentHash
-        ? {
-            hash: inFile.contentHash,
-            from: 'the provenance inside the report file itself (not a Temporal record)',
-          }
-        : null);
-    return verifyReport({ file: files.path, kind: target.kind, text: files.text, expected });
+    // Nothing recorded in Temporal: verifyReport falls back on the file's own provenance (self-consistency only).
+    return verifyReport({
+      file: files.path,
+      kind: target.kind,
+      text: files.text,
+      expected: target.expected,
+      publishers: src.publishers ?? { ok: false, reason: 'no list of publisher keys was given' },
+    });
   }
   const result = src.result.ok ? src.result.value : null;
   return {
@@ -237,6 +236,7 @@ function verificationOf(src: AuditSources, inFile: Provenance | undefined): Veri
     expected: null,
     expectedFrom: null,
     actual: null,
+    signature: null,
   };
 }
 
@@ -264,8 +264,11 @@ function labelsOf(
   found: FoundProvenance,
   resultProvenance: Provenance | null,
 ): AuditRecord['labels'] {
-  const matches = (p: Provenance | undefined): boolean | null =>
-    resultProvenance && p ? isDeepStrictEqual(p, resultProvenance) : null;
+  // The workflow result never carries the publisher's signature: compared without it.
+  const matches = (p: SignedProvenance | undefined): boolean | null =>
+    resultProvenance && p
+      ? isDeepStrictEqual({ ...p, signature: undefined }, { ...resultProvenance, signature: undefined })
+      : null;
   const text = files?.text.ok ? files.text.value : null;
   const labels = text !== null ? explicitLabels(text) : null;
   return {

@@ -12,7 +12,14 @@ import { status as statusQuery, type ResearchTaskResult, type TaskStatus } from 
 import { DEFAULT_WORKER_TIMEOUT_MS, workerTimedOut } from '../client';
 import { buildAuditRecord } from './audit-build';
 import { readHistory } from './audit-history';
-import type { Answer, AuditRecord, ExecutionFacts, HistoryFacts, ReportFiles } from './audit-record';
+import type {
+  Answer,
+  AuditRecord,
+  ExecutionFacts,
+  HistoryFacts,
+  Publishers,
+  ReportFiles,
+} from './audit-record';
 import { provenancePathOf, reportTarget } from './audit-verify';
 
 /** Past this, a server that has not answered `describe` is reported as unreachable. */
@@ -114,7 +121,13 @@ async function readText(file: string): Promise<Answer<string>> {
 export async function collectAudit(
   client: Client,
   workflowId: string,
-  options: { reportFile?: string; workerTimeoutMs?: number; serverTimeoutMs?: number; now?: Date } = {},
+  options: {
+    reportFile?: string;
+    publishers?: Publishers;
+    workerTimeoutMs?: number;
+    serverTimeoutMs?: number;
+    now?: Date;
+  } = {},
 ): Promise<AuditRecord> {
   const execution = await describeExecution(
     client,
@@ -145,6 +158,7 @@ export async function collectAudit(
   return buildAuditRecord({
     ...sources,
     reportFiles: target ? await readReportFiles(target.path) : undefined,
+    publishers: options.publishers,
   });
 }
 

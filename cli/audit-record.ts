@@ -4,9 +4,10 @@
  * and the published report file).
  *
  * `cli/audit-collect.ts` gathers the sources, `cli/audit-build.ts` builds the record from them (which
- * source wins, what is missing and why), `cli/audit-verify.ts` checks a report file's content hash.
+ * source wins, what is missing and why), `cli/audit-verify.ts` checks a report file: its structure,
+ * content hash and publisher signature.
  */
-import type { Plan } from '../config/schema';
+import type { Plan, Publisher } from '../config/schema';
 import type {
   ArtifactRef,
   AuditEntry,
@@ -26,6 +27,9 @@ export const AUDIT_FORMAT = 'baton-audit/1';
 
 /** What one source answered, or why it did not. */
 export type Answer<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** The publishers whose signatures are accepted, and where they are listed. */
+export type Publishers = Answer<{ list: Publisher[]; from: string }>;
 
 export type Usage = TokenUsage & { byAgent: Record<string, TokenUsage> };
 
@@ -131,6 +135,8 @@ export interface AuditSources {
   history: Answer<HistoryFacts>;
   /** The report file chosen by `reportTarget` (or given with `--report`), once read. */
   reportFiles?: ReportFiles;
+  /** The publisher keys whose signatures verify (config/publishers.yaml), or why they could not be read. */
+  publishers?: Publishers;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -169,8 +175,24 @@ export interface ModelRecord {
   answeredAs: string[];
 }
 
+/**
+ * `match`, or the first check that failed: `label` (text outside the body is not what Baton writes
+ * for the file's provenance), `mismatch` (the body, or the provenance's content hash), `unsigned`,
+ * `unknown-key` (signed by a key config does not list), `bad-signature`, `no-publishers` (the list of
+ * publisher keys could not be read).
+ */
 export type VerificationCheck =
-  'match' | 'mismatch' | 'no-report' | 'unreadable' | 'malformed' | 'no-expected-hash';
+  | 'match'
+  | 'mismatch'
+  | 'no-report'
+  | 'unreadable'
+  | 'malformed'
+  | 'label'
+  | 'no-expected-hash'
+  | 'unsigned'
+  | 'unknown-key'
+  | 'bad-signature'
+  | 'no-publishers';
 
 export interface Verification {
   verified: boolean;
@@ -183,6 +205,8 @@ export interface Verification {
   expectedFrom: string | null;
   /** sha256 of the text between the body markers of the file. */
   actual: string | null;
+  /** The publisher's signature on the file's provenance, once the body verified (null before). */
+  signature: { verified: boolean; keyId: string | null; publisher: string | null; reason: string } | null;
 }
 
 export interface AuditRecord {

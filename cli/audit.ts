@@ -2,7 +2,8 @@
  * `npm run audit -- <workflow id>`: the full record of a research task as JSON (format
  * `baton-audit/1`, see cli/audit-record.ts): identity, question, config digest, plan, every gate
  * decision and event, steps, models, token usage, the report with its labels and provenance, and a
- * check of the report's content hash.
+ * check of the report (structure, content hash, publisher signature). `npm run audit -- --verify
+ * <report>` checks one report file offline (cli/audit-offline.ts).
  *
  * This file is the command: its arguments, where the JSON goes, what it prints and its exit code.
  * cli/audit-collect.ts asks Temporal (the task's own `status` query and result first, the event
@@ -26,27 +27,38 @@ import { command, parseCommandLine, runMain, UsageError, type CommandOutput } fr
 import { dataConverterFromEnv } from '../workers/codec';
 import { connectionOptions, temporalOptionsFromEnv, type TemporalOptions } from '../workers/options';
 import { collectAudit, DEFAULT_SERVER_TIMEOUT_MS, errorText } from './audit-collect';
+import { readPublishers, verifyOffline, type VerifyArgs } from './audit-offline';
 import type { AuditRecord } from './audit-record';
 import { safeName } from './audit-verify';
 
-export const USAGE = `usage: npm run audit -- <workflow id> [--out <file>] [--report <file>]
+export const USAGE = `usage: npm run audit -- <workflow id> [--out <file>] [--report <file>] [--publishers <file>]
+       npm run audit -- --verify <report.md> [--publishers <file>]
 
 Writes the full record of a task as JSON (format "baton-audit/1"): identity and status, question
 and playbook, config digest, plan, every gate decision and gate event, steps, models per agent,
-token usage, the report with its labels and provenance, and whether the report's body still has
-the content hash recorded when it was published.
+token usage, the report with its labels and provenance, and whether the report verifies: the text
+outside its body is exactly what Baton writes for its provenance, its body still has the content
+hash recorded when it was published, and a publisher listed in config signed its provenance.
+
+With --verify, checks one report file offline (no Temporal server): the same checks, against the
+content hash in the file's own (signed) provenance, and the .provenance.json beside it if present.
 
 options:
-  --out <file>      where to write it; "-" writes to standard output
-                    (default: reports/<workflow id>.audit.json, in $BATON_REPORT_DIR if set)
-  --report <file>   verify this copy of the report instead of the file the task published
-  -h, --help        this text
+  --out <file>         where to write it; "-" writes to standard output
+                       (default: reports/<workflow id>.audit.json, in $BATON_REPORT_DIR if set)
+  --report <file>      verify this copy of the report instead of the file the task published
+  --verify <file>      check this report file offline, and write nothing
+  --publishers <file>  the publisher keys to accept (default: publishers.yaml in $BATON_CONFIG_DIR,
+                       else config/publishers.yaml)
+  -h, --help           this text
 
 The status query needs a Baton worker polling the task's queue. Without one, the export is built
 from the event history and the workflow result, and lists what is missing and why.
 
-exit codes: 0 written (the report verified, or there is none yet); 3 written, but the report did
-not verify; 1 nothing written (unknown task, server unreachable…); 2 usage error.
+exit codes: 0 written (the report verified, or there is none yet) or, with --verify, verified; 3
+written, but the report did not verify (with --verify: it did not, and the check that failed is
+printed); 1 nothing written or checked (unknown task, server unreachable, unreadable publishers
+file…); 2 usage error.
 
 Connects like the worker: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*.`;
 
@@ -55,7 +67,12 @@ const AUDIT_COMMAND = {
   name: 'error',
   usage: USAGE,
   // `multiple`, so that an option given twice is refused rather than the last one silently kept.
-  options: { out: { type: 'string', multiple: true }, report: { type: 'string', multiple: true } },
+  options: {
+    out: { type: 'string', multiple: true },
+    report: { type: 'string', multiple: true },
+    verify: { type: 'string', multiple: true },
+    publishers: { type: 'string', multiple: true },
+  },
   allowPositionals: true,
 } as const;
 
@@ -78,21 +95,34 @@ export interface AuditArgs {
   workflowId: string;
   out?: string;
   report?: string;
+  publishers?: string;
 }
 
 /** The audit's arguments from a parsed command line. @throws UsageError */
 function auditArgs({
   values,
   positionals,
-}: ReturnType<typeof parseCommandLine<typeof AUDIT_COMMAND.options>>): AuditArgs {
-  const single = (flag: 'out' | 'report'): string | undefined => {
+}: ReturnType<typeof parseCommandLine<typeof AUDIT_COMMAND.options>>): AuditArgs | VerifyArgs {
+  const single = (flag: keyof typeof AUDIT_COMMAND.options): string | undefined => {
     const given = values[flag];
     if (given && given.length > 1) throw new UsageError(`--${flag} given twice`);
     if (given?.[0] === '') throw new UsageError(`--${flag} needs a value`);
     return given?.[0];
   };
   const [workflowId, extra] = positionals;
-  const args = { out: single('out'), report: single('report') };
+  const verify = single('verify');
+  if (verify !== undefined) {
+    const clash = positionals.length
+      ? `a workflow id ("${positionals[0]}")`
+      : values.out
+        ? '--out'
+        : values.report
+          ? '--report'
+          : '';
+    if (clash) throw new UsageError(`--verify checks one report file offline: it takes no ${clash}`);
+    return { verify, publishers: single('publishers') };
+  }
+  const args = { out: single('out'), report: single('report'), publishers: single('publishers') };
   if (workflowId === undefined) throw new UsageError('a workflow id is required');
   if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
   if (!workflowId.trim()) throw new UsageError('the workflow id is empty');
@@ -100,7 +130,7 @@ function auditArgs({
 }
 
 /** Parses a command line (without `node script`), help aside. @throws UsageError */
-export function parseAuditArgs(argv: readonly string[]): AuditArgs {
+export function parseAuditArgs(argv: readonly string[]): AuditArgs | VerifyArgs {
   return auditArgs(parseCommandLine(AUDIT_COMMAND, argv));
 }
 
@@ -115,7 +145,14 @@ export function defaultOutPath(workflowId: string, env: NodeJS.ProcessEnv = proc
  * 3 written but the report did not verify, 1 nothing written, 2 a usage error.
  */
 export function runAudit(argv: string[], deps: AuditDeps): Promise<number> {
-  return command(AUDIT_COMMAND, (parsed) => exportAudit(auditArgs(parsed), deps), deps)(argv);
+  return command(
+    AUDIT_COMMAND,
+    (parsed) => {
+      const args = auditArgs(parsed);
+      return 'verify' in args ? verifyOffline(args, deps) : exportAudit(args, deps);
+    },
+    deps,
+  )(argv);
 }
 
 /**
@@ -133,6 +170,7 @@ async function exportAudit(args: AuditArgs, given: AuditDeps): Promise<number> {
   try {
     record = await collectAudit(deps.client, args.workflowId, {
       reportFile: args.report,
+      publishers: await readPublishers(args.publishers, deps.env ?? process.env),
       workerTimeoutMs: deps.workerTimeoutMs,
       serverTimeoutMs: deps.serverTimeoutMs,
       now: deps.now?.(),
@@ -212,6 +250,8 @@ export function summaryLines(record: AuditRecord): string[] {
  */
 const main = command(AUDIT_COMMAND, async (parsed) => {
   const args = auditArgs(parsed);
+  const io = { out: (line: string) => console.log(line), err: (line: string) => console.error(line) };
+  if ('verify' in args) return verifyOffline(args, io);
   let temporalOptions: TemporalOptions;
   let dataConverter: ReturnType<typeof dataConverterFromEnv>;
   try {
@@ -236,12 +276,7 @@ const main = command(AUDIT_COMMAND, async (parsed) => {
   }
   try {
     const client = new Client({ connection, namespace: temporalOptions.namespace, dataConverter });
-    return await exportAudit(args, {
-      client,
-      address: temporalOptions.address,
-      out: (line) => console.log(line),
-      err: (line) => console.error(line),
-    });
+    return await exportAudit(args, { client, address: temporalOptions.address, ...io });
   } finally {
     await connection.close().catch(() => undefined);
     // The export may be long and stdout a pipe: let it drain before runMain exits the process.

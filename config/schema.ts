@@ -7,7 +7,8 @@
  * - `plan.ts`: the plan the lead writes, its limits, and {@link checkPlan};
  * - `playbook.ts`: `playbooks/*.yaml` (gates, limits, budgets, fixed plans) and the cross-file rules;
  * - `approvers.ts`: `approvers.yaml` (people and groups);
- * - `snapshot.ts`: {@link ConfigSnapshot}, the part of config a task carries.
+ * - `snapshot.ts`: {@link ConfigSnapshot}, the part of config a task carries;
+ * - `publishers.ts`: `publishers.yaml` (the workers' report-signing public keys; read by the audit only).
  *
  * Pure code only: these modules are imported by workflow code (bundled into the deterministic
  * sandbox), by activities and by the CLI. Types are inferred from the schemas, never written twice.
@@ -18,3 +19,4 @@ export * from './plan';
 export * from './playbook';
 export * from './approvers';
 export * from './snapshot';
+export * from './publishers';

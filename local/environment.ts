@@ -1,11 +1,13 @@
 /**
  * The zero-setup local environment of `npm start`: a Temporal server (the one at TEMPORAL_ADDRESS
  * if it answers, else the dev server, its state kept in .baton/dev-server.sqlite) and a model (the
- * Anthropic API with ANTHROPIC_API_KEY, else the offline stand-in, standin/server.ts).
+ * Anthropic API with ANTHROPIC_API_KEY, else the offline stand-in, standin/server.ts), and a key to
+ * sign reports with (BATON_PUBLISHER_KEY*, else one made once in .baton/publisher.key).
  */
 import path from 'node:path';
 import type { ActivityOptions } from '../activities/options';
 import { PROJECT_ROOT } from '../activities/options';
+import { localPublisherKey } from '../activities/signing';
 import { SEARCH_ATTRIBUTES } from '../contract/messages';
 import { Cleanup } from '../lib/cleanup';
 import { startStandIn } from '../standin/server';
@@ -76,6 +78,16 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions): P
       );
     } else {
       log(`Model: Anthropic API${activityOptions.baseURL ? ` at ${activityOptions.baseURL}` : ''}`);
+    }
+
+    if (!activityOptions.publisherKey) {
+      const local = await localPublisherKey(path.join(PROJECT_ROOT, '.baton', 'publisher.key'));
+      activityOptions.publisherKey = local.key;
+      if (local.created) {
+        log(
+          `Publisher key: made .baton/publisher.key (git-ignored) to sign this machine's reports; npm run audit accepts them once .baton/publisher.pub is listed in config/publishers.yaml`,
+        );
+      }
     }
   } catch (err) {
     await cleanup.run();

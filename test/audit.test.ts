@@ -9,9 +9,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { sha256 } from '../activities/artifacts';
 import { BODY_END, BODY_START, renderReport } from '../activities/report';
-import { AUDIT_FORMAT, type AuditRecord, type AuditSources, type HistoryFacts } from '../cli/audit-record';
+import {
+  AUDIT_FORMAT,
+  type AuditRecord,
+  type AuditSources,
+  type HistoryFacts,
+  type Publishers,
+} from '../cli/audit-record';
 import { buildAuditRecord } from '../cli/audit-build';
 import { explicitLabels, embeddedProvenance, reportBody, verifyReport } from '../cli/audit-verify';
+import { signProvenance } from '../activities/signing';
 import { defaultOutPath, parseAuditArgs, runAudit, USAGE, type AuditDeps } from '../cli/audit';
 import { researchTask } from '../workflows';
 import {
@@ -33,15 +40,25 @@ import {
   captured,
   type CapturedRun,
   runScript,
+  testPublishersFile,
+  TEST_PUBLISHER,
 } from './helpers';
 
 const ctx = useTestServer();
 
 type Run = CapturedRun;
 
+/** A config folder whose publishers.yaml lists the key test workers sign with. */
+let publishersDir: string;
+beforeAll(async () => {
+  publishersDir = path.dirname(await testPublishersFile());
+});
+
 /** Runs one command line in-process, collecting what it prints. */
 function audit(argv: string[], deps: Partial<Omit<AuditDeps, 'out' | 'err'>> = {}): Promise<Run> {
-  return captured((io) => runAudit(argv, { client: ctx.client, env: {}, ...deps, ...io }));
+  return captured((io) =>
+    runAudit(argv, { client: ctx.client, env: { BATON_CONFIG_DIR: publishersDir }, ...deps, ...io }),
+  );
 }
 
 /** Exports a task to a fresh file and reads it back. */
@@ -91,7 +108,7 @@ describe('audit export against real tasks', () => {
           `wrote ${file}`,
           `task ${handle.workflowId} (run ${handle.firstExecutionRunId}): COMPLETED, outcome completed, phase completed`,
           'plan: 3 step(s); steps recorded: 3; decisions: 3',
-          `report ${result.reportPath} (final): verified: the sha256 of the body of ${result.reportPath} equals the content hash recorded in the workflow result (provenance.contentHash)`,
+          `report ${result.reportPath} (final): verified: the sha256 of the body of ${result.reportPath} equals the content hash recorded in the workflow result (provenance.contentHash); the provenance is signed by publisher "test-worker" (ed25519 key ${TEST_PUBLISHER.keyId}, listed in ${path.relative(process.cwd(), path.join(publishersDir, 'publishers.yaml'))})`,
         ],
         err: [],
       });
@@ -223,6 +240,12 @@ describe('audit export against real tasks', () => {
         expected: result.provenance.contentHash,
         expectedFrom: 'the workflow result (provenance.contentHash)',
         actual: result.provenance.contentHash,
+        signature: {
+          verified: true,
+          keyId: TEST_PUBLISHER.keyId,
+          publisher: 'test-worker',
+          reason: expect.stringContaining('the provenance is signed by publisher "test-worker"'),
+        },
       });
 
       // What the history holds: the decisions as delivered, the draft and the final report.
@@ -609,6 +632,16 @@ describe('audit command line', () => {
       [['a', '--out='], 'error: --out needs a value'],
       [['a', '--out', 'x', '--out', 'y'], 'error: --out given twice'],
       [['--out', 'x'], 'error: a workflow id is required'],
+      [
+        ['--verify', 'r.md', 'a'],
+        'error: --verify checks one report file offline: it takes no a workflow id ("a")',
+      ],
+      [
+        ['--verify', 'r.md', '--out', 'x'],
+        'error: --verify checks one report file offline: it takes no --out',
+      ],
+      [['--verify', 'r.md', '--verify', 's.md'], 'error: --verify given twice'],
+      [['--verify='], 'error: --verify needs a value'],
     ];
     for (const [argv, message] of cases) {
       const run = await audit(argv);
@@ -622,6 +655,10 @@ describe('audit command line', () => {
       report: 'r.md',
     });
     expect(parseAuditArgs(['--', '--odd-id'])).toEqual({ workflowId: '--odd-id' });
+    expect(parseAuditArgs(['--verify', 'r.md', '--publishers', 'p.yaml'])).toEqual({
+      verify: 'r.md',
+      publishers: 'p.yaml',
+    });
   });
 
   test('the script itself: help without a server, an unreachable server, a real connection', async () => {
@@ -668,7 +705,12 @@ describe('audit record (pure)', () => {
   const body =
     '# Title\n\nA claim [step:s1] with <!-- a comment --> and trailing spaces  \n\n## References\n- s1';
   const hash = `sha256:${sha256(body)}`;
-  const text = renderReport(body, { ...provenance, contentHash: hash });
+  const signed = signProvenance({ ...provenance, contentHash: hash }, TEST_PUBLISHER);
+  const text = renderReport(body, signed);
+  const publishers: Publishers = {
+    ok: true,
+    value: { list: [{ id: 'test-worker', publicKey: TEST_PUBLISHER.publicKey }], from: 'P' },
+  };
 
   test('the body between the markers is what the content hash covers; edits anywhere in it are caught', () => {
     expect(reportBody(text)).toEqual({ ok: true, body });
@@ -678,9 +720,10 @@ describe('audit record (pure)', () => {
       kind: 'final',
       text: { ok: true, value: text },
       expected: { hash, from: 'X' },
+      publishers,
     });
     expect(ok).toMatchObject({ verified: true, check: 'match', actual: hash });
-    // The labels are outside the body: editing them does not change the hash (the labels are reported separately).
+    // The labels are outside the body, but a function of the signed provenance: editing them is caught.
     const relabelled = text.replace(/Sign-off: [^.]*\./g, 'Sign-off: nobody.');
     expect(
       verifyReport({
@@ -688,8 +731,13 @@ describe('audit record (pure)', () => {
         kind: 'final',
         text: { ok: true, value: relabelled },
         expected: { hash, from: 'X' },
-      }).verified,
-    ).toBe(true);
+        publishers,
+      }),
+    ).toMatchObject({
+      verified: false,
+      check: 'label',
+      reason: expect.stringContaining('r.md is not a report as Baton publishes it: the text above the body'),
+    });
     for (const edited of [
       text.replace('A claim', 'A claim!'),
       text.replace('spaces  \n', 'spaces\n'),
@@ -701,11 +749,12 @@ describe('audit record (pure)', () => {
           kind: 'final',
           text: { ok: true, value: edited },
           expected: { hash, from: 'X' },
+          publishers,
         }),
       ).toMatchObject({
         verified: false,
         check: 'mismatch',
-        reason: `the body of r.md is not the one published: its sha256 is ${verifyReport({ file, kind: 'final', text: { ok: true, value: edited }, expected: null }).actual}, X records ${hash}`,
+        reason: `the body of r.md is not the one published: its sha256 is ${verifyReport({ file, kind: 'final', text: { ok: true, value: edited }, expected: null, publishers }).actual}, X records ${hash}`,
       });
     }
     // Line endings converted by a checkout: not verified, but the reason says what happened.
@@ -715,6 +764,7 @@ describe('audit record (pure)', () => {
         kind: 'final',
         text: { ok: true, value: text.replace(/\n/g, '\r\n') },
         expected: { hash, from: 'X' },
+        publishers,
       }),
     ).toMatchObject({
       verified: false,
@@ -729,11 +779,12 @@ describe('audit record (pure)', () => {
         kind: 'final',
         text: { ok: true, value: text.replace(BODY_END, '') },
         expected: { hash, from: 'X' },
+        publishers,
       }),
     ).toMatchObject({
       verified: false,
-      check: 'malformed',
-      reason: `r.md is not a report as Baton publishes it: it has no ${BODY_END} marker after ${BODY_START}`,
+      check: 'label',
+      reason: `r.md is not a report as Baton publishes it: the text below the body (end marker, label, provenance block) is not what Baton writes for the provenance in the file: line 12 should be "${BODY_END}", found ""`,
     });
     expect(
       verifyReport({
@@ -741,19 +792,31 @@ describe('audit record (pure)', () => {
         kind: 'final',
         text: { ok: false, reason: 'no such file' },
         expected: { hash, from: 'X' },
+        publishers,
       }),
     ).toMatchObject({
       verified: false,
       check: 'unreadable',
       reason: 'cannot read r.md: no such file',
     });
+    // Nothing recorded in Temporal: the file's own signed provenance is the record.
     expect(
-      verifyReport({ file, kind: 'final', text: { ok: true, value: text }, expected: null }),
+      verifyReport({ file, kind: 'final', text: { ok: true, value: text }, expected: null, publishers }),
     ).toMatchObject({
-      verified: false,
-      check: 'no-expected-hash',
+      verified: true,
+      check: 'match',
+      expectedFrom: null,
+      reason: expect.stringContaining('the provenance inside the report file itself (not a Temporal record)'),
       actual: hash,
     });
+    const unsigned = renderReport(body, { ...provenance, contentHash: hash });
+    expect(
+      verifyReport({ file, kind: 'final', text: { ok: true, value: unsigned }, expected: null, publishers }),
+    ).toMatchObject({ verified: false, check: 'unsigned', actual: hash });
+    const noHash = renderReport(body, provenance);
+    expect(
+      verifyReport({ file, kind: 'final', text: { ok: true, value: noHash }, expected: null, publishers }),
+    ).toMatchObject({ verified: false, check: 'no-expected-hash', actual: hash });
   });
 
   test('labels and the embedded provenance are read from the file', () => {
@@ -764,7 +827,7 @@ describe('audit record (pure)', () => {
     expect(labels.bottom).toContain(
       `Content hash (sha256 of the text between the body markers): \`${hash}\``,
     );
-    expect(embeddedProvenance(text)).toEqual({ ...provenance, contentHash: hash });
+    expect(embeddedProvenance(text)).toEqual(signed);
     expect(explicitLabels('no labels here')).toEqual({ top: null, bottom: null });
     expect(embeddedProvenance('nothing')).toBeUndefined();
   });
@@ -817,6 +880,7 @@ describe('audit record (pure)', () => {
         provenancePath: '/r/wf-1.draft.provenance.json',
         provenanceText: { ok: false, reason: 'no such file' },
       },
+      publishers,
     };
     const record = buildAuditRecord(sources);
     expect(record.missing.map((m) => m.part)).toEqual(['status', 'steps', 'phase and pending gate', 'audit']);
@@ -840,7 +904,7 @@ describe('audit record (pure)', () => {
         expectedFrom: 'the event history (publishReport result)',
       },
       labels: {
-        provenance: { ...provenance, contentHash: hash },
+        provenance: signed,
         provenanceFile: { path: '/r/wf-1.draft.provenance.json', found: false, matchesResult: null },
       },
       sources: {

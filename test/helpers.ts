@@ -20,6 +20,7 @@ import {
 } from '../contract/activities';
 import { putArtifact } from '../activities/artifacts';
 import type { ActivityOptions } from '../activities/options';
+import { generatePublisherKey } from '../activities/signing';
 import type { Plan } from '../config/schema';
 import { logLevelFromEnv } from '../workers/options';
 import { status as statusQuery, type TaskStatus, type TokenUsage } from '../contract/messages';
@@ -123,7 +124,21 @@ export async function captured(
 
 export const uniqueId = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 
-/** Activity options with the fixture config (or another) and fresh temporary artifact and report folders. */
+/** The publisher key test workers sign reports with: made for this test process, never on disk. */
+export const TEST_PUBLISHER = generatePublisherKey().key;
+
+/** A publishers file (config/publishers.yaml's form) listing {@link TEST_PUBLISHER}, in a fresh folder. */
+export async function testPublishersFile(): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-publishers-'));
+  const file = path.join(dir, 'publishers.yaml');
+  await fs.writeFile(file, `publishers:\n  - id: test-worker\n    publicKey: ${TEST_PUBLISHER.publicKey}\n`);
+  return file;
+}
+
+/**
+ * Activity options with the fixture config (or another), fresh temporary artifact and report
+ * folders, and {@link TEST_PUBLISHER} as the publisher key.
+ */
 export async function tempActivityOptions(
   configDir = FIXTURE_CONFIG,
   searchAttributes = true,
@@ -135,6 +150,7 @@ export async function tempActivityOptions(
     reportDir: path.join(root, 'reports'),
     apiKey: 'test-key',
     searchAttributes,
+    publisherKey: TEST_PUBLISHER,
   };
 }
 

@@ -14,6 +14,7 @@ import { approve, status as statusQuery } from '../contract/messages';
 import {
   historyText,
   tempActivityOptions,
+  TEST_PUBLISHER,
   uniqueId,
   waitForStatus,
   withWorker,
@@ -103,7 +104,11 @@ test('a research-brief task runs end to end through the real SDK and stand-in, s
     const sidecar = JSON.parse(
       await fs.readFile(result.reportPath!.replace(/\.md$/, '.provenance.json'), 'utf8'),
     ) as unknown;
-    expect(sidecar).toEqual(result.provenance);
+    // The same provenance, with the worker's signature (the workflow result carries none).
+    expect(sidecar).toEqual({
+      ...result.provenance,
+      signature: { keyId: TEST_PUBLISHER.keyId, alg: 'ed25519', value: expect.any(String) },
+    });
 
     // Step findings live in the artifact store, not in history; the API key is nowhere in history.
     const history = await historyText(handle);

@@ -1,0 +1,102 @@
+/**
+ * `npm run audit -- --verify <report.md>`: one report file checked offline, with no Temporal server:
+ * the text outside the body is what Baton writes for the file's provenance, the body's sha256 is the
+ * provenance's `contentHash`, a publisher listed in config signed the provenance, and the
+ * `.provenance.json` beside the file (when there is one) holds the same provenance. Also where the
+ * list of publisher keys is read from, for the export too.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { PROJECT_ROOT } from '../activities/options';
+import { loadPublishers } from '../activities/signing';
+import { safeText } from '../contract/text';
+import type { CommandOutput } from '../lib/cli';
+import type { Answer, Publishers } from './audit-record';
+import { embeddedProvenance, provenancePathOf, verifyReport } from './audit-verify';
+
+/** `--verify <report>`: one report file checked offline. */
+export interface VerifyArgs {
+  verify: string;
+  publishers?: string;
+}
+
+/** `--publishers <file>`, else `publishers.yaml` in `$BATON_CONFIG_DIR`, else `config/publishers.yaml`. */
+export function publishersPath(given: string | undefined, env: NodeJS.ProcessEnv): string {
+  return path.resolve(
+    given ?? path.join(env.BATON_CONFIG_DIR || path.join(PROJECT_ROOT, 'config'), 'publishers.yaml'),
+  );
+}
+
+/** The publisher keys the audit accepts, or why they could not be read. */
+export async function readPublishers(given: string | undefined, env: NodeJS.ProcessEnv): Promise<Publishers> {
+  const file = publishersPath(given, env);
+  try {
+    return {
+      ok: true,
+      value: { list: await loadPublishers(file), from: path.relative(process.cwd(), file) || file },
+    };
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message };
+  }
+}
+
+async function readText(file: string): Promise<Answer<string>> {
+  try {
+    return { ok: true, value: await fs.readFile(file, 'utf8') };
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message };
+  }
+}
+
+/**
+ * Checks one report file and prints the verdict: exit 0 verified, 3 not (the failed check named),
+ * 1 when the publisher keys cannot be read (nothing could be checked).
+ */
+export async function verifyOffline(
+  args: VerifyArgs,
+  given: CommandOutput & { env?: NodeJS.ProcessEnv },
+): Promise<number> {
+  // Reasons quote the file's own lines: printed sanitized (contract/text.ts).
+  const deps = {
+    env: given.env,
+    out: (l: string) => given.out(safeText(l)),
+    err: (l: string) => given.err(safeText(l)),
+  };
+  const publishers = await readPublishers(args.publishers, deps.env ?? process.env);
+  if (!publishers.ok) {
+    deps.err(`error: ${publishers.reason}`);
+    return 1;
+  }
+  const file = args.verify;
+  const text = await readText(file);
+  const provenance = text.ok ? embeddedProvenance(text.value) : undefined;
+  const v = verifyReport({ file, kind: provenance?.reportKind ?? null, text, expected: null, publishers });
+  if (!v.verified) {
+    deps.err(`report NOT verified (${v.check}): ${v.reason}`);
+    return 3;
+  }
+  const sidecarPath = provenancePathOf(file);
+  const sidecar = await readText(sidecarPath);
+  if (sidecar.ok) {
+    let same = false;
+    try {
+      same = isDeepStrictEqual(JSON.parse(sidecar.value), provenance);
+    } catch {
+      // not JSON: not the same
+    }
+    if (!same) {
+      deps.err(
+        `report NOT verified (provenance-file): ${sidecarPath} does not hold the provenance signed in ${file}`,
+      );
+      return 3;
+    }
+  }
+  deps.out(`report ${file} (${v.kind ?? 'unknown kind'}): verified: ${v.reason}`);
+  deps.out(
+    sidecar.ok
+      ? `provenance file ${sidecarPath}: the same provenance`
+      : `provenance file ${sidecarPath}: not checked (${sidecar.reason})`,
+  );
+  return 0;
+}
