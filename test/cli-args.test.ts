@@ -15,6 +15,7 @@ const ENTRY_POINTS = [
   'cli/config-check.ts',
   'inbox/main.ts',
   'workers/main.ts',
+  'workers/bundle.ts',
   'standin/main.ts',
   'standin/proxy-main.ts',
   'eval/main.ts',

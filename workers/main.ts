@@ -11,6 +11,7 @@ import { Connection } from '@temporalio/client';
 import { ConfigError } from '../activities/config';
 import { activityOptionsFromEnv } from '../activities/options';
 import { command, runMain } from '../lib/cli';
+import { workflowBundleFromEnv } from './bundle';
 import { dataConverterFor, encryptionFromEnv } from './codec';
 import { healthOptionsFromEnv, startHealthServer } from './health';
 import { connectionOptions, temporalOptionsFromEnv } from './options';
@@ -22,7 +23,8 @@ const USAGE = `usage: npm run worker
 Runs one Baton worker on the task queue BATON_TASK_QUEUE (default baton) until SIGINT or SIGTERM.
 Configured by the environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*,
 ANTHROPIC_API_KEY, BATON_ENCRYPTION_KEY(_FILE), BATON_HEALTH_PORT, BATON_LOG_LEVEL, BATON_LOG_FORMAT,
-BATON_TRACES and the others docs/configuration.md lists.`;
+BATON_TRACES and the others docs/configuration.md lists. BATON_WORKFLOW_BUNDLE names a workflow bundle
+built by \`npm run build:workflows\` to load instead of bundling workflows/ at start.`;
 
 /** Everything `npm run worker` reads from the environment, read before anything starts. */
 function optionsFromEnv() {
@@ -31,12 +33,13 @@ function optionsFromEnv() {
     activityOptions: activityOptionsFromEnv(),
     encryption: encryptionFromEnv(),
     healthOptions: healthOptionsFromEnv(),
+    workflowBundle: workflowBundleFromEnv(),
   };
 }
 
 async function run(runtime: BatonRuntime, options: ReturnType<typeof optionsFromEnv>): Promise<void> {
   const { logger, telemetry, telemetryOptions } = runtime;
-  const { temporal, activityOptions, encryption, healthOptions } = options;
+  const { temporal, activityOptions, encryption, healthOptions, workflowBundle } = options;
   logger.info(telemetry ? `traces: ${telemetry.where}` : 'traces: off', {
     serviceName: telemetryOptions.serviceName,
   });
@@ -52,11 +55,17 @@ async function run(runtime: BatonRuntime, options: ReturnType<typeof optionsFrom
   } finally {
     await client.close();
   }
+  logger.info(
+    workflowBundle
+      ? `workflows: prebuilt bundle ${workflowBundle.codePath}`
+      : 'workflows: bundling workflows/ at start (BATON_WORKFLOW_BUNDLE skips this: docs/operations.md, "Workers")',
+  );
   const running = await runWorker({
     temporal,
     activityOptions,
     dataConverter: dataConverterFor(encryption),
     telemetry,
+    workflowBundle,
   });
   if (encryption) logger.info(`payload encryption: on, ${encryption.describe()}`);
   const health = healthOptions && (await startHealthServer(healthOptions, () => running.worker.getState()));

@@ -4,7 +4,7 @@
  * tracing, and a worker that runs until it is asked to stop and then drains.
  */
 import type { DataConverter } from '@temporalio/common';
-import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, type Worker, type WorkerOptions } from '@temporalio/worker';
 import type { ActivityOptions } from '../activities/options';
 import { createLogger, logFormatFromEnv, runtimeLogging, secretsFromEnv, type BatonLogger } from './logging';
 import type { LogFormat } from './logging';
@@ -51,6 +51,11 @@ export interface RunWorkerOptions {
   activityOptions: ActivityOptions;
   dataConverter?: DataConverter;
   telemetry?: Telemetry;
+  /**
+   * A prebuilt workflow bundle (`npm run build:workflows`: workers/bundle.ts, with the tracing
+   * interceptors and the failure converter); default: bundle `workflows/` at start.
+   */
+  workflowBundle?: WorkerOptions['workflowBundle'];
 }
 
 /** A worker polling its task queue. */
@@ -75,6 +80,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<RunningWorke
       activityOptions: options.activityOptions,
       dataConverter: options.dataConverter,
       telemetry: options.telemetry,
+      workflowBundle: options.workflowBundle,
       namespace: options.temporal.namespace,
       taskQueue: options.temporal.taskQueue,
     });
