@@ -39,6 +39,12 @@ export interface WorkerEnv {
   BATON_MAX_CONCURRENT_ACTIVITIES?: string;
   BATON_HEALTH_PORT?: string;
   BATON_TRACES?: string;
+  /**
+   * A prebuilt workflow bundle (workers/bundle.ts). Default for a worker of this checkout: the test
+   * run's (`BATON_TEST_WORKFLOW_BUNDLE`, built by test/global-setup.ts) when there is one; `''` makes
+   * the worker bundle `workflows/` at start.
+   */
+  BATON_WORKFLOW_BUNDLE?: string;
 }
 
 interface ProcStat {
@@ -162,7 +168,7 @@ export class WorkerProcess {
     });
   }
 
-  /** Waits until the worker polls its task queue (it bundles the workflow code first: seconds). */
+  /** Waits until the worker polls its task queue (seconds; more when it bundles the workflow code first). */
   async ready(timeoutMs = 60_000): Promise<void> {
     await this.waitForOutput(READY, 'the worker to poll its task queue', timeoutMs);
     await this.livePids(); // learns the tree while its links are intact
@@ -215,8 +221,12 @@ export class Processes {
   /**
    * Starts `tsx workers/main.ts` with `env` (on top of PATH and HOME only); does not wait for it. The
    * code is this checkout's, or that of `root` (another release's tree, e.g. for the upgrade test).
+   * A worker of this checkout loads the test run's workflow bundle, when there is one, rather than
+   * spend seconds of CPU bundling its own (see {@link WorkerEnv.BATON_WORKFLOW_BUNDLE}); one of
+   * another tree never does: it must run that tree's workflow code.
    */
   spawnWorker(label: string, env: WorkerEnv, root = PROJECT_ROOT): WorkerProcess {
+    const bundle = root === PROJECT_ROOT ? process.env.BATON_TEST_WORKFLOW_BUNDLE : undefined;
     const child = spawn(TSX, ['workers/main.ts'], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -226,6 +236,7 @@ export class Processes {
         TEMPORAL_NAMESPACE: 'default',
         ANTHROPIC_API_KEY: 'sk-test-durability',
         BATON_LOG_LEVEL: 'INFO',
+        ...(bundle ? { BATON_WORKFLOW_BUNDLE: bundle } : {}),
         ...env,
       },
     });

@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Activities } from '../contract/activities';
 import { researchTask } from '../workflows';
 import { approve, type AuditEntry } from '../contract/messages';
+import { workerTracing } from '../workers/telemetry';
 import { FIXTURE_CONFIG, fakeModelActivities, tempActivityOptions, uniqueId, waitForStatus } from './helpers';
 
 const TEST_SERVER = path.join(
@@ -42,6 +43,8 @@ async function withTimeSkippingWorker<T>(
     taskQueue,
     activities,
     workflowBundle: { codePath: process.env.BATON_TEST_WORKFLOW_BUNDLE! },
+    // The bundle's tracing interceptors call a sink every Baton worker registers (a no-op here).
+    ...workerTracing(undefined, true),
   });
   return worker.runUntil(fn(taskQueue));
 }

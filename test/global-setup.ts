@@ -1,14 +1,16 @@
 /**
  * Once per `npm test`: start one real Temporal dev server (the official CLI, provisioned by
- * local/temporal.ts) and bundle the workflow code once. Test files get both through the
- * environment: each runs its own workers on its own task queues against this server.
+ * local/temporal.ts) and bundle the workflow code once, as `npm run build:workflows` does
+ * (workers/bundle.ts). Test files get both through the environment: each runs its own workers on its
+ * own task queues against this server, in process or as worker processes (bench/processes.ts passes
+ * the bundle on as `BATON_WORKFLOW_BUNDLE`).
  */
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startDevServer, type DevServer } from '../local/temporal';
 import { SEARCH_ATTRIBUTES } from '../contract/messages';
+import { writeWorkflowBundle } from '../workers/bundle';
 
 declare global {
   var __BATON_TEST_SERVER__: DevServer | undefined;
@@ -23,12 +25,8 @@ export default async function globalSetup(): Promise<void> {
   globalThis.__BATON_TEST_SERVER__ = server;
   process.env.BATON_TEST_TEMPORAL_ADDRESS = server.address;
 
-  const bundle = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../workflows'),
-    logger: new DefaultLogger('WARN'),
-  });
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-bundle-'));
   const file = path.join(dir, 'workflows.js');
-  await fs.writeFile(file, bundle.code);
+  await writeWorkflowBundle(file);
   process.env.BATON_TEST_WORKFLOW_BUNDLE = file;
 }

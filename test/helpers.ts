@@ -23,6 +23,7 @@ import type { ActivityOptions } from '../activities/options';
 import { generatePublisherKey } from '../activities/signing';
 import type { Plan } from '../config/schema';
 import { logLevelFromEnv } from '../workers/options';
+import { workerTracing } from '../workers/telemetry';
 import { status as statusQuery, type TaskStatus, type TokenUsage } from '../contract/messages';
 
 export const FIXTURE_CONFIG = path.join(__dirname, 'fixtures', 'config');
@@ -166,6 +167,8 @@ export async function withWorker<T>(
     taskQueue,
     activities,
     workflowBundle: { codePath: process.env.BATON_TEST_WORKFLOW_BUNDLE! },
+    // The bundle's tracing interceptors call a sink every Baton worker registers (a no-op here).
+    ...workerTracing(undefined, true),
   });
   return worker.runUntil(fn(taskQueue));
 }

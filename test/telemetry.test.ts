@@ -3,32 +3,26 @@
  * loopback stand-in, on the real dev server, with spans kept in memory and the worker's log lines
  * captured.
  *
- * The shared test bundle (global-setup.ts) has no tracing interceptors, and other files' workers
- * register no sink for them, so this file bundles the workflow code itself with
- * TRACING_WORKFLOW_MODULES, as a deployment that prebuilds its bundle must.
+ * The shared test bundle (global-setup.ts, built as `npm run build:workflows` builds a deploy's) has
+ * the tracing interceptors; this file also bundles the workflow code without them, as a worker with
+ * tracing off bundles it at start, to replay histories both ways.
  */
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { TRACE_HEADER as PACKAGE_TRACE_HEADER } from '@temporalio/interceptors-opentelemetry/lib/instrumentation';
 import { Client, type WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { startStandIn, type StandIn, type StandInReply, type StandInRequest } from '../standin/server';
 import { createLogger, logFormatFromEnv, runtimeLogging, secretsFromEnv } from '../workers/logging';
-import {
-  startTracing,
-  telemetryOptionsFromEnv,
-  TRACING_WORKFLOW_MODULES,
-  workerTracing,
-  type Telemetry,
-} from '../workers/telemetry';
+import { startTracing, telemetryOptionsFromEnv, workerTracing, type Telemetry } from '../workers/telemetry';
 import { JsonLinesSpanExporter } from '../workers/span-export';
 import { createBatonWorker } from '../workers/worker';
 import { researchTask } from '../workflows';
 import { TRACE_HEADER } from '../workflows/tracing';
 import { approve, decide, status as statusQuery, type TokenUsage } from '../contract/messages';
 import { pollUntil, tempActivityOptions, uniqueId, useTestServer, waitForStatus } from './helpers';
+import { recordedHistories } from './recorded-histories';
 
 const API_KEY = 'sk-test-telemetry-secret-0123456789';
 const QUESTION = 'How do solid-state batteries compare with lithium-ion for EVs?';
@@ -53,15 +47,17 @@ let standIn: StandIn;
 let respond: ((req: StandInRequest) => StandInReply | undefined) | undefined;
 let memory: InMemorySpanExporter;
 let telemetry: Telemetry;
-let code: string;
+/** The test run's bundle (test/global-setup.ts: the prebuilt bundle, tracing interceptors included). */
+const tracedBundle = { codePath: process.env.BATON_TEST_WORKFLOW_BUNDLE! };
+/** `workflows/` bundled without them, as a worker with tracing off bundles it at start. */
+let withoutTracing: string;
 
 beforeAll(async () => {
   standIn = await startStandIn({ respond: (req) => respond?.(req) });
   memory = new InMemorySpanExporter();
   telemetry = startTracing({ serviceName: 'baton-test', exporter: memory });
-  ({ code } = await bundleWorkflowCode({
+  ({ code: withoutTracing } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
-    workflowInterceptorModules: [...TRACING_WORKFLOW_MODULES],
     logger: new DefaultLogger('WARN'),
   }));
 }, 180_000);
@@ -92,7 +88,7 @@ async function traced<T>(fn: (client: Client, taskQueue: string) => Promise<T>):
       apiKey: API_KEY,
       baseURL: standIn.url,
     },
-    workflowBundle: { code },
+    workflowBundle: tracedBundle,
     telemetry,
   });
   const client = new Client({
@@ -254,13 +250,9 @@ test('a task is one trace: the client start, parent and child workflows, activit
   // Turning tracing off again is safe too: this traced history (an Update included) replays
   // without the interceptors, as with them.
   const history = await handle.fetchHistory();
+  await Worker.runReplayHistory({ workflowBundle: { code: withoutTracing } }, history, handle.workflowId);
   await Worker.runReplayHistory(
-    { workflowBundle: { codePath: process.env.BATON_TEST_WORKFLOW_BUNDLE! } },
-    history,
-    handle.workflowId,
-  );
-  await Worker.runReplayHistory(
-    { workflowBundle: { code }, ...workerTracing(telemetry, true) },
+    { workflowBundle: tracedBundle, ...workerTracing(telemetry, true) },
     history,
     handle.workflowId,
   );
@@ -389,21 +381,6 @@ test("worker logs are JSON lines with the workflow's and activity's fields, and 
   expect(logLines.join('')).not.toContain(API_KEY);
 });
 
-/** The recorded histories (test/histories), recorded by workers that did not trace. */
-async function recordedHistories(): Promise<{ workflowId: string; history: unknown }[]> {
-  const dir = path.join(__dirname, 'histories');
-  const histories: { workflowId: string; history: unknown }[] = [];
-  for (const version of await fs.readdir(dir)) {
-    for (const file of await fs.readdir(path.join(dir, version))) {
-      histories.push({
-        workflowId: decodeURIComponent(file.replace(/\.json$/, '')),
-        history: JSON.parse(await fs.readFile(path.join(dir, version, file), 'utf8')) as unknown,
-      });
-    }
-  }
-  return histories;
-}
-
 /** Replays `histories` with `options`; the failures, as `<workflow id>: <message>`. */
 async function replayFailures(
   options: Parameters<typeof Worker.runReplayHistories>[0],
@@ -420,8 +397,11 @@ test('recorded histories replay with the tracing interceptors bundled: turning t
   const histories = await recordedHistories();
   expect(histories.length).toBeGreaterThan(0);
   expect(
-    await replayFailures({ workflowBundle: { code }, ...workerTracing(telemetry, true) }, histories),
+    await replayFailures({ workflowBundle: tracedBundle, ...workerTracing(telemetry, true) }, histories),
   ).toEqual([]);
+  // ...and without them, as a worker that bundles workflows/ at start with tracing off runs them
+  // (test/replay.test.ts replays them with the prebuilt bundle).
+  expect(await replayFailures({ workflowBundle: { code: withoutTracing } }, histories)).toEqual([]);
   // Baton's interceptors send the trace context where the package's activity interceptor reads it.
   expect(TRACE_HEADER).toBe(PACKAGE_TRACE_HEADER);
 });

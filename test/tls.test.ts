@@ -15,6 +15,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { researchTask } from '../workflows';
 import { connectionOptions, temporalOptionsFromEnv } from '../workers/options';
+import { workerTracing } from '../workers/telemetry';
 import { fakeModelActivities, tempActivityOptions, uniqueId } from './helpers';
 
 const SERVER_NAME = 'temporal.baton.test';
@@ -130,6 +131,8 @@ test('a worker and a client configured only by TEMPORAL_* variables run a task o
       taskQueue,
       activities,
       workflowBundle: { codePath: process.env.BATON_TEST_WORKFLOW_BUNDLE! },
+      // The bundle's tracing interceptors call a sink every Baton worker registers (a no-op here).
+      ...workerTracing(undefined, true),
     });
     const result = await worker.runUntil(
       client.workflow.execute(researchTask, {

@@ -35,6 +35,7 @@ import {
   type TaskStatus,
 } from '../contract/messages';
 import { startStandIn, type StandIn } from '../standin/server';
+import { workerTracing } from '../workers/telemetry';
 import { researchTask } from '../workflows';
 import {
   FIXTURE_CONFIG,
@@ -328,6 +329,8 @@ test('the check can fail: a task continued by incompatible workflow code shows a
   const released = await Worker.create({
     ...common,
     workflowBundle: { codePath: process.env.BATON_TEST_WORKFLOW_BUNDLE! },
+    // The bundle's tracing interceptors call a sink every Baton worker registers (a no-op here).
+    ...workerTracing(undefined, true),
   });
   const handle = await released.runUntil(async () => {
     const h = await ctx.client.workflow.start(researchTask, {
