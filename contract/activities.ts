@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { AgentConfig, ConfigSnapshot, Plan, PlanLimits, SnapshotAgent } from '../config/schema';
+import { clipBytes, jsonBytes } from './bounds';
 import type { ArtifactRef, ChangeRequest, Provenance, ReportKind, Source, TokenUsage } from './messages';
 
 /** A tool call Baton refused. Only the (clipped) name is kept: the input may carry anything. */
@@ -20,6 +21,48 @@ export const SourceSchema = z
   })
   .strict();
 
+/**
+ * Byte caps on what a step keeps in its status, so that a `researchBatch` child's result (up to
+ * `STEPS_PER_RUN` = 100 steps) stays well under Temporal's 2 MB payload limit (test/bounded.test.ts
+ * computes the worst case). The findings themselves go to the artifact store, by reference.
+ */
+/** Sources a step keeps, at most: the schema's count, and this many bytes of JSON in all. */
+export const MAX_SOURCES_PER_STEP = 20;
+export const MAX_SOURCE_BYTES_PER_STEP = 6 * 1024;
+/** Bytes of JSON a step's summary keeps (600 characters of plain text fit; a child's 1000 may not). */
+export const MAX_STEP_SUMMARY_BYTES = 2 * 1024;
+/** Bytes of JSON a failed step's error keeps. */
+export const MAX_STEP_ERROR_BYTES = 1024;
+
+/**
+ * A step's sources within the caps: the first ones that fit, and a note saying so when some did
+ * not (the step is not failed for it).
+ */
+export function boundSources(sources: Source[]): { sources: Source[]; sourcesNote?: string } {
+  const kept: Source[] = [];
+  let bytes = 2;
+  for (const source of sources.slice(0, MAX_SOURCES_PER_STEP)) {
+    const size = jsonBytes(source) + 1;
+    if (bytes + size > MAX_SOURCE_BYTES_PER_STEP) break;
+    bytes += size;
+    kept.push(source);
+  }
+  if (kept.length === sources.length) return { sources, sourcesNote: undefined };
+  return {
+    sources: kept,
+    sourcesNote: `sources clipped to ${kept.length} of ${sources.length} (at most ${MAX_SOURCES_PER_STEP}, ${MAX_SOURCE_BYTES_PER_STEP} bytes)`,
+  };
+}
+
+/** What a step that finished keeps of its outcome: the summary and sources within the caps. */
+export const boundedOutcome = (summary: string, sources: Source[]) => ({
+  summary: clipBytes(summary, MAX_STEP_SUMMARY_BYTES),
+  ...boundSources(sources),
+});
+
+/** A failed step's error within the cap. */
+export const boundedError = (error: string): string => clipBytes(error, MAX_STEP_ERROR_BYTES);
+
 /** What a specialist must return. The model fills it, so it is strict and described. */
 export const FindingsSchema = z
   .object({
@@ -29,7 +72,11 @@ export const FindingsSchema = z
       .min(1)
       .max(60_000)
       .describe('The findings in Markdown, with the reasoning and caveats.'),
-    sources: z.array(SourceSchema).max(20).default([]).describe('Sources the findings rely on.'),
+    sources: z
+      .array(SourceSchema)
+      .max(MAX_SOURCES_PER_STEP)
+      .default([])
+      .describe('Sources the findings rely on.'),
   })
   .strict();
 

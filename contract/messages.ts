@@ -52,6 +52,18 @@ export const DecisionSignatureSchema = z
 export type DecisionSignature = z.infer<typeof DecisionSignatureSchema>;
 
 /**
+ * The most a decision signal's payload or a `decide` Update's request may weigh: the UTF-8 bytes of
+ * its JSON. Checked before anything from it is stored; a larger one is refused and audited by size
+ * and sha256 only. Well above any honest decision (a signed one with a long comment).
+ */
+export const MAX_DECISION_PAYLOAD_BYTES = 16 * 1024;
+/** Refused decisions kept one by one in the audit trail; past them, one running summary entry. */
+export const MAX_REFUSED_DECISION_ENTRIES = 50;
+/** What a refused decision's audit entry keeps of who it claims to be from, and of the reason. */
+export const MAX_REFUSED_BY_CHARS = 64;
+export const MAX_REFUSAL_REASON_CHARS = 500;
+
+/**
  * The payload of every decision signal. `gate` is optional: it defaults to the gate that is pending.
  * A signed decision also carries what its signature binds it to (`workflowId`, `gate`, `instance`,
  * `subject`, `at`; the decision is the signal's name or the Update's `decision`) and the `signature`
@@ -137,6 +149,10 @@ export interface AuditEntry {
   /** Why a decision was refused, or what a gate event did. */
   reason?: string;
   comment?: string;
+  /** A refused decision's payload: its JSON's size in UTF-8 bytes and `sha256:<hex>` of it (never the payload). */
+  payload?: { bytes: number; sha256: string };
+  /** The summary past {@link MAX_REFUSED_DECISION_ENTRIES} refused decisions: how many more, their bytes in all. */
+  more?: { count: number; bytes: number };
   /** For refusals: the agent whose model went beyond config, the step (`s2/s1` inside a child) and the tool. */
   agent?: string;
   step?: string;
@@ -211,8 +227,11 @@ export interface StepStatus {
   childWorkflowId?: string;
   summary?: string;
   sources?: Source[];
+  /** Set when the step's sources were over the caps (contract/activities.ts): `sources clipped to N of M`. */
+  sourcesNote?: string;
   result?: ArtifactRef;
   usage?: TokenUsage;
+  /** Why the step failed, clipped to `MAX_STEP_ERROR_BYTES` (contract/activities.ts). */
   error?: string;
   startedAt?: string;
   finishedAt?: string;
@@ -324,8 +343,11 @@ export interface BatchInput {
 }
 
 export interface BatchResult {
-  /** Every step of the batch as it ended: done, failed or skipped. */
-  steps: StepStatus[];
+  /**
+   * Every step of the batch as it ended: done, failed or skipped; without the question and
+   * dependencies the parent sent (results recorded before bounded input have them).
+   */
+  steps: Omit<StepStatus, 'question' | 'dependsOn'>[];
   usage: TokenUsage & { byAgent: Record<string, TokenUsage> };
   refusals?: AuditEntry[];
 }

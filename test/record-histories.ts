@@ -345,6 +345,24 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    // v5 (patched('bounded-decisions')): payloads over MAX_DECISION_PAYLOAD_BYTES are refused before
+    // they are parsed, even a decision the schema would accept (a long comment in multi-byte
+    // characters), and audited by size and hash; refusals past the cap are summed up in one entry.
+    name: 'bounded-decisions',
+    playbook: 'gated',
+    async drive(handle) {
+      await atGate(handle, 'plan');
+      await refusedSignal(handle, 'approve', { by: 'm'.repeat(40_000) });
+      await refusedSignal(handle, 'reject', { by: 'mallory', [`k${'k'.repeat(20_000)}`]: 1 });
+      await refusedSignal(handle, 'approve', { by: 'alice', comment: 'é'.repeat(9_000) }); // 18 KB, valid
+      await refusedUpdate(handle, { decision: 'approve', by: 'alice', comment: 'é'.repeat(9_000) });
+      for (let i = 0; i < 55; i++) await refusedSignal(handle, 'approve', { by: `mallory-${i}` });
+      await handle.signal(approve, { by: 'alice', comment: 'é'.repeat(100) });
+      await atGate(handle, 'report');
+      await handle.signal(approve, { by: 'bob' });
+    },
+  },
+  {
     // The plan is fixed in config: a change request is refused.
     name: 'fixed-refused',
     playbook: 'fixed',

@@ -10,6 +10,7 @@
  * change when a batch finishes; each batch child's `status` query shows its steps live.
  */
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
+import { boundedError } from '../contract/activities';
 import type { BatchResult, StepStatus, TaskStatus } from '../contract/messages';
 import type { ConfigSnapshot } from '../config/schema';
 import type { Budget } from './budget';
@@ -122,7 +123,8 @@ export function inBatches(
     failed({ steps: batch }, err) {
       // The batch itself failed (not one of its steps): its unfinished steps fail with it.
       for (const step of batch) {
-        if (step.state === 'running') Object.assign(step, { state: 'failed', error: failureMessage(err) });
+        if (step.state === 'running')
+          Object.assign(step, { state: 'failed', error: boundedError(failureMessage(err)) });
       }
       return batch.find((s) => s.state === 'failed');
     },

@@ -9,23 +9,33 @@
  *   2. A decision is checked against the gate open *now* by one function, {@link Gatekeeper.check},
  *      used by the signal handlers and by the Update's validator alike, so both refuse the same
  *      things with the same words.
- *   3. A refused signal is recorded in the audit trail. A refused Update is answered to its caller
- *      at once; Temporal writes nothing to history for an Update its validator rejects, so those are
- *      logged by the worker instead of audited.
+ *   3. A refused signal is recorded in the audit trail, bounded: by its size and hash, with
+ *      clipped fields, and summed up past a cap (workflows/refusals.ts). A refused Update is
+ *      answered to its caller at once; Temporal writes nothing to history for an Update its
+ *      validator rejects, so those are logged by the worker instead of audited.
  *   4. The deadline policy applies only if no decision closed the gate, checked after the timer
  *      fires: a decision delivered in the same workflow task as the deadline still wins, and an
  *      accepted (audited) decision is never overridden.
  *   5. A rejection by any current approver ends the gate at once, whatever the quorum; approvals
  *      count once per person.
  */
-import { ApplicationFailure, condition, log, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  condition,
+  log,
+  patched,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import { durationMs, type ConfigSnapshot, type ResolvedGate } from '../config/schema';
+import { clip, measure } from '../contract/bounds';
 import * as messages from '../contract/messages';
 import {
   BATON_AWAITING,
   BATON_PENDING_GATE,
   DECISIONS,
   DecisionPayloadSchema,
+  MAX_REFUSAL_REASON_CHARS,
   type AuditEntry,
   type DecideResult,
   type Decision,
@@ -36,6 +46,7 @@ import {
   type TaskStatus,
 } from '../contract/messages';
 import { FailureTypes } from '../contract/failures';
+import { recordRefusal, refusedEntry, sizeRefusal } from './refusals';
 import { now } from './status';
 
 /** How a gate closed. */
@@ -62,7 +73,11 @@ interface Waiting {
 
 /** A refused decision, as the Update's caller sees it: not retryable, since it would be refused again. */
 const refused = (reason: string): ApplicationFailure =>
-  ApplicationFailure.create({ message: reason, type: FailureTypes.DecisionRefused, nonRetryable: true });
+  ApplicationFailure.create({
+    message: clip(reason, MAX_REFUSAL_REASON_CHARS),
+    type: FailureTypes.DecisionRefused,
+    nonRetryable: true,
+  });
 
 export class Gatekeeper {
   private outcome: GateOutcome | undefined;
@@ -185,38 +200,46 @@ export class Gatekeeper {
     });
   }
 
-  /** A decision by signal: applied, or refused and recorded. */
+  /**
+   * A decision by signal: applied, or refused and recorded. Its size is checked first, before
+   * anything from it is stored; a refusal keeps the payload's size and sha256 and clipped fields,
+   * never the comment.
+   */
   signal(decision: Decision, payload: unknown): void {
-    const refusal = this.check(decision, payload);
+    const size = measure(payload);
+    const tooLarge = sizeRefusal(size);
+    // v5: an oversized payload is refused before it is parsed. Before, one within the schema's
+    // limits (a long comment in multi-byte characters) could be accepted: replayed as it ran.
+    const refusal =
+      tooLarge !== undefined && patched('bounded-decisions') ? tooLarge : this.check(decision, payload);
     if (refusal === undefined) {
       this.apply(decision, DecisionPayloadSchema.parse(payload), 'signal');
       return;
     }
-    const p = payload as { by?: unknown; gate?: unknown; comment?: unknown } | null | undefined;
-    const gate =
-      p?.gate === 'plan' || p?.gate === 'report' ? p.gate : (this.status.pendingGate?.gate ?? null);
-    this.audit({
-      gate,
-      event: 'decision',
-      decision,
-      by: typeof p?.by === 'string' ? p.by : '(unknown)',
-      via: 'signal',
-      accepted: false,
-      reason: refusal,
-      comment: typeof p?.comment === 'string' ? p.comment : undefined,
-    });
-    log.warn('decision refused', { decision, reason: refusal });
+    const entry = refusedEntry(decision, payload, refusal, size, this.status.pendingGate?.gate ?? null);
+    recordRefusal(this.status.audit, entry);
+    log.warn('decision refused', { decision, reason: clip(refusal, MAX_REFUSAL_REASON_CHARS) });
   }
 
   /** The Update's validator: throws the refusal, which fails the Update for its caller. */
   validate(request: unknown): void {
+    // Nothing of a refused Update is stored (Temporal records only accepted ones): its size first.
+    const tooLarge = sizeRefusal(measure(request));
+    if (tooLarge !== undefined) {
+      log.warn('decision refused', { reason: tooLarge, via: 'update' });
+      throw refused(tooLarge);
+    }
     const { decision, ...payload } = (request ?? {}) as { decision?: unknown };
     if (decision !== 'approve' && decision !== 'reject' && decision !== 'requestChanges') {
       throw refused('malformed decide request: decision must be "approve", "reject" or "requestChanges"');
     }
     const refusal = this.check(decision, payload);
     if (refusal !== undefined) {
-      log.warn('decision refused', { decision, reason: refusal, via: 'update' });
+      log.warn('decision refused', {
+        decision,
+        reason: clip(refusal, MAX_REFUSAL_REASON_CHARS),
+        via: 'update',
+      });
       throw refused(refusal);
     }
   }

@@ -24,6 +24,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ConfigSnapshot } from '../config/schema';
+import { boundSources, MAX_SOURCES_PER_STEP } from '../contract/activities';
 import { FailureTypes } from '../contract/failures';
 import * as messages from '../contract/messages';
 import {
@@ -206,8 +207,10 @@ export async function researchBatch(input: BatchInput): Promise<BatchResult> {
   }
   status.phase = 'completed';
   const refusals = refusalsIn(status);
+  // What the parent does not know of each step: not the question or dependencies it sent (bounded
+  // input: 100 steps' outcomes stay well under Temporal's 2 MB payload limit, test/bounded.test.ts).
   return {
-    steps: status.steps,
+    steps: status.steps.map(({ question: _q, dependsOn: _d, ...outcome }) => outcome),
     usage: status.usage,
     ...(refusals.length ? { refusals } : {}),
   };
@@ -224,7 +227,9 @@ export async function researchSubtask(input: SubtaskInput): Promise<SubtaskResul
     await run.execute(await run.plan());
     const report = await run.synthesize();
     status.phase = 'completed';
-    const sources = status.steps.flatMap((s) => s.sources ?? []).slice(0, 20);
+    const { sources } = boundSources(
+      status.steps.flatMap((s) => s.sources ?? []).slice(0, MAX_SOURCES_PER_STEP),
+    );
     const refusals = refusalsIn(status);
     return {
       summary: report.summary,

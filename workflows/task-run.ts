@@ -17,7 +17,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { checkPlan, type ConfigSnapshot, type Plan, type PlanLimits, type Playbook } from '../config/schema';
-import type { RefusedToolCall, StepResult } from '../contract/activities';
+import { boundedError, boundedOutcome, type RefusedToolCall, type StepResult } from '../contract/activities';
 import { FailureTypes } from '../contract/failures';
 import type { AuditEntry, ChangeRequest, Phase, StepStatus, TaskStatus } from '../contract/messages';
 import { inBatches, STEPS_PER_RUN } from './batches';
@@ -167,14 +167,12 @@ export class TaskRun {
         return this.runStepWithRetries(step, byId);
       },
       succeeded: ({ step }, result) => {
-        step.state = 'done';
-        step.summary = result.summary;
-        step.sources = result.sources;
+        Object.assign(step, { state: 'done', ...boundedOutcome(result.summary, result.sources) });
         step.result = result.result;
         return undefined;
       },
       failed: ({ step }, err) => {
-        step.error = failureMessage(err);
+        step.error = boundedError(failureMessage(err));
         // Cancellation is never skipped over: the task is stopping.
         if (this.stepFailure.then === 'skip' && !isCancellation(err)) {
           step.state = 'skipped';
@@ -207,8 +205,7 @@ export class TaskRun {
           const result = await this.runStep(step, byId, change);
           Object.assign(step, {
             state: 'done',
-            summary: result.summary,
-            sources: result.sources,
+            ...boundedOutcome(result.summary, result.sources),
             result: result.result,
           });
         }),
