@@ -354,10 +354,17 @@ const SCENARIOS: Scenario[] = [
       await atGate(handle, 'plan');
       await refusedSignal(handle, 'approve', { by: 'm'.repeat(40_000) });
       await refusedSignal(handle, 'reject', { by: 'mallory', [`k${'k'.repeat(20_000)}`]: 1 });
-      await refusedSignal(handle, 'approve', { by: 'alice', comment: 'é'.repeat(9_000) }); // 18 KB, valid
-      await refusedUpdate(handle, { decision: 'approve', by: 'alice', comment: 'é'.repeat(9_000) });
+      await refusedUpdate(handle, { decision: 'approve', by: 'mallory', comment: 'é'.repeat(9_000) });
       for (let i = 0; i < 55; i++) await refusedSignal(handle, 'approve', { by: `mallory-${i}` });
-      await handle.signal(approve, { by: 'alice', comment: 'é'.repeat(100) });
+      // 18 KB and valid: accepted before v5 (pre-2569c4c), refused from v5 on, the 58th refusal.
+      await handle.signal(approve, { by: 'alice', comment: 'é'.repeat(9_000) });
+      const seen = await waitForStatus(
+        handle,
+        (s) => s.pendingGate?.gate !== 'plan' || s.audit.some((e) => e.more?.count === 8),
+        'the 18 KB decision',
+      );
+      if (seen.pendingGate?.gate === 'plan')
+        await handle.signal(approve, { by: 'alice', comment: 'é'.repeat(100) });
       await atGate(handle, 'report');
       await handle.signal(approve, { by: 'bob' });
     },
