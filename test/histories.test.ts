@@ -61,7 +61,9 @@ test('every history ever committed is still in the working tree, unchanged', asy
 test('the check names a history that was edited or deleted', async () => {
   const versions = await committedVersions();
   const present = await workingTreeBlobs();
-  const [[blob, file]] = [...present.entries()] as [[string, string]];
+  // A committed history (a new one not committed yet has no recorded version to lose).
+  const committed = new Set(versions.map((v) => v.blob));
+  const [blob, file] = [...present.entries()].find(([b]) => committed.has(b))!;
   const edited = new Map(present);
   edited.delete(blob);
   edited.set('0123456789abcdef0123456789abcdef01234567', file);
