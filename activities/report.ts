@@ -62,6 +62,10 @@ export function costSentence(provenance: Pick<Provenance, 'usage' | 'agents'>): 
   return ` Estimated model cost: unknown${unpriced.length ? ` (no price in config for ${unpriced.join(', ')})` : ''}.`;
 }
 
+/** How an approval's signing reads in the label: signed, unsigned (taken as given), or not recorded (older tasks). */
+const signedNote = (signed: boolean | undefined): string =>
+  signed === undefined ? '' : signed ? ' (signed)' : ' (unsigned)';
+
 /**
  * Everything of a report but its body: the text before it (the label and the start marker) and
  * after it (the end marker, the label with the content hash, the provenance block). The provenance
@@ -70,7 +74,9 @@ export function costSentence(provenance: Pick<Provenance, 'usage' | 'agents'>): 
 export function reportFrame(provenance: SignedProvenance): { head: string; tail: string } {
   const models = [...new Set(provenance.agents.map((a) => a.model))].join(', ');
   const signOff = provenance.approvals.length
-    ? provenance.approvals.map((a) => `${a.gate} approved by ${inLabel(a.by)} at ${a.at}`).join('; ')
+    ? provenance.approvals
+        .map((a) => `${a.gate} approved by ${inLabel(a.by)} at ${a.at}${signedNote(a.signed)}`)
+        .join('; ')
     : provenance.reportKind === 'final'
       ? 'no human sign-off was required by the playbook'
       : 'none yet';

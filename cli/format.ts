@@ -11,7 +11,8 @@ export function formatAudit(e: AuditEntry): string {
   const gate = e.gate ?? '-';
   if (e.event !== 'decision')
     return sanitize(`${e.at} ${gate}: ${e.event}${e.reason ? ` (${e.reason})` : ''}`);
-  const verdict = e.accepted ? 'accepted' : `REFUSED: ${e.reason}`;
+  const signing = e.signed === undefined ? '' : e.signed ? ' (signed)' : ' (unsigned)';
+  const verdict = e.accepted ? `accepted${signing}` : `REFUSED: ${e.reason}`;
   const comment = e.comment ? ` "${e.comment}"` : '';
   return sanitize(`${e.at} ${gate}: ${e.decision} by ${e.by} via ${e.via}${comment}: ${verdict}`);
 }
@@ -30,7 +31,9 @@ export function formatStep(s: TaskStatus['steps'][number]): string {
 
 /** The pending gate as a line: who may decide, approvals so far, deadline. */
 export function formatPendingGate(g: NonNullable<TaskStatus['pendingGate']>): string {
-  const approvals = g.approvals.length ? `; approved by ${g.approvals.map((a) => a.by).join(', ')}` : '';
+  const by = (a: (typeof g.approvals)[number]): string =>
+    a.signed === false ? `${a.by} (unsigned)` : a.signed ? `${a.by} (signed)` : a.by;
+  const approvals = g.approvals.length ? `; approved by ${g.approvals.map(by).join(', ')}` : '';
   const deadline = g.deadline ? `; deadline ${g.deadline}` : '';
   return sanitize(
     `waiting at the ${g.gate} gate (${g.stage}) for ${g.quorum} approval(s) from ${g.approvers.join(', ')}${approvals}${deadline}`,

@@ -110,6 +110,13 @@ export const PlaybookSchema = z
       })
       .strict()
       .default({ retries: 0, then: 'fail' }),
+    /**
+     * `signed`: every decision at this playbook's gates must be signed with a key config lists for
+     * the person it names, for this task, gate opening and plan or draft (docs/approvals.md, "Signed
+     * decisions"). `unsigned` (the default, as before signing): names are taken as given, and the
+     * report and audit trail say so.
+     */
+    decisions: z.enum(['signed', 'unsigned']).default('unsigned'),
     /** Whether a gate may approve itself when its deadline passes (`auto-approve`). Off by default. */
     allowAutoApprove: z.boolean().default(false),
     /**

@@ -149,6 +149,11 @@ export interface AuditEntry {
   /** Why a decision was refused, or what a gate event did. */
   reason?: string;
   comment?: string;
+  /**
+   * An accepted decision: whether it was signed and verified (`true`), or taken as given under a
+   * playbook with `decisions: unsigned` (`false`). Absent from entries recorded before signing.
+   */
+  signed?: boolean;
   /** A refused decision's payload: its JSON's size in UTF-8 bytes and `sha256:<hex>` of it (never the payload). */
   payload?: { bytes: number; sha256: string };
   /** The summary past {@link MAX_REFUSED_DECISION_ENTRIES} refused decisions: how many more, their bytes in all. */
@@ -237,6 +242,31 @@ export interface StepStatus {
   finishedAt?: string;
 }
 
+/**
+ * The statement a signed approval was verified over, less what the approval itself says (`by`,
+ * `comment`, the gate and the decision, `approve`): enough, with the signature, for an auditor to
+ * verify it again (contract/decision.ts, `statementBytes`).
+ */
+export interface SignedStatement {
+  workflowId: string;
+  instance: number;
+  subject: string;
+  /** When the approver signed, ISO 8601 (their clock). */
+  at: string;
+  signature: DecisionSignature;
+}
+
+/** One approval at a gate: who, when (workflow time), and whether it was signed. */
+export interface Approval {
+  by: string;
+  at: string;
+  comment?: string;
+  /** `false` under a playbook with `decisions: unsigned`; absent from approvals recorded before signing. */
+  signed?: boolean;
+  /** A signed approval's statement and signature. */
+  statement?: SignedStatement;
+}
+
 export interface PendingGate {
   gate: Gate;
   since: string;
@@ -246,7 +276,7 @@ export interface PendingGate {
   approvers: string[];
   quorum: number;
   /** Approvals so far, distinct people. */
-  approvals: { by: string; at: string; comment?: string }[];
+  approvals: Approval[];
   deadline?: string;
   /** Reminder points already passed. */
   reminders: string[];
@@ -310,7 +340,7 @@ export interface Provenance {
   configDigest: string;
   agents: { id: string; model: string; role: string }[];
   usage: TokenUsage & { byAgent: Record<string, TokenUsage> };
-  approvals: { gate: Gate; by: string; at: string; comment?: string }[];
+  approvals: ({ gate: Gate } & Approval)[];
   /** The whole audit trail of the gates: decisions accepted and refused, reminders, deadlines. */
   audit: AuditEntry[];
   /** The token budget the task ran under, and whether it cut the plan short. */

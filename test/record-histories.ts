@@ -42,6 +42,7 @@ import {
   decide,
   reject,
   requestChanges,
+  type DecideRequest,
   type DecisionPayload,
   type TaskStatus,
   type TokenUsage,
@@ -50,11 +51,11 @@ import {
   decisionWithDeadline,
   DEFAULT_PLAN,
   fakeModelActivities,
-  FIXTURE_CONFIG,
   pollUntil,
   tempActivityOptions,
   waitForStatus,
 } from './helpers';
+import { asSignal, nodeSigner, signedConfig, signedFor } from './signing';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -69,6 +70,8 @@ class Hold {
 /** What a scenario's driver can do besides sending messages: stop and start the worker. */
 interface Run {
   hold: Hold;
+  /** The scenario's client (signing asks the task which gate opening is pending). */
+  client: Client;
   /** Stops the worker (waits for it): the task's next workflow task waits on the server. */
   stopWorker(): Promise<void>;
   /** Starts a worker again on the scenario's task queue. */
@@ -157,6 +160,13 @@ const timerFired = (handle: Handle) =>
     'the deadline timer to fire',
     60_000,
   );
+
+/** Keys made at record time: alice's and bob's are in the config, mallory's in nobody's. */
+const KEYS = { alice: nodeSigner('alice'), bob: nodeSigner('bob'), mallory: nodeSigner('mallory') };
+
+/** `request` signed with `key` for the gate the task has open now. */
+const signed = (run: Run, handle: Handle, request: DecideRequest, key: keyof typeof KEYS) =>
+  signedFor(run.client, handle.workflowId, request, KEYS[key]);
 
 const SCENARIOS: Scenario[] = [
   {
@@ -467,6 +477,34 @@ const SCENARIOS: Scenario[] = [
     async drive() {},
   },
   {
+    // v6 (`signed-decisions`): every decision must be signed. Refused by signal (audited): an
+    // unsigned one, alice's name with mallory's key, bob's approval from the gate's first opening;
+    // by Update (nothing recorded): the same old approval. Accepted: signed ones, by both routes.
+    name: 'signed-decisions',
+    playbook: 'signed',
+    async drive(handle, run) {
+      const approval = (by: string) => ({ decision: 'approve' as const, by });
+      await atGate(handle, 'plan');
+      await refusedSignal(handle, 'approve', { by: 'alice' });
+      await refusedSignal(
+        handle,
+        'approve',
+        asSignal(await signed(run, handle, approval('alice'), 'mallory')),
+      );
+      const bobEarly = await signed(run, handle, approval('bob'), 'bob');
+      await handle.signal(approve, asSignal(await signed(run, handle, approval('alice'), 'alice')));
+      const change = { decision: 'requestChanges' as const, by: 'bob', comment: 'narrower' };
+      await handle.executeUpdate(decide, { args: [await signed(run, handle, change, 'bob')] });
+      await atGate(handle, 'plan', (s) => s.revisions.plan === 1);
+      await refusedSignal(handle, 'approve', asSignal(bobEarly));
+      await refusedUpdate(handle, bobEarly);
+      await handle.executeUpdate(decide, { args: [await signed(run, handle, approval('alice'), 'alice')] });
+      await handle.signal(approve, asSignal(await signed(run, handle, approval('bob'), 'bob')));
+      await atGate(handle, 'report');
+      await handle.executeUpdate(decide, { args: [await signed(run, handle, approval('alice'), 'alice')] });
+    },
+  },
+  {
     // Input the workflow refuses before loading config.
     name: 'invalid-input',
     playbook: 'open',
@@ -539,16 +577,10 @@ async function workflowsOf(commit: string): Promise<Pick<WorkerOptions, 'workflo
 
 /**
  * The fixture config with the playbooks only these scenarios use (test/fixtures/history-playbooks:
- * deadlines in seconds, each step-failure policy), in a temporary folder.
+ * deadlines in seconds, each step-failure policy, signed decisions), in a temporary folder, alice
+ * and bob listing the keys made for this recording (the histories' snapshots hold the public halves).
  */
-async function recorderConfig(): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-record-config-'));
-  await fs.cp(FIXTURE_CONFIG, dir, { recursive: true });
-  await fs.cp(path.join(__dirname, 'fixtures', 'history-playbooks'), path.join(dir, 'playbooks'), {
-    recursive: true,
-  });
-  return dir;
-}
+const recorderConfig = (): Promise<string> => signedConfig({ alice: KEYS.alice, bob: KEYS.bob });
 
 async function record(version: string, scenarios: Scenario[], workflowsFrom?: string): Promise<void> {
   // Scenarios fail steps and tasks on purpose: the worker's warnings about them are expected.
@@ -617,7 +649,7 @@ async function runScenario(
         scenario.input ?? { question: `Recorded scenario ${scenario.name}`, playbook: scenario.playbook },
       ],
     });
-    await scenario.drive(handle, { hold, stopWorker, startWorker });
+    await scenario.drive(handle, { hold, client, stopWorker, startWorker });
     const outcome = await handle.result().then(
       (r: { outcome: string }) => r.outcome,
       (err: unknown) => (err instanceof WorkflowFailedError ? `failed: ${err.cause?.message}` : String(err)),

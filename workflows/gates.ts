@@ -36,6 +36,7 @@ import {
   DECISIONS,
   DecisionPayloadSchema,
   MAX_REFUSAL_REASON_CHARS,
+  type Approval,
   type AuditEntry,
   type DecideResult,
   type Decision,
@@ -47,11 +48,12 @@ import {
 } from '../contract/messages';
 import { FailureTypes } from '../contract/failures';
 import { recordRefusal, refusedEntry, sizeRefusal } from './refusals';
+import { approvalOf, nextInstance, signatureRefusal } from './signatures';
 import { now } from './status';
 
 /** How a gate closed. */
 export type GateOutcome =
-  | { kind: 'approve'; approvals: { by: string; at: string; comment?: string }[] }
+  | { kind: 'approve'; approvals: Approval[] }
   | { kind: 'reject'; by: string; comment?: string }
   | { kind: 'requestChanges'; by: string; comment: string; rerunSteps: string[] };
 
@@ -81,6 +83,8 @@ const refused = (reason: string): ApplicationFailure =>
 
 export class Gatekeeper {
   private outcome: GateOutcome | undefined;
+  /** Whether decisions must be signed: the playbook says so, in workflow code that checks it. */
+  private signed = false;
 
   constructor(
     private readonly status: TaskStatus,
@@ -88,6 +92,14 @@ export class Gatekeeper {
     /** The task's config once loaded (decisions arriving before are refused: no gate is open). */
     private readonly config: () => ConfigSnapshot | undefined,
   ) {}
+
+  /**
+   * Requires every decision from now on to be signed (a playbook with `decisions: signed`). v6: a
+   * task started before enforcement took decisions as given, and replays as it ran.
+   */
+  requireSignatures(): void {
+    if (patched('signed-decisions')) this.signed = true;
+  }
 
   private get maxRevisions(): number {
     return this.config()?.playbook.limits.maxRevisions ?? 0;
@@ -125,6 +137,11 @@ export class Gatekeeper {
     if (!open.approvers.includes('*') && !open.approvers.includes(by)) {
       return `"${by}" is not an approver of the ${open.gate} gate now (approvers: ${open.approvers.join(', ')})`;
     }
+    if (this.signed) {
+      const keys = this.config()?.approverKeys ?? {};
+      const refusal = signatureRefusal(decision, parsed.data, this.status.workflowId, open, keys);
+      if (refusal !== undefined) return refusal;
+    }
     if (decision === 'approve' && open.approvals.some((a) => a.by === by)) {
       return `"${by}" has already approved the ${open.gate} gate (${open.approvals.length} of ${open.quorum})`;
     }
@@ -157,10 +174,11 @@ export class Gatekeeper {
       via,
       accepted: true,
       comment: payload.comment,
+      signed: this.signed,
     });
     let outcome: DecideResult['outcome'];
     if (decision === 'approve') {
-      open.approvals.push({ by: payload.by, at, comment: payload.comment });
+      open.approvals.push(approvalOf(payload, at, this.signed));
       outcome = open.approvals.length >= open.quorum ? 'approved' : 'waiting';
       if (outcome === 'approved') this.outcome = { kind: 'approve', approvals: [...open.approvals] };
     } else if (decision === 'reject') {
@@ -256,9 +274,9 @@ export class Gatekeeper {
    * Reminders and the deadline are timers raced against a decision ({@link onTimer} says what a
    * timer that won means); the loop's awaits are all here, so a decision resumes the task at once.
    */
-  async wait(gate: Gate, config: ResolvedGate): Promise<GateOutcome | undefined> {
+  async wait(gate: Gate, config: ResolvedGate, subject?: string): Promise<GateOutcome | undefined> {
     if (!config.required) return undefined;
-    const waiting = this.open(gate, config);
+    const waiting = this.open(gate, config, subject);
     while (!this.outcome) {
       const reminder = waiting.reminders.find((r) => !waiting.open.reminders.includes(r.label));
       const wakeAt = Math.min(reminder?.at ?? Infinity, waiting.deadlineAt ?? Infinity);
@@ -275,8 +293,11 @@ export class Gatekeeper {
     return this.close(gate);
   }
 
-  /** Opens the gate: pending in status, audited and published, with its reminders and deadline. */
-  private open(gate: Gate, config: ResolvedGate): Waiting {
+  /**
+   * Opens the gate: pending in status (with its instance and `subject`, what it decides on),
+   * audited and published, with its reminders and deadline.
+   */
+  private open(gate: Gate, config: ResolvedGate, subject: string | undefined): Waiting {
     this.outcome = undefined;
     this.setPhase(gate === 'plan' ? 'awaiting-plan-approval' : 'awaiting-report-approval');
     const openedAt = Date.now();
@@ -291,6 +312,8 @@ export class Gatekeeper {
       approvals: [],
       deadline: deadlineAt === undefined ? undefined : new Date(deadlineAt).toISOString(),
       reminders: [],
+      instance: nextInstance(this.status.audit),
+      subject,
     };
     this.status.pendingGate = open;
     this.audit({

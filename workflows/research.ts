@@ -25,6 +25,7 @@ import {
 } from '@temporalio/workflow';
 import type { ConfigSnapshot } from '../config/schema';
 import { boundSources, MAX_SOURCES_PER_STEP } from '../contract/activities';
+import { planSubject } from '../contract/decision';
 import { FailureTypes } from '../contract/failures';
 import * as messages from '../contract/messages';
 import {
@@ -98,6 +99,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     config = snapshot;
     status.configDigest = snapshot.digest;
     if (snapshot.playbook.budget) status.budget = { ...snapshot.playbook.budget };
+    if (snapshot.playbook.decisions === 'signed') gates.requireSignatures();
     const run = new TaskRun(status, snapshot, setPhase);
     const rejected = (): ResearchTaskResult => {
       setPhase('rejected');
@@ -106,7 +108,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
 
     let plan = await run.plan();
     for (;;) {
-      const outcome = await gates.wait('plan', snapshot.gates.plan);
+      const outcome = await gates.wait('plan', snapshot.gates.plan, planSubject(plan));
       if (!outcome) break;
       if (outcome.kind === 'approve') {
         approvals.push(...outcome.approvals.map((a) => ({ gate: 'plan' as const, ...a })));
@@ -120,6 +122,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
 
     let report = await run.synthesize();
     for (;;) {
+      let draftHash: string | undefined;
       // v2: approvers get the draft as a labelled file to read before they decide.
       if (snapshot.gates.report.required && patched('draft-preview-before-report-gate')) {
         const draft = await publishReport({
@@ -128,8 +131,9 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
           kind: 'draft',
         });
         status.report = { artifact: report.report, draftPath: draft.path };
+        draftHash = draft.contentHash;
       }
-      const outcome = await gates.wait('report', snapshot.gates.report);
+      const outcome = await gates.wait('report', snapshot.gates.report, draftHash);
       if (!outcome) break;
       if (outcome.kind === 'approve') {
         approvals.push(...outcome.approvals.map((a) => ({ gate: 'report' as const, ...a })));
