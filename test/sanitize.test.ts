@@ -427,7 +427,10 @@ describe('the CLIs and the inbox on a real task', () => {
       expect(hidden(json)).toEqual([]);
       const record = JSON.parse(json) as { task: { question: string }; audit: AuditEntry[] };
       expect(record.task.question).toBe(`What about this? ${EVIL}`);
-      expect(record.audit.find((e) => e.event === 'decision')?.comment).toBe(EVIL);
+      // A refused decision is kept as recorded: the name as sent, and never its comment (bounded refusals).
+      const refusal = record.audit.find((e) => e.event === 'decision');
+      expect(refusal).toMatchObject({ by: 'mallory\u202Eecila', accepted: false });
+      expect(refusal?.comment).toBeUndefined();
       const toStdout = await captured((io) =>
         runAudit([workflowId, '--out', '-'], { client: ctx.client, env: {}, ...io }),
       );
