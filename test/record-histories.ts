@@ -42,6 +42,7 @@ import {
   decide,
   reject,
   requestChanges,
+  status,
   type DecideRequest,
   type DecisionPayload,
   type TaskStatus,
@@ -164,9 +165,15 @@ const timerFired = (handle: Handle) =>
 /** Keys made at record time: alice's and bob's are in the config, mallory's in nobody's. */
 const KEYS = { alice: nodeSigner('alice'), bob: nodeSigner('bob'), mallory: nodeSigner('mallory') };
 
-/** `request` signed with `key` for the gate the task has open now. */
-const signed = (run: Run, handle: Handle, request: DecideRequest, key: keyof typeof KEYS) =>
-  signedFor(run.client, handle.workflowId, request, KEYS[key]);
+/**
+ * `request` signed with `key` for the gate the task has open now; unsigned when the task does not
+ * say which opening that is (workflow code older than signed decisions: the marker's old branch).
+ */
+async function signed(run: Run, handle: Handle, request: DecideRequest, key: keyof typeof KEYS) {
+  const { pendingGate } = await handle.query(status);
+  if (pendingGate?.instance === undefined) return request;
+  return signedFor(run.client, handle.workflowId, request, KEYS[key]);
+}
 
 const SCENARIOS: Scenario[] = [
   {

@@ -145,6 +145,19 @@ describe("version markers: the old code's history lacks the marker, v4's has it"
       expect(commandsIn(after).at(-1)).toBe('WORKFLOW_EXECUTION_COMPLETED');
     }
   });
+
+  test('signed-decisions (4b9ea22): a signed playbook took names as given before, signatures after', () => {
+    // Recorded with the same driver: the old code publishes no gate opening to sign for, so its
+    // decisions went unsigned and were accepted; both tasks complete.
+    const before = history('pre-4b9ea22/pre-4b9ea22-signed-decisions.json');
+    const after = history('v6/v6-signed-decisions.json');
+    expect(patchesIn(before)).not.toContain('signed-decisions');
+    expect(patchesIn(after)).toContain('signed-decisions');
+    expect([commandsIn(before).at(-1), commandsIn(after).at(-1)]).toEqual([
+      'WORKFLOW_EXECUTION_COMPLETED',
+      'WORKFLOW_EXECUTION_COMPLETED',
+    ]);
+  });
 });
 
 test('an incompatible change is caught: replay fails with a DeterminismViolationError', async () => {

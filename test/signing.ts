@@ -51,8 +51,8 @@ export const signedFor = (
   signer: Signer,
 ): Promise<SignedDecision> => signDecision(client, workflowId, request, signer);
 
-/** A signed decision as a signal's payload: the decision is the signal's name. */
-export const asSignal = ({
+/** A decision as a signal's payload: the decision is the signal's name. */
+export const asSignal = <T extends { decision: string }>({
   decision: _decision,
   ...payload
-}: SignedDecision): Omit<SignedDecision, 'decision'> => payload;
+}: T): Omit<T, 'decision'> => payload;
