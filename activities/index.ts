@@ -39,7 +39,7 @@ import {
   synthesisPrompt,
   type ContextItem,
 } from './prompts';
-import { neutraliseModelText, renderReport } from './report';
+import { neutraliseModelText, provenancePathOf, renderReport, safeName } from './report';
 import { signProvenance, type SignedProvenance } from './signing';
 import { TOOL_REGISTRY } from './tools';
 
@@ -232,15 +232,11 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       const provenance: SignedProvenance = options.publisherKey
         ? signProvenance(unsigned, options.publisherKey)
         : unsigned;
-      const safeName = input.provenance.workflowId.replace(/[^A-Za-z0-9._-]+/g, '_');
-      const file = path.join(options.reportDir, `${safeName}${kind === 'final' ? '' : `.${kind}`}.md`);
+      const name = safeName(input.provenance.workflowId);
+      const file = path.join(options.reportDir, `${name}${kind === 'final' ? '' : `.${kind}`}.md`);
       await fs.mkdir(options.reportDir, { recursive: true });
       await fs.writeFile(file, renderReport(body, provenance), 'utf8');
-      await fs.writeFile(
-        file.replace(/\.md$/, '.provenance.json'),
-        `${JSON.stringify(provenance, null, 2)}\n`,
-        'utf8',
-      );
+      await fs.writeFile(provenancePathOf(file), `${JSON.stringify(provenance, null, 2)}\n`, 'utf8');
       return { path: file, contentHash };
     },
   };

@@ -12,6 +12,15 @@ import { formatUsd } from '../contract/usage';
 import type { Provenance } from '../contract/messages';
 import type { SignedProvenance } from './signing';
 
+/** What a report file's name should be, as `publishReport` names it. */
+export const safeName = (workflowId: string): string => workflowId.replace(/[^A-Za-z0-9._-]+/g, '_');
+
+/** The `.provenance.json` written beside a report. */
+export const provenancePathOf = (reportPath: string): string =>
+  /\.md$/.test(reportPath)
+    ? reportPath.replace(/\.md$/, '.provenance.json')
+    : `${reportPath}.provenance.json`;
+
 export const BODY_START = '<!-- baton:body:start -->';
 export const BODY_END = '<!-- baton:body:end -->';
 

@@ -8,6 +8,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { promises as fs } from 'node:fs';
+import { failureMessage } from '../contract/failures';
 import { status as statusQuery, type ResearchTaskResult, type TaskStatus } from '../contract/messages';
 import { DEFAULT_WORKER_TIMEOUT_MS, workerTimedOut } from '../client';
 import { buildAuditRecord } from './audit-build';
@@ -20,17 +21,11 @@ import type {
   Publishers,
   ReportFiles,
 } from './audit-record';
-import { provenancePathOf, reportTarget } from './audit-verify';
+import { provenancePathOf } from '../activities/report';
+import { reportTarget } from './audit-verify';
 
 /** Past this, a server that has not answered `describe` is reported as unreachable. */
 export const DEFAULT_SERVER_TIMEOUT_MS = 10_000;
-
-/** An error's message and its causes', joined by ": ". */
-export const errorText = (err: unknown): string => {
-  const parts: string[] = [];
-  for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) parts.push(cur.message);
-  return parts.length ? parts.join(': ') : String(err);
-};
 
 /** Whether any worker has polled the task queue lately (undefined: the server would not say). */
 async function workerSeen(client: Client, taskQueue: string): Promise<boolean | undefined> {
@@ -70,7 +65,7 @@ async function readStatus(
         reason: `no worker answered the status query within ${timeoutMs / 1000} s; ${hint}`,
       };
     }
-    return { ok: false, reason: `the status query failed: ${errorText(err)}` };
+    return { ok: false, reason: `the status query failed: ${failureMessage(err)}` };
   }
 }
 
@@ -93,7 +88,7 @@ async function readResult(
   } catch (err) {
     return {
       ok: false,
-      reason: `the task ended ${execution.status.toLowerCase()} without a result: ${errorText(err)}`,
+      reason: `the task ended ${execution.status.toLowerCase()} without a result: ${failureMessage(err)}`,
     };
   }
 }
@@ -108,7 +103,7 @@ async function readText(file: string): Promise<Answer<string>> {
       reason:
         code === 'ENOENT'
           ? 'no such file (the worker writes reports to its BATON_REPORT_DIR: export where that folder is, or give a copy with --report <file>)'
-          : errorText(err),
+          : failureMessage(err),
     };
   }
 }
@@ -143,7 +138,7 @@ export async function collectAudit(
       (value): Answer<HistoryFacts> => ({ ok: true, value }),
       (err): Answer<HistoryFacts> => ({
         ok: false,
-        reason: `the event history could not be read: ${errorText(err)}`,
+        reason: `the event history could not be read: ${failureMessage(err)}`,
       }),
     ),
   ]);

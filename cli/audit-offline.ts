@@ -13,7 +13,8 @@ import { loadPublishers } from '../activities/signing';
 import { safeText } from '../contract/text';
 import type { CommandOutput } from '../lib/cli';
 import type { Answer, Publishers } from './audit-record';
-import { embeddedProvenance, provenancePathOf, verifyReport } from './audit-verify';
+import { provenancePathOf } from '../activities/report';
+import { embeddedProvenance, verifyReport } from './audit-verify';
 
 /** `--verify <report>`: one report file checked offline. */
 export interface VerifyArgs {

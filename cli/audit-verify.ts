@@ -13,15 +13,6 @@ import { checkProvenanceSignature, type SignedProvenance } from '../activities/s
 import type { ReportKind } from '../contract/messages';
 import type { Answer, AuditSources, Publishers, Verification, VerificationCheck } from './audit-record';
 
-/** What a report file's name should be, as `publishReport` makes it. */
-export const safeName = (workflowId: string): string => workflowId.replace(/[^A-Za-z0-9._-]+/g, '_');
-
-/** The `.provenance.json` written beside a report. */
-export const provenancePathOf = (reportPath: string): string =>
-  /\.md$/.test(reportPath)
-    ? reportPath.replace(/\.md$/, '.provenance.json')
-    : `${reportPath}.provenance.json`;
-
 /** Where the provenance block starts: the last one in the file is Baton's (the body comes before it). */
 const TRAILER = '\n\n## Provenance\n\n```json\n\n';
 const TRAILER_END = '\n\n```\n\n';

@@ -26,10 +26,11 @@ import { safeJson, safeText } from '../contract/text';
 import { command, parseCommandLine, runMain, UsageError, type CommandOutput } from '../lib/cli';
 import { dataConverterFromEnv } from '../workers/codec';
 import { connectionOptions, temporalOptionsFromEnv, type TemporalOptions } from '../workers/options';
-import { collectAudit, DEFAULT_SERVER_TIMEOUT_MS, errorText } from './audit-collect';
+import { failureMessage } from '../contract/failures';
+import { collectAudit, DEFAULT_SERVER_TIMEOUT_MS } from './audit-collect';
 import { readPublishers, verifyOffline, type VerifyArgs } from './audit-offline';
 import type { AuditRecord } from './audit-record';
-import { safeName } from './audit-verify';
+import { safeName } from '../activities/report';
 
 export const USAGE = `usage: npm run audit -- <workflow id> [--out <file>] [--report <file>] [--publishers <file>]
        npm run audit -- --verify <report.md> [--publishers <file>]
@@ -192,7 +193,7 @@ async function exportAudit(args: AuditArgs, given: AuditDeps): Promise<number> {
       if (args.out === undefined) await fs.mkdir(path.dirname(file), { recursive: true });
       await fs.writeFile(file, json, 'utf8');
     } catch (err) {
-      deps.err(`error: cannot write the export to ${file}: ${errorText(err)}`);
+      deps.err(`error: cannot write the export to ${file}: ${failureMessage(err)}`);
       return 1;
     }
     say(`wrote ${file}`);
@@ -221,10 +222,10 @@ function collectError(err: unknown, workflowId: string, deps: AuditDeps): string
   }
   for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) {
     if (isGrpcServiceError(cur) && Number(cur.code) === GRPC_UNAVAILABLE) {
-      return `cannot reach ${server}: ${errorText(err)}`;
+      return `cannot reach ${server}: ${failureMessage(err)}`;
     }
   }
-  return errorText(err);
+  return failureMessage(err);
 }
 
 /** A few lines saying what the export holds, for the terminal. */
@@ -270,7 +271,7 @@ const main = command(AUDIT_COMMAND, async (parsed) => {
     });
   } catch (err) {
     console.error(
-      `error: cannot reach the Temporal server at ${temporalOptions.address} within ${DEFAULT_SERVER_TIMEOUT_MS / 1000} s (${errorText(err)}): is it running, and are TEMPORAL_ADDRESS and TEMPORAL_TLS* right?`,
+      `error: cannot reach the Temporal server at ${temporalOptions.address} within ${DEFAULT_SERVER_TIMEOUT_MS / 1000} s (${failureMessage(err)}): is it running, and are TEMPORAL_ADDRESS and TEMPORAL_TLS* right?`,
     );
     return 1;
   }

@@ -30,3 +30,12 @@ export const FailureTypes = {
 
 /** One of {@link FailureTypes}. */
 export type FailureType = (typeof FailureTypes)[keyof typeof FailureTypes];
+
+/** What went wrong, with the chain of causes (`Child workflow execution failed: step "s2" …`). */
+export const failureMessage = (err: unknown): string => {
+  if (err instanceof Error) {
+    const cause = (err as Error & { cause?: unknown }).cause;
+    return cause instanceof Error ? `${err.message}: ${failureMessage(cause)}` : err.message;
+  }
+  return String(err);
+};

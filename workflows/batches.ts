@@ -15,7 +15,8 @@ import type { BatchResult, StepStatus, TaskStatus } from '../contract/messages';
 import type { ConfigSnapshot } from '../config/schema';
 import type { Budget } from './budget';
 import type { Unit, Work } from './scheduler';
-import { failureMessage, mergeUsage, now } from './status';
+import { failureMessage } from '../contract/failures';
+import { mergeUsage, now } from './status';
 import type { researchBatch } from './research';
 
 /**

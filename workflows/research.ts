@@ -26,7 +26,7 @@ import {
 import type { ConfigSnapshot } from '../config/schema';
 import { boundSources, MAX_SOURCES_PER_STEP } from '../contract/activities';
 import { planSubject } from '../contract/decision';
-import { FailureTypes } from '../contract/failures';
+import { failureMessage, FailureTypes } from '../contract/failures';
 import * as messages from '../contract/messages';
 import {
   BATON_PHASE,
@@ -43,7 +43,7 @@ import {
 } from '../contract/messages';
 import { assemblePartialReport, loadConfigSnapshot, publishReport } from './calls';
 import { Gatekeeper } from './gates';
-import { failureMessage, markCancelled, newStatus, now, provenanceOf, refusalsIn } from './status';
+import { markCancelled, newStatus, now, provenanceOf, refusalsIn } from './status';
 import { TaskRun } from './task-run';
 
 /**

@@ -3,9 +3,9 @@
  * query answers with it), and the small helpers that change it. Deterministic: `now()` is the time
  * of the current workflow task, never the clock of the machine.
  */
-import { addUsageInto } from '../contract/usage';
+import { addAgentUsageInto } from '../contract/usage';
 import type { ConfigSnapshot } from '../config/schema';
-import type { AuditEntry, Provenance, TaskStatus, TokenUsage } from '../contract/messages';
+import type { AuditEntry, Provenance, TaskStatus } from '../contract/messages';
 
 /** Workflow time as ISO text (inside a workflow, `Date` is the time of the current workflow task). */
 export const now = (): string => new Date().toISOString();
@@ -28,19 +28,9 @@ export function newStatus(workflowId: string, question: string, playbook: string
   };
 }
 
-/**
- * Adds one model call's usage (or a child's per-agent usage) to the task's totals and the agent's:
- * tokens, cache reads and writes, and estimated cost (see contract/usage.ts for how an unknown cost
- * and usage recorded before these fields existed add up).
- */
-export function addUsage(total: Usage, agentId: string, usage: TokenUsage): void {
-  addUsageInto(total, usage);
-  addUsageInto((total.byAgent[agentId] ??= { inputTokens: 0, outputTokens: 0 }), usage);
-}
-
 /** Adds a child workflow's usage, agent by agent. */
 export function mergeUsage(total: Usage, other: Usage): void {
-  for (const [agentId, usage] of Object.entries(other.byAgent)) addUsage(total, agentId, usage);
+  for (const [agentId, usage] of Object.entries(other.byAgent)) addAgentUsageInto(total, agentId, usage);
 }
 
 /** A cancelled task: steps in flight were cancelled with it, and nobody is asked to decide any more. */
@@ -51,15 +41,6 @@ export function markCancelled(status: TaskStatus): void {
   status.error = 'the task was cancelled';
   status.pendingGate = undefined;
 }
-
-/** What went wrong, with the chain of causes (`Child workflow execution failed: step "s2" …`). */
-export const failureMessage = (err: unknown): string => {
-  if (err instanceof Error) {
-    const cause = (err as Error & { cause?: unknown }).cause;
-    return cause instanceof Error ? `${err.message}: ${failureMessage(cause)}` : err.message;
-  }
-  return String(err);
-};
 
 /** What Baton refused a model in this run (plans, tool calls), for a child to hand to its parent. */
 export const refusalsIn = (status: TaskStatus): AuditEntry[] =>

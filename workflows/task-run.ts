@@ -18,13 +18,14 @@ import {
 } from '@temporalio/workflow';
 import { checkPlan, type ConfigSnapshot, type Plan, type PlanLimits, type Playbook } from '../config/schema';
 import { boundedError, boundedOutcome, type RefusedToolCall, type StepResult } from '../contract/activities';
-import { FailureTypes } from '../contract/failures';
+import { failureMessage, FailureTypes } from '../contract/failures';
 import type { AuditEntry, ChangeRequest, Phase, StepStatus, TaskStatus } from '../contract/messages';
+import { addAgentUsageInto } from '../contract/usage';
 import { inBatches, STEPS_PER_RUN } from './batches';
 import { Budget } from './budget';
 import { childSummary, planTask, runSpecialist, synthesizeReport } from './calls';
 import { runDag, type Unit, type Work } from './scheduler';
-import { addUsage, failureMessage, mergeUsage, now } from './status';
+import { mergeUsage, now } from './status';
 import type { researchSubtask } from './research';
 
 type StepOutcome = Omit<StepResult, 'model'>;
@@ -103,7 +104,7 @@ export class TaskRun {
         change,
         previousProblems: problems,
       });
-      addUsage(this.status.usage, lead.id, answer.usage);
+      addAgentUsageInto(this.status.usage, lead.id, answer.usage);
       this.refusedToolCalls(lead.id, undefined, answer.refusedToolCalls);
       problems = answer.valid ? checkPlan(answer.plan, limits) : answer.problems;
       if (answer.valid && problems.length === 0) {
@@ -269,7 +270,7 @@ export class TaskRun {
       context,
       change,
     });
-    addUsage(this.status.usage, agent.id, result.usage);
+    addAgentUsageInto(this.status.usage, agent.id, result.usage);
     this.refusedToolCalls(agent.id, step.id, result.refusedToolCalls);
     step.usage = result.usage;
     return result;
@@ -292,7 +293,7 @@ export class TaskRun {
         .map((s) => ({ id: s.id, agent: s.agent, question: s.question, reason: s.error ?? 'failed' })),
       change,
     });
-    addUsage(this.status.usage, lead.id, result.usage);
+    addAgentUsageInto(this.status.usage, lead.id, result.usage);
     this.refusedToolCalls(lead.id, undefined, result.refusedToolCalls);
     this.status.report = { artifact: result.report };
     return result;
