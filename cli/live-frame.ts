@@ -7,6 +7,7 @@
  * replaced (lib/text.ts), so it can never move the cursor or restyle the terminal.
  */
 import { styleText } from 'node:util';
+import { stepsOf } from '../client';
 import type { StepStatus, TaskStatus } from '../contract/messages';
 import { formatUsd } from '../contract/usage';
 import { cut, displayWidth, line } from '../lib/text';
@@ -54,12 +55,6 @@ export interface StepCounts {
   failed: number;
   skipped: number;
   pending: number;
-}
-
-/** The steps of a status, or the plan's steps as pending before execution starts. */
-export function stepsOf(s: TaskStatus): StepStatus[] {
-  if (s.steps.length) return s.steps;
-  return (s.plan?.steps ?? []).map((p) => ({ ...p, state: 'pending' as const }));
 }
 
 export function countSteps(steps: readonly StepStatus[]): StepCounts {

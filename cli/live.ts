@@ -8,12 +8,13 @@
  * plain lines. {@link childStatuses} gathers the statuses of decomposed steps' child tasks.
  */
 import { stripVTControlCharacters } from 'node:util';
+import { stepsOf } from '../client';
 import type { TaskStatus } from '../contract/messages';
 import { safeText } from '../contract/text';
 import { displayWidth, sanitize } from '../lib/text';
 import { formatAudit } from './format';
 import { changeLines } from './live-changes';
-import { CLOSED_PHASES, renderFrame, stepsOf } from './live-frame';
+import { CLOSED_PHASES, renderFrame } from './live-frame';
 
 // ---------------------------------------------------------------------------------------------------------
 // Writing to a terminal
