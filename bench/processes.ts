@@ -13,8 +13,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PROJECT_ROOT } from '../activities/options';
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
 const TSX = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
 
 /** The line `workers/main.ts` prints once its worker polls the task queue. */

@@ -21,9 +21,9 @@ import { createReadStream, createWriteStream, existsSync, promises as fs } from 
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress } from 'node:zlib';
+import { PROJECT_ROOT } from '../activities/options';
 
-const ROOT = path.resolve(__dirname, '..');
-const PACKAGE = path.join(ROOT, 'node_modules', '@sparticuz', 'chromium');
+const PACKAGE = path.join(PROJECT_ROOT, 'node_modules', '@sparticuz', 'chromium');
 const SYSTEM_CHROMIUM = '/usr/bin/chromium';
 
 /** Where to find a browser when none is found, in one line. */
@@ -51,7 +51,14 @@ async function shippedChromium(): Promise<string | undefined> {
   const { version } = JSON.parse(await fs.readFile(path.join(PACKAGE, 'package.json'), 'utf8')) as {
     version: string;
   };
-  const binary = path.join(ROOT, 'node_modules', '.cache', 'baton', `chromium-${version}`, 'chromium');
+  const binary = path.join(
+    PROJECT_ROOT,
+    'node_modules',
+    '.cache',
+    'baton',
+    `chromium-${version}`,
+    'chromium',
+  );
   if (!existsSync(binary)) {
     await fs.mkdir(path.dirname(binary), { recursive: true });
     const partial = `${binary}.${process.pid}.partial`;

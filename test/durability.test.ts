@@ -41,8 +41,9 @@ import {
   type StepStatus,
   type TaskStatus,
 } from '../contract/messages';
-import { pollUntil, uniqueId } from './helpers';
-import { PROJECT_ROOT, Processes, type WorkerEnv, type WorkerProcess } from '../bench/processes';
+import { readUntil, uniqueId } from './helpers';
+import { Processes, type WorkerEnv, type WorkerProcess } from '../bench/processes';
+import { PROJECT_ROOT } from '../activities/options';
 
 const QUESTION = 'How do solid-state batteries compare with lithium-ion for EVs?';
 /** Model latency of the interrupted runs: long enough for calls to be observably in flight. */
@@ -217,28 +218,6 @@ interface Snapshot {
   callsBefore: number;
 }
 
-type Read<T> = { value: T } | { error: string };
-
-/** Reads until `predicate` holds; read errors (no worker yet, server restarting) count as "not yet". */
-async function until<T>(
-  read: () => Promise<T>,
-  predicate: (value: T) => boolean,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const found = await pollUntil<Read<T>>(
-    () =>
-      read().then(
-        (value) => ({ value }),
-        (err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }),
-      ),
-    (r) => 'value' in r && predicate(r.value),
-    what,
-    timeoutMs,
-  );
-  return (found as { value: T }).value;
-}
-
 /**
  * The status query, bounded. Right after a worker is killed, a query is first offered to the dead
  * worker's sticky queue; the server falls back to the normal queue after the sticky
@@ -274,7 +253,7 @@ const waitForSnapshot = (
   workflowId: string,
   predicate: (s: Snapshot) => boolean,
   what: string,
-): Promise<Snapshot> => until(() => readSnapshot(c, workflowId, rig.calls), predicate, what);
+): Promise<Snapshot> => readUntil(() => readSnapshot(c, workflowId, rig.calls), predicate, what);
 
 const isModelStep = (s: StepStatus): boolean => !s.childWorkflowId;
 const running = (steps: StepStatus[] = []): StepStatus[] =>
@@ -359,7 +338,7 @@ async function runReference(rig: Rig, playbook: Playbook): Promise<Reference> {
   });
   const gates: Gate[] = playbook === 'research-brief' ? ['plan', 'report'] : ['report'];
   for (const gate of gates) {
-    await until(
+    await readUntil(
       () => queryStatus(client, handle.workflowId),
       (s) => s.pendingGate?.gate === gate,
       `the reference's ${gate} gate`,
@@ -684,7 +663,7 @@ durabilityTest(
 
     // A step whose call reached the model moments ago (its answer is still far off), and the worker
     // running it, from the server's record of the activity attempt (identity `pid@host`).
-    const { before, holder } = await until(
+    const { before, holder } = await readUntil(
       async () => {
         const before = await readSnapshot(client, handle.workflowId, rig.calls);
         const { raw } = await handle.describe();
@@ -707,7 +686,7 @@ durabilityTest(
     const kill = interruption(`${victim!.label} killed`, before, rig.calls, rig.calls.length);
     expect(kill.inFlight.size).toBe(1);
 
-    await until(
+    await readUntil(
       () => queryStatus(client, handle.workflowId),
       (s) => s.pendingGate?.gate === 'report',
       'the report gate',
