@@ -226,6 +226,34 @@ export async function pollUntil<T>(
   throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last, null, 2)}`);
 }
 
+/**
+ * Reads until `predicate` holds, a read that fails (no worker to answer a query yet, a server
+ * restarting) counting as "not yet". `failFast`, run before each read, may throw to stop waiting at
+ * once, when waiting could only time out.
+ */
+export async function readUntil<T>(
+  read: () => Promise<T>,
+  predicate: (value: T) => boolean,
+  what: string,
+  timeoutMs = 60_000,
+  failFast?: () => Promise<void>,
+): Promise<T> {
+  type Read = { value: T } | { error: string };
+  const found = await pollUntil<Read>(
+    async () => {
+      await failFast?.();
+      return read().then(
+        (value) => ({ value }),
+        (err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }),
+      );
+    },
+    (r) => 'value' in r && predicate(r.value),
+    what,
+    timeoutMs,
+  );
+  return (found as { value: T }).value;
+}
+
 export const DEFAULT_PLAN: Plan = {
   rationale: 'Two independent gathering steps, then an analysis of both.',
   steps: [

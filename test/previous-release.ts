@@ -44,9 +44,13 @@ export interface ExportedTree {
  * Exports `commit` (a sha, tag or any name git resolves) from this clone's history into a new
  * temporary folder (`git archive`: no work tree touched) and links this checkout's node_modules
  * into it, so that its code runs (`tsx`) and bundles here. Fails, never skips, when the commit is not
- * in the clone (a shallow clone) or when its runtime dependencies are not the ones installed here.
+ * in the clone (a shallow clone) or, unless `checkDependencies` is false (only its workflow code is
+ * bundled, with the SDK installed here), when its runtime dependencies are not the ones installed here.
  */
-export async function exportCommit(commit: string): Promise<ExportedTree> {
+export async function exportCommit(
+  commit: string,
+  { checkDependencies = true }: { checkDependencies?: boolean } = {},
+): Promise<ExportedTree> {
   let sha: string;
   try {
     sha = (
@@ -67,7 +71,7 @@ export async function exportCommit(commit: string): Promise<ExportedTree> {
   }
   const [theirs, ours] = await Promise.all([dependenciesIn(dir), dependenciesIn(PROJECT_ROOT)]);
   const differ = Object.entries(theirs).filter(([name, version]) => ours[name] !== version);
-  if (differ.length > 0) {
+  if (checkDependencies && differ.length > 0) {
     throw new Error(
       `${sha} needs ${differ.map(([n, v]) => `${n}@${v}`).join(', ')}, which this checkout's node_modules does not have (here: ${differ.map(([n]) => `${n}@${ours[n] ?? 'none'}`).join(', ')}); install its own dependencies in ${dir} instead of linking these`,
     );

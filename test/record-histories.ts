@@ -26,12 +26,9 @@ import {
   type NativeConnection,
   type WorkerOptions,
 } from '@temporalio/worker';
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { command, runMain, UsageError } from '../lib/cli';
 import { startDevServer } from '../local/temporal';
 import { ensureSearchAttributes } from '../workers/search-attributes';
@@ -56,6 +53,7 @@ import {
   tempActivityOptions,
   waitForStatus,
 } from './helpers';
+import { exportCommit } from './previous-release';
 import { asSignal, nodeSigner, signedConfig, signedFor } from './signing';
 
 const ROOT = path.join(__dirname, '..');
@@ -557,20 +555,13 @@ const main = command(
   },
 );
 
-const run = promisify(execFile);
-
 /**
  * The workflow code of `commit`: its tree exported from git into a temporary folder, with this
  * checkout's node_modules (the SDK is the same across these versions), bundled as a worker would.
  */
 async function workflowsOf(commit: string): Promise<Pick<WorkerOptions, 'workflowBundle'>> {
-  const sha = (
-    await run('git', ['rev-parse', '--verify', `${commit}^{commit}`], { cwd: ROOT })
-  ).stdout.trim();
-  const tree = await fs.mkdtemp(path.join(os.tmpdir(), `baton-workflows-${sha.slice(0, 7)}-`));
-  await run('sh', ['-c', `git archive ${sha} | tar -x -C "${tree}"`], { cwd: ROOT, maxBuffer: 1 << 26 });
+  const { sha, dir: tree } = await exportCommit(commit, { checkDependencies: false });
   try {
-    await fs.symlink(path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules'), 'dir');
     console.log(`workflows of ${sha}`);
     const { code } = await bundleWorkflowCode({
       workflowsPath: path.join(tree, 'workflows', 'index.ts'),

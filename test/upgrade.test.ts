@@ -41,6 +41,7 @@ import {
   FIXTURE_CONFIG,
   fakeModelActivities,
   pollUntil,
+  readUntil,
   tempActivityOptions,
   uniqueId,
   useTestServer,
@@ -113,32 +114,20 @@ class ReplayBroke extends Error {}
  * Reads `read()` until `predicate` holds. Read errors (no worker to answer a query yet) count as
  * "not yet"; a replay break in the task's histories fails at once, since waiting could only time out.
  */
-async function until<T>(
+const until = <T>(
   client: Client,
   handle: WorkflowHandle,
   read: () => Promise<T>,
   predicate: (value: T) => boolean,
   what: string,
   timeoutMs = 60_000,
-): Promise<T> {
-  type Read = { value: T } | { error: string };
-  const found = await pollUntil<Read>(
-    async () => {
-      const breaks = await breaksOf(client, handle.workflowId);
-      if (breaks.length > 0) {
-        throw new ReplayBroke(`${handle.workflowId} does not replay:\n${JSON.stringify(breaks, null, 2)}`);
-      }
-      return read().then(
-        (value) => ({ value }),
-        (err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }),
-      );
-    },
-    (r) => 'value' in r && predicate(r.value),
-    what,
-    timeoutMs,
-  );
-  return (found as { value: T }).value;
-}
+): Promise<T> =>
+  readUntil(read, predicate, what, timeoutMs, async () => {
+    const breaks = await breaksOf(client, handle.workflowId);
+    if (breaks.length > 0) {
+      throw new ReplayBroke(`${handle.workflowId} does not replay:\n${JSON.stringify(breaks, null, 2)}`);
+    }
+  });
 
 /**
  * The status query, bounded: right after the kill a query is offered to the dead worker's sticky
