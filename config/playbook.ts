@@ -83,8 +83,18 @@ export const PlaybookLimitsSchema = z
     maxPlanAttempts: z.number().int().min(1).max(5).default(3),
     /** How many change requests a gate accepts before it can only be approved or rejected. */
     maxRevisions: z.number().int().min(0).max(10).default(2),
+    /**
+     * Steps across the task's whole tree: the top plan's, and every decomposed step's child plans'
+     * (each decomposed step gets an equal share of what the plan leaves). Default: maxSteps times
+     * (1 + maxDepth), so decomposition adds steps linearly, not as maxSteps to the power maxDepth.
+     */
+    maxTotalSteps: z.number().int().min(1).max(10_000).optional(),
   })
-  .strict();
+  .strict()
+  .transform((limits) => ({
+    ...limits,
+    maxTotalSteps: limits.maxTotalSteps ?? limits.maxSteps * (1 + limits.maxDepth),
+  }));
 export type PlaybookLimits = z.infer<typeof PlaybookLimitsSchema>;
 
 export const PlaybookSchema = z
@@ -161,7 +171,11 @@ export interface ResolvedGate extends Omit<GateConfig, 'approvers' | 'escalation
   escalation?: Omit<NonNullable<GateConfig['escalation']>, 'approvers'> & { approvers: string[] };
 }
 
-/** Gate approver references exist, and a quorum can be met by the people named. */
+/**
+ * Gate approver references exist, and a quorum can be met by the people named — by distinct people:
+ * a quorum over 1 needs `decisions: signed`, since an unsigned decision's name is taken as given and
+ * one person could send several, and `'*'` (anyone) takes any name as given the same way.
+ */
 export function checkGatesAgainstApprovers(playbook: Playbook, file: ApproversFile): Finding[] {
   const problems: Finding[] = [];
   const check = (at: string[], refs: readonly string[], quorum: number): void => {
@@ -179,11 +193,17 @@ export function checkGatesAgainstApprovers(playbook: Playbook, file: ApproversFi
       }
     });
     const resolved = resolveApprovers(refs, file);
-    if (resolved.includes('*') && quorum > 1) {
-      // '*' takes any name as given: one person could meet the quorum by claiming several.
+    const claimed = (by: string): string =>
+      `${where}.quorum: ${quorum} approvals ${by} could all come from one person claiming several names`;
+    if (quorum > 1 && playbook.decisions === 'unsigned') {
       problems.push({
         at: [...at, 'quorum'],
-        message: `${where}.quorum: ${quorum} approvals from '*' (anyone) could all come from one person claiming several names; name the approvers, or use quorum 1`,
+        message: `${claimed('under decisions: unsigned')}; set decisions: signed (approvers sign with keys listed in approvers.yaml), or use quorum 1`,
+      });
+    } else if (resolved.includes('*') && quorum > 1) {
+      problems.push({
+        at: [...at, 'quorum'],
+        message: `${claimed("from '*' (anyone)")}; name the approvers, or use quorum 1`,
       });
     } else if (!resolved.includes('*') && resolved.length < quorum) {
       problems.push({

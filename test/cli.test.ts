@@ -4,6 +4,8 @@
  * reads: the lines printed and the exit code.
  */
 import type { Client } from '@temporalio/client';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { runCli, USAGE, type CliDeps } from '../cli/baton';
 import { formatDecideResult, pendingQuery } from '../client';
 import { formatAudit } from '../cli/format';
@@ -21,6 +23,7 @@ import {
   type CapturedRun,
   runScript,
 } from './helpers';
+import { nodeSigner, signedConfig } from './signing';
 
 const ctx = useTestServer();
 
@@ -192,13 +195,17 @@ describe('baton CLI', () => {
   });
 
   test('with a quorum, a partial approval answers "waiting" and the list stops asking that person', async () => {
-    const options = await tempActivityOptions();
-    const { activities } = fakeModelActivities(options);
+    // A quorum over 1 needs signed decisions: the `signed` playbook, plan 2 of alice, bob, carol.
+    const alice = nodeSigner('alice');
+    const configDir = await signedConfig({ alice, bob: nodeSigner('bob'), carol: nodeSigner('carol') });
+    const keyFile = path.join(configDir, 'alice.key');
+    await fs.writeFile(keyFile, alice.pem, { mode: 0o600 });
+    const { activities } = fakeModelActivities(await tempActivityOptions(configDir));
     await withWorker(ctx, activities, async (taskQueue) => {
-      const handle = await start(taskQueue, 'quorum');
+      const handle = await start(taskQueue, 'signed');
       const id = handle.workflowId;
       await waitForStatus(handle, (s) => s.pendingGate?.gate === 'plan', 'the plan gate');
-      expect(await cli(['approve', id, '--as', 'alice'])).toEqual({
+      expect(await cli(['approve', id, '--as', 'alice', '--key', keyFile])).toEqual({
         code: 0,
         out: ['accepted: waiting (plan gate, 1 of 2 approvals)'],
         err: [],

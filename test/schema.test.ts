@@ -695,8 +695,9 @@ describe('resolveApprovers', () => {
 });
 
 describe('checkGatesAgainstApprovers', () => {
-  const withGates = (gates: Record<string, unknown>): Playbook =>
-    PlaybookSchema.parse(playbookInput({ gates }));
+  /** Signed decisions: the playbooks a quorum over 1 is allowed on. */
+  const withGates = (gates: Record<string, unknown>, decisions = 'signed'): Playbook =>
+    PlaybookSchema.parse(playbookInput({ gates, decisions }));
 
   test('gates naming declared people and groups, with a quorum they can meet, have no problems', () => {
     const playbook = withGates({
@@ -783,6 +784,41 @@ describe('checkGatesAgainstApprovers', () => {
       "gates.plan.escalation.quorum: 5 approvals from '*' (anyone) could all come from one person claiming several names; name the approvers, or use quorum 1",
       "gates.report.quorum: 7 approvals from '*' (anyone) could all come from one person claiming several names; name the approvers, or use quorum 1",
     ]);
+  });
+
+  test('a quorum over 1 under unsigned decisions is refused: one person could send several names', () => {
+    const playbook = withGates(
+      {
+        plan: {
+          required: true,
+          approvers: ['group:reviewers', 'carol'],
+          quorum: 2,
+          deadline: '1d',
+          onDeadline: 'escalate',
+          escalation: { approvers: ['group:leads'], quorum: 2, deadline: '1d' },
+        },
+        report: { required: true, approvers: ['*'], quorum: 3 },
+      },
+      'unsigned',
+    );
+    const fix = 'set decisions: signed (approvers sign with keys listed in approvers.yaml), or use quorum 1';
+    expect(checkGatesAgainstApprovers(playbook, APPROVERS)).toEqual([
+      {
+        at: ['gates', 'plan', 'quorum'],
+        message: `gates.plan.quorum: 2 approvals under decisions: unsigned could all come from one person claiming several names; ${fix}`,
+      },
+      {
+        at: ['gates', 'plan', 'escalation', 'quorum'],
+        message: `gates.plan.escalation.quorum: 2 approvals under decisions: unsigned could all come from one person claiming several names; ${fix}`,
+      },
+      {
+        at: ['gates', 'report', 'quorum'],
+        message: `gates.report.quorum: 3 approvals under decisions: unsigned could all come from one person claiming several names; ${fix}`,
+      },
+    ]);
+    // Quorum 1 stays open to unsigned decisions.
+    const single = withGates({ plan: { required: true, approvers: ['alice', '*'] } }, 'unsigned');
+    expect(checkGatesAgainstApprovers(single, APPROVERS)).toEqual([]);
   });
 
   test('a gate with required: false is not checked', () => {

@@ -435,7 +435,7 @@ describe('researchTask', () => {
       const unknown = await start(taskQueue, 'no-such-playbook');
       const err2 = await unknown.result().catch((e: unknown) => e);
       expect(((err2 as WorkflowFailedError).cause?.cause as Error).message).toBe(
-        'unknown playbook "no-such-playbook"; available: batched, budgeted, deadline-reject, deadlines, fixed, gated, open, quorum, resilient',
+        'unknown playbook "no-such-playbook"; available: batched, budgeted, deadline-reject, deadlines, fixed, gated, open, resilient',
       );
     });
   });
