@@ -17,6 +17,7 @@ import {
   checkPlaybookAgainstAgents,
   resolveApprovers,
   approverKeys as keysOf,
+  approverPasskeys as passkeysOf,
   formatPath,
   PlaybookSchema,
   type AgentConfig,
@@ -233,5 +234,15 @@ export function snapshotFor(
   const gates = { plan: resolve(playbook.gates.plan), report: resolve(playbook.gates.report) };
   const people = Object.values(gates).flatMap((g) => [...g.approvers, ...(g.escalation?.approvers ?? [])]);
   const approverKeys = keysOf(config.approvers, people);
-  return { digest: config.digest, playbook, lead, specialists, gates, searchAttributes, approverKeys };
+  const passkeys = passkeysOf(config.approvers, people);
+  return {
+    digest: config.digest,
+    playbook,
+    lead,
+    specialists,
+    gates,
+    searchAttributes,
+    approverKeys,
+    ...(Object.keys(passkeys).length ? { approverPasskeys: passkeys } : {}),
+  };
 }

@@ -5,14 +5,9 @@
  */
 import type { Client } from '@temporalio/client';
 import { readFile } from 'node:fs/promises';
-import { queryStatus } from '../client';
+import { statementFor } from '../client';
 import { readEd25519PublicKeyLine } from '../config/schema';
-import {
-  keyFingerprint,
-  statementBytes,
-  type DecisionStatement,
-  type SignedDecision,
-} from '../contract/decision';
+import { keyFingerprint, statementBytes, type SignedDecision } from '../contract/decision';
 import type { DecideRequest } from '../contract/messages';
 import { agentKeys, agentSign } from '../lib/ssh-agent';
 import { readSigningKey, signWith } from '../lib/ssh-key';
@@ -78,9 +73,8 @@ export function signerFrom(options: KeyOptions, env: NodeJS.ProcessEnv): Promise
 }
 
 /**
- * `request` signed for the gate opening the task has pending now: asks the task (the `status`
- * query) for the gate's instance and subject, builds the statement with the time of signing, and
- * signs it. @throws Error when no gate is pending, another gate is, or the task cannot say which
+ * `request` signed for the gate opening the task has pending now: the statement `statementFor`
+ * builds (client/decide.ts), signed. @throws Error when no gate is pending, another gate is, or the task cannot say which
  * opening it is (a worker older than signed decisions)
  */
 export async function signDecision(
@@ -90,27 +84,7 @@ export async function signDecision(
   signer: Signer,
   timeoutMs?: number,
 ): Promise<SignedDecision> {
-  const status = await queryStatus(client, workflowId, timeoutMs);
-  const open = status.pendingGate;
-  if (!open)
-    throw new Error(`task ${workflowId} has no gate pending (phase: ${status.phase}); nothing to sign`);
-  if (request.gate && request.gate !== open.gate)
-    throw new Error(`the ${request.gate} gate is not pending; the pending gate is ${open.gate}`);
-  if (open.instance === undefined || open.subject === undefined) {
-    throw new Error(
-      `task ${workflowId} does not say which opening of its ${open.gate} gate is pending, or what it decides on: its worker predates signed decisions, so it cannot check a signature`,
-    );
-  }
-  const statement: DecisionStatement = {
-    ...request,
-    // Signed as the workflow will read it: its payload schema trims `by`.
-    by: request.by.trim(),
-    workflowId,
-    gate: open.gate,
-    instance: open.instance,
-    subject: open.subject,
-    at: new Date().toISOString(),
-  };
+  const statement = await statementFor(client, workflowId, request, timeoutMs);
   const value = Buffer.from(await signer.sign(statementBytes(statement))).toString('base64');
   return { ...statement, signature: { alg: 'ed25519', key: keyFingerprint(signer.publicKey), value } };
 }

@@ -9,8 +9,9 @@ import {
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
+import type { DecisionStatement } from '../contract/decision';
 import { decide, type DecideRequest, type DecideResult } from '../contract/messages';
-import { askWorker } from './status';
+import { askWorker, queryStatus } from './status';
 
 /** The outcome of a decision: the workflow's answer, or its reason for refusing. */
 export type DecisionOutcome = { accepted: true; result: DecideResult } | { accepted: false; reason: string };
@@ -69,3 +70,39 @@ export function formatDecideResult(r: DecideResult): string {
 /** An outcome as one line: {@link formatDecideResult}, or `refused: <the workflow's reason>`. */
 export const formatDecision = (outcome: DecisionOutcome): string =>
   outcome.accepted ? formatDecideResult(outcome.result) : `refused: ${outcome.reason}`;
+
+/**
+ * The statement to sign for `request` at the gate opening the task has pending now (contract/decision.ts):
+ * asks the task (the `status` query) for the gate's instance and subject, and dates it now. What
+ * `baton approve --key` signs with a key, and what the inbox has a passkey sign.
+ * @throws Error when no gate is pending, another gate is, or the task cannot say which opening it
+ * is (a worker older than signed decisions)
+ */
+export async function statementFor(
+  client: Client,
+  workflowId: string,
+  request: DecideRequest,
+  timeoutMs?: number,
+): Promise<DecisionStatement> {
+  const status = await queryStatus(client, workflowId, timeoutMs);
+  const open = status.pendingGate;
+  if (!open)
+    throw new Error(`task ${workflowId} has no gate pending (phase: ${status.phase}); nothing to sign`);
+  if (request.gate && request.gate !== open.gate)
+    throw new Error(`the ${request.gate} gate is not pending; the pending gate is ${open.gate}`);
+  if (open.instance === undefined || open.subject === undefined) {
+    throw new Error(
+      `task ${workflowId} does not say which opening of its ${open.gate} gate is pending, or what it decides on: its worker predates signed decisions, so it cannot check a signature`,
+    );
+  }
+  return {
+    ...request,
+    // Signed as the workflow will read it: its payload schema trims `by`.
+    by: request.by.trim(),
+    workflowId,
+    gate: open.gate,
+    instance: open.instance,
+    subject: open.subject,
+    at: new Date().toISOString(),
+  };
+}

@@ -2,7 +2,8 @@
  * `approvers.yaml`: the people who may decide at a gate, their public keys, and the groups playbooks
  * name them by.
  */
-import { base64, hex } from '@scure/base';
+import { p256 } from '@noble/curves/p256';
+import { base64, base64urlnopad, hex } from '@scure/base';
 import { z } from 'zod';
 import { IdSchema } from './common';
 
@@ -58,6 +59,103 @@ export const Ed25519PublicKeyLineSchema = z
     if ('error' in read) ctx.addIssue({ code: 'custom', message: read.error });
   });
 
+/**
+ * A passkey (WebAuthn credential) a person signs decisions with in the inbox: what approvers.yaml
+ * lists, and what a task's config snapshot carries for it.
+ */
+export interface Passkey {
+  /** `es256` (ECDSA over P-256 with SHA-256, COSE -7) or `ed25519` (EdDSA, COSE -8). */
+  alg: 'es256' | 'ed25519';
+  /** The relying party the credential is scoped to: the inbox's host name (e.g. `localhost`). */
+  rpId: string;
+  /** The credential id, base64url without padding: how an assertion names the credential it used. */
+  credential: string;
+  /** The public key, hex: a compressed SEC1 P-256 point (33 bytes), or 32 Ed25519 bytes. */
+  publicKey: string;
+}
+
+/** How a passkey line starts, by algorithm. */
+export const PASSKEY_LINE_TYPES = { es256: 'webauthn-es256', ed25519: 'webauthn-ed25519' } as const;
+/** The longest credential id WebAuthn allows (bytes). */
+export const MAX_CREDENTIAL_ID_BYTES = 1023;
+/** A relying party id: a DNS host name (WebAuthn refuses IP addresses), lower case. */
+const RP_ID = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/** `bytes` as base64url without padding (`@scure/base`). */
+const decodeB64url = (text: string): Uint8Array | undefined => {
+  try {
+    return base64urlnopad.decode(text);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * `key` as a passkey's public key for `alg`, hex: a P-256 point (SEC1, 33 or 65 bytes) compressed,
+ * 32 Ed25519 bytes as they are; undefined when it is not one.
+ */
+export function passkeyPublicKey(alg: Passkey['alg'], key: Uint8Array): string | undefined {
+  if (alg === 'ed25519') return key.length === 32 ? hex.encode(key) : undefined;
+  if (key.length !== 33 && key.length !== 65) return undefined;
+  try {
+    return hex.encode(p256.Point.fromHex(key).toBytes(true));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A passkey line of approvers.yaml, as the inbox's enrolment page prints it:
+ * `webauthn-es256 <rp id> <credential id> <public key> [comment]`, the credential id and the public
+ * key (SEC1 for P-256, compressed; raw for `webauthn-ed25519`) in base64url without padding. Or
+ * what is wrong with the line. Pure code: the schema below runs it.
+ */
+export function readPasskeyLine(line: string): { passkey: Passkey } | { error: string } {
+  const [type, rpId, credential, key] = line.trim().split(/\s+/);
+  const alg = (Object.keys(PASSKEY_LINE_TYPES) as Passkey['alg'][]).find(
+    (a) => PASSKEY_LINE_TYPES[a] === type,
+  );
+  if (!alg || !rpId || !credential || !key)
+    return {
+      error:
+        'must be a passkey line "webauthn-es256 <rp id> <credential id> <public key> [comment]" (or webauthn-ed25519), as the inbox\'s enrolment page prints it',
+    };
+  if (!RP_ID.test(rpId))
+    return {
+      error: `the relying party id "${rpId.slice(0, 60)}" is not a lower-case host name (e.g. inbox.example.com)`,
+    };
+  const id = decodeB64url(credential);
+  if (!id || id.length < 16 || id.length > MAX_CREDENTIAL_ID_BYTES)
+    return { error: `the credential id is not 16 to ${MAX_CREDENTIAL_ID_BYTES} bytes of base64url` };
+  const raw = decodeB64url(key);
+  const publicKey = raw && passkeyPublicKey(alg, raw);
+  if (!publicKey)
+    return {
+      error:
+        alg === 'es256'
+          ? 'the public key is not a P-256 point in base64url (33 bytes compressed, or 65)'
+          : 'the public key is not 32 bytes of Ed25519 in base64url',
+    };
+  return { passkey: { alg, rpId, credential, publicKey } };
+}
+
+/** The approvers.yaml line for a passkey: what {@link readPasskeyLine} reads back. */
+export function passkeyLine(passkey: Passkey, comment?: string): string {
+  const key = base64urlnopad.encode(hex.decode(passkey.publicKey));
+  const words = [PASSKEY_LINE_TYPES[passkey.alg], passkey.rpId, passkey.credential, key];
+  const note = comment?.replace(/[^\w@.+-]+/g, '-').slice(0, 80);
+  return [...words, ...(note ? [note] : [])].join(' ');
+}
+
+/** One passkey of a person, as a line; config:check refuses a line that is not one. */
+export const PasskeyLineSchema = z
+  .string()
+  .max(3000)
+  .superRefine((line, ctx) => {
+    const read = readPasskeyLine(line);
+    if ('error' in read) ctx.addIssue({ code: 'custom', message: read.error });
+  });
+
 export const ApproversFileSchema = z
   .object({
     people: z
@@ -71,6 +169,11 @@ export const ApproversFileSchema = z
              * signed with one of them (contract/decision.ts).
              */
             keys: z.array(Ed25519PublicKeyLineSchema).max(20).optional(),
+            /**
+             * The person's passkeys (lines the inbox's enrolment page prints): a decision made in
+             * the inbox counts as theirs only when asserted with one of them (contract/decision.ts).
+             */
+            passkeys: z.array(PasskeyLineSchema).max(20).optional(),
           })
           .strict(),
       )
@@ -101,6 +204,24 @@ export const ApproversFileSchema = z
             message: `this key is already listed for "${owner}": a key belongs to one person`,
           });
         else owners.set(hex.encode(read.key), p.id);
+      }),
+    );
+    // One passkey, one person, by credential id and by public key alike.
+    const holders = new Map<string, string>();
+    file.people.forEach((p, i) =>
+      p.passkeys?.forEach((line, j) => {
+        const read = readPasskeyLine(line);
+        if (!('passkey' in read)) return;
+        const { credential, publicKey } = read.passkey;
+        const ids = [`credential ${credential}`, `key ${publicKey}`];
+        const holder = ids.map((k) => holders.get(k)).find((h) => h !== undefined);
+        if (holder !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['people', i, 'passkeys', j],
+            message: `this passkey is already listed for "${holder}": a passkey belongs to one person`,
+          });
+        ids.forEach((k) => holders.set(k, p.id));
       }),
     );
     const groups = new Set<string>();
@@ -144,6 +265,23 @@ export function approverKeys(file: ApproversFile, ids: Iterable<string>): Record
     out[p.id] = p.keys.flatMap((line) => {
       const read = readEd25519PublicKeyLine(line);
       return 'key' in read ? [hex.encode(read.key)] : [];
+    });
+  }
+  return out;
+}
+
+/**
+ * Each person's passkeys, for the people in `ids` (all people when it holds `"*"`) who list any:
+ * what a task's config snapshot carries next to {@link approverKeys}.
+ */
+export function approverPasskeys(file: ApproversFile, ids: Iterable<string>): Record<string, Passkey[]> {
+  const wanted = new Set(ids);
+  const out: Record<string, Passkey[]> = {};
+  for (const p of file.people) {
+    if (!p.passkeys?.length || !(wanted.has('*') || wanted.has(p.id))) continue;
+    out[p.id] = p.passkeys.flatMap((line) => {
+      const read = readPasskeyLine(line);
+      return 'passkey' in read ? [read.passkey] : [];
     });
   }
   return out;

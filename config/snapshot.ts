@@ -1,5 +1,6 @@
 /** What a task carries from config: the parts it needs, frozen at its start. */
 import type { SnapshotAgent } from './agents';
+import type { Passkey } from './approvers';
 import type { Playbook, ResolvedGate } from './playbook';
 
 /** Everything a task needs from config, frozen at its start. Small enough to live in workflow history. */
@@ -20,4 +21,9 @@ export interface ConfigSnapshot {
    * against (contract/decision.ts). Absent from snapshots taken before decisions were signed.
    */
   approverKeys?: Record<string, string[]>;
+  /**
+   * The passkeys of the same people (approvers.yaml `passkeys:`), for decisions made in the inbox.
+   * Present only when someone lists one; absent from snapshots taken before passkeys.
+   */
+  approverPasskeys?: Record<string, Passkey[]>;
 }

@@ -8,7 +8,7 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { Plan } from '../config/schema';
+import type { Passkey, Plan } from '../config/schema';
 
 // ---------------------------------------------------------------------------------------------------------
 // Input
@@ -39,8 +39,17 @@ export type Gate = (typeof GATES)[number];
 export const DECISIONS = ['approve', 'reject', 'requestChanges'] as const;
 export type Decision = (typeof DECISIONS)[number];
 
+/** base64url without padding, `min` to `max` bytes of it (a WebAuthn assertion's fields). */
+const base64url = (min: number, max: number, what: string) =>
+  z
+    .string()
+    .regex(
+      new RegExp(`^[A-Za-z0-9_-]{${Math.ceil((min * 4) / 3)},${Math.ceil((max * 4) / 3)}}$`),
+      `must be ${what}: ${min} to ${max} bytes in base64url`,
+    );
+
 /** An approver's Ed25519 signature over a decision's statement (contract/decision.ts). */
-export const DecisionSignatureSchema = z
+export const Ed25519SignatureSchema = z
   .object({
     alg: z.literal('ed25519'),
     /** The signing key's fingerprint as `ssh-keygen -l -E sha256` prints it: `SHA256:<base64>`. */
@@ -49,6 +58,31 @@ export const DecisionSignatureSchema = z
     value: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'must be a 64-byte Ed25519 signature in base64'),
   })
   .strict();
+
+/**
+ * A passkey's WebAuthn assertion over a decision's statement (contract/decision.ts): the
+ * authenticator signed its data and the hash of the browser's client data, whose challenge is the
+ * sha256 of the statement. Each field bounded (the credential id as WebAuthn bounds it).
+ */
+export const WebAuthnSignatureSchema = z
+  .object({
+    alg: z.literal('webauthn'),
+    /** The credential id, as approvers.yaml lists it. */
+    credential: base64url(16, 1023, 'a credential id'),
+    /** The authenticator data: rp id hash, flags, counter (extensions, if any). */
+    authenticatorData: base64url(37, 1024, 'authenticator data'),
+    /** The browser's client data, the JSON it signed over. */
+    clientDataJSON: base64url(16, 2048, 'client data JSON'),
+    /** The signature: ECDSA in DER (ES256), or 64 bytes (Ed25519). */
+    value: base64url(8, 72, 'a signature'),
+  })
+  .strict();
+
+/** A decision's signature: an approver's key (the CLI), or a passkey (the inbox). */
+export const DecisionSignatureSchema = z.discriminatedUnion('alg', [
+  Ed25519SignatureSchema,
+  WebAuthnSignatureSchema,
+]);
 export type DecisionSignature = z.infer<typeof DecisionSignatureSchema>;
 
 /**
@@ -254,7 +288,15 @@ export interface SignedStatement {
   /** When the approver signed, ISO 8601 (their clock). */
   at: string;
   signature: DecisionSignature;
+  /**
+   * The public key the signature verified with, as config listed it when the task started: what an
+   * auditor verifies it with offline (`npm run audit -- --verify`). Absent before it was recorded.
+   */
+  key?: SignerKey;
 }
+
+/** A signer's public key: an Ed25519 key (hex, 64 digits), or a passkey (config/approvers.ts). */
+export type SignerKey = { alg: 'ssh-ed25519'; publicKey: string } | Passkey;
 
 /** One approval at a gate: who, when (workflow time), and whether it was signed. */
 export interface Approval {

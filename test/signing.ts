@@ -96,7 +96,11 @@ const b64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base6
  * counter), client data JSON with the statement's challenge, and an ECDSA signature in DER over
  * the data and the client data's hash, as WebAuthn authenticators make them.
  */
-export function nodePasskey(comment: string, rpId = 'localhost', origin = 'http://localhost:8787'): NodePasskey {
+export function nodePasskey(
+  comment: string,
+  rpId = 'localhost',
+  origin = 'http://localhost:8787',
+): NodePasskey {
   const secret = p256.utils.randomSecretKey();
   const passkey: Passkey = {
     alg: 'es256',

@@ -124,11 +124,14 @@ export class Gatekeeper {
    * Why a decision would be refused now, or undefined when it would be accepted. Pure: the Update
    * validator calls it, so it must not change anything.
    */
-  check(decision: Decision, payload: unknown): string | undefined {
+  check(decision: Decision, payload: unknown, passkeys: () => boolean = () => true): string | undefined {
     const parsed = DecisionPayloadSchema.safeParse(payload);
     if (!parsed.success) {
       return `malformed ${decision} payload: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ')}`;
     }
+    // v7: a passkey's assertion (the inbox) is a signature. Before, its payload did not parse.
+    if (parsed.data.signature?.alg === 'webauthn' && !passkeys())
+      return `malformed ${decision} payload: signature.alg: a passkey assertion, which this task's workflow code (started before passkey decisions) does not take`;
     const { by, gate, comment, rerunSteps } = parsed.data;
     const open = this.status.pendingGate;
     if (!open || this.outcome) return `no gate is pending (phase: ${this.status.phase})`;
@@ -138,7 +141,7 @@ export class Gatekeeper {
       return `"${by}" is not an approver of the ${open.gate} gate now (approvers: ${open.approvers.join(', ')})`;
     }
     if (this.signed) {
-      const keys = this.config()?.approverKeys ?? {};
+      const keys = this.config() ?? {};
       const refusal = signatureRefusal(decision, parsed.data, this.status.workflowId, open, keys);
       if (refusal !== undefined) return refusal;
     }
@@ -178,7 +181,7 @@ export class Gatekeeper {
     });
     let outcome: DecideResult['outcome'];
     if (decision === 'approve') {
-      open.approvals.push(approvalOf(payload, at, this.signed));
+      open.approvals.push(approvalOf(payload, at, this.signed, this.config() ?? {}));
       outcome = open.approvals.length >= open.quorum ? 'approved' : 'waiting';
       if (outcome === 'approved') this.outcome = { kind: 'approve', approvals: [...open.approvals] };
     } else if (decision === 'reject') {
@@ -228,8 +231,12 @@ export class Gatekeeper {
     const tooLarge = sizeRefusal(size);
     // v5: an oversized payload is refused before it is parsed. Before, one within the schema's
     // limits (a long comment in multi-byte characters) could be accepted: replayed as it ran.
+    // v7: a passkey decision by signal is taken only by a task whose history says so (the
+    // `decide` Update's validator never replays: it takes one whenever it runs).
     const refusal =
-      tooLarge !== undefined && patched('bounded-decisions') ? tooLarge : this.check(decision, payload);
+      tooLarge !== undefined && patched('bounded-decisions')
+        ? tooLarge
+        : this.check(decision, payload, () => patched('passkey-decisions'));
     if (refusal === undefined) {
       this.apply(decision, DecisionPayloadSchema.parse(payload), 'signal');
       return;

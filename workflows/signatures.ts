@@ -3,9 +3,12 @@
  * pending and what it decides on, whether a decision's signature holds for it, and what an accepted
  * decision records. Pure and synchronous: the `decide` Update's validator runs it.
  */
-import type { KeysByPerson } from '../contract/decision';
-import { verifyDecision } from '../contract/decision';
+import type { ConfigSnapshot } from '../config/schema';
+import { signerKey, signingKeyId, verifyDecisionKey } from '../contract/decision';
 import type { Approval, AuditEntry, Decision, DecisionPayload, PendingGate } from '../contract/messages';
+
+/** The keys a task verifies decisions with: its config snapshot's Ed25519 keys and passkeys. */
+export type TaskKeys = Pick<ConfigSnapshot, 'approverKeys' | 'approverPasskeys'>;
 
 /**
  * The gate opening about to open: one more than the gates opened so far in this task (plan and
@@ -24,26 +27,37 @@ export function signatureRefusal(
   payload: DecisionPayload,
   workflowId: string,
   open: PendingGate,
-  keys: KeysByPerson,
+  keys: TaskKeys,
 ): string | undefined {
   if (open.instance === undefined || open.subject === undefined)
     return `the ${open.gate} gate has nothing to sign for (no draft was published): signed decisions cannot be taken`;
   const expected = { workflowId, gate: open.gate, instance: open.instance, subject: open.subject };
-  const verdict = verifyDecision({ ...payload, decision }, expected, keys);
+  const verdict = verifyDecisionKey(
+    { ...payload, decision },
+    expected,
+    keys.approverKeys ?? {},
+    keys.approverPasskeys ?? {},
+  );
   if (!verdict.ok) return verdict.reason;
-  const key = payload.signature!.key;
+  const key = signingKeyId(payload.signature!);
   // The same person again is refused as such by the gate; another person under a counted key here.
-  const counted = open.approvals.find((a) => a.statement?.signature.key === key && a.by !== payload.by);
+  const counted = open.approvals.find(
+    (a) => a.statement && signingKeyId(a.statement.signature) === key && a.by !== payload.by,
+  );
   if (decision === 'approve' && counted)
     return `the key ${key} already counted for "${counted.by}" at the ${open.gate} gate`;
   return undefined;
 }
 
-/** An accepted approval as the gate records it: signed with its statement, or marked unsigned. */
-export function approvalOf(payload: DecisionPayload, at: string, signed: boolean): Approval {
+/**
+ * An accepted approval as the gate records it: signed with its statement, its signature and the
+ * public key that verified it (so an audit can verify it again offline), or marked unsigned.
+ */
+export function approvalOf(payload: DecisionPayload, at: string, signed: boolean, keys: TaskKeys): Approval {
   const { by, comment } = payload;
   if (!signed) return { by, at, comment, signed: false };
   const { workflowId, instance, subject, signature } = payload;
+  const found = signerKey(by, signature!, keys.approverKeys ?? {}, keys.approverPasskeys ?? {});
   return {
     by,
     at,
@@ -55,6 +69,7 @@ export function approvalOf(payload: DecisionPayload, at: string, signed: boolean
       subject: subject!,
       at: payload.at!,
       signature: signature!,
+      ...('key' in found ? { key: found.key } : {}),
     },
   };
 }
