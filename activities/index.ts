@@ -18,11 +18,14 @@ import {
   type PublishResult,
   type RefusedToolCall,
   type Refusals,
+  type SnapshotCheck,
   type StepInput,
   type StepResult,
   type SynthesisInput,
   type SynthesisResult,
 } from '../contract/activities';
+import { boundProblems } from '../contract/bounds';
+import { canonicalJson } from '../contract/canonical';
 import { FailureTypes } from '../contract/failures';
 import type { ArtifactRef, Provenance } from '../contract/messages';
 import { safeText } from '../contract/text';
@@ -40,7 +43,13 @@ import {
   type ContextItem,
 } from './prompts';
 import { neutraliseModelText, provenancePathOf, renderReport, safeName } from './report';
-import { signProvenance, type SignedProvenance } from './signing';
+import {
+  checkSnapshotSeal,
+  loadPublishers,
+  sealSnapshot,
+  signProvenance,
+  type SignedProvenance,
+} from './signing';
 import { TOOL_REGISTRY } from './tools';
 
 /** The refusals of one model answer, as an optional field (absent when there were none). */
@@ -50,6 +59,20 @@ const refusals = (answer: { refusedToolCalls: RefusedToolCall[] }): Refusals =>
 /** Names refused tool calls in a failure message, so the record survives the failed attempt. */
 const refusedNote = (refused: RefusedToolCall[]): string =>
   refused.length ? ` (refused tool calls: ${refused.map((r) => r.tool).join(', ')})` : '';
+
+/** The first path (`snapshot.playbook.limits`) at which two JSON values differ, or undefined when they do not. */
+function firstDifference(a: unknown, b: unknown, at = 'snapshot'): string | undefined {
+  if (canonicalJson(a) === canonicalJson(b)) return undefined;
+  if (a && b && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
+    const x = a as Record<string, unknown>;
+    const y = b as Record<string, unknown>;
+    for (const key of [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()) {
+      const found = firstDifference(x[key], y[key], `${at}.${key}`);
+      if (found) return found;
+    }
+  }
+  return at;
+}
 
 /** Builds the activities around one set of options (tests pass their own folders). */
 export function createActivities(options: ActivityOptions = activityOptionsFromEnv()): Activities {
@@ -83,7 +106,55 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
           FailureTypes.UnknownPlaybook,
         );
       }
-      return snapshot;
+      // Sealed, so that the task's children can show it is a snapshot a worker loaded.
+      return options.publisherKey ? sealSnapshot(snapshot, options.publisherKey) : snapshot;
+    },
+
+    /**
+     * A child workflow's snapshot, checked before the child makes any model call: refused when an
+     * allow-list is set and its digest is not on it; accepted when its seal verifies with this
+     * worker's publisher key or one config/publishers.yaml lists; otherwise accepted only when this
+     * worker's config has the same digest and gives the very same snapshot.
+     */
+    async checkSnapshot(snapshot: ConfigSnapshot): Promise<SnapshotCheck> {
+      const refuse = (check: string, reason: string): never => {
+        throw ApplicationFailure.nonRetryable(
+          `config snapshot refused (${check}): ${reason}`,
+          FailureTypes.SnapshotRefused,
+        );
+      };
+      const notAllowed = configNotAllowed(snapshot.digest, options.configAllowlist);
+      if (notAllowed) refuse('allow-list', notAllowed);
+      const own = options.publisherKey
+        ? [{ id: 'this worker', publicKey: options.publisherKey.publicKey }]
+        : [];
+      const listed = path.join(options.configDir, 'publishers.yaml');
+      const publishers = await fs.access(listed).then(
+        () => loadPublishers(listed),
+        () => [],
+      );
+      const sealed = checkSnapshotSeal(snapshot, [...own, ...publishers]);
+      if (sealed.ok) return { by: 'seal', keyId: sealed.keyId };
+      let config;
+      try {
+        config = await loadConfig(options.configDir);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        return refuse('seal', `${sealed.reason}, and this worker's config does not load: ${err.message}`);
+      }
+      if (config.digest !== snapshot.digest)
+        refuse(
+          'seal',
+          `${sealed.reason}, and its digest ${snapshot.digest} is not that of this worker's config (${config.digest})`,
+        );
+      const mine = snapshotFor(config, snapshot.playbook.id, options.searchAttributes);
+      const differs = mine ? firstDifference({ ...snapshot, seal: undefined }, mine) : 'snapshot.playbook.id';
+      if (differs)
+        refuse(
+          'content',
+          `${sealed.reason}, and it differs at ${differs} from the snapshot this worker's config (same digest) gives`,
+        );
+      return { by: 'config' };
     },
 
     /**
@@ -107,10 +178,14 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       });
       const common = { usage: answer.usage, model: answer.model, ...refusals(answer) };
       if (!answer.parsed.ok) {
-        return { valid: false, problems: answer.parsed.problems.map((p) => safeText(p)), ...common };
+        return {
+          valid: false,
+          problems: boundProblems(answer.parsed.problems).map((p) => safeText(p)),
+          ...common,
+        };
       }
       const plan = safePlan(answer.parsed.value);
-      const problems = checkPlan(plan, limits).map((p) => safeText(p));
+      const problems = boundProblems(checkPlan(plan, limits)).map((p) => safeText(p));
       return problems.length ? { valid: false, problems, ...common } : { valid: true, plan, ...common };
     },
 
@@ -131,7 +206,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       if (!answer.parsed.ok) {
         // Retryable: a model may well answer in shape on the next attempt.
         throw ApplicationFailure.create({
-          message: `step "${input.step.id}" (agent "${input.agent.id}"): malformed findings: ${safeText(answer.parsed.problems.join('; '))}${refusedNote(answer.refusedToolCalls)}`,
+          message: `step "${input.step.id}" (agent "${input.agent.id}"): malformed findings: ${safeText(boundProblems(answer.parsed.problems).join('; '))}${refusedNote(answer.refusedToolCalls)}`,
           type: FailureTypes.ModelOutputInvalid,
         });
       }
@@ -151,7 +226,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       });
       if (!answer.parsed.ok) {
         throw ApplicationFailure.create({
-          message: `synthesis (agent "${input.lead.id}"): malformed report: ${safeText(answer.parsed.problems.join('; '))}${refusedNote(answer.refusedToolCalls)}`,
+          message: `synthesis (agent "${input.lead.id}"): malformed report: ${safeText(boundProblems(answer.parsed.problems).join('; '))}${refusedNote(answer.refusedToolCalls)}`,
           type: FailureTypes.ModelOutputInvalid,
         });
       }

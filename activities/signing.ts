@@ -20,6 +20,8 @@ import {
   sshEd25519Blob,
   type Publisher,
 } from '../config/schema';
+import type { ConfigSnapshot } from '../config/schema';
+import { sealedText } from '../contract/children';
 import type { Provenance } from '../contract/messages';
 import { readSigningKey } from '../lib/ssh-key';
 import { canonicalJson } from './config';
@@ -177,6 +179,41 @@ export function checkProvenanceSignature(
         check: 'bad-signature',
         keyId,
         reason: `the provenance signature does not verify with key ${keyId} ("${listed.p.id}" in ${where}): the provenance was changed after it was signed, or the signature was forged`,
+      };
+}
+
+/**
+ * The snapshot sealed with the worker's key: a signature over everything else in it
+ * (contract/children.ts, `sealedText`), which child workflows have checked before they run.
+ */
+export function sealSnapshot(snapshot: ConfigSnapshot, key: PublisherKey): ConfigSnapshot {
+  const value = sign(null, Buffer.from(sealedText(snapshot)), key.privateKey).toString('base64');
+  return { ...snapshot, seal: { alg: 'ed25519', keyId: key.keyId, value } };
+}
+
+/**
+ * Whether a snapshot's seal verifies with one of `publishers`' keys (this worker's own and those
+ * config/publishers.yaml lists), and if not, why.
+ */
+export function checkSnapshotSeal(
+  snapshot: ConfigSnapshot,
+  publishers: readonly Publisher[],
+): { ok: true; keyId: string } | { ok: false; reason: string } {
+  const seal = snapshot.seal as Partial<NonNullable<ConfigSnapshot['seal']>> | undefined;
+  if (!seal) return { ok: false, reason: 'the snapshot carries no seal' };
+  if (seal.alg !== 'ed25519' || typeof seal.keyId !== 'string' || typeof seal.value !== 'string')
+    return { ok: false, reason: 'the seal is malformed (want alg "ed25519", keyId, value)' };
+  const listed = publishers.map((p) => publicKeyOf(p.publicKey)).find((k) => k.keyId === seal.keyId);
+  if (!listed)
+    return {
+      ok: false,
+      reason: `the seal's key ${seal.keyId} is neither this worker's publisher key nor one config/publishers.yaml lists`,
+    };
+  return verify(null, Buffer.from(sealedText(snapshot)), listed.key, Buffer.from(seal.value, 'base64'))
+    ? { ok: true, keyId: seal.keyId }
+    : {
+        ok: false,
+        reason: `the seal does not verify with key ${seal.keyId}: the snapshot was changed after it was sealed, or the seal was forged`,
       };
 }
 

@@ -5,6 +5,9 @@
 import { z } from 'zod';
 import type { Finding } from './common';
 
+/** Most steps one step may depend on: keeps a batch of 100 steps' input small (contract/bounds.ts). */
+export const MAX_DEPENDS_ON = 100;
+
 /** One step of a plan. Every field is filled by the lead agent, so every field says what it is for. */
 export const PlanStepSchema = z
   .object({
@@ -12,14 +15,15 @@ export const PlanStepSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, "_" or "-"')
       .describe('Short unique id of this step, e.g. "s1". Other steps name it in dependsOn.'),
-    agent: z.string().describe('Id of the specialist agent that carries out this step.'),
+    agent: z.string().max(64).describe('Id of the specialist agent that carries out this step.'),
     question: z
       .string()
       .min(1)
       .max(2000)
       .describe('The sub-question this step answers, self-contained, for the specialist.'),
     dependsOn: z
-      .array(z.string())
+      .array(z.string().max(32))
+      .max(MAX_DEPENDS_ON)
       .default([])
       .describe(
         'Ids of the steps whose results this step needs. Steps with no dependency between them run in parallel.',
@@ -52,6 +56,23 @@ export interface PlanLimits {
   /** Depth of the task being planned: 0 for the top-level task. */
   depth: number;
   maxDepth: number;
+  /**
+   * The steps the plan's whole tree may hold, its own included: the playbook's `maxTotalSteps`, or
+   * a decomposed step's share of it. Absent from snapshots taken before it existed: no bound.
+   */
+  maxTotalSteps?: number;
+}
+
+/**
+ * What each decomposed step of `plan` may hold in its own tree: an equal share of what the plan's
+ * steps leave of `maxTotalSteps`, rounded down. Undefined when the plan decomposes nothing (or has
+ * no such bound).
+ */
+export function stepsPerChild(plan: Plan, limits: PlanLimits): number | undefined {
+  if (limits.maxTotalSteps === undefined || limits.depth >= limits.maxDepth) return undefined;
+  const decomposed = plan.steps.filter((s) => s.decompose).length;
+  if (decomposed === 0) return undefined;
+  return Math.floor(Math.max(0, limits.maxTotalSteps - plan.steps.length) / decomposed);
 }
 
 /**
@@ -71,6 +92,17 @@ export function planFindings(plan: Plan, limits: PlanLimits): Finding[] {
   };
   if (plan.steps.length > limits.maxSteps) {
     add(['steps'], `plan has ${plan.steps.length} steps; the playbook allows at most ${limits.maxSteps}`);
+  }
+  const total = limits.maxTotalSteps;
+  const share = stepsPerChild(plan, limits);
+  if (total !== undefined && plan.steps.length > total) {
+    add(['steps'], `plan has ${plan.steps.length} steps; at most ${total} are left of maxTotalSteps here`);
+  } else if (share !== undefined && share < 1) {
+    const decomposed = plan.steps.filter((s) => s.decompose).length;
+    add(
+      ['steps'],
+      `plan has ${plan.steps.length} steps, ${decomposed} of them decomposed: the ${total! - plan.steps.length} steps left of maxTotalSteps (${total}) leave a decomposed step no step of its own; decompose fewer steps, or plan fewer`,
+    );
   }
   const ids = new Set<string>();
   plan.steps.forEach((step, i) => {

@@ -26,4 +26,19 @@ export interface ConfigSnapshot {
    * Present only when someone lists one; absent from snapshots taken before passkeys.
    */
   approverPasskeys?: Record<string, Passkey[]>;
+  /**
+   * The loading worker's Ed25519 signature over the rest of the snapshot (contract/children.ts,
+   * `sealedText`), made with its publisher key: how a child workflow knows its input is a snapshot a
+   * worker loaded. Absent when that worker has no publisher key, and from snapshots taken before.
+   */
+  seal?: SnapshotSeal;
+}
+
+/** A worker's seal on a config snapshot. */
+export interface SnapshotSeal {
+  alg: 'ed25519';
+  /** The signing key's fingerprint as `ssh-keygen -l` prints it: `SHA256:<base64>`. */
+  keyId: string;
+  /** The signature, base64. */
+  value: string;
 }

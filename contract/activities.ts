@@ -168,10 +168,19 @@ export interface PartialReportInput {
   steps: { id: string; agent: string; question: string; result: ArtifactRef }[];
 }
 
+/** How a child's snapshot was vouched for: by a seal (the key's id), or by this worker's own config. */
+export type SnapshotCheck = { by: 'seal'; keyId: string } | { by: 'config' };
+
 /** Every activity a workflow can schedule. */
 export interface Activities {
   /** Loads and validates config, and returns what a task with this playbook needs, with the digest. */
   loadConfigSnapshot(playbookId: string): Promise<ConfigSnapshot>;
+  /**
+   * Checks a child workflow's config snapshot before it makes any model call: on the allow-list
+   * when there is one, and sealed by a known worker or identical to what this worker would load.
+   * Refuses with a non-retryable `SnapshotRefused` naming the failed check.
+   */
+  checkSnapshot(snapshot: ConfigSnapshot): Promise<SnapshotCheck>;
   /** Asks the lead for a plan and validates it, so only a checked plan or the problems enter history. */
   planTask(input: PlanTaskInput): Promise<PlanTaskResult>;
   /** One specialist step: the findings go to the artifact store, a summary and reference to history. */

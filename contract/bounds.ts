@@ -50,3 +50,34 @@ export function clipBytes(text: string, maxBytes: number): string {
   }
   return `${text.slice(0, end)}…`;
 }
+
+/**
+ * Caps on what a plan and a child workflow's input may hold (schemas: config/plan.ts,
+ * contract/children.ts). A parent sends a batch child at most {@link STEPS_PER_RUN} steps, each
+ * naming at most `MAX_DEPENDS_ON` (config/plan.ts) dependencies, and the settled steps they depend on: at
+ * most {@link MAX_SETTLED_STEPS}. The caps keep a batch's input under Temporal's 2 MB payload limit
+ * at the schemas' worst, and refuse larger input from anyone starting a child directly.
+ */
+/** Most steps one workflow run executes itself; a larger plan runs in `researchBatch` children. */
+export const STEPS_PER_RUN = 100;
+/**
+ * Most settled steps a batch child is given (the dependencies of its steps outside the batch): a
+ * plan's most steps (`limits.maxSteps` is at most 1000). A parent sends them without their questions.
+ */
+export const MAX_SETTLED_STEPS = 1000;
+/** Longest question a child task takes: a step's question and a reviewer's request (10,000). */
+export const MAX_CHILD_QUESTION_CHARS = 16_000;
+/** Most problems a model's invalid answer is reported with, and the bytes each keeps. */
+export const MAX_ANSWER_PROBLEMS = 20;
+export const MAX_ANSWER_PROBLEM_BYTES = 500;
+
+/**
+ * A model's invalid-answer problems (schema issues, its refusal text) within the caps: at most
+ * {@link MAX_ANSWER_PROBLEMS}, each clipped to {@link MAX_ANSWER_PROBLEM_BYTES}, and a last line
+ * counting the rest. They enter history, the audit trail and the next prompt.
+ */
+export function boundProblems(problems: readonly string[]): string[] {
+  const kept = problems.slice(0, MAX_ANSWER_PROBLEMS).map((p) => clipBytes(p, MAX_ANSWER_PROBLEM_BYTES));
+  const more = problems.length - kept.length;
+  return more > 0 ? [...kept, `… and ${more} more problem${more === 1 ? '' : 's'}`] : kept;
+}

@@ -10,6 +10,8 @@ export const FailureTypes = {
   ConfigInvalid: 'ConfigInvalid',
   /** The config's digest is not on the worker's allowlist. */
   ConfigNotAllowed: 'ConfigNotAllowed',
+  /** A child workflow's config snapshot is not one this worker sealed or would load (contract/children.ts). */
+  SnapshotRefused: 'SnapshotRefused',
   /** The task names a playbook the config does not have. */
   UnknownPlaybook: 'UnknownPlaybook',
   /** The lead produced no valid plan, or a step names an agent the playbook does not allow. */

@@ -9,6 +9,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Passkey, Plan } from '../config/schema';
+import type { ChildBounds } from './children';
 
 // ---------------------------------------------------------------------------------------------------------
 // Input
@@ -412,6 +413,8 @@ export interface BatchInput {
   steps: Plan['steps'];
   /** The finished steps the batch's steps depend on, with their results. */
   settled: StepStatus[];
+  /** What the parent narrows of `config` for the batch (contract/children.ts); absent before children checked their input. */
+  bounds?: ChildBounds;
 }
 
 export interface BatchResult {
@@ -430,6 +433,8 @@ export interface SubtaskInput {
   depth: number;
   /** The parent's config snapshot: a running task never sees config change under it. */
   config: import('../config/schema').ConfigSnapshot;
+  /** What the parent narrows of `config` for the child (contract/children.ts); absent before children checked their input. */
+  bounds?: ChildBounds;
 }
 
 export interface SubtaskResult {

@@ -11,20 +11,21 @@
  */
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import { boundedError } from '../contract/activities';
+import { STEPS_PER_RUN } from '../contract/bounds';
 import type { BatchResult, StepStatus, TaskStatus } from '../contract/messages';
 import type { ConfigSnapshot } from '../config/schema';
-import type { Budget } from './budget';
+import type { ChildSource } from './children';
 import type { Unit, Work } from './scheduler';
 import { failureMessage } from '../contract/failures';
 import { mergeUsage, now } from './status';
 import type { researchBatch } from './research';
 
 /**
- * Most steps one workflow run executes itself. A larger plan runs in `researchBatch` children, so
- * no run's history nears Temporal's warning size (10,240 events or 10 MB by default): about four
- * events per step for inline steps, a handful per batch for the parent.
+ * Most steps one workflow run executes itself (contract/bounds.ts). A larger plan runs in
+ * `researchBatch` children, so no run's history nears Temporal's warning size (10,240 events or
+ * 10 MB by default): about four events per step for inline steps, a handful per batch for the parent.
  */
-export const STEPS_PER_RUN = 100;
+export { STEPS_PER_RUN };
 /** Batch children of one task running at once; `maxParallel` is shared between them. */
 const BATCHES_IN_FLIGHT = 4;
 
@@ -58,9 +59,9 @@ function batchOf(ready: StepStatus[], steps: StepStatus[], isSettled: (id: strin
 export function inBatches(
   status: TaskStatus,
   config: ConfigSnapshot,
-  budget: Budget,
   steps: StepStatus[],
   byId: Map<string, StepStatus>,
+  given: (slots: number, batch: StepStatus[]) => ChildSource,
 ): Work<Batch, BatchResult> {
   const { maxParallel } = config.playbook.limits;
   // v4 (28af961): batches take what is left of maxParallel, so a wide fan-out runs in one wave.
@@ -82,12 +83,15 @@ export function inBatches(
       batches++;
       for (const step of batch) Object.assign(step, { state: 'running', startedAt: now() });
       const inBatch = new Set(batch.map((s) => s.id));
-      // What the batch needs of the steps it depends on: their state and result (skipped ones too).
+      const source = given(slots, batch);
+      // What the batch needs of the steps it depends on: their state and result (skipped ones too);
+      // since v8 (bounds given) not their questions, which a batch never reads.
       const context = [...new Set(batch.flatMap((s) => s.dependsOn))]
         .filter((id) => !inBatch.has(id))
         .map((id) => {
           const { agent, question, state, result } = byId.get(id)!;
-          return { id, agent, question, dependsOn: [], decompose: false, state, result };
+          const asked = source.bounds ? '' : question;
+          return { id, agent, question: asked, dependsOn: [], decompose: false, state, result };
         });
       // By its type's name: research.ts, which defines the workflow, imports the scheduler's users.
       return executeChild<typeof researchBatch>('researchBatch', {
@@ -96,7 +100,7 @@ export function inBatches(
           {
             question: status.question,
             depth: status.depth,
-            config: budget.batchConfig(slots),
+            ...source,
             steps: batch.map(({ id, agent, question, dependsOn, decompose }) => ({
               id,
               agent,

@@ -4,11 +4,13 @@
  *     ({@link Budget.overBudget}), and records once that it stopped ({@link Budget.stop}); steps it
  *     kept from running are skipped, and the report says so.
  *   - `maxTokensPerStep`: caps each step's model output ({@link Budget.forStep}), and is the whole
- *     budget of a decomposed step's child task ({@link Budget.childConfig}).
+ *     budget of a decomposed step's child task ({@link Budget.childBounds}); a batch child gets
+ *     what is left of the task budget ({@link Budget.batchBounds}).
  * Tokens count cache reads and writes too (`tokensOf`).
  */
 import { log } from '@temporalio/workflow';
 import type { AgentConfig, ConfigSnapshot } from '../config/schema';
+import type { ChildBounds } from '../contract/children';
 import type { TaskStatus } from '../contract/messages';
 import { tokensOf } from '../contract/usage';
 import { now } from './status';
@@ -67,7 +69,7 @@ export class Budget {
     return perStep === undefined || agent.maxTokens <= perStep ? agent : { ...agent, maxTokens: perStep };
   }
 
-  /** A decomposed step's child works within the per-step budget, as its own task budget. */
+  /** Before v8: a decomposed step's child works within the per-step budget, as its own task budget. */
   childConfig(): ConfigSnapshot {
     const perStep = this.config.playbook.budget?.maxTokensPerStep;
     if (perStep === undefined) return this.config;
@@ -79,8 +81,39 @@ export class Budget {
   }
 
   /**
-   * A batch child's config: its share of `maxParallel` (`slots`); the parent keeps the task
-   * budget, a batch only caps steps.
+   * A decomposed step's child's bounds (v8, contract/children.ts): the per-step budget as its whole
+   * task budget, the `maxParallel` this run has, and `totalSteps`, its share of `maxTotalSteps`.
+   */
+  childBounds(totalSteps: number | undefined): ChildBounds {
+    const perStep = this.config.playbook.budget?.maxTokensPerStep;
+    return {
+      ...(perStep === undefined ? {} : { maxTokensPerTask: perStep, maxTokensPerStep: perStep }),
+      maxParallel: this.config.playbook.limits.maxParallel,
+      ...(totalSteps === undefined ? {} : { maxTotalSteps: totalSteps }),
+    };
+  }
+
+  /**
+   * A batch child's bounds (v8): its share of `maxParallel` (`slots`), the per-step budget, what is
+   * left of the task budget, and `totalSteps`, its steps and their children's share of `maxTotalSteps`.
+   */
+  batchBounds(slots: number, totalSteps: number | undefined): ChildBounds {
+    const { maxTokensPerTask, maxTokensPerStep } = this.config.playbook.budget ?? {};
+    const left =
+      maxTokensPerTask === undefined
+        ? undefined
+        : Math.max(0, maxTokensPerTask - tokensOf(this.status.usage));
+    return {
+      maxParallel: slots,
+      ...(maxTokensPerStep === undefined ? {} : { maxTokensPerStep }),
+      ...(left === undefined ? {} : { maxTokensPerTask: left }),
+      ...(totalSteps === undefined ? {} : { maxTotalSteps: totalSteps }),
+    };
+  }
+
+  /**
+   * A batch child's config before v8: its share of `maxParallel` (`slots`); the parent keeps the
+   * task budget, a batch only caps steps.
    */
   batchConfig(slots: number): ConfigSnapshot {
     const { maxTokensPerStep } = this.config.playbook.budget ?? {};

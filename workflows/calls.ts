@@ -20,7 +20,7 @@ import type {
   SynthesisInput,
 } from '../contract/activities';
 import type { StepStatus } from '../contract/messages';
-import type { AgentConfig } from '../config/schema';
+import type { AgentConfig, ConfigSnapshot } from '../config/schema';
 
 /** Text as one line of at most `max` characters, for a summary in the Temporal Web UI. */
 export function summaryText(text: string, max = 200): string {
@@ -47,6 +47,12 @@ const withAgent = (agent: AgentConfig) =>
 /** Loads and checks config: what a task with this playbook needs. */
 export const loadConfigSnapshot = (playbook: string) =>
   bookkeeping.loadConfigSnapshot.executeWithOptions(summary(`config · playbook ${playbook}`), [playbook]);
+
+/** A child's config snapshot checked by the worker, before the child makes any model call. */
+export const checkSnapshot = (snapshot: ConfigSnapshot) =>
+  bookkeeping.checkSnapshot.executeWithOptions(summary(`config · check snapshot ${snapshot.digest}`), [
+    snapshot,
+  ]);
 
 /** Writes a report (draft, final or partial) with its provenance. */
 export const publishReport = (input: PublishInput) =>

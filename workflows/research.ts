@@ -41,7 +41,9 @@ import {
   type SubtaskResult,
   type TaskStatus,
 } from '../contract/messages';
+import { BatchInputSchema, inputProblems, SubtaskInputSchema } from '../contract/children';
 import { assemblePartialReport, loadConfigSnapshot, publishReport } from './calls';
+import { verifiedChild } from './children';
 import { Gatekeeper } from './gates';
 import { markCancelled, newStatus, now, provenanceOf, refusalsIn } from './status';
 import { TaskRun } from './task-run';
@@ -78,9 +80,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
 
   const parsedInput = ResearchTaskInputSchema.safeParse(rawInput);
   if (!parsedInput.success) {
-    const problems = parsedInput.error.issues
-      .map((i) => `${i.path.join('.') || 'input'}: ${i.message}`)
-      .join('; ');
+    const problems = inputProblems(parsedInput.error);
     fail(
       ApplicationFailure.nonRetryable(`invalid researchTask input: ${problems}`, FailureTypes.InvalidInput),
     );
@@ -100,7 +100,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     status.configDigest = snapshot.digest;
     if (snapshot.playbook.budget) status.budget = { ...snapshot.playbook.budget };
     if (snapshot.playbook.decisions === 'signed') gates.requireSignatures();
-    const run = new TaskRun(status, snapshot, setPhase);
+    const run = new TaskRun(status, { config: snapshot }, setPhase);
     const rejected = (): ResearchTaskResult => {
       setPhase('rejected');
       return { outcome: 'rejected', workflowId: info.workflowId, provenance: provenance(snapshot) };
@@ -198,10 +198,11 @@ async function publishPartialReport(status: TaskStatus, provenance: () => Proven
  * gates and plans nothing.
  */
 export async function researchBatch(input: BatchInput): Promise<BatchResult> {
-  const status = newStatus(workflowInfo().workflowId, input.question, input.config.playbook.id, input.depth);
+  const status = childStatus(input);
   setHandler(messages.status, () => status);
-  status.configDigest = input.config.digest;
-  const run = new TaskRun(status, input.config);
+  const source = await verifiedChild('researchBatch', BatchInputSchema, input);
+  const run = new TaskRun(status, source);
+  status.configDigest = source.config.digest;
   try {
     await run.execute({ rationale: 'A batch of a larger plan.', steps: input.steps }, input.settled);
   } catch (err) {
@@ -220,14 +221,30 @@ export async function researchBatch(input: BatchInput): Promise<BatchResult> {
   };
 }
 
+/**
+ * A child's status before its input is checked: what it says of itself, read defensively (input
+ * from someone starting the child directly may have any shape; the check then refuses it).
+ */
+function childStatus(input: SubtaskInput | BatchInput): TaskStatus {
+  const raw = (input ?? {}) as Partial<SubtaskInput>;
+  const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+  return newStatus(
+    workflowInfo().workflowId,
+    text(raw.question),
+    text((raw.config as Partial<ConfigSnapshot> | undefined)?.playbook?.id),
+    typeof raw.depth === 'number' ? raw.depth : 0,
+  );
+}
+
 /** A decomposed step: plans again one level deeper, executes, and returns a sub-report. */
 export async function researchSubtask(input: SubtaskInput): Promise<SubtaskResult> {
-  const status = newStatus(workflowInfo().workflowId, input.question, input.config.playbook.id, input.depth);
+  const status = childStatus(input);
   setHandler(messages.status, () => status);
-  status.configDigest = input.config.digest;
-  if (input.config.playbook.budget) status.budget = { ...input.config.playbook.budget };
   try {
-    const run = new TaskRun(status, input.config);
+    const source = await verifiedChild('researchSubtask', SubtaskInputSchema, input);
+    const run = new TaskRun(status, source);
+    status.configDigest = source.config.digest;
+    if (run.config.playbook.budget) status.budget = { ...run.config.playbook.budget };
     await run.execute(await run.plan());
     const report = await run.synthesize();
     status.phase = 'completed';

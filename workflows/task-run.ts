@@ -16,7 +16,15 @@ import {
   patched,
   workflowInfo,
 } from '@temporalio/workflow';
-import { checkPlan, type ConfigSnapshot, type Plan, type PlanLimits, type Playbook } from '../config/schema';
+import {
+  checkPlan,
+  stepsPerChild,
+  type ConfigSnapshot,
+  type Plan,
+  type PlanLimits,
+  type Playbook,
+} from '../config/schema';
+import { narrowConfig } from '../contract/children';
 import { boundedError, boundedOutcome, type RefusedToolCall, type StepResult } from '../contract/activities';
 import { failureMessage, FailureTypes } from '../contract/failures';
 import type { AuditEntry, ChangeRequest, Phase, StepStatus, TaskStatus } from '../contract/messages';
@@ -24,6 +32,7 @@ import { addAgentUsageInto } from '../contract/usage';
 import { inBatches, STEPS_PER_RUN } from './batches';
 import { Budget } from './budget';
 import { childSummary, planTask, runSpecialist, synthesizeReport } from './calls';
+import { CHILDREN_VERIFY, type ChildSource } from './children';
 import { runDag, type Unit, type Work } from './scheduler';
 import { mergeUsage, now } from './status';
 import type { researchSubtask } from './research';
@@ -37,13 +46,22 @@ interface OneStep extends Unit {
 
 export class TaskRun {
   private readonly budget: Budget;
+  /** The config this run works with: the snapshot, narrowed by a parent's bounds for a child. */
+  readonly config: ConfigSnapshot;
+  /** What each decomposed step of the plan being executed may hold in its tree (`maxTotalSteps`). */
+  private stepsPerChild: number | undefined;
 
+  /**
+   * `source`: the task's snapshot as loaded (or as a child was given it), and, for a child since v8,
+   * the bounds its parent set.
+   */
   constructor(
     private readonly status: TaskStatus,
-    private readonly config: ConfigSnapshot,
+    private readonly source: ChildSource,
     private readonly onPhase: (phase: Phase) => void = (phase) => (status.phase = phase),
   ) {
-    this.budget = new Budget(status, config);
+    this.config = source.bounds ? narrowConfig(source.config, source.bounds) : source.config;
+    this.budget = new Budget(status, this.config);
   }
 
   /**
@@ -54,13 +72,18 @@ export class TaskRun {
     return this.config.playbook.onStepFailure ?? { retries: 0, then: 'fail' };
   }
 
+  /**
+   * What a plan here must obey. `maxTotalSteps` (absent from snapshots taken before it) also caps
+   * the plan's own steps, and leaves each decomposed step at least one.
+   */
   private get limits(): PlanLimits {
-    const { playbook } = this.config;
+    const { maxSteps, maxDepth, maxTotalSteps } = this.config.playbook.limits;
     return {
-      allowedAgents: playbook.agents,
-      maxSteps: playbook.limits.maxSteps,
+      allowedAgents: this.config.playbook.agents,
+      maxSteps: maxTotalSteps === undefined ? maxSteps : Math.min(maxSteps, maxTotalSteps),
       depth: this.status.depth,
-      maxDepth: playbook.limits.maxDepth,
+      maxDepth,
+      maxTotalSteps,
     };
   }
 
@@ -137,6 +160,7 @@ export class TaskRun {
       state: 'pending',
     }));
     this.status.steps = steps;
+    this.stepsPerChild = stepsPerChild(plan, this.limits);
     const byId = new Map([...settledElsewhere, ...steps].map((s) => [s.id, s]));
     const failed =
       steps.length > STEPS_PER_RUN && patched('batched-execution')
@@ -144,7 +168,9 @@ export class TaskRun {
             steps,
             byId,
             this.budget,
-            inBatches(this.status, this.config, this.budget, steps, byId),
+            inBatches(this.status, this.config, steps, byId, (slots, batch) =>
+              this.batchSource(slots, batch),
+            ),
           )
         : await runDag(steps, byId, this.budget, this.oneStepAtATime(byId));
     this.budget.skipUnstarted();
@@ -240,9 +266,14 @@ export class TaskRun {
       step.childWorkflowId = `${workflowInfo().workflowId}/step-${step.id}${step.revision ? `/rev-${step.revision}` : ''}${(step.attempt ?? 1) > 1 ? `/attempt-${step.attempt}` : ''}`;
       const question = change ? `${step.question}\n\nReviewer's request: ${change.comment}` : step.question;
       // By its type's name: research.ts, which defines the workflow, imports this module.
+      // v8: the snapshot as sealed and the child's bounds (its budget and its share of
+      // maxTotalSteps), which the child checks. Before: a narrowed copy of the snapshot.
+      const given: ChildSource = patched(CHILDREN_VERIFY)
+        ? { config: this.source.config, bounds: this.budget.childBounds(this.stepsPerChild) }
+        : { config: this.budget.childConfig() };
       const child = await executeChild<typeof researchSubtask>('researchSubtask', {
         workflowId: step.childWorkflowId,
-        args: [{ question, depth: this.status.depth + 1, config: this.budget.childConfig() }],
+        args: [{ question, depth: this.status.depth + 1, ...given }],
         ...childSummary(step, question, this.status.depth + 1),
       });
       mergeUsage(this.status.usage, child.usage);
@@ -274,6 +305,18 @@ export class TaskRun {
     this.refusedToolCalls(agent.id, step.id, result.refusedToolCalls);
     step.usage = result.usage;
     return result;
+  }
+
+  /**
+   * What a batch child is given (v8): the snapshot as sealed and its bounds, its steps' share of
+   * maxTotalSteps included; before v8, a narrowed copy of the snapshot.
+   */
+  private batchSource(slots: number, batch: StepStatus[]): ChildSource {
+    if (!patched(CHILDREN_VERIFY)) return { config: this.budget.batchConfig(slots) };
+    const decomposed = batch.filter((s) => s.decompose).length;
+    const total =
+      this.stepsPerChild === undefined ? undefined : batch.length + decomposed * this.stepsPerChild;
+    return { config: this.source.config, bounds: this.budget.batchBounds(slots, total) };
   }
 
   /** The lead writes the report from the finished steps. */
