@@ -30,12 +30,13 @@ import { formatUsageExtras } from './format';
 import { gatePrompt } from './gate-prompt';
 import { createView } from './live';
 
-const USAGE = `usage: npm start -- [--auto-approve] [--playbook <id>] [--id <workflow id>] [--attach] "<question>"
+const USAGE = `usage: npm start -- [--auto-approve] [--playbook <id>] [--id <workflow id>] [--attach | --rerun] "<question>"
 
   --auto-approve     approve every gate as the current user, without asking
   --playbook <id>    playbook from config/playbooks (default: research-brief)
-  --id <id>          workflow id (default: derived from the question and today's date)
-  --attach           if a task with that id is already running, watch it instead of refusing`;
+  --id <id>          workflow id (default: derived from the question, a hash of it and today's date)
+  --attach           if a task with that id already exists, watch it instead of refusing
+  --rerun            if a task with that id completed, start it again (a new run with its own report)`;
 
 const START = {
   name: 'npm start',
@@ -43,6 +44,7 @@ const START = {
   options: {
     'auto-approve': { type: 'boolean' },
     attach: { type: 'boolean' },
+    rerun: { type: 'boolean' },
     playbook: { type: 'string' },
     id: { type: 'string' },
   },
@@ -58,6 +60,7 @@ export interface StartArgs {
   question: string;
   autoApprove: boolean;
   attach: boolean;
+  rerun: boolean;
   playbook: string;
   workflowId?: string;
 }
@@ -67,6 +70,7 @@ export function parseStartArgs(argv: readonly string[]): StartArgs {
   const { values, positionals } = parseCommandLine(START, argv);
   const question = positionals.join(' ').trim();
   if (!question) throw new UsageError('a question is required');
+  if (values.attach && values.rerun) throw new UsageError('--attach and --rerun do not go together');
   const playbook = values.playbook ?? 'research-brief';
   // The workflow's own input schema: refuse here what the task would refuse at once.
   const checked = ResearchTaskInputSchema.safeParse({ question, playbook });
@@ -77,6 +81,7 @@ export function parseStartArgs(argv: readonly string[]): StartArgs {
     question,
     autoApprove: values['auto-approve'] === true,
     attach: values.attach === true,
+    rerun: values.rerun === true,
     playbook,
     ...(values.id === undefined ? {} : { workflowId: values.id }),
   };
@@ -103,17 +108,25 @@ async function startOrAttach(
       question: args.question,
       playbook: args.playbook,
       by: me,
+      rerun: args.rerun,
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const handle = client.workflow.getHandle<ResearchTask>(workflowId);
+    const { status } = await handle.describe();
+    const running = status.name === 'RUNNING';
     if (!args.attach) {
       console.error(
-        `error: a task with id "${workflowId}" is already running; pass --attach to watch it, or --id <another id> to start another`,
+        running
+          ? `error: a task with id "${workflowId}" is already running; pass --attach to watch it, or --id <another id> to start another`
+          : `error: a task with id "${workflowId}" already ran and ${status.name.toLowerCase()}; its report and record stay as they are. Pass --rerun to run it again under this id (a new run with its own report), --attach to see how it ended, or --id <another id>`,
       );
       return undefined;
     }
-    console.log(`A task with id "${workflowId}" is already running: attaching to it.`);
-    return client.workflow.getHandle<ResearchTask>(workflowId);
+    console.log(
+      `A task with id "${workflowId}" ${running ? 'is already running' : 'exists'}: attaching to it.`,
+    );
+    return handle;
   }
 }
 

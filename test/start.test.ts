@@ -32,6 +32,7 @@ describe('parseStartArgs', () => {
       question: 'Why is it?',
       autoApprove: true,
       attach: true,
+      rerun: false,
       playbook: 'fact-sheet',
       workflowId: 'x-1',
     });
@@ -39,14 +40,17 @@ describe('parseStartArgs', () => {
       question: 'A question',
       autoApprove: false,
       attach: false,
+      rerun: false,
       playbook: 'research-brief',
     });
+    expect(parseStartArgs(['--rerun', 'Q'])).toMatchObject({ rerun: true, attach: false });
   });
 
   test.each([
     ['unknown option --bogus', ['--bogus', 'Q']],
     ['--playbook needs a value', ['--playbook']],
     ['--id needs a value', ['--id', '--auto-approve', 'Q']],
+    ['--attach and --rerun do not go together', ['--attach', '--rerun', 'Q']],
     ['a question is required', ['--auto-approve']],
     ['a question is required', ['  ']],
     ['question: must be at most 4000 characters', ['x'.repeat(4001)]],
@@ -56,12 +60,25 @@ describe('parseStartArgs', () => {
   });
 });
 
-test('workflowIdFor makes a readable business id from the question and the date', () => {
+test('workflowIdFor makes a readable business id from the question, the date and a hash of the question', () => {
   const date = new Date('2026-11-24T10:00:00Z');
-  expect(workflowIdFor('How do solid-state batteries compare with lithium-ion for EVs?', date)).toBe(
-    'research-how-do-solid-state-batteries-compare-2026-11-24',
+  expect(workflowIdFor('How do solid-state batteries compare with lithium-ion for EVs?', date)).toMatch(
+    /^research-how-do-solid-state-batteries-compare-2026-11-24-[0-9a-f]{8}$/,
   );
-  expect(workflowIdFor('???', date)).toBe('research-task-2026-11-24');
+  expect(workflowIdFor('???', date)).toMatch(/^research-task-2026-11-24-[0-9a-f]{8}$/);
+  // Questions the slug cannot tell apart: other scripts, punctuation, case.
+  const apart = [
+    '固态电池的能量密度是多少？',
+    '锂离子电池的循环寿命是多少？',
+    'a/b?',
+    'a_b?',
+    'A/B?',
+    '???',
+    '!!!',
+  ].map((q) => workflowIdFor(q, date));
+  expect(new Set(apart).size).toBe(apart.length);
+  // The same question (up to surrounding space and Unicode normalisation) keeps its id that day.
+  expect(workflowIdFor('  Caf\u00e9?  ', date)).toBe(workflowIdFor('Cafe\u0301?', date));
 });
 
 describe('npm start as a process', () => {
@@ -116,7 +133,7 @@ describe('npm start as a process', () => {
     expect(await described.staticDetails()).toContain('**Playbook:** fact-sheet');
   }, 120_000);
 
-  test('refuses a workflow id that is already running, or attaches to it with --attach', async () => {
+  test('refuses a workflow id that is running or completed; --attach watches it, --rerun starts a new run', async () => {
     const taskQueue = uniqueId('start-q');
     const workflowId = uniqueId('running');
     // Started with no worker on its queue: it stays running until npm start brings one.
@@ -140,5 +157,19 @@ describe('npm start as a process', () => {
     );
     expect([attached.code, attached.out]).toEqual([0, expect.stringContaining('attaching to it')]);
     expect(attached.out).toMatch(/Report: .*\.md/);
-  }, 180_000);
+    const first = await ctx.client.workflow.getHandle(workflowId).describe();
+
+    // Completed: its id is not taken again unless asked for, and then as a new run.
+    const again = ['--auto-approve', '--id', workflowId, '--playbook', 'fact-sheet', 'Already running?'];
+    const closed = await npmStart(again, taskQueue);
+    expect(closed.code).toBe(1);
+    expect(closed.out).toContain(
+      `a task with id "${workflowId}" already ran and completed; its report and record stay as they are. Pass --rerun`,
+    );
+    const rerun = await npmStart(['--rerun', ...again], taskQueue);
+    expect([rerun.code, rerun.out]).toEqual([0, expect.stringMatching(/Report: .*\.md/)]);
+    const second = await ctx.client.workflow.getHandle(workflowId).describe();
+    expect(second.runId).not.toBe(first.runId);
+    expect(second.status.name).toBe('COMPLETED');
+  }, 300_000);
 });
