@@ -160,6 +160,30 @@ describe("version markers: the old code's history lacks the marker, v4's has it"
   });
 });
 
+describe('children-verify-snapshot (v8): children check their snapshot before any model call', () => {
+  test("v1–v6 children took their config as given; v8's check it first, and their parents give the sealed snapshot", async () => {
+    const byName = new Map((await recordedHistories()).map((r) => [r.name, r.history]));
+    const children = [...byName.keys()].filter((n) => /%2F(step-|batch-)/.test(n));
+    const older = children.filter((n) => !n.startsWith('v8/'));
+    // Decomposed and batched children of v1 to v6 (v4 has every scenario).
+    expect(older.filter((n) => n.startsWith('v4/')).length).toBeGreaterThanOrEqual(3);
+    for (const name of older)
+      expect({ name, patches: patchesIn(byName.get(name)) }).toEqual({
+        name,
+        patches: expect.not.arrayContaining(['children-verify-snapshot']),
+      });
+    for (const name of ['v8/v8-decomposed%2Fstep-s1.json', 'v8/v8-batched%2Fbatch-1.json']) {
+      const child = byName.get(name);
+      expect([name, patchesIn(child)]).toEqual([name, expect.arrayContaining(['children-verify-snapshot'])]);
+      // The check comes before the first model call.
+      const activities = commandsIn(child).filter((c) => c.startsWith('ACTIVITY_TASK_SCHEDULED'));
+      expect([name, activities[0]]).toEqual([name, 'ACTIVITY_TASK_SCHEDULED checkSnapshot']);
+    }
+    for (const name of ['v8/v8-decomposed.json', 'v8/v8-batched.json'])
+      expect(patchesIn(byName.get(name))).toContain('children-verify-snapshot');
+  });
+});
+
 test('an incompatible change is caught: replay fails with a DeterminismViolationError', async () => {
   const all = await recordedHistories();
   const task = all.find(({ name }) => name.endsWith('gated-approved.json'))!;
