@@ -1,13 +1,14 @@
 /**
  * A content-addressed store for large texts (step findings, reports), so workflow history only
- * carries small references. Files live under the artifact folder; several workers share it
- * through a shared volume (see docker-compose.yml). Writing is idempotent: a retried activity
- * that stores the same text gets the same id.
+ * carries small references. The texts live in the artifact store (./store.ts): a local folder, or a
+ * bucket every worker shares. Writing is idempotent: a retried activity that stores the same text
+ * gets the same id and finds the object already there.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { createHash } from 'node:crypto';
 import type { ArtifactRef } from '../contract/messages';
+import { FailureTypes } from '../contract/failures';
+import type { ObjectStore } from './store';
 
 const ID_PATTERN = /^sha256:([0-9a-f]{64})$/;
 
@@ -15,28 +16,44 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
+/** An artifact's key in the store: `ab/<hex>.md`, as the local folder has always laid it out. */
+const keyOf = (hex: string): string => `${hex.slice(0, 2)}/${hex}.md`;
+
 /** Stores `text` and returns its reference. */
-export async function putArtifact(dir: string, text: string): Promise<ArtifactRef> {
+export async function putArtifact(store: ObjectStore, text: string): Promise<ArtifactRef> {
   const hex = sha256(text);
-  const file = path.join(dir, hex.slice(0, 2), `${hex}.md`);
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  // Write to a temporary name first so a reader never sees half a file. The name is unique per
-  // write: two activities storing the same text at once (same process or not) must not share it.
-  const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
-  await fs.writeFile(tmp, text, 'utf8');
-  await fs.rename(tmp, file);
+  // Content-addressed: an object already under this key holds this very text.
+  await store.create(keyOf(hex), Buffer.from(text, 'utf8'));
   return { id: `sha256:${hex}`, bytes: Buffer.byteLength(text, 'utf8') };
 }
 
-/** Reads the text behind a reference; fails clearly when the id is malformed or the file is missing. */
-export async function getArtifact(dir: string, id: string): Promise<string> {
+/**
+ * Reads the text behind a reference. A malformed id, a missing object or one that does not match its
+ * hash fails for good ({@link FailureTypes.ArtifactMissing}, naming the key): every worker reads the
+ * same store, so a retry would find the same.
+ */
+export async function getArtifact(store: ObjectStore, id: string): Promise<string> {
   const match = ID_PATTERN.exec(id);
-  if (!match) throw new Error(`malformed artifact id "${id}" (expected sha256:<64 hex digits>)`);
-  const hex = match[1]!;
-  const file = path.join(dir, hex.slice(0, 2), `${hex}.md`);
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch (err) {
-    throw new Error(`artifact ${id} is missing from ${dir}: ${(err as Error).message}`, { cause: err });
+  if (!match) {
+    throw ApplicationFailure.nonRetryable(
+      `malformed artifact id "${id.slice(0, 80)}" (expected sha256:<64 hex digits>)`,
+      FailureTypes.ArtifactMissing,
+    );
   }
+  const hex = match[1]!;
+  const body = await store.get(keyOf(hex));
+  if (body === undefined) {
+    throw ApplicationFailure.nonRetryable(
+      `artifact ${id} is missing from the store (key ${keyOf(hex)}): check that every worker uses the same BATON_STORE (or BATON_ARTIFACT_DIR)`,
+      FailureTypes.ArtifactMissing,
+    );
+  }
+  const text = body.toString('utf8');
+  if (sha256(text) !== hex) {
+    throw ApplicationFailure.nonRetryable(
+      `artifact ${id} in the store (key ${keyOf(hex)}) does not match its hash: it was changed or damaged`,
+      FailureTypes.ArtifactMissing,
+    );
+  }
+  return text;
 }

@@ -42,7 +42,7 @@ import {
   synthesisPrompt,
   type ContextItem,
 } from './prompts';
-import { neutraliseModelText, provenancePathOf, renderReport, safeName } from './report';
+import { neutraliseModelText, renderReport, reportKey, storeReport } from './report';
 import {
   checkSnapshotSeal,
   loadPublishers,
@@ -50,6 +50,7 @@ import {
   signProvenance,
   type SignedProvenance,
 } from './signing';
+import { openStores } from './store';
 import { TOOL_REGISTRY } from './tools';
 
 /** The refusals of one model answer, as an optional field (absent when there were none). */
@@ -77,12 +78,13 @@ function firstDifference(a: unknown, b: unknown, at = 'snapshot'): string | unde
 /** Builds the activities around one set of options (tests pass their own folders). */
 export function createActivities(options: ActivityOptions = activityOptionsFromEnv()): Activities {
   const model = { apiKey: options.apiKey, baseURL: options.baseURL };
+  const stores = openStores(options);
   const readContext = (items: { id: string; agent: string; result: ArtifactRef }[]): Promise<ContextItem[]> =>
     Promise.all(
       items.map(async (c) => ({
         id: c.id,
         agent: c.agent,
-        text: await getArtifact(options.artifactDir, c.result.id),
+        text: await getArtifact(stores.artifacts, c.result.id),
       })),
     );
 
@@ -211,7 +213,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         });
       }
       const { summary, findings, sources } = safeFindings(answer.parsed.value);
-      const result = await putArtifact(options.artifactDir, findings);
+      const result = await putArtifact(stores.artifacts, findings);
       return { summary, sources, result, usage: answer.usage, model: answer.model, ...refusals(answer) };
     },
 
@@ -261,7 +263,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       ].join('\n\n');
       // Model text throughout (title, summary, report, step questions and sources): no marker, no label line.
       const body = neutraliseModelText(assembled);
-      const report = await putArtifact(options.artifactDir, body);
+      const report = await putArtifact(stores.artifacts, body);
       return {
         title,
         summary,
@@ -281,7 +283,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       const sections = await Promise.all(
         input.steps.map(
           async (s) =>
-            `## Step ${s.id} (${s.agent})\n\n_${s.question}_\n\n${await getArtifact(options.artifactDir, s.result.id)}`,
+            `## Step ${s.id} (${s.agent})\n\n_${s.question}_\n\n${await getArtifact(stores.artifacts, s.result.id)}`,
         ),
       );
       const body = [
@@ -289,17 +291,17 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         'The task was cancelled before its report was written and signed off. What follows is the findings of the steps that had finished, unedited and not synthesized.',
         ...sections.map(neutraliseModelText),
       ].join('\n\n');
-      return putArtifact(options.artifactDir, body);
+      return putArtifact(stores.artifacts, body);
     },
 
     /**
      * Writes a report with its AI-generated labels and provenance (signed with the worker's publisher
-     * key when it has one): `<id>.md` when final, `<id>.draft.md` or `<id>.partial.md` otherwise.
-     * Idempotent.
+     * key when it has one) to the report store: `<id>.<run id>.md` when final, `….draft.md` or
+     * `….partial.md` otherwise. Idempotent; a final or partial report is written once (./report.ts).
      */
     async publishReport(input: PublishInput): Promise<PublishResult> {
       // Neutralised again: a no-op for bodies written above, a guard for any other stored text.
-      const body = neutraliseModelText(await getArtifact(options.artifactDir, input.report.id));
+      const body = neutraliseModelText(await getArtifact(stores.artifacts, input.report.id));
       const contentHash = `sha256:${sha256(body)}`;
       const kind = input.kind ?? 'final';
       const unsigned: Provenance = { ...input.provenance, contentHash, reportKind: kind };
@@ -307,12 +309,13 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       const provenance: SignedProvenance = options.publisherKey
         ? signProvenance(unsigned, options.publisherKey)
         : unsigned;
-      const name = safeName(input.provenance.workflowId);
-      const file = path.join(options.reportDir, `${name}${kind === 'final' ? '' : `.${kind}`}.md`);
-      await fs.mkdir(options.reportDir, { recursive: true });
-      await fs.writeFile(file, renderReport(body, provenance), 'utf8');
-      await fs.writeFile(provenancePathOf(file), `${JSON.stringify(provenance, null, 2)}\n`, 'utf8');
-      return { path: file, contentHash };
+      const location = await storeReport(stores.reports, {
+        key: reportKey(input.provenance.workflowId, input.provenance.runId, kind),
+        kind,
+        text: renderReport(body, provenance),
+        provenance,
+      });
+      return { path: location, contentHash };
     },
   };
 }

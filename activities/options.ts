@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { publisherKeyFromEnv, type PublisherKey } from './signing';
+import { storeSettingsFromEnv, type StoreSettings } from './store';
 
 export interface ActivityOptions {
   /** Anthropic API key. Env `ANTHROPIC_API_KEY`. Required for model calls. */
@@ -15,10 +16,15 @@ export interface ActivityOptions {
   baseURL?: string;
   /** Folder of config YAML. Env `BATON_CONFIG_DIR`; default `<project>/config`. */
   configDir: string;
-  /** Where step results, reports and other large texts are kept, by content hash. Env `BATON_ARTIFACT_DIR`; default `<project>/.baton/artifacts`. */
+  /** Where step results, reports and other large texts are kept, by content hash, with the local store. Env `BATON_ARTIFACT_DIR`; default `<project>/.baton/artifacts`. */
   artifactDir: string;
-  /** Where final reports are written. Env `BATON_REPORT_DIR`; default `<project>/reports`. */
+  /** Where reports are published, with the local store. Env `BATON_REPORT_DIR`; default `<project>/reports`. */
   reportDir: string;
+  /**
+   * The object store for artifacts and reports (./store.ts): the two local folders above, or an
+   * S3-compatible bucket (env `BATON_STORE=s3://…` and `BATON_S3_*`). Default (absent): the folders.
+   */
+  store?: StoreSettings;
   /**
    * Whether tasks keep Baton's search attributes current (what `pending` queries rely on). Env
    * `BATON_SEARCH_ATTRIBUTES=off` turns it off for servers without custom search attributes, such
@@ -52,6 +58,7 @@ export function activityOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Ac
     configDir: dir('BATON_CONFIG_DIR', path.join(PROJECT_ROOT, 'config')),
     artifactDir: dir('BATON_ARTIFACT_DIR', path.join(PROJECT_ROOT, '.baton', 'artifacts')),
     reportDir: dir('BATON_REPORT_DIR', path.join(PROJECT_ROOT, 'reports')),
+    store: storeSettingsFromEnv(env),
     searchAttributes: searchAttributesFromEnv(env.BATON_SEARCH_ATTRIBUTES),
     ...configAllowlistFromEnv(env),
     ...publisherKeyFromEnv(env),

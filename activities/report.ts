@@ -8,18 +8,87 @@
  * neutralised before it is stored ({@link neutraliseModelText}), so it cannot hold a marker or pass
  * for a label line either.
  */
+import { ApplicationFailure } from '@temporalio/common';
+import { FailureTypes } from '../contract/failures';
 import { formatUsd } from '../contract/usage';
-import type { Provenance } from '../contract/messages';
+import type { Provenance, ReportKind } from '../contract/messages';
 import type { SignedProvenance } from './signing';
+import type { ObjectStore } from './store';
 
-/** What a report file's name should be, as `publishReport` names it. */
+/** A workflow id as it may appear in a file name (the run id beside it keeps names distinct). */
 export const safeName = (workflowId: string): string => workflowId.replace(/[^A-Za-z0-9._-]+/g, '_');
+
+const RUN_ID = /^[A-Za-z0-9-]{1,64}$/;
+
+/**
+ * A report's key in the report store: `<workflow id>.<run id>.md` when final, `….draft.md` or
+ * `….partial.md` otherwise. The run id makes every run's name its own, whatever its workflow id.
+ */
+export function reportKey(workflowId: string, runId: string, kind: ReportKind): string {
+  if (!RUN_ID.test(runId)) throw new Error(`run id "${runId.slice(0, 80)}" is not a Temporal run id`);
+  return `${safeName(workflowId)}.${runId}${kind === 'final' ? '' : `.${kind}`}.md`;
+}
 
 /** The `.provenance.json` written beside a report. */
 export const provenancePathOf = (reportPath: string): string =>
   /\.md$/.test(reportPath)
     ? reportPath.replace(/\.md$/, '.provenance.json')
     : `${reportPath}.provenance.json`;
+
+/**
+ * Writes a report and its provenance record to the report store. A draft is replaced by the next
+ * draft; a final or partial report is written once ({@link ObjectStore.create}): a retry that writes
+ * the same bytes finds them there and succeeds, anything else is refused for good
+ * ({@link FailureTypes.ReportExists}). Answers where the report is ({@link ObjectStore.locate}).
+ */
+export async function storeReport(
+  store: ObjectStore,
+  report: { key: string; kind: ReportKind; text: string; provenance: SignedProvenance },
+): Promise<string> {
+  const objects: [string, Buffer][] = [
+    [report.key, Buffer.from(report.text, 'utf8')],
+    [provenancePathOf(report.key), Buffer.from(`${JSON.stringify(report.provenance, null, 2)}\n`, 'utf8')],
+  ];
+  for (const [key, body] of objects) {
+    if (report.kind === 'draft') {
+      await store.put(key, body);
+    } else if (!(await store.create(key, body)) && !(await store.get(key))?.equals(body)) {
+      throw ApplicationFailure.nonRetryable(
+        `the ${report.kind} report ${key} is already published with other content, and a published report is never replaced (write-once): this run has published it before`,
+        FailureTypes.ReportExists,
+      );
+    }
+  }
+  return store.locate(report.key);
+}
+
+/**
+ * A published report's text, read through the report store from the location its publish answered
+ * (`status.report.draftPath` or `.path`). Throws an error that says which report cannot be read and
+ * why, without the worker's file path.
+ */
+export async function readPublished(store: ObjectStore, location: string): Promise<string> {
+  let key: string;
+  try {
+    key = store.keyAt(location);
+  } catch {
+    throw new Error(`the report location "${location.slice(0, 120)}" is not a report name`);
+  }
+  let body: Buffer | undefined;
+  try {
+    body = await store.get(key);
+  } catch (err) {
+    throw new Error(`report ${key} cannot be read from the report store: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (body === undefined) {
+    throw new Error(
+      `report ${key} is not in the report store this process reads (check that it uses the workers' BATON_STORE, or BATON_REPORT_DIR)`,
+    );
+  }
+  return body.toString('utf8');
+}
 
 export const BODY_START = '<!-- baton:body:start -->';
 export const BODY_END = '<!-- baton:body:end -->';

@@ -45,6 +45,12 @@ export interface WorkerEnv {
    * the worker bundle `workflows/` at start.
    */
   BATON_WORKFLOW_BUNDLE?: string;
+  /** An S3-compatible store instead of the two folders (activities/store.ts), with its credentials. */
+  BATON_STORE?: string;
+  BATON_S3_ENDPOINT?: string;
+  AWS_REGION?: string;
+  AWS_ACCESS_KEY_ID?: string;
+  AWS_SECRET_ACCESS_KEY?: string;
 }
 
 interface ProcStat {

@@ -6,6 +6,8 @@
 import type { Client } from '@temporalio/client';
 import { createInterface } from 'node:readline/promises';
 import { getArtifact } from '../activities/artifacts';
+import { readPublished } from '../activities/report';
+import type { Stores } from '../activities/store';
 import { decideTask, formatDecision } from '../client';
 import type { DecideRequest, Gate, TaskStatus } from '../contract/messages';
 import { safeBlock } from '../contract/text';
@@ -21,9 +23,27 @@ export interface GatePromptOptions {
   autoApprove: boolean;
   /** Whether a person can answer on this terminal (stdin is a TTY). */
   interactive: boolean;
-  /** Where the worker keeps artifacts: the draft report is read from there. */
-  artifactDir: string;
+  /** The workers' store: the draft report is read from there. */
+  stores: Stores;
   view: View;
+}
+
+/**
+ * The draft a person decides on at the report gate: the labelled draft as published, or, for a task
+ * from before drafts were published, the synthesized body. No decision is taken on a draft nobody can
+ * read: this throws, saying what cannot be read, and the task waits at its gate.
+ */
+export async function readDraft(stores: Stores, report: NonNullable<TaskStatus['report']>): Promise<string> {
+  try {
+    return report.draftPath
+      ? await readPublished(stores.reports, report.draftPath)
+      : await getArtifact(stores.artifacts, report.artifact.id);
+  } catch (err) {
+    throw new Error(
+      `the draft report cannot be read, so no decision is taken on it (the task waits at the report gate): ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
 }
 
 /** Sends a decision; shows the workflow's answer. Answers whether it was accepted. */
@@ -68,8 +88,7 @@ async function decideInTerminal(options: GatePromptOptions, s: TaskStatus): Prom
   view.suspend();
   const pending = s.pendingGate!;
   const gate = pending.gate;
-  const draft =
-    gate === 'report' && s.report ? await getArtifact(options.artifactDir, s.report.artifact.id) : undefined;
+  const draft = gate === 'report' && s.report ? await readDraft(options.stores, s.report) : undefined;
   for (const line of gateLines(pending, draft)) console.log(line);
   for (;;) {
     const answer = (
@@ -104,6 +123,8 @@ export function gatePrompt(options: GatePromptOptions): (s: TaskStatus) => Promi
     if (decidedAt === gate && pending.approvals.some((a) => a.by === me)) return;
     decidedAt = undefined;
     if (options.autoApprove) {
+      // Approving is still a decision on the draft: one that cannot be read is not approved.
+      if (gate === 'report' && s.report) await readDraft(options.stores, s.report);
       const request: DecideRequest = {
         decision: 'approve',
         by: me,

@@ -15,6 +15,7 @@ import {
 import os from 'node:os';
 import { ConfigError } from '../activities/config';
 import { activityOptionsFromEnv } from '../activities/options';
+import { openStores } from '../activities/store';
 import { connectClient, startResearchTask, workflowIdFor, type ResearchTask, type TaskEnd } from '../client';
 import { ResearchTaskInputSchema, type ResearchTaskResult } from '../contract/messages';
 import { safeText } from '../contract/text';
@@ -213,7 +214,7 @@ async function start(args: StartArgs, me: string, cleanup: Cleanup): Promise<num
       me,
       autoApprove: args.autoApprove,
       interactive: Boolean(process.stdin.isTTY) && !args.autoApprove,
-      artifactDir: local.activityOptions.artifactDir,
+      stores: openStores(local.activityOptions),
       view,
     }),
     // A query fails while the task's last workflow task failed, e.g. in the seconds before a server

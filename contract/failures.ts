@@ -28,6 +28,10 @@ export const FailureTypes = {
   ModelUnavailable: 'ModelUnavailable',
   /** The model answered, but not in the required structure. */
   ModelOutputInvalid: 'ModelOutputInvalid',
+  /** A stored artifact is missing or does not match its hash: every worker reads the same store, so not retried. */
+  ArtifactMissing: 'ArtifactMissing',
+  /** A signed-off or partial report of this run is already published, with other content: never replaced. */
+  ReportExists: 'ReportExists',
 } as const;
 
 /** One of {@link FailureTypes}. */

@@ -11,6 +11,7 @@ import {
 } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getArtifact } from '../activities/artifacts';
+import type { ObjectStore } from '../activities/store';
 import { researchTask } from '../workflows';
 import { decide, status as statusQuery, type Gate, type TaskStatus } from '../contract/messages';
 import { addUsage, describe, ZERO_USAGE } from './model';
@@ -24,7 +25,7 @@ export interface BatonRunContext {
   taskQueue: string;
   playbook: string;
   /** The worker's artifact store, where the report body is read from. */
-  artifactDir: string;
+  artifacts: ObjectStore;
   /** Give up on a task (and cancel it) after this long. */
   timeoutMs: number;
   signal?: AbortSignal;
@@ -152,7 +153,7 @@ export async function runBaton(
     for (const step of final.steps) {
       for (const src of step.sources ?? []) sources.set(`${src.title}\u0000${src.url ?? ''}`, src);
     }
-    const text = await getArtifact(ctx.artifactDir, out.report.id);
+    const text = await getArtifact(ctx.artifacts, out.report.id);
     return { ...common, ok: true, answer: { text, sources: [...sources.values()] } };
   } catch (err) {
     if (!done) await bounded(ctx, () => handle.cancel()).catch(() => undefined);

@@ -53,6 +53,7 @@ import {
 } from './report';
 import { CRITERIA, JUDGE_SYSTEM_PROMPT, JUDGE_ANSWER, judgePrompt, meanScore } from './rubric';
 import { mapLimit } from '../lib/map-limit';
+import { openStores } from '../activities/store';
 
 /** The key sent to the offline stand-in (which accepts any); the same one `npm start` uses. */
 export const OFFLINE_STAND_IN_KEY = 'offline-stand-in';
@@ -230,7 +231,7 @@ export async function runEval(options: EvalOptions): Promise<EvalRun> {
         }),
         taskQueue,
         playbook: options.playbook,
-        artifactDir: activityOptions.artifactDir,
+        artifacts: openStores(activityOptions).artifacts,
         timeoutMs: options.taskTimeoutMs,
         signal: stop.signal,
       };

