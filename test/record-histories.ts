@@ -54,7 +54,7 @@ import {
   waitForStatus,
 } from './helpers';
 import { exportCommit } from './previous-release';
-import { asSignal, nodeSigner, signedConfig, signedFor } from './signing';
+import { asSignal, nodePasskey, nodeSigner, passkeySignedFor, signedConfig, signedFor } from './signing';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -167,6 +167,21 @@ const KEYS = {
   carol: nodeSigner('carol'),
   mallory: nodeSigner('mallory'),
 };
+
+/** alice's passkey, made at record time and listed in the config (v7). */
+const ALICE_PASSKEY = nodePasskey('alice');
+
+/** Waits until the task's audit trail holds `n` decisions, accepted or refused. */
+const decisionsAudited = (handle: Handle, n: number) =>
+  waitForStatus(
+    handle,
+    (s) => s.audit.filter((e) => e.event === 'decision').length >= n,
+    `${n} decisions audited`,
+  );
+
+/** Whether `by`'s approval counts at the gate open now. */
+const approved = async (handle: Handle, by: string) =>
+  (await handle.query(status)).pendingGate?.approvals.some((a) => a.by === by) ?? false;
 
 /** An approval by `by`, before it is signed. */
 const approval = (by: string) => ({ decision: 'approve' as const, by });
@@ -528,6 +543,37 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    // v7 (`passkey-decisions`): alice decides with a passkey, as in the inbox. By signal: one with
+    // a tampered signature (refused, audited), then hers (accepted); by Update at the report gate.
+    // Workflow code older than passkeys refuses both as malformed: alice then signs with her key.
+    name: 'passkey-decisions',
+    playbook: 'signed',
+    async drive(handle, run) {
+      const withPasskey = (request: DecideRequest) =>
+        passkeySignedFor(run.client, handle.workflowId, request, ALICE_PASSKEY);
+      await atGate(handle, 'plan');
+      const good = await withPasskey(approval('alice'));
+      const value = Buffer.from(good.signature.value, 'base64url');
+      value[8]! ^= 0x01;
+      const tampered = { ...good, signature: { ...good.signature, value: value.toString('base64url') } };
+      await refusedSignal(handle, 'approve', asSignal(tampered));
+      await handle.signal(approve, asSignal(good));
+      await decisionsAudited(handle, 2);
+      if (!(await approved(handle, 'alice')))
+        await handle.signal(approve, asSignal(await signed(run, handle, approval('alice'), 'alice')));
+      await handle.signal(approve, asSignal(await signed(run, handle, approval('bob'), 'bob')));
+      await atGate(handle, 'report');
+      const accepted = await handle
+        .executeUpdate(decide, { args: [await withPasskey(approval('alice'))] })
+        .then(
+          () => true,
+          () => false,
+        );
+      if (!accepted)
+        await handle.executeUpdate(decide, { args: [await signed(run, handle, approval('alice'), 'alice')] });
+    },
+  },
+  {
     // Input the workflow refuses before loading config.
     name: 'invalid-input',
     playbook: 'open',
@@ -593,11 +639,12 @@ async function workflowsOf(commit: string): Promise<Pick<WorkerOptions, 'workflo
 
 /**
  * The fixture config with the playbooks only these scenarios use (test/fixtures/history-playbooks:
- * deadlines in seconds, each step-failure policy, signed decisions), in a temporary folder, alice
- * and bob listing the keys made for this recording (the histories' snapshots hold the public halves).
+ * deadlines in seconds, each step-failure policy, signed decisions), in a temporary folder, alice,
+ * bob and carol listing the keys made for this recording, alice her passkey too (the histories'
+ * snapshots hold the public halves).
  */
 const recorderConfig = (): Promise<string> =>
-  signedConfig({ alice: KEYS.alice, bob: KEYS.bob, carol: KEYS.carol });
+  signedConfig({ alice: KEYS.alice, bob: KEYS.bob, carol: KEYS.carol }, { alice: [ALICE_PASSKEY.line] });
 
 async function record(version: string, scenarios: Scenario[], workflowsFrom?: string): Promise<void> {
   // Scenarios fail steps and tasks on purpose: the worker's warnings about them are expected.

@@ -158,6 +158,18 @@ describe("version markers: the old code's history lacks the marker, v4's has it"
       'WORKFLOW_EXECUTION_COMPLETED',
     ]);
   });
+
+  test('passkey-decisions (9b9879c): a passkey approval by signal was malformed before, counts after', () => {
+    // Recorded with the same driver: refused before, alice then signs with her key; both complete.
+    const before = history('pre-9b9879c/pre-9b9879c-passkey-decisions.json');
+    const after = history('v7/v7-passkey-decisions.json');
+    expect(patchesIn(before)).not.toContain('passkey-decisions');
+    expect(patchesIn(after)).toContain('passkey-decisions');
+    expect([commandsIn(before).at(-1), commandsIn(after).at(-1)]).toEqual([
+      'WORKFLOW_EXECUTION_COMPLETED',
+      'WORKFLOW_EXECUTION_COMPLETED',
+    ]);
+  });
 });
 
 describe('children-verify-snapshot (v8): children check their snapshot before any model call', () => {
