@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { publisherKeyFromEnv, type PublisherKey } from './signing';
-import { storeSettingsFromEnv, type StoreSettings } from './store';
+import { storeSettingsFromEnv, type StoreOptions, type StoreSettings } from './store';
 
 export interface ActivityOptions {
   /** Anthropic API key. Env `ANTHROPIC_API_KEY`. Required for model calls. */
@@ -49,19 +49,32 @@ export interface ActivityOptions {
 /** The folder that holds package.json. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 
+/** A folder named by the variable `name`, or `fallback`, as an absolute path. */
+const dirFrom = (env: NodeJS.ProcessEnv, name: string, fallback: string): string =>
+  path.resolve(env[name] || fallback);
+
 /** Reads the options from `env` (default `process.env`). */
 export function activityOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ActivityOptions {
-  const dir = (name: string, fallback: string): string => path.resolve(env[name] || fallback);
   return {
     apiKey: env.ANTHROPIC_API_KEY || undefined,
     baseURL: env.ANTHROPIC_BASE_URL || undefined,
-    configDir: dir('BATON_CONFIG_DIR', path.join(PROJECT_ROOT, 'config')),
-    artifactDir: dir('BATON_ARTIFACT_DIR', path.join(PROJECT_ROOT, '.baton', 'artifacts')),
-    reportDir: dir('BATON_REPORT_DIR', path.join(PROJECT_ROOT, 'reports')),
-    store: storeSettingsFromEnv(env),
+    configDir: dirFrom(env, 'BATON_CONFIG_DIR', path.join(PROJECT_ROOT, 'config')),
+    ...storeOptionsFromEnv(env),
     searchAttributes: searchAttributesFromEnv(env.BATON_SEARCH_ATTRIBUTES),
     ...configAllowlistFromEnv(env),
     ...publisherKeyFromEnv(env),
+  };
+}
+
+/**
+ * Where this process finds the workers' store (activities/store.ts), from the same variables a
+ * worker reads: the CLI, the inbox and the audit read drafts and reports through it.
+ */
+export function storeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): StoreOptions {
+  return {
+    artifactDir: dirFrom(env, 'BATON_ARTIFACT_DIR', path.join(PROJECT_ROOT, '.baton', 'artifacts')),
+    reportDir: dirFrom(env, 'BATON_REPORT_DIR', path.join(PROJECT_ROOT, 'reports')),
+    store: storeSettingsFromEnv(env),
   };
 }
 

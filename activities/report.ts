@@ -63,6 +63,13 @@ export async function storeReport(
 }
 
 /**
+ * A report's location as people are shown it: an `s3://` address as it is (anyone with access reads
+ * it there), a worker's file path only by its name (the folder is on the worker's disk, not theirs).
+ */
+export const shownLocation = (location: string): string =>
+  location.startsWith('s3://') ? location : location.slice(location.lastIndexOf('/') + 1);
+
+/**
  * A published report's text, read through the report store from the location its publish answered
  * (`status.report.draftPath` or `.path`). Throws an error that says which report cannot be read and
  * why, without the worker's file path.

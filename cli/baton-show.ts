@@ -1,9 +1,12 @@
 /** `npm run baton -- show <workflow id>`: a task's question, plan, pending gate, usage and audit trail. */
 import type { Client } from '@temporalio/client';
 import { dependencyOrder, queryStatus, stepsOf } from '../client';
+import { shownLocation } from '../activities/report';
+import type { Stores } from '../activities/store';
 import type { TaskStatus } from '../contract/messages';
 import { line as oneLine } from '../lib/text';
 import { formatAudit, formatPendingGate, formatStep, formatUsageExtras } from './format';
+import { draftLines, readDraft } from './gate-prompt';
 
 /** The plan as a tree: one branch per step, its details as leaves. */
 function planTree(s: TaskStatus): string[] {
@@ -34,6 +37,7 @@ export async function show(
   workflowId: string,
   workerTimeoutMs: number | undefined,
   out: (line: string) => void,
+  stores: Stores,
 ): Promise<number> {
   const s = await queryStatus(client, workflowId, workerTimeoutMs);
   out(`task ${s.workflowId}`);
@@ -47,7 +51,19 @@ export async function show(
     .join(', ');
   out(`tokens: ${s.usage.inputTokens} in, ${s.usage.outputTokens} out${byAgent ? ` (${byAgent})` : ''}`);
   for (const line of formatUsageExtras(s.usage)) out(line);
-  if (s.report) out(`report: ${s.report.path ?? `draft ${s.report.artifact.id}`}`);
+  if (s.report) {
+    const { path, draftPath, artifact } = s.report;
+    out(
+      `report: ${path ? shownLocation(path) : `draft ${draftPath ? shownLocation(draftPath) : artifact.id}`}`,
+    );
+  }
+  // At the report gate, the draft to decide on, read through the store (or why it cannot be).
+  if (s.pendingGate?.gate === 'report' && s.report) {
+    const draft = await readDraft(stores, s.report).then(draftLines, (err: Error) => [
+      `draft: ${err.message}`,
+    ]);
+    for (const line of draft) out(line);
+  }
   if (s.error) out(`error: ${s.error}`);
   out(
     s.audit.length ? `audit (${s.audit.length} entr${s.audit.length === 1 ? 'y' : 'ies'}):` : 'audit: empty',

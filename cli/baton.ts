@@ -34,6 +34,9 @@ import {
   type Decision,
   type Gate,
 } from '../contract/messages';
+import { storeOptionsFromEnv } from '../activities/options';
+import { shownLocation } from '../activities/report';
+import { openStores } from '../activities/store';
 import { safeText } from '../contract/text';
 import { parseCommandLine, runMain, UsageError } from '../lib/cli';
 import { show } from './baton-show';
@@ -255,7 +258,7 @@ async function signCommand(deps: CliDeps, parsed: Parsed): Promise<number> {
 
 /**
  * Follows a task until it closes: a live frame on a terminal, plain lines otherwise (cli/live.ts).
- * Prints the outcome and the report's path; 0 when the task completed, 1 when it was rejected,
+ * Prints the outcome and where the report is; 0 when the task completed, 1 when it was rejected,
  * failed, was cancelled, terminated or timed out.
  */
 async function watch(deps: CliDeps, workflowId: string): Promise<number> {
@@ -305,7 +308,7 @@ async function watch(deps: CliDeps, workflowId: string): Promise<number> {
     return 1;
   }
   deps.out(`outcome: ${result.outcome ?? 'completed'}`);
-  if (result.reportPath) deps.out(`Report: ${result.reportPath}`);
+  if (result.reportPath) deps.out(`Report: ${shownLocation(result.reportPath)}`);
   return 0;
 }
 
@@ -340,7 +343,13 @@ export async function runCli(argv: string[], given: CliDeps): Promise<number> {
       case 'pending':
         return await pending(deps.client, parsed.options.approver, deps.out);
       case 'show':
-        return await show(deps.client, parsed.workflowId, deps.workerTimeoutMs, deps.out);
+        return await show(
+          deps.client,
+          parsed.workflowId,
+          deps.workerTimeoutMs,
+          deps.out,
+          openStores(storeOptionsFromEnv(deps.env ?? process.env)),
+        );
       case 'watch':
         return await watch(deps, parsed.workflowId);
       case 'sign':

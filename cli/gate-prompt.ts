@@ -68,18 +68,17 @@ async function ask(question: string): Promise<string> {
  * the draft, sanitized (contract/text.ts) like every other surface.
  */
 export function gateLines(pending: NonNullable<TaskStatus['pendingGate']>, draft?: string): string[] {
-  const lines = [`  ${formatPendingGate(pending)}`];
-  if (draft !== undefined) {
-    lines.push(
-      '',
-      '----- draft report -----',
-      ...safeBlock(draft).split('\n'),
-      '----- end of draft -----',
-      '',
-    );
-  }
-  return lines;
+  return [`  ${formatPendingGate(pending)}`, ...(draft !== undefined ? draftLines(draft) : [])];
 }
+
+/** The draft report between two rules, sanitized (contract/text.ts). */
+export const draftLines = (draft: string): string[] => [
+  '',
+  '----- draft report -----',
+  ...safeBlock(draft).split('\n'),
+  '----- end of draft -----',
+  '',
+];
 
 /** Asks at the terminal until the workflow accepts a decision. */
 async function decideInTerminal(options: GatePromptOptions, s: TaskStatus): Promise<void> {

@@ -7,6 +7,7 @@
  * replaced (lib/text.ts), so it can never move the cursor or restyle the terminal.
  */
 import { styleText } from 'node:util';
+import { shownLocation } from '../activities/report';
 import { stepsOf } from '../client';
 import type { StepStatus, TaskStatus } from '../contract/messages';
 import { formatUsd } from '../contract/usage';
@@ -306,12 +307,13 @@ export function renderFrame(s: TaskStatus, options: FrameOptions): string[] {
     ]);
     foot.push([
       {
-        text: `    npm run baton -- approve|reject|request-changes ${line(s.workflowId)}${gate.gate === 'report' && s.report?.draftPath ? `   draft: ${line(s.report.draftPath)}` : ''}`,
+        text: `    npm run baton -- approve|reject|request-changes ${line(s.workflowId)}${gate.gate === 'report' && s.report?.draftPath ? `   draft: ${line(shownLocation(s.report.draftPath))}` : ''}`,
         style: 'dim',
       },
     ]);
   }
-  if (s.report?.path) foot.push([{ text: '  report: ', style: 'dim' }, { text: line(s.report.path) }]);
+  if (s.report?.path)
+    foot.push([{ text: '  report: ', style: 'dim' }, { text: line(shownLocation(s.report.path)) }]);
   if (s.error) foot.push([{ text: `  error: ${line(s.error)}`, style: 'red' }]);
   if (options.note) foot.push([{ text: `  (${line(options.note)})`, style: 'yellow' }]);
 
