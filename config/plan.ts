@@ -90,13 +90,17 @@ export function planFindings(plan: Plan, limits: PlanLimits): Finding[] {
   const add = (at: Finding['at'], message: string): void => {
     problems.push({ at, message });
   };
-  if (plan.steps.length > limits.maxSteps) {
-    add(['steps'], `plan has ${plan.steps.length} steps; the playbook allows at most ${limits.maxSteps}`);
-  }
   const total = limits.maxTotalSteps;
   const share = stepsPerChild(plan, limits);
-  if (total !== undefined && plan.steps.length > total) {
-    add(['steps'], `plan has ${plan.steps.length} steps; at most ${total} are left of maxTotalSteps here`);
+  if (plan.steps.length > limits.maxSteps) {
+    // A child task's maxSteps is its share of maxTotalSteps when that is smaller (workflows/task-run.ts).
+    const child = total !== undefined && limits.depth > 0 && total <= limits.maxSteps;
+    add(
+      ['steps'],
+      `plan has ${plan.steps.length} steps; the playbook allows at most ${limits.maxSteps}${child ? " (this child task's share of maxTotalSteps)" : ''}`,
+    );
+  } else if (total !== undefined && plan.steps.length > total) {
+    add(['steps'], `plan has ${plan.steps.length} steps; maxTotalSteps allows at most ${total}`);
   } else if (share !== undefined && share < 1) {
     const decomposed = plan.steps.filter((s) => s.decompose).length;
     add(

@@ -16,7 +16,8 @@ import { createActivities } from '../activities';
 import type { ActivityOptions } from '../activities/options';
 import { generatePublisherKey, sealSnapshot } from '../activities/signing';
 import type { ConfigSnapshot } from '../config/schema';
-import { MAX_SETTLED_STEPS } from '../contract/bounds';
+import { ConfigError, loadConfig } from '../activities/config';
+import { MAX_ANSWER_PROBLEM_BYTES, MAX_ANSWER_PROBLEMS, MAX_SETTLED_STEPS } from '../contract/bounds';
 import {
   status as statusQuery,
   type BatchInput,
@@ -34,6 +35,7 @@ let configDir: string;
 /** The stand-in's planner: as many steps as the limits allow, all decomposed while depth remains; on a re-ask, none. */
 function greedyPlanner(req: StandInRequest): StandInReply | undefined {
   if (req.toolName !== 'submit_plan') return undefined;
+  if (req.userText.includes(HOSTILE)) return { kind: 'tool', input: hostilePlan };
   const limits = /<limits depth="(\d+)" max_depth="(\d+)" max_steps="(\d+)"/.exec(req.userText);
   if (!limits) throw new Error(`no limits in the plan prompt: ${req.userText.slice(0, 500)}`);
   const [depth, maxDepth, maxSteps] = limits.slice(1).map(Number) as [number, number, number];
@@ -54,6 +56,19 @@ function greedyPlanner(req: StandInRequest): StandInReply | undefined {
   };
 }
 let wide = false;
+
+/** A question whose plan comes back with 400 steps, each naming an agent nobody declared. */
+const HOSTILE = 'HOSTILE-PLAN';
+const hostilePlan = {
+  rationale: 'Too much.',
+  steps: Array.from({ length: 400 }, (_, i) => ({
+    id: `h${i}`,
+    agent: `ghost-${'x'.repeat(50)}`,
+    question: 'q',
+    dependsOn: [],
+    decompose: false,
+  })),
+};
 
 beforeAll(async () => {
   standIn = await startStandIn({ respond: greedyPlanner });
@@ -328,5 +343,82 @@ describe('legitimate children still run', () => {
       expect(batchStatus.steps.every((s) => s.state === 'done')).toBe(true);
     });
     expect(standIn.stats().byTool.submit_findings).toBe(101);
+  });
+});
+
+describe('bounds', () => {
+  test('a plan with 400 problems: the refusal kept in state, audit and history is clipped, saying so', async () => {
+    const status = await withWorker(ctx, createActivities(await options()), async (taskQueue) => {
+      const handle = await ctx.client.workflow.start(researchTask, {
+        taskQueue,
+        workflowId: uniqueId('hostile-plan'),
+        args: [{ question: `${HOSTILE}: anything.`, playbook: 'open' }],
+      });
+      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+      return handle.query(statusQuery);
+    });
+    const refused = status.audit.filter((e) => e.event === 'plan-refused');
+    expect(refused).toHaveLength(2); // the playbook's maxPlanAttempts
+    for (const entry of refused) {
+      expect(entry.reason).toMatch(/; … and \d+ more problems$/);
+      expect(Buffer.byteLength(entry.reason!)).toBeLessThan(MAX_ANSWER_PROBLEMS * MAX_ANSWER_PROBLEM_BYTES);
+    }
+    expect(status.error).toMatch(
+      /produced no valid plan in 2 attempts; last problems: .*… and \d+ more problems$/,
+    );
+  });
+
+  test('config:check: maxTotalSteps defaults to maxSteps x (1 + maxDepth); a fixed plan must fit it', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-children-config-'));
+    try {
+      await fs.cp(FIXTURE_CONFIG, dir, { recursive: true });
+      const write = (id: string, lines: string[]) =>
+        fs.writeFile(
+          path.join(dir, 'playbooks', `${id}.yaml`),
+          [`id: ${id}`, 'description: d', 'agents: [researcher, analyst]', ...lines, ''].join('\n'),
+        );
+      const step = (id: string, decompose = false) =>
+        `    - { id: ${id}, agent: researcher, question: q, decompose: ${decompose} }`;
+      await write('too-many', [
+        'limits: { maxSteps: 4, maxDepth: 1, maxParallel: 1, maxTotalSteps: 2 }',
+        'fixedPlan:',
+        '  rationale: r',
+        '  steps:',
+        step('a'),
+        step('b'),
+        step('c'),
+      ]);
+      await write('no-room', [
+        'limits: { maxSteps: 4, maxDepth: 1, maxParallel: 1, maxTotalSteps: 4 }',
+        'fixedPlan:',
+        '  rationale: r',
+        '  steps:',
+        step('a', true),
+        step('b', true),
+        step('c', true),
+      ]);
+      await write('zero', ['limits: { maxSteps: 4, maxDepth: 1, maxParallel: 1, maxTotalSteps: 0 }']);
+      const err = await loadConfig(dir).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(
+        (err as ConfigError).problems.map(
+          (p) => `${path.basename(p.file)}: ${p.path ? `${p.path}: ` : ''}${p.message}`,
+        ),
+      ).toEqual([
+        'no-room.yaml: fixedPlan: plan has 3 steps, 3 of them decomposed: the 1 steps left of maxTotalSteps (4) leave a decomposed step no step of its own; decompose fewer steps, or plan fewer',
+        'too-many.yaml: fixedPlan: plan has 3 steps; maxTotalSteps allows at most 2',
+        'zero.yaml: limits.maxTotalSteps: Too small: expected number to be >=1',
+      ]);
+      // The default, in a shipped-style playbook without it: 4 x (1 + 1).
+      await fs.rm(path.join(dir, 'playbooks', 'no-room.yaml'));
+      await fs.rm(path.join(dir, 'playbooks', 'too-many.yaml'));
+      await fs.rm(path.join(dir, 'playbooks', 'zero.yaml'));
+      expect((await loadConfig(dir)).playbooks.open!.limits.maxTotalSteps).toBe(10);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

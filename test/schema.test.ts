@@ -323,6 +323,8 @@ describe('PlaybookSchema', () => {
       maxSteps: 3,
       maxDepth: 1,
       maxParallel: 2,
+      // Default: maxSteps times (1 + maxDepth).
+      maxTotalSteps: 6,
       maxPlanAttempts: 3,
       maxRevisions: 2,
     });
