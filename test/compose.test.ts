@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../activities/options';
+import { storeSettingsFromEnv } from '../activities/store';
 
 const run = promisify(execFile);
 const COMPOSE =
@@ -52,8 +53,10 @@ test('Compose accepts the file', async () => {
   ).resolves.toBeDefined();
 });
 
-test('a Temporal cluster on PostgreSQL, the Web UI, admin tools and Baton workers', () => {
+test('a Temporal cluster on PostgreSQL, the Web UI, admin tools, MinIO and Baton workers', () => {
   expect(Object.keys(services).sort()).toEqual([
+    'minio',
+    'minio-setup',
     'postgresql',
     'temporal',
     'temporal-admin-tools',
@@ -72,7 +75,12 @@ test('the server, its database and the workers have health checks, and start in 
   });
   expect(services.worker!.depends_on).toEqual({
     temporal: expect.objectContaining({ condition: 'service_healthy' }),
+    'minio-setup': expect.objectContaining({ condition: 'service_completed_successfully' }),
   });
+  expect(services['minio-setup']!.depends_on).toEqual({
+    minio: expect.objectContaining({ condition: 'service_healthy' }),
+  });
+  expect(services.minio!.healthcheck).toBeDefined();
   // The worker's check asks the health endpoint the worker serves on BATON_HEALTH_PORT.
   const port = services.worker!.environment!.BATON_HEALTH_PORT;
   expect(services.worker!.healthcheck!.test.join(' ')).toContain(`http://127.0.0.1:${port}/healthz`);
@@ -91,4 +99,19 @@ test('secrets come from the shell, never from the file; published ports are loop
   for (const service of Object.values(services)) {
     for (const port of service.ports ?? []) expect(port.host_ip).toBe('127.0.0.1');
   }
+});
+
+test('the workers keep findings, drafts and reports in the MinIO bucket the setup creates, not on a volume', () => {
+  const env = services.worker!.environment!;
+  expect(env).toMatchObject({ BATON_STORE: 's3://baton/baton', BATON_S3_ENDPOINT: 'http://minio:9000' });
+  expect(env.BATON_ARTIFACT_DIR).toBeUndefined();
+  expect(env.BATON_REPORT_DIR).toBeUndefined();
+  // The settings are ones a worker accepts.
+  expect(storeSettingsFromEnv(env as NodeJS.ProcessEnv)).toMatchObject({
+    kind: 's3',
+    bucket: 'baton',
+    prefix: 'baton/',
+  });
+  expect(JSON.stringify(services['minio-setup'])).toContain('mc mb --ignore-existing baton/baton');
+  expect(services.minio!.image).toMatch(/^quay\.io\/minio\/minio:RELEASE\./);
 });
