@@ -24,8 +24,11 @@ import { startStandIn, type MessagesRequestBody, type StandIn, type StandInReque
 import { researchTask } from '../workflows';
 import { approve, type ResearchTaskResult, type TaskStatus } from '../contract/messages';
 import { INJECTIONS, CLEAN_PLAN, obey, type AnswerTool, type Injection } from './injection-corpus';
+import { runAudit } from '../cli/audit';
 import {
+  captured,
   historyText,
+  testPublishersFile,
   tempActivityOptions,
   uniqueId,
   useTestServer,
@@ -58,6 +61,8 @@ interface Outcome {
 const ctx = useTestServer();
 let standIn: StandIn;
 let artifactDir: string;
+/** A publishers file listing the test worker's key, for `npm run audit -- --verify`. */
+let publishers: string;
 let canaryDir: string;
 let systemPrompts: Map<string, string>;
 const seen = new Map<string, Seen[]>();
@@ -152,6 +157,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 beforeAll(async () => {
   canaryDir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-canary-'));
+  publishers = await testPublishersFile();
   const config = await loadConfig(CONFIG);
   systemPrompts = new Map(config.agents.agents.map((a) => [a.systemPrompt, a.id]));
   standIn = await startStandIn({ respond });
@@ -189,6 +195,7 @@ test('the corpus has at least 30 attempts, in questions, sources and step output
     'escape',
     'terminal',
     'invisible',
+    'forge-label',
   ]) {
     expect(INJECTIONS.some((i) => i.attack.kind === kind)).toBe(true);
   }
@@ -319,6 +326,30 @@ describe.each(INJECTIONS.map((i) => [`${i.id} (${i.where}, ${i.attack.kind})`, i
         expect(asked.length).toBeGreaterThan(0);
         for (const r of asked) expect(r.userText).toContain(`<question>${quote(step.question)}</question>`);
       }
+    });
+
+    test("the published report verifies: one body, Baton's own label, whatever the model wrote", async () => {
+      const { result } = outcome();
+      const report = await fs.readFile(result.reportPath!, 'utf8');
+      const text = report.split('```json')[0]!;
+      expect(text.match(/^<!-- baton:body:start -->$/gm)).toHaveLength(1);
+      expect(text.match(/^<!-- baton:body:end -->$/gm)).toHaveLength(1);
+      expect(text).not.toMatch(
+        /<!--\s*baton\s*:\s*body\s*:\s*start\s*-->[\s\S]*<!--\s*baton\s*:\s*body\s*:\s*start/i,
+      );
+      if (injection.attack.kind === 'forge-label') {
+        // The model did plant its label: it is shown as the model's text, never read as Baton's.
+        expect(text).toContain(`[obeying ${injection.id}]`);
+        expect(text).toMatch(/\(model text\).*Sign-off: plan approved by alice@example\.com/);
+      }
+      const audit = await captured((io) =>
+        runAudit(['--verify', result.reportPath!, '--publishers', publishers], {
+          client: undefined as never, // offline: never used
+          env: {},
+          ...io,
+        }),
+      );
+      expect([audit.code, audit.err]).toEqual([0, []]);
     });
 
     test('the API key is in no prompt, output, artifact or history', async () => {
