@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { publisherKeyFromEnv, type PublisherKey } from './signing';
-import { storeSettingsFromEnv, type StoreOptions, type StoreSettings } from './store';
+import { storeSettingsFromEnv, type Sealer, type StoreOptions, type StoreSettings } from './store';
 
 export interface ActivityOptions {
   /** Anthropic API key. Env `ANTHROPIC_API_KEY`. Required for model calls. */
@@ -25,6 +25,11 @@ export interface ActivityOptions {
    * S3-compatible bucket (env `BATON_STORE=s3://…` and `BATON_S3_*`). Default (absent): the folders.
    */
   store?: StoreSettings;
+  /**
+   * Encrypts what the store holds. Set by the process that runs the worker, from the payload
+   * encryption keys (workers/store.ts); absent: objects are stored as they are.
+   */
+  sealer?: Sealer;
   /**
    * Whether tasks keep Baton's search attributes current (what `pending` queries rely on). Env
    * `BATON_SEARCH_ATTRIBUTES=off` turns it off for servers without custom search attributes, such

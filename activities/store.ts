@@ -307,24 +307,75 @@ export function storeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Stor
 }
 
 /** One line for logs and messages: where the store is (never a credential). */
-export function describeStore(
-  settings: StoreSettings,
-  dirs: { artifactDir: string; reportDir: string },
-): string {
+export function describeStore(options: StoreOptions): string {
+  const settings = options.store ?? { kind: 'local' };
   return settings.kind === 'local'
-    ? `local folders ${dirs.artifactDir} (artifacts) and ${dirs.reportDir} (reports)`
+    ? `local folders ${options.artifactDir} (artifacts) and ${options.reportDir} (reports)`
     : `s3://${settings.bucket}/${settings.prefix}${settings.endpoint ? ` at ${settings.endpoint}` : ` (AWS, ${settings.region})`}`;
 }
 
-/** Where a process's store is: its settings ({@link storeSettingsFromEnv}; absent: local) and the local folders. */
+/**
+ * Encryption at rest for stored objects (workers/store.ts makes one from the payload codec's keys).
+ * `open` takes what `seal` made for the same key, and any object stored without encryption as it is.
+ */
+export interface Sealer {
+  seal(key: string, body: Buffer): Buffer;
+  open(key: string, body: Buffer): Buffer;
+}
+
+/** A store whose objects are sealed on the way in and opened on the way out: the backend holds only ciphertext. */
+export class SealedStore implements ObjectStore {
+  constructor(
+    private readonly inner: ObjectStore,
+    private readonly sealer: Sealer,
+  ) {}
+
+  async get(key: string): Promise<Buffer | undefined> {
+    const body = await this.inner.get(key);
+    return body && this.sealer.open(key, body);
+  }
+
+  put(key: string, body: Buffer): Promise<void> {
+    return this.inner.put(key, this.sealer.seal(key, body));
+  }
+
+  create(key: string, body: Buffer): Promise<boolean> {
+    return this.inner.create(key, this.sealer.seal(key, body));
+  }
+
+  locate(key: string): string {
+    return this.inner.locate(key);
+  }
+
+  keyAt(location: string): string {
+    return this.inner.keyAt(location);
+  }
+}
+
+/**
+ * Where a process's store is: its settings ({@link storeSettingsFromEnv}; absent: local), the local
+ * folders, and with payload encryption on, the sealer that encrypts what is stored.
+ */
 export interface StoreOptions {
   store?: StoreSettings;
   artifactDir: string;
   reportDir: string;
+  sealer?: Sealer;
 }
 
 /** The stores the options name: artifacts and reports in two folders, or under two prefixes of one bucket. */
 export function openStores(options: StoreOptions): Stores {
+  const { sealer } = options;
+  const stores = backendStores(options);
+  return sealer
+    ? {
+        artifacts: new SealedStore(stores.artifacts, sealer),
+        reports: new SealedStore(stores.reports, sealer),
+      }
+    : stores;
+}
+
+function backendStores(options: StoreOptions): Stores {
   const settings = options.store ?? { kind: 'local' };
   if (settings.kind === 'local') {
     return {

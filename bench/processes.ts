@@ -51,6 +51,9 @@ export interface WorkerEnv {
   AWS_REGION?: string;
   AWS_ACCESS_KEY_ID?: string;
   AWS_SECRET_ACCESS_KEY?: string;
+  /** Payload encryption (workers/codec.ts), which also encrypts what the store holds. */
+  BATON_ENCRYPTION_KEY?: string;
+  BATON_ENCRYPTION_KEY_ID?: string;
 }
 
 interface ProcStat {

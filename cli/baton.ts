@@ -34,13 +34,12 @@ import {
   type Decision,
   type Gate,
 } from '../contract/messages';
-import { storeOptionsFromEnv } from '../activities/options';
 import { shownLocation } from '../activities/report';
-import { openStores } from '../activities/store';
 import { safeText } from '../contract/text';
 import { parseCommandLine, runMain, UsageError } from '../lib/cli';
 import { show } from './baton-show';
 import { signDecision, signedJson, signerFrom, type KeyOptions } from './baton-sign';
+import { storesFromEnv } from '../workers/store';
 import { followTask, messageOf } from './follow';
 import { createView, type TerminalLike } from './live';
 
@@ -348,7 +347,7 @@ export async function runCli(argv: string[], given: CliDeps): Promise<number> {
           parsed.workflowId,
           deps.workerTimeoutMs,
           deps.out,
-          openStores(storeOptionsFromEnv(deps.env ?? process.env)),
+          storesFromEnv(deps.env ?? process.env),
         );
       case 'watch':
         return await watch(deps, parsed.workflowId);

@@ -25,6 +25,7 @@ import { startLocalEnvironment } from '../local/environment';
 import { dataConverterFor, encryptionFromEnv } from '../workers/codec';
 import { temporalOptionsFromEnv } from '../workers/options';
 import { installRuntime, runWorker } from '../workers/runtime';
+import { sealerFor } from '../workers/store';
 import { ensureSearchAttributes } from '../workers/search-attributes';
 import { followTask, messageOf } from './follow';
 import { formatUsageExtras } from './format';
@@ -150,8 +151,11 @@ function printOutcome(workflowId: string, end: TaskEnd): number {
 
 /** Everything after the command line: what it starts is closed by `cleanup`. */
 async function start(args: StartArgs, me: string, cleanup: Cleanup): Promise<number> {
-  const activityOptions = activityOptionsFromEnv();
   const encryption = encryptionFromEnv();
+  const activityOptions = {
+    ...activityOptionsFromEnv(),
+    ...(encryption ? { sealer: sealerFor(encryption) } : {}),
+  };
   const dataConverter = dataConverterFor(encryption);
   // The terminal shows Baton's own progress lines; the SDK's logs only when something is wrong.
   // Spans go to a file by default: on the console they would break the live view.

@@ -5,8 +5,10 @@
  * refused). Then a task on two worker processes with separate working folders that share nothing but
  * the bucket and Temporal, checked by reading the raw objects from the bucket.
  */
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,12 +17,22 @@ import { getArtifact, putArtifact, sha256 } from '../activities/artifacts';
 import { activityOptionsFromEnv, type ActivityOptions } from '../activities/options';
 import { readPublished } from '../activities/report';
 import { openStores, storeSettingsFromEnv, type ObjectStore } from '../activities/store';
-import { Processes } from '../bench/processes';
+import { Processes, type WorkerEnv } from '../bench/processes';
 import { FailureTypes } from '../contract/failures';
 import { approve, type Provenance } from '../contract/messages';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
 import { FIXTURE_CONFIG, tempActivityOptions, uniqueId, useTestServer, waitForStatus } from './helpers';
+import { temporal } from '@temporalio/proto';
+import {
+  CIPHER,
+  CIPHER_METADATA,
+  dataConverterFor,
+  encryptionFromEnv,
+  ENCRYPTED_ENCODING,
+  KEY_ID_METADATA,
+} from '../workers/codec';
+import { SEALED_MAGIC, sealerFor, storesFromEnv } from '../workers/store';
 import { testBucket, testS3Client } from './s3-server';
 
 const endpoint = (): string => {
@@ -204,65 +216,92 @@ test('store settings that are wrong stop the process with an error naming the va
   expect(storeSettingsFromEnv({})).toEqual({ kind: 'local' });
 });
 
-describe('two worker processes that share only the bucket and Temporal', () => {
+/** The fixture config with a playbook that has a fixed plan and a report gate alice decides. */
+async function sharedConfig(): Promise<string> {
+  const configDir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-store-config-'));
+  await fs.cp(FIXTURE_CONFIG, configDir, { recursive: true });
+  await fs.writeFile(
+    path.join(configDir, 'playbooks', 'shared.yaml'),
+    [
+      'id: shared',
+      'description: A fixed plan and a report gate.',
+      'agents: [researcher, analyst]',
+      'limits: { maxSteps: 2, maxDepth: 0, maxParallel: 2 }',
+      'gates:',
+      '  report: { required: true, approvers: [alice] }',
+      'fixedPlan:',
+      '  rationale: Gather, then analyse.',
+      '  steps:',
+      '    - { id: gather, agent: researcher, question: Gather the facts. }',
+      '    - { id: weigh, agent: analyst, question: Weigh the facts., dependsOn: [gather] }',
+      '',
+    ].join('\n'),
+  );
+  return configDir;
+}
+
+/** A worker process's environment: its own fresh (and, if all goes well, untouched) folders, the bucket for the store. */
+async function workerOn(
+  label: string,
+  common: { taskQueue: string; standIn: StandIn; configDir: string; bucketEnv: NodeJS.ProcessEnv },
+  extra: Partial<WorkerEnv> = {},
+): Promise<{ disk: string; env: WorkerEnv }> {
+  const disk = await fs.mkdtemp(path.join(os.tmpdir(), `baton-store-${label}-`));
+  const { bucketEnv } = common;
+  return {
+    disk,
+    env: {
+      TEMPORAL_ADDRESS: process.env.BATON_TEST_TEMPORAL_ADDRESS!,
+      BATON_TASK_QUEUE: common.taskQueue,
+      ANTHROPIC_BASE_URL: common.standIn.url,
+      BATON_CONFIG_DIR: common.configDir,
+      BATON_ARTIFACT_DIR: path.join(disk, 'artifacts'),
+      BATON_REPORT_DIR: path.join(disk, 'reports'),
+      BATON_TRACES: 'off',
+      BATON_STORE: bucketEnv.BATON_STORE!,
+      BATON_S3_ENDPOINT: bucketEnv.BATON_S3_ENDPOINT!,
+      AWS_REGION: bucketEnv.AWS_REGION!,
+      AWS_ACCESS_KEY_ID: bucketEnv.AWS_ACCESS_KEY_ID!,
+      AWS_SECRET_ACCESS_KEY: bucketEnv.AWS_SECRET_ACCESS_KEY!,
+      ...extra,
+    },
+  };
+}
+
+/** Every object in the bucket: key and raw bytes, as the bucket's owner (or a thief) sees them. */
+async function rawObjects(bucket: string): Promise<Map<string, Buffer>> {
+  const s3 = testS3Client(endpoint());
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
+  const objects = new Map<string, Buffer>();
+  for (const { Key } of listed.Contents ?? []) {
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
+    objects.set(Key!, Buffer.from(await got.Body!.transformToByteArray()));
+  }
+  return objects;
+}
+
+describe('worker processes on the bucket', () => {
   const ctx = useTestServer();
   const processes = new Processes();
   let standIn: StandIn;
+  let configDir: string;
+  beforeAll(async () => {
+    standIn = await startStandIn();
+    configDir = await sharedConfig();
+  });
   afterAll(async () => {
     await processes.killAll();
     await standIn?.close();
   });
 
-  test('one runs the steps and the draft, the other, on another disk, publishes the signed-off report', async () => {
-    standIn = await startStandIn();
+  test('two that share only the bucket and Temporal: one runs the steps and the draft, the other, on another disk, publishes the signed-off report', async () => {
     const { bucket, env } = await freshBucket('team');
-    const configDir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-store-config-'));
-    await fs.cp(FIXTURE_CONFIG, configDir, { recursive: true });
-    await fs.writeFile(
-      path.join(configDir, 'playbooks', 'shared.yaml'),
-      [
-        'id: shared',
-        'description: A fixed plan and a report gate.',
-        'agents: [researcher, analyst]',
-        'limits: { maxSteps: 2, maxDepth: 0, maxParallel: 2 }',
-        'gates:',
-        '  report: { required: true, approvers: [alice] }',
-        'fixedPlan:',
-        '  rationale: Gather, then analyse.',
-        '  steps:',
-        '    - { id: gather, agent: researcher, question: Gather the facts. }',
-        '    - { id: weigh, agent: analyst, question: Weigh the facts., dependsOn: [gather] }',
-        '',
-      ].join('\n'),
-    );
-    const taskQueue = uniqueId('store');
-    /** A worker whose own folders are fresh and stay empty: everything goes to the bucket. */
-    const workerEnv = async (label: string) => {
-      const disk = await fs.mkdtemp(path.join(os.tmpdir(), `baton-store-${label}-`));
-      return {
-        disk,
-        env: {
-          TEMPORAL_ADDRESS: process.env.BATON_TEST_TEMPORAL_ADDRESS!,
-          BATON_TASK_QUEUE: taskQueue,
-          ANTHROPIC_BASE_URL: standIn.url,
-          BATON_CONFIG_DIR: configDir,
-          BATON_ARTIFACT_DIR: path.join(disk, 'artifacts'),
-          BATON_REPORT_DIR: path.join(disk, 'reports'),
-          BATON_TRACES: 'off',
-          BATON_STORE: env.BATON_STORE!,
-          BATON_S3_ENDPOINT: env.BATON_S3_ENDPOINT!,
-          AWS_REGION: env.AWS_REGION!,
-          AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID!,
-          AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY!,
-        },
-      };
-    };
-
-    const a = await workerEnv('a');
+    const common = { taskQueue: uniqueId('store'), standIn, configDir, bucketEnv: env };
+    const a = await workerOn('a', common);
     const first = await processes.startWorker('worker-a', a.env);
     const workflowId = uniqueId('store-shared');
     const handle = await ctx.client.workflow.start(researchTask, {
-      taskQueue,
+      taskQueue: common.taskQueue,
       workflowId,
       args: [{ question: 'Do two disks share a report?', playbook: 'shared' }],
     });
@@ -273,7 +312,7 @@ describe('two worker processes that share only the bucket and Temporal', () => {
       60_000,
     );
     // Anyone with the store settings reads the draft, wherever it was written.
-    const reader = openStores({ ...(await tempActivityOptions()), store: storeSettingsFromEnv(env) });
+    const reader = storesFromEnv(env);
     expect(atGate.report!.draftPath).toMatch(new RegExp(`^s3://${bucket}/team/reports/`));
     expect((await readPublished(reader.reports, atGate.report!.draftPath!)).split('\n')[0]).toContain(
       '**DRAFT awaiting sign-off: not final.**',
@@ -281,7 +320,7 @@ describe('two worker processes that share only the bucket and Temporal', () => {
     await first.kill();
 
     // The second worker has never seen the first one's findings or report body, except in the bucket.
-    const b = await workerEnv('b');
+    const b = await workerOn('b', common);
     await processes.startWorker('worker-b', b.env);
     await handle.signal(approve, { by: 'alice', gate: 'report' });
     const result = await handle.result();
@@ -291,8 +330,7 @@ describe('two worker processes that share only the bucket and Temporal', () => {
     expect(result.reportPath).toBe(`s3://${bucket}/team/reports/${name}.md`);
 
     // The raw objects in the bucket: the findings and report bodies by hash, the draft, the report and its provenance.
-    const listed = await testS3Client(endpoint()).send(new ListObjectsV2Command({ Bucket: bucket }));
-    const keys = (listed.Contents ?? []).map((o) => o.Key!).sort();
+    const keys = [...(await rawObjects(bucket)).keys()].sort();
     expect(keys.filter((k) => k.startsWith('team/reports/'))).toEqual(
       [`${name}.draft.md`, `${name}.draft.provenance.json`, `${name}.md`, `${name}.provenance.json`].map(
         (k) => `team/reports/${k}`,
@@ -310,5 +348,70 @@ describe('two worker processes that share only the bucket and Temporal', () => {
     });
     // Neither worker wrote anything to its own disk.
     for (const disk of [a.disk, b.disk]) expect(await fs.readdir(disk)).toEqual([]);
+  }, 180_000);
+
+  test('with payload encryption on, the bucket holds only ciphertext under the payload keys, and readers with the key read it', async () => {
+    const { bucket, env } = await freshBucket('sealed');
+    const key = randomBytes(32).toString('base64');
+    const keys = { BATON_ENCRYPTION_KEY: key, BATON_ENCRYPTION_KEY_ID: 'store-key-1' };
+    const common = { taskQueue: uniqueId('store-sealed'), standIn, configDir, bucketEnv: env };
+    await processes.startWorker('worker-sealed', (await workerOn('sealed', common, keys)).env);
+    const keyring = encryptionFromEnv(keys)!;
+    const client = new Client({
+      connection: ctx.client.connection,
+      dataConverter: dataConverterFor(keyring),
+    });
+    const question = 'Which secret plans does the sealed bucket keep?';
+    const handle = await client.workflow.start(researchTask, {
+      taskQueue: common.taskQueue,
+      workflowId: uniqueId('store-sealed'),
+      args: [{ question, playbook: 'shared' }],
+    });
+    const atGate = await waitForStatus(
+      handle,
+      (s) => s.pendingGate?.gate === 'report',
+      'the report gate',
+      60_000,
+    );
+    await handle.signal(approve, { by: 'alice', gate: 'report' });
+    const result = await handle.result();
+    expect(result.outcome).toBe('completed');
+
+    const objects = await rawObjects(bucket);
+    expect(objects.size).toBeGreaterThanOrEqual(7); // 3+ artifacts, draft and final with provenance
+    const reader = storesFromEnv({ ...env, ...keys });
+    for (const [objectKey, raw] of objects) {
+      // Sealed: the magic, then an encrypted payload naming the payload codec's key id and cipher.
+      expect(raw.subarray(0, SEALED_MAGIC.length)).toEqual(SEALED_MAGIC);
+      const payload = temporal.api.common.v1.Payload.decode(raw.subarray(SEALED_MAGIC.length));
+      const meta = (name: string) => Buffer.from(payload.metadata[name]!).toString('utf8');
+      expect([meta('encoding'), meta(KEY_ID_METADATA), meta(CIPHER_METADATA)]).toEqual([
+        ENCRYPTED_ENCODING,
+        'store-key-1',
+        CIPHER,
+      ]);
+      // No plaintext: not the question, not the label, not the stand-in's findings.
+      const text = raw.toString('latin1');
+      for (const plain of [question, 'AI-generated content', 'Gather the facts', 'workflowId', 'sha256:']) {
+        expect(text).not.toContain(plain);
+      }
+      // The reader with the key opens each one.
+      const store = objectKey.startsWith('sealed/reports/') ? reader.reports : reader.artifacts;
+      expect(
+        (await store.get(objectKey.replace(/^sealed\/(reports|artifacts)\//, '')))!.length,
+      ).toBeGreaterThan(0);
+    }
+    // The draft and the report read through the store as people read them.
+    expect(await readPublished(reader.reports, atGate.report!.draftPath!)).toContain(question);
+    expect(await readPublished(reader.reports, result.reportPath!)).toContain(
+      'Sign-off: report approved by alice',
+    );
+    // A sealed object moved to another key does not open: a report cannot be swapped for another.
+    const sealer = sealerFor(keyring);
+    const sealed = sealer.seal('a.md', Buffer.from('report A'));
+    expect(sealer.open('a.md', sealed).toString()).toBe('report A');
+    expect(() => sealer.open('b.md', sealed)).toThrow(
+      'object b.md was sealed for another key ("a.md"): refused',
+    );
   }, 180_000);
 });

@@ -10,6 +10,7 @@
 import { Connection } from '@temporalio/client';
 import { ConfigError } from '../activities/config';
 import { activityOptionsFromEnv } from '../activities/options';
+import { describeStore } from '../activities/store';
 import { command, runMain } from '../lib/cli';
 import { workflowBundleFromEnv } from './bundle';
 import { dataConverterFor, encryptionFromEnv } from './codec';
@@ -17,6 +18,7 @@ import { healthOptionsFromEnv, startHealthServer } from './health';
 import { connectionOptions, temporalOptionsFromEnv } from './options';
 import { installRuntime, runWorker, type BatonRuntime } from './runtime';
 import { ensureSearchAttributes } from './search-attributes';
+import { sealerFor } from './store';
 
 const USAGE = `usage: npm run worker
 
@@ -62,12 +64,15 @@ async function run(runtime: BatonRuntime, options: ReturnType<typeof optionsFrom
   );
   const running = await runWorker({
     temporal,
-    activityOptions,
+    activityOptions: { ...activityOptions, ...(encryption ? { sealer: sealerFor(encryption) } : {}) },
     dataConverter: dataConverterFor(encryption),
     telemetry,
     workflowBundle,
   });
   if (encryption) logger.info(`payload encryption: on, ${encryption.describe()}`);
+  logger.info(
+    `store: ${describeStore(activityOptions)}${encryption ? ', encrypted with the payload keys' : ''}`,
+  );
   const health = healthOptions && (await startHealthServer(healthOptions, () => running.worker.getState()));
   if (health) logger.info(`health: http://${healthOptions.host}:${health.port}/healthz`);
   logger.info(
