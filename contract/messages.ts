@@ -333,6 +333,11 @@ export interface PendingGate {
    * draft's content hash at the report gate. A signed decision names it. Absent as `instance` is.
    */
   subject?: string;
+  /**
+   * Whether decisions here must be signed (a playbook with `decisions: signed`): `false` means
+   * names are taken as given ("unsigned"). Absent from statuses recorded before it was published.
+   */
+  signed?: boolean;
 }
 
 export interface TaskStatus {

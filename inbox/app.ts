@@ -20,6 +20,7 @@ import { csrf } from 'hono/csrf';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import { DEFAULT_PORT, HOST, type IdentitySource } from './options';
+import { usePasskeys } from './passkeys';
 import { useRoutes } from './routes';
 import { useSessions, type Env } from './session';
 import { messagePage } from './views';
@@ -60,6 +61,7 @@ function loadAssets(): Map<string, { body: string; type: string }> {
     ['pico.min.css', asset(require.resolve('@picocss/pico/css/pico.min.css'), 'text/css; charset=utf-8')],
     ['htmx.min.js', asset(require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8')],
     ['inbox.css', asset(path.join(__dirname, 'inbox.css'), 'text/css; charset=utf-8')],
+    ['passkey.js', asset(path.join(__dirname, 'passkey.js'), 'text/javascript; charset=utf-8')],
   ]);
 }
 
@@ -131,12 +133,9 @@ function createInboxApp(options: StartInboxOptions): { app: Hono<Env>; drain: ()
     sessionTtlMs: options.sessionTtlMs ?? 12 * 60 * 60 * 1000,
     log,
   });
-  useRoutes(app, {
-    client: options.client,
-    refreshMs: options.refreshMs ?? 2000,
-    workerTimeoutMs: options.workerTimeoutMs ?? 10_000,
-    log,
-  });
+  const workerTimeoutMs = options.workerTimeoutMs ?? 10_000;
+  useRoutes(app, { client: options.client, refreshMs: options.refreshMs ?? 2000, workerTimeoutMs, log });
+  usePasskeys(app, { client: options.client, workerTimeoutMs, log });
 
   const drain = async (): Promise<void> => {
     while (inflight.size) await Promise.allSettled([...inflight]);

@@ -8,18 +8,9 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { Context, Hono } from 'hono';
 import { decideTask, listPending, queryStatus, type DecisionOutcome } from '../client';
-import {
-  BATON_AWAITING,
-  BATON_PENDING_GATE,
-  BATON_PHASE,
-  DECISIONS,
-  GATES,
-  type DecideRequest,
-  type Decision,
-  type Gate,
-  type TaskStatus,
-} from '../contract/messages';
+import { BATON_AWAITING, BATON_PENDING_GATE, BATON_PHASE, type TaskStatus } from '../contract/messages';
 import { safeText } from '../contract/text';
+import { carriesAssertion, passkeyRequest, requestFromForm } from './passkeys';
 import { pendingFragment, pendingPage, type PendingRow } from './pending-page';
 import type { Env } from './session';
 import { taskLive } from './task-live';
@@ -227,32 +218,14 @@ export function useRoutes(app: Hono<Env>, options: RouteOptions): void {
   app.post('/task/decide', async (c) => {
     const viewer = c.get('viewer');
     const body = await c.req.parseBody({ all: true });
-    const text = (name: string): string | undefined => {
-      const value = body[name];
-      return typeof value === 'string' ? value : undefined;
-    };
-    const id = text('id');
-    const decision = text('decision');
-    const gate = text('gate');
-    const comment = text('comment')?.trim();
-    const rerun = ([] as unknown[])
-      .concat(body.rerun ?? [])
-      .filter((v): v is string => typeof v === 'string');
-    if (
-      !id ||
-      !(DECISIONS as readonly string[]).includes(decision ?? '') ||
-      (gate && !(GATES as readonly string[]).includes(gate))
-    ) {
-      return c.html(messagePage('Bad request', 'The decision form was incomplete.', viewer), 400);
+    // A passkey's assertion comes with the statement it signed (./passkey.js); otherwise the form.
+    const form = carriesAssertion(body) ? passkeyRequest(body, viewer) : requestFromForm(body, viewer);
+    if (!form) return c.html(messagePage('Bad request', 'The decision form was incomplete.', viewer), 400);
+    if ('error' in form) {
+      const refused: DecisionOutcome = { accepted: false, reason: `not sent: ${form.error}` };
+      return c.html(decisionResult(refused), 400);
     }
-    // `by` is the signed-in person, whatever the form says: the workflow checks they may decide.
-    const request: DecideRequest = {
-      decision: decision as Decision,
-      by: viewer.approver,
-      ...(gate ? { gate: gate as Gate } : {}),
-      ...(comment ? { comment } : {}),
-      ...(decision === 'requestChanges' && rerun.length ? { rerunSteps: rerun } : {}),
-    };
+    const { id, request } = form;
     let outcome: DecisionOutcome;
     try {
       outcome = await decideTask(client, id, request, workerTimeoutMs);
@@ -262,7 +235,7 @@ export function useRoutes(app: Hono<Env>, options: RouteOptions): void {
     }
     log(
       safeText(
-        `inbox: ${viewer.approver} ${request.decision} ${request.gate ?? ''} on ${id}: ${outcome.accepted ? outcome.result.outcome : `refused (${outcome.reason})`}`,
+        `inbox: ${viewer.approver} ${request.decision} ${request.gate ?? ''}${request.signature ? ' with a passkey' : ''} on ${id}: ${outcome.accepted ? outcome.result.outcome : `refused (${outcome.reason})`}`,
       ),
     );
     if (c.req.header('HX-Request')) {

@@ -192,6 +192,7 @@ function auditTable(audit: AuditEntry[]): Html {
               <td>${e.by ?? ''}${e.via ? html` <small>via ${e.via}</small>` : ''}</td>
               <td>
                 ${e.event === 'decision' ? (e.accepted ? html`<ins>accepted</ins>` : html`<del>refused</del>`) : ''}
+                ${e.event === 'decision' && e.accepted && e.signed !== undefined ? html` <small>${e.signed ? 'signed' : 'unsigned'}</small>` : ''}
                 ${e.reason ? html` <small>${e.reason}</small>` : ''}
                 ${e.comment ? html`<br /><q>${e.comment}</q>` : ''}
                 ${e.step ? html` <small>step ${e.step}</small>` : ''}${e.agent ? html` <small>agent ${e.agent}</small>` : ''}${

@@ -1,6 +1,6 @@
 /** The task page: the task's header, the pending gate with the decision form, and the answer to a decision. */
 import { formatDecideResult, who, type DecisionOutcome } from '../client';
-import type { PendingGate, StepStatus, TaskStatus } from '../contract/messages';
+import type { Approval, PendingGate, StepStatus, TaskStatus } from '../contract/messages';
 import {
   badge,
   FINAL_PHASES,
@@ -93,40 +93,78 @@ export function decisionPanel(status: TaskStatus, viewer: Viewer, draft: string 
               your decision.
             </p>`
     }
-    ${gate.gate === 'report' ? draftReport(status, draft) : ''}
-    <form
-      method="post"
-      action="/task/decide"
-      hx-post="/task/decide"
-      hx-target="#decision-result"
-      hx-swap="innerHTML"
-    >
-      <input type="hidden" name="_csrf" value="${viewer.csrf}" />
-      <input type="hidden" name="id" value="${verbatim(status.workflowId)}" />
-      <input type="hidden" name="gate" value="${gate.gate}" />
-      <label
-        >Comment
-        <textarea
-          name="comment"
-          rows="3"
-          placeholder="Kept in the audit trail. Required to request changes: say what to change."
-        ></textarea>
-      </label>
-      ${gate.gate === 'report' && status.steps.length ? rerunChoices(status.steps) : ''}
-      <div role="group" class="decide">
-        <button type="submit" name="decision" value="approve">Approve</button>
-        <button type="submit" name="decision" value="requestChanges" class="secondary">
-          Request changes
-        </button>
-        <button type="submit" name="decision" value="reject" class="contrast">Reject</button>
-      </div>
-    </form>
+    ${gate.gate === 'report' ? draftReport(status, draft) : ''} ${signingNote(gate)}
+    ${gate.signed ? passkeyForm(status, viewer, gate) : plainForm(status, viewer, gate)}
   </article>`;
 }
 
+/** How decisions are taken at this gate: signed with a passkey, or unsigned (names taken as given). */
+function signingNote(gate: PendingGate): Html {
+  if (gate.signed === undefined) return html``;
+  return gate.signed
+    ? html`<p class="signing">
+        <strong>Signed decisions:</strong> your passkey signs what you decide, and the task checks it against
+        the passkeys approvers.yaml lists for you. No passkey yet? <a href="/passkey">Enrol one</a>.
+      </p>`
+    : html`<p class="signing">
+        <strong>Unsigned:</strong> this playbook takes decisions unsigned; the task takes the name you are
+        signed in with as given.
+      </p>`;
+}
+
+/** The decision form posted by htmx: unsigned decisions. */
+function plainForm(status: TaskStatus, viewer: Viewer, gate: PendingGate): Html {
+  return html`<form
+    method="post"
+    action="/task/decide"
+    hx-post="/task/decide"
+    hx-target="#decision-result"
+    hx-swap="innerHTML"
+  >
+    ${formFields(status, viewer, gate)}
+  </form>`;
+}
+
+/** The decision form ./passkey.js posts, with the passkey's assertion over the decision statement. */
+function passkeyForm(status: TaskStatus, viewer: Viewer, gate: PendingGate): Html {
+  return html`<form method="post" action="/task/decide" data-sign="passkey">
+    ${formFields(status, viewer, gate)}
+  </form>`;
+}
+
+function formFields(status: TaskStatus, viewer: Viewer, gate: PendingGate): Html {
+  return html` <input type="hidden" name="_csrf" value="${viewer.csrf}" />
+    <input type="hidden" name="id" value="${verbatim(status.workflowId)}" />
+    <input type="hidden" name="gate" value="${gate.gate}" />
+    <label
+      >Comment
+      <textarea
+        name="comment"
+        rows="3"
+        placeholder="Kept in the audit trail. Required to request changes: say what to change."
+      ></textarea>
+    </label>
+    ${gate.gate === 'report' && status.steps.length ? rerunChoices(status.steps) : ''}
+    <div role="group" class="decide">
+      <button type="submit" name="decision" value="approve">Approve</button>
+      <button type="submit" name="decision" value="requestChanges" class="secondary">Request changes</button>
+      <button type="submit" name="decision" value="reject" class="contrast">Reject</button>
+    </div>`;
+}
+
+/** How an approval was signed, as the inbox says it: ` (passkey)`, ` (signed)`, ` (unsigned)`. */
+export const signingOf = (a: Approval): string =>
+  a.signed === undefined
+    ? ''
+    : !a.signed
+      ? ' (unsigned)'
+      : a.statement?.signature.alg === 'webauthn'
+        ? ' (signed with a passkey)'
+        : ' (signed)';
+
 function gateSummary(gate: PendingGate): Html {
   const soFar = gate.approvals.length
-    ? `approved so far by ${gate.approvals.map((a) => a.by).join(', ')}`
+    ? `approved so far by ${gate.approvals.map((a) => `${a.by}${signingOf(a)}`).join(', ')}`
     : 'none so far';
   const waiting = `Waiting for ${plural(gate.quorum, 'approval')} from ${who(gate.approvers)}; ${soFar}.`;
   const reminders = gate.reminders.length ? `; ${plural(gate.reminders.length, 'reminder')} sent` : '';

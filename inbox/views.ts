@@ -107,6 +107,7 @@ export function layout(title: string, viewer: Viewer | undefined, body: Html): H
         <link rel="stylesheet" href="/assets/pico.min.css" />
         <link rel="stylesheet" href="/assets/inbox.css" />
         <script src="/assets/htmx.min.js" defer></script>
+        <script src="/assets/passkey.js" defer></script>
       </head>
       <body>
         <header class="container">
@@ -119,6 +120,7 @@ export function layout(title: string, viewer: Viewer | undefined, body: Html): H
             ${
               viewer
                 ? html`<ul>
+                    <li><a href="/passkey">Passkeys</a></li>
                     <li>Signed in as ${signedIn}</li>
                     ${
                       viewer.via === 'token'

@@ -321,6 +321,7 @@ export class Gatekeeper {
       reminders: [],
       instance: nextInstance(this.status.audit),
       subject,
+      signed: this.signed,
     };
     this.status.pendingGate = open;
     this.audit({
