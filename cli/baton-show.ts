@@ -1,6 +1,9 @@
-/** `npm run baton -- show <workflow id>`: a task's question, plan, pending gate, usage and audit trail. */
+/**
+ * `npm run baton -- show <workflow id>`: a task's question, plan (with its child tasks' plans),
+ * pending gate, usage and audit trail.
+ */
 import type { Client } from '@temporalio/client';
-import { dependencyOrder, queryStatus, stepsOf } from '../client';
+import { dependencyOrder, queryTaskTree, stepsOf, type TaskTree } from '../client';
 import { shownLocation } from '../activities/report';
 import type { Stores } from '../activities/store';
 import type { TaskStatus } from '../contract/messages';
@@ -8,25 +11,36 @@ import { line as oneLine } from '../lib/text';
 import { formatAudit, formatPendingGate, formatStep, formatUsageExtras } from './format';
 import { draftLines, readDraft } from './gate-prompt';
 
-/** The plan as a tree: one branch per step, its details as leaves. */
-function planTree(s: TaskStatus): string[] {
+/**
+ * The plan as a tree: one branch per step, its details as leaves; a decomposed step's child task's
+ * plan (its own status query) nested under it, as deep as it goes.
+ */
+function planTree(s: TaskStatus, children: TaskTree['children'], indent = '', name = 'plan'): string[] {
   const steps = stepsOf(s);
-  if (!s.plan && !steps.length) return ['plan: none yet'];
+  if (!s.plan && !steps.length) return [`${indent}${name}: none yet`];
   const lines = [
-    `plan (${steps.length} step${steps.length === 1 ? '' : 's'})${s.plan ? `: ${oneLine(s.plan.rationale)}` : ''}`,
+    `${indent}${name} (${steps.length} step${steps.length === 1 ? '' : 's'})${s.plan ? `: ${oneLine(s.plan.rationale)}` : ''}`,
   ];
   const ordered = dependencyOrder(steps);
   ordered.forEach((step, i) => {
     const last = i === ordered.length - 1;
-    lines.push(`${last ? '└─' : '├─'} ${formatStep(step)}`);
-    const leaves = [
+    lines.push(`${indent}${last ? '└─' : '├─'} ${formatStep(step)}`);
+    const childId = step.childWorkflowId;
+    const child = childId ? children.get(childId) : undefined;
+    const leaves: string[] = [
       ...(step.dependsOn.length ? [`after ${step.dependsOn.join(', ')}`] : []),
       ...(step.decompose ? ['decomposes: planned again one level deeper, as a child task'] : []),
       ...(step.revision ? [`re-run ${step.revision} time(s) at a reviewer's request`] : []),
       `question: ${oneLine(step.question)}`,
+      ...(child && !('phase' in child) ? [`child task did not answer: ${oneLine(child.error)}`] : []),
     ];
-    const indent = last ? '   ' : '│  ';
-    leaves.forEach((leaf, j) => lines.push(`${indent}${j === leaves.length - 1 ? '└─' : '├─'} ${leaf}`));
+    const below = `${indent}${last ? '   ' : '│  '}`;
+    leaves.forEach((leaf, j) => {
+      const lastLeaf = j === leaves.length - 1;
+      lines.push(`${below}${lastLeaf ? '└─' : '├─'} ${leaf}`);
+    });
+    if (child && !('error' in child))
+      lines.push(...planTree(child, children, `${below}   `, `child plan of ${step.id}`));
   });
   return lines;
 }
@@ -39,12 +53,12 @@ export async function show(
   out: (line: string) => void,
   stores: Stores,
 ): Promise<number> {
-  const s = await queryStatus(client, workflowId, workerTimeoutMs);
+  const { status: s, children } = await queryTaskTree(client, workflowId, workerTimeoutMs);
   out(`task ${s.workflowId}`);
   out(`question: ${oneLine(s.question)}`);
   out(`playbook: ${s.playbook}${s.depth ? ` (child task, depth ${s.depth})` : ''}`);
   out(`phase: ${s.phase}`);
-  for (const line of planTree(s)) out(line);
+  for (const line of planTree(s, children)) out(line);
   out(s.pendingGate ? formatPendingGate(s.pendingGate) : 'no gate is pending');
   const byAgent = Object.entries(s.usage.byAgent)
     .map(([agent, u]) => `${agent} ${u.inputTokens} in / ${u.outputTokens} out`)

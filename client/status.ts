@@ -111,3 +111,43 @@ export function dependencyOrder<T extends { id: string; dependsOn: string[] }>(s
   }
   return ordered;
 }
+
+/** Most child tasks {@link queryTaskTree} asks, across all levels. */
+export const MAX_CHILD_TASKS = 50;
+
+/**
+ * A task's status and its decomposed steps' child tasks', by child workflow id: their status, or
+ * why not (`{ error }`; tell them apart by `phase`: a failed child's status has an `error` too).
+ */
+export interface TaskTree {
+  status: TaskStatus;
+  children: Map<string, TaskStatus | { error: string }>;
+}
+
+/**
+ * The task's status and, level by level, its decomposed steps' child tasks' (each shows its own
+ * plan), at most {@link MAX_CHILD_TASKS} of them. A child that does not answer is kept with the error.
+ */
+export async function queryTaskTree(
+  client: Client,
+  workflowId: string,
+  timeoutMs?: number,
+): Promise<TaskTree> {
+  const status = await queryStatus(client, workflowId, timeoutMs);
+  const children: TaskTree['children'] = new Map();
+  let level = [status];
+  while (level.length && children.size < MAX_CHILD_TASKS) {
+    const ids = level
+      .flatMap((s) => s.steps.map((step) => step.childWorkflowId))
+      .filter((id): id is string => id !== undefined && !children.has(id))
+      .slice(0, MAX_CHILD_TASKS - children.size);
+    const answers = await Promise.all(
+      ids.map((id) =>
+        queryStatus(client, id, timeoutMs).catch((err: unknown) => ({ error: (err as Error).message })),
+      ),
+    );
+    ids.forEach((id, i) => children.set(id, answers[i]!));
+    level = answers.filter((a): a is TaskStatus => 'phase' in a);
+  }
+  return { status, children };
+}

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { createActivities } from '../activities';
 import type { ActivityOptions } from '../activities/options';
 import { generatePublisherKey, sealSnapshot } from '../activities/signing';
+import { openStores } from '../activities/store';
 import type { ConfigSnapshot } from '../config/schema';
 import { ConfigError, loadConfig } from '../activities/config';
 import { MAX_ANSWER_PROBLEM_BYTES, MAX_ANSWER_PROBLEMS, MAX_SETTLED_STEPS } from '../contract/bounds';
@@ -25,6 +26,7 @@ import {
   type TaskStatus,
 } from '../contract/messages';
 import { startStandIn, type StandIn, type StandInRequest, type StandInReply } from '../standin/server';
+import { show } from '../cli/baton-show';
 import { researchTask } from '../workflows';
 import { FIXTURE_CONFIG, tempActivityOptions, uniqueId, withWorker, useTestServer } from './helpers';
 
@@ -293,15 +295,32 @@ async function tree(workflowId: string): Promise<TaskStatus[]> {
 
 describe('legitimate children still run', () => {
   test('decomposed task under maxTotalSteps: every step decomposing cannot exceed it', async () => {
-    const status = await withWorker(ctx, createActivities(await options()), async (taskQueue) => {
+    let shown: string[] = [];
+    const opts = await options();
+    const status = await withWorker(ctx, createActivities(opts), async (taskQueue) => {
       const handle = await ctx.client.workflow.start(researchTask, {
         taskQueue,
         workflowId: uniqueId('tree'),
         args: [{ question: 'Everything about batteries.', playbook: 'tree' }],
       });
       expect((await handle.result()).outcome).toBe('completed');
+      const lines: string[] = [];
+      const out = (l: string): void => void lines.push(l);
+      expect(await show(ctx.client, handle.workflowId, undefined, out, openStores(opts))).toBe(0);
+      shown = lines;
       return tree(handle.workflowId);
     });
+    // show nests each decomposed step's child plan under it (each child's own status query).
+    const childPlans = shown.filter((l) =>
+      /^[│ ]+child plan of s\d \(2 steps\): As many angles as allowed\.$/.test(l),
+    );
+    expect(childPlans).toHaveLength(4);
+    expect(shown).toContainEqual(
+      expect.stringMatching(/^├─ step s1 \[researcher\] done \(child tree-\w+\/step-s1\)/),
+    );
+    expect(shown).toContainEqual(
+      expect.stringMatching(/^│ {5}├─ step s1 \[researcher\] done: .*Angle 1 at depth 1\.$/),
+    );
     // 4 decomposed steps at the top share the 8 left: 2 each. Each child's first plan decomposes
     // both its steps, leaving none for theirs: refused, re-asked, and planned without decomposing.
     const planned = status.reduce((n, s) => n + (s.plan?.steps.length ?? 0), 0);
@@ -419,6 +438,19 @@ describe('bounds', () => {
       expect((await loadConfig(dir)).playbooks.open!.limits.maxTotalSteps).toBe(10);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('every shipped playbook sets a token budget, and bounds its tree', async () => {
+    const { playbooks } = await loadConfig(path.join(__dirname, '..', 'config'));
+    expect(Object.keys(playbooks).length).toBeGreaterThanOrEqual(3);
+    for (const [id, { budget, limits }] of Object.entries(playbooks)) {
+      expect({ id, perTask: budget?.maxTokensPerTask, perStep: budget?.maxTokensPerStep }).toEqual({
+        id,
+        perTask: expect.any(Number),
+        perStep: expect.any(Number),
+      });
+      expect(limits.maxTotalSteps).toBeLessThanOrEqual(limits.maxSteps * (1 + limits.maxDepth));
     }
   });
 });
