@@ -20,6 +20,7 @@ import {
   type StepRecord,
   type Verification,
 } from './audit-record';
+import { approvalsWithChecks } from './audit-approvals';
 import { embeddedProvenance, explicitLabels, reportTarget, verifyReport } from './audit-verify';
 
 function stepRecords(
@@ -158,7 +159,7 @@ export function buildAuditRecord(src: AuditSources): AuditRecord {
     planAttempts: status?.planAttempts ?? (history ? history.plans.length : null),
     revisions: status?.revisions ?? null,
     pendingGate: status?.pendingGate ?? null,
-    approvals: result?.provenance.approvals ?? null,
+    approvals: result ? approvalsWithChecks(result.provenance) : null,
     audit,
     steps: status ? stepRecords(status, models, history) : null,
     models,

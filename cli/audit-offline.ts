@@ -2,7 +2,8 @@
  * `npm run audit -- --verify <report.md>`: one report file checked offline, with no Temporal server:
  * the text outside the body is what Baton writes for the file's provenance, the body's sha256 is the
  * provenance's `contentHash`, a publisher listed in config signed the provenance, and the
- * `.provenance.json` beside the file (when there is one) holds the same provenance. Also where the
+ * `.provenance.json` beside the file (when there is one) holds the same provenance, and every
+ * approver's signature in it verifies (cli/audit-approvals.ts). Also where the
  * list of publisher keys is read from, for the export too.
  */
 import { promises as fs } from 'node:fs';
@@ -14,6 +15,7 @@ import { safeText } from '../contract/text';
 import type { CommandOutput } from '../lib/cli';
 import type { Answer, Publishers } from './audit-record';
 import { provenancePathOf } from '../activities/report';
+import { approvalReport, checkApprovals } from './audit-approvals';
 import { embeddedProvenance, verifyReport } from './audit-verify';
 
 /** `--verify <report>`: one report file checked offline. */
@@ -73,8 +75,17 @@ export async function verifyOffline(
   const text = await readText(file);
   const provenance = text.ok ? embeddedProvenance(text.value) : undefined;
   const v = verifyReport({ file, kind: provenance?.reportKind ?? null, text, expected: null, publishers });
+  // The approvers' signatures, verified again with the keys recorded beside them (cli/audit-approvals.ts).
+  const approvals = approvalReport(
+    provenance && Array.isArray(provenance.approvals) ? checkApprovals(provenance) : [],
+  );
+  const approvalFailures = (): number => {
+    for (const line of approvals.failed) deps.err(`approval NOT verified: ${line}`);
+    return approvals.failed.length ? 3 : 0;
+  };
   if (!v.verified) {
     deps.err(`report NOT verified (${v.check}): ${v.reason}`);
+    approvalFailures();
     return 3;
   }
   const sidecarPath = provenancePathOf(file);
@@ -90,6 +101,7 @@ export async function verifyOffline(
       deps.err(
         `report NOT verified (provenance-file): ${sidecarPath} does not hold the provenance signed in ${file}`,
       );
+      approvalFailures();
       return 3;
     }
   }
@@ -99,5 +111,6 @@ export async function verifyOffline(
       ? `provenance file ${sidecarPath}: the same provenance`
       : `provenance file ${sidecarPath}: not checked (${sidecar.reason})`,
   );
-  return 0;
+  for (const line of approvals.lines) deps.out(line);
+  return approvalFailures();
 }

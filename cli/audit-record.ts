@@ -8,6 +8,7 @@
  * content hash and publisher signature.
  */
 import type { Plan, Publisher } from '../config/schema';
+import type { approvalsWithChecks } from './audit-approvals';
 import type {
   ArtifactRef,
   AuditEntry,
@@ -234,8 +235,12 @@ export interface AuditRecord {
   planAttempts: number | null;
   revisions: TaskStatus['revisions'] | null;
   pendingGate: PendingGate | null;
-  /** Sign-offs that closed a gate with approval (from the provenance; null until the task ends). */
-  approvals: Provenance['approvals'] | null;
+  /**
+   * Sign-offs that closed a gate with approval (from the provenance; null until the task ends),
+   * each with `check`: how it was signed (`unsigned` when taken as given) and whether its signature
+   * verified again offline (cli/audit-approvals.ts).
+   */
+  approvals: ReturnType<typeof approvalsWithChecks> | null;
   /** Every decision, accepted or refused, and every gate event: the `audit` query's answer. */
   audit: AuditEntry[] | null;
   steps: StepRecord[] | null;

@@ -2,7 +2,8 @@
  * `npm run audit -- <workflow id>`: the full record of a research task as JSON (format
  * `baton-audit/1`, see cli/audit-record.ts): identity, question, config digest, plan, every gate
  * decision and event, steps, models, token usage, the report with its labels and provenance, and a
- * check of the report (structure, content hash, publisher signature). `npm run audit -- --verify
+ * check of the report (structure, content hash, publisher signature) and of every approver's
+ * signature (cli/audit-approvals.ts). `npm run audit -- --verify
  * <report>` checks one report file offline (cli/audit-offline.ts).
  *
  * This file is the command: its arguments, where the JSON goes, what it prints and its exit code.
@@ -29,6 +30,7 @@ import { connectionOptions, temporalOptionsFromEnv, type TemporalOptions } from 
 import { failureMessage } from '../contract/failures';
 import { collectAudit, DEFAULT_SERVER_TIMEOUT_MS } from './audit-collect';
 import { readPublishers, verifyOffline, type VerifyArgs } from './audit-offline';
+import { approvalReport } from './audit-approvals';
 import type { AuditRecord } from './audit-record';
 import { safeName } from '../activities/report';
 
@@ -39,7 +41,9 @@ Writes the full record of a task as JSON (format "baton-audit/1"): identity and 
 and playbook, config digest, plan, every gate decision and gate event, steps, models per agent,
 token usage, the report with its labels and provenance, and whether the report verifies: the text
 outside its body is exactly what Baton writes for its provenance, its body still has the content
-hash recorded when it was published, and a publisher listed in config signed its provenance.
+hash recorded when it was published, and a publisher listed in config signed its provenance. Each
+approver's signature in the provenance (an Ed25519 key, or a passkey) is verified again with the
+public key recorded beside it; unsigned approvals are said to be unsigned.
 
 With --verify, checks one report file offline (no Temporal server): the same checks, against the
 content hash in the file's own (signed) provenance, and the .provenance.json beside it if present.
@@ -57,8 +61,8 @@ The status query needs a Baton worker polling the task's queue. Without one, the
 from the event history and the workflow result, and lists what is missing and why.
 
 exit codes: 0 written (the report verified, or there is none yet) or, with --verify, verified; 3
-written, but the report did not verify (with --verify: it did not, and the check that failed is
-printed); 1 nothing written or checked (unknown task, server unreachable, unreadable publishers
+written, but the report or an approver's signature did not verify (with --verify: it did not, and
+the check or approval that failed is printed); 1 nothing written or checked (unknown task, server unreachable, unreadable publishers
 file…); 2 usage error.
 
 Connects like the worker: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*.`;
@@ -201,12 +205,15 @@ async function exportAudit(args: AuditArgs, given: AuditDeps): Promise<number> {
   for (const line of summaryLines(record)) say(line);
   for (const m of record.missing) deps.err(`warning: incomplete export: ${m.part}: ${m.reason}`);
   const v = record.verification;
-  if (!v.verified && v.check !== 'no-report') {
-    deps.err(`report NOT verified (${v.check}): ${v.reason}`);
-    return 3;
-  }
-  return 0;
+  const failed = approvalChecks(record).failed;
+  if (!v.verified && v.check !== 'no-report') deps.err(`report NOT verified (${v.check}): ${v.reason}`);
+  for (const line of failed) deps.err(`approval NOT verified: ${line}`);
+  return (!v.verified && v.check !== 'no-report') || failed.length ? 3 : 0;
 }
+
+/** The export's approvals as the audit judged them (cli/audit-approvals.ts): lines, and those that failed. */
+const approvalChecks = (record: AuditRecord) =>
+  approvalReport((record.approvals ?? []).map((a) => ({ gate: a.gate, by: a.by, ...a.check })));
 
 const GRPC_UNAVAILABLE = 14;
 
@@ -242,7 +249,7 @@ export function summaryLines(record: AuditRecord): string[] {
     lines.push(
       `report ${v.file} (${v.kind ?? 'unknown kind'}): ${v.verified ? 'verified' : 'NOT VERIFIED'}: ${v.reason}`,
     );
-  return lines;
+  return [...lines, ...approvalChecks(record).lines];
 }
 
 /**
