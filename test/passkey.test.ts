@@ -185,6 +185,17 @@ describe('what an honest authenticator makes', () => {
     });
   });
 
+  test('an Ed25519 passkey (COSE -8) verifies; its line says webauthn-ed25519', () => {
+    const ed = nodePasskey('alice-key', 'localhost', 'http://localhost:8787', 'ed25519');
+    expect(ed.line).toMatch(/^webauthn-ed25519 localhost \S+ [A-Za-z0-9_-]{43} alice-key$/);
+    expect(readPasskeyLine(ed.line)).toEqual({ passkey: ed.passkey });
+    const d = asserted(ed);
+    expect(verifyDecision(d, OPEN, {}, { alice: [ed.passkey] })).toEqual({ ok: true, person: 'alice' });
+    expect(verifyDecision({ ...d, comment: 'x' }, OPEN, {}, { alice: [ed.passkey] })).toMatchObject({
+      ok: false,
+    });
+  });
+
   test('a high-S ECDSA signature verifies too (WebAuthn does not normalise S)', () => {
     const d = asserted(alice);
     const sig = d.signature as Extract<DecisionSignature, { alg: 'webauthn' }>;

@@ -5,6 +5,7 @@
  * gate by the code `npm run baton -- approve --key` runs (cli/baton-sign.ts); and passkeys, an
  * authenticator in Node that asserts as a browser's would (P-256, DER signatures).
  */
+import { ed25519 } from '@noble/curves/ed25519';
 import { p256 } from '@noble/curves/p256';
 import { sha256 } from '@noble/hashes/sha2';
 import type { Client } from '@temporalio/client';
@@ -92,21 +93,25 @@ export interface NodePasskey {
 const b64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url');
 
 /**
- * A P-256 passkey for `rpId`, asserting from `origin`: authenticator data (rp id hash, flags,
+ * A P-256 passkey (or Ed25519, with `alg`) for `rpId`, asserting from `origin`: authenticator data (rp id hash, flags,
  * counter), client data JSON with the statement's challenge, and an ECDSA signature in DER over
- * the data and the client data's hash, as WebAuthn authenticators make them.
+ * the data and the client data's hash (Ed25519: a 64-byte signature), as WebAuthn authenticators make them.
  */
 export function nodePasskey(
   comment: string,
   rpId = 'localhost',
   origin = 'http://localhost:8787',
+  alg: Passkey['alg'] = 'es256',
 ): NodePasskey {
-  const secret = p256.utils.randomSecretKey();
+  const curve = alg === 'es256' ? p256 : ed25519;
+  const secret = curve.utils.randomSecretKey();
   const passkey: Passkey = {
-    alg: 'es256',
+    alg,
     rpId,
     credential: b64url(randomBytes(32)),
-    publicKey: Buffer.from(p256.getPublicKey(secret, true)).toString('hex'),
+    publicKey: Buffer.from(
+      alg === 'es256' ? p256.getPublicKey(secret, true) : ed25519.getPublicKey(secret),
+    ).toString('hex'),
   };
   let counter = 0;
   return {
@@ -126,7 +131,11 @@ export function nodePasskey(
         }),
       );
       const signed = new Uint8Array([...authenticatorData, ...sha256(clientData)]);
-      const der = p256.sign(sha256(signed), secret, { prehash: false, lowS: false }).toBytes('der');
+      // ES256: ECDSA over sha256 of the data, DER; Ed25519 (EdDSA): over the data itself.
+      const der =
+        alg === 'es256'
+          ? p256.sign(sha256(signed), secret, { prehash: false, lowS: false }).toBytes('der')
+          : ed25519.sign(signed, secret);
       return {
         alg: 'webauthn',
         credential: passkey.credential,
