@@ -13,7 +13,13 @@
  * create locally, `If-None-Match: *` on S3), so a signed-off report is never replaced.
  * docs/storage.md explains the layout, and running it on a laptop and in production.
  */
-import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -229,6 +235,12 @@ export type StoreSettings =
       endpoint?: string;
       forcePathStyle: boolean;
       region: string;
+      /**
+       * `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) of the environment read,
+       * behind a function so that printing the settings never shows them; absent, the SDK's standard
+       * chain (profile, container or instance role).
+       */
+      credentials?: S3ClientConfig['credentials'];
     };
 
 /** S3's bucket naming rules (general purpose buckets). */
@@ -237,8 +249,9 @@ const STORE_HINT =
   'expected s3://<bucket>[/<prefix>], or unset for the local folders BATON_ARTIFACT_DIR and BATON_REPORT_DIR';
 
 /**
- * Reads `BATON_STORE`, `BATON_S3_ENDPOINT`, `BATON_S3_FORCE_PATH_STYLE` and the region; throws an
- * error naming the variable when one is wrong. Credentials are left to the AWS SDK's standard chain.
+ * Reads `BATON_STORE`, `BATON_S3_ENDPOINT`, `BATON_S3_FORCE_PATH_STYLE`, the region and the
+ * credentials (the AWS SDK's standard chain when `env` has none); throws an error naming the
+ * variable when one is wrong.
  */
 export function storeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): StoreSettings {
   const value = env.BATON_STORE?.trim();
@@ -296,8 +309,13 @@ export function storeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Stor
       `BATON_STORE="${value}" is on AWS S3, which needs a region: set AWS_REGION (or BATON_S3_ENDPOINT for another S3-compatible store)`,
     );
   }
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
+  const sessionToken = env.AWS_SESSION_TOKEN || undefined;
   return {
     kind: 's3',
+    ...(accessKeyId && secretAccessKey
+      ? { credentials: () => Promise.resolve({ accessKeyId, secretAccessKey, sessionToken }) }
+      : {}),
     bucket,
     prefix: prefixPath ? `${prefixPath}/` : '',
     ...(endpoint ? { endpoint } : {}),
@@ -384,6 +402,7 @@ function backendStores(options: StoreOptions): Stores {
     };
   }
   const client = new S3Client({
+    ...(settings.credentials ? { credentials: settings.credentials } : {}),
     region: settings.region,
     forcePathStyle: settings.forcePathStyle,
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),

@@ -7,7 +7,6 @@
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { promises as fs } from 'node:fs';
 import { failureMessage } from '../contract/failures';
 import { status as statusQuery, type ResearchTaskResult, type TaskStatus } from '../contract/messages';
 import { DEFAULT_WORKER_TIMEOUT_MS, workerTimedOut } from '../client';
@@ -22,7 +21,10 @@ import type {
   ReportFiles,
 } from './audit-record';
 import { provenancePathOf } from '../activities/report';
+import type { reportReader } from '../workers/store';
 import { reportTarget } from './audit-verify';
+
+type ReportReader = ReturnType<typeof reportReader>;
 
 /** Past this, a server that has not answered `describe` is reported as unreachable. */
 export const DEFAULT_SERVER_TIMEOUT_MS = 10_000;
@@ -93,18 +95,19 @@ async function readResult(
   }
 }
 
-async function readText(file: string): Promise<Answer<string>> {
+/** Reads a report or provenance at its location (workers/store.ts); a missing one says where to look. */
+async function readText(read: ReportReader, file: string): Promise<Answer<string>> {
   try {
-    return { ok: true, value: await fs.readFile(file, 'utf8') };
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const body = await read(file);
+    if (body) return { ok: true, value: body.toString('utf8') };
     return {
       ok: false,
-      reason:
-        code === 'ENOENT'
-          ? 'no such file (the worker writes reports to its BATON_REPORT_DIR: export where that folder is, or give a copy with --report <file>)'
-          : failureMessage(err),
+      reason: file.startsWith('s3://')
+        ? 'no such object in the store (check BATON_STORE and the AWS credentials, or give a copy with --report <file>)'
+        : 'no such file (the worker writes reports to its BATON_REPORT_DIR: export where that folder is, or give a copy with --report <file>)',
     };
+  } catch (err) {
+    return { ok: false, reason: failureMessage(err) };
   }
 }
 
@@ -122,7 +125,9 @@ export async function collectAudit(
     workerTimeoutMs?: number;
     serverTimeoutMs?: number;
     now?: Date;
-  } = {},
+    /** How reports are read: through the workers' store (workers/store.ts, `reportReader`). */
+    readReport: ReportReader;
+  },
 ): Promise<AuditRecord> {
   const execution = await describeExecution(
     client,
@@ -152,7 +157,7 @@ export async function collectAudit(
   const target = reportTarget(sources, options.reportFile);
   return buildAuditRecord({
     ...sources,
-    reportFiles: target ? await readReportFiles(target.path) : undefined,
+    reportFiles: target ? await readReportFiles(options.readReport, target.path) : undefined,
     publishers: options.publishers,
   });
 }
@@ -184,8 +189,8 @@ async function describeExecution(
 }
 
 /** A report file and the `.provenance.json` beside it, each read or with why it could not be. */
-async function readReportFiles(file: string): Promise<ReportFiles> {
+async function readReportFiles(read: ReportReader, file: string): Promise<ReportFiles> {
   const provenancePath = provenancePathOf(file);
-  const [text, provenanceText] = await Promise.all([readText(file), readText(provenancePath)]);
+  const [text, provenanceText] = await Promise.all([readText(read, file), readText(read, provenancePath)]);
   return { path: file, text, provenancePath, provenanceText };
 }

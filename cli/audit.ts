@@ -33,6 +33,7 @@ import { readPublishers, verifyOffline, type VerifyArgs } from './audit-offline'
 import { approvalReport } from './audit-approvals';
 import type { AuditRecord } from './audit-record';
 import { safeName } from '../activities/report';
+import { reportReader } from '../workers/store';
 
 export const USAGE = `usage: npm run audit -- <workflow id> [--out <file>] [--report <file>] [--publishers <file>]
        npm run audit -- --verify <report.md> [--publishers <file>]
@@ -179,6 +180,7 @@ async function exportAudit(args: AuditArgs, given: AuditDeps): Promise<number> {
       workerTimeoutMs: deps.workerTimeoutMs,
       serverTimeoutMs: deps.serverTimeoutMs,
       now: deps.now?.(),
+      readReport: reportReader(deps.env ?? process.env),
     });
   } catch (err) {
     deps.err(`error: ${collectError(err, args.workflowId, deps)}`);

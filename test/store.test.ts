@@ -18,11 +18,20 @@ import { activityOptionsFromEnv, type ActivityOptions } from '../activities/opti
 import { readPublished } from '../activities/report';
 import { openStores, storeSettingsFromEnv, type ObjectStore } from '../activities/store';
 import { Processes, type WorkerEnv } from '../bench/processes';
+import { runAudit } from '../cli/audit';
+import type { AuditRecord } from '../cli/audit-record';
 import { FailureTypes } from '../contract/failures';
 import { approve, type Provenance } from '../contract/messages';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
-import { FIXTURE_CONFIG, tempActivityOptions, uniqueId, useTestServer, waitForStatus } from './helpers';
+import {
+  captured,
+  FIXTURE_CONFIG,
+  tempActivityOptions,
+  uniqueId,
+  useTestServer,
+  waitForStatus,
+} from './helpers';
 import { temporal } from '@temporalio/proto';
 import {
   CIPHER,
@@ -55,11 +64,6 @@ async function optionsOn(backend: 'local' | 's3'): Promise<ActivityOptions> {
   const options = await tempActivityOptions();
   if (backend === 'local') return options;
   const { env } = await freshBucket();
-  // The SDK reads the credentials from the environment, as a worker's would.
-  Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID,
-    AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY,
-  });
   return { ...options, store: storeSettingsFromEnv(env) };
 }
 
@@ -214,6 +218,15 @@ test('store settings that are wrong stop the process with an error naming the va
     region: 'us-east-1',
   });
   expect(storeSettingsFromEnv({})).toEqual({ kind: 'local' });
+  // Credentials from the environment read are used, and printing the settings never shows them.
+  const withKeys = storeSettingsFromEnv({
+    BATON_STORE: 's3://bucket',
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+    AWS_SECRET_ACCESS_KEY: 'secret-canary-123',
+  });
+  expect(withKeys).toMatchObject({ kind: 's3', credentials: expect.any(Function) });
+  expect(JSON.stringify(withKeys)).not.toMatch(/AKIDEXAMPLE|secret-canary-123/);
 });
 
 /** The fixture config with a playbook that has a fixed plan and a report gate alice decides. */
@@ -406,6 +419,17 @@ describe('worker processes on the bucket', () => {
     expect(await readPublished(reader.reports, result.reportPath!)).toContain(
       'Sign-off: report approved by alice',
     );
+    // npm run audit reads the report through the store, with the key it already uses: the hash it
+    // computes from the body it read is the one the workflow recorded.
+    const audit = await captured((io) =>
+      runAudit([handle.workflowId, '--out', '-'], { client, env: { ...env, ...keys }, ...io }),
+    );
+    const record = JSON.parse(audit.out.join('\n')) as AuditRecord;
+    expect(record.verification).toMatchObject({
+      file: result.reportPath,
+      actual: result.provenance.contentHash,
+      expected: result.provenance.contentHash,
+    });
     // A sealed object moved to another key does not open: a report cannot be swapped for another.
     const sealer = sealerFor(keyring);
     const sealed = sealer.seal('a.md', Buffer.from('report A'));

@@ -9,6 +9,8 @@
  * not open. An object without the magic (stored before encryption was turned on) is read as it is.
  */
 import { temporal } from '@temporalio/proto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { storeOptionsFromEnv } from '../activities/options';
 import { openStores, type Sealer, type Stores } from '../activities/store';
 import { AesGcmCodec, encryptionFromEnv, type EncryptionKeyring } from './codec';
@@ -56,4 +58,32 @@ export function sealerFor(keyring: EncryptionKeyring): Sealer {
 export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): Stores {
   const keyring = encryptionFromEnv(env);
   return openStores({ ...storeOptionsFromEnv(env), ...(keyring ? { sealer: sealerFor(keyring) } : {}) });
+}
+
+/**
+ * Reads a report (or its provenance) at the location its publish answered: an `s3://` address
+ * through the workers' store, a file path (the local store's, or a copy given on the command line)
+ * from this disk; either opened with the payload keys when `env` has them. Undefined when there is
+ * no such object.
+ */
+export function reportReader(
+  env: NodeJS.ProcessEnv = process.env,
+): (location: string) => Promise<Buffer | undefined> {
+  const keyring = encryptionFromEnv(env);
+  const sealer = keyring && sealerFor(keyring);
+  let bucket: Stores | undefined;
+  return async (location) => {
+    if (location.startsWith('s3://')) {
+      bucket ??= storesFromEnv(env);
+      return bucket.reports.get(bucket.reports.keyAt(location));
+    }
+    let body: Buffer;
+    try {
+      body = await fs.readFile(location);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return sealer ? sealer.open(path.basename(location), body) : body;
+  };
 }
