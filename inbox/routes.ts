@@ -7,7 +7,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { Context, Hono } from 'hono';
-import { decideTask, listPending, queryStatus, type DecisionOutcome } from '../client';
+import { decideTask, listPending, queryStatus, queryTaskTree, type DecisionOutcome } from '../client';
 import { BATON_AWAITING, BATON_PENDING_GATE, BATON_PHASE, type TaskStatus } from '../contract/messages';
 import { safeText } from '../contract/text';
 import { carriesAssertion, passkeyRequest, requestFromForm } from './passkeys';
@@ -35,7 +35,6 @@ export interface RouteOptions {
   log: (line: string) => void;
 }
 
-const MAX_CHILD_TASKS = 50;
 const MAX_LISTED = 100;
 const MAX_DRAFT_BYTES = 512 * 1024;
 
@@ -124,23 +123,8 @@ export function useRoutes(app: Hono<Env>, options: RouteOptions): void {
   const query = (workflowId: string): Promise<TaskStatus> => queryStatus(client, workflowId, workerTimeoutMs);
 
   /** The task's status and, for its decomposed steps, their child tasks', level by level. */
-  async function taskView(workflowId: string): Promise<TaskView> {
-    const status = await query(workflowId);
-    const children: TaskView['children'] = new Map();
-    let level = [status];
-    while (level.length && children.size < MAX_CHILD_TASKS) {
-      const ids = level
-        .flatMap((s) => s.steps.map((step) => step.childWorkflowId))
-        .filter((id): id is string => id !== undefined && !children.has(id))
-        .slice(0, MAX_CHILD_TASKS - children.size);
-      const answers = await Promise.all(
-        ids.map((id) => query(id).catch((err: unknown) => ({ error: (err as Error).message }))),
-      );
-      ids.forEach((id, i) => children.set(id, answers[i]!));
-      level = answers.filter((a): a is TaskStatus => !('error' in a));
-    }
-    return { status, children };
-  }
+  const taskView = (workflowId: string): Promise<TaskView> =>
+    queryTaskTree(client, workflowId, workerTimeoutMs);
 
   async function decisionRegion(status: TaskStatus, viewer: Viewer): Promise<{ region: Html; v: string }> {
     const content = decisionPanel(status, viewer, await readDraft(status));
