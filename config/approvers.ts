@@ -120,7 +120,7 @@ export function readPasskeyLine(line: string): { passkey: Passkey } | { error: s
       error:
         'must be a passkey line "webauthn-es256 <rp id> <credential id> <public key> [comment]" (or webauthn-ed25519), as the inbox\'s enrolment page prints it',
     };
-  if (!RP_ID.test(rpId))
+  if (!RP_ID.test(rpId) || /^[\d.]+$/.test(rpId))
     return {
       error: `the relying party id "${rpId.slice(0, 60)}" is not a lower-case host name (e.g. inbox.example.com)`,
     };

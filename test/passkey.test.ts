@@ -260,6 +260,10 @@ describe('passkeys in approvers.yaml', () => {
         `${type} 127.0.0.1:8787 ${credential} ${key}`,
         /the relying party id "127.0.0.1:8787" is not a lower-case host name/,
       ],
+      [
+        `${type} 127.0.0.1 ${credential} ${key}`,
+        /the relying party id "127.0.0.1" is not a lower-case host name/,
+      ],
       [`${type} ${rp} short ${key}`, /the credential id is not 16 to 1023 bytes of base64url/],
       [`${type} ${rp} ${credential} ${key.slice(0, 40)}`, /the public key is not a P-256 point in base64url/],
       [
