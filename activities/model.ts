@@ -14,13 +14,13 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
-import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
+import { ApplicationFailure, type Duration as TemporalDuration } from '@temporalio/common';
 import { zodOutputFormat } from '@anthropic-ai/sdk/helpers/zod';
 import type { z } from 'zod';
 import { FailureTypes } from '../contract/failures';
 import { usageCostUsd } from '../contract/usage';
-import type { SnapshotAgent } from '../config/schema';
+import { durationMs, type SnapshotAgent } from '../config/schema';
 import type { RefusedToolCall } from '../contract/activities';
 import type { TokenUsage } from '../contract/messages';
 
@@ -257,6 +257,14 @@ async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<Struct
     i === all.length - 1 ? { ...t, cache_control: CACHE_BREAKPOINT } : t,
   );
   let message: Anthropic.Message;
+  // Tasks started before `streamIdle` existed carry agents without it.
+  const idleAfter: TemporalDuration = (agent.timeouts as Partial<typeof agent.timeouts>).streamIdle ?? '1m';
+  const idle = new AbortController();
+  const idleTimer = setTimeout(() => idle.abort(), durationMs(idleAfter));
+  // The heartbeat says the worker is alive, whatever the model is doing: a third of the timeout
+  // apart, so a worker that dies is noticed within the agent's heartbeat timeout.
+  const { heartbeatTimeoutMs } = activityInfo();
+  const beat = heartbeatTimeoutMs ? setInterval(() => heartbeat(), heartbeatTimeoutMs / 3) : undefined;
   try {
     const stream = client.messages.stream(
       {
@@ -267,14 +275,21 @@ async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<Struct
         ...(tools.length ? { tools } : {}),
         output_config: { format: outputFormat(answer) },
       },
-      { signal: cancellationSignal() },
+      { signal: AbortSignal.any([cancellationSignal(), idle.signal]) },
     );
-    // Each streamed event proves the call is alive. The worker throttles heartbeats, so one per
-    // event is cheap; a call that never streams stops heartbeating and times out.
-    stream.on('streamEvent', () => heartbeat());
+    // Each streamed event proves the call is alive; one that sends nothing for `streamIdle` is cut.
+    stream.on('streamEvent', () => idleTimer.refresh());
     message = await stream.finalMessage();
   } catch (err) {
+    if (idle.signal.aborted)
+      throw ApplicationFailure.create({
+        message: `agent "${agent.id}": the model's stream sent nothing for ${idleAfter} (timeouts.streamIdle): cut, to be retried`,
+        type: FailureTypes.ModelUnavailable,
+      });
     throw classifyModelError(err, agent.id);
+  } finally {
+    clearTimeout(idleTimer);
+    clearInterval(beat);
   }
   if (message.stop_reason) span.setAttribute('baton.stop_reason', message.stop_reason);
   // Total input is input_tokens + cache reads + cache writes; each is priced at its own rate.

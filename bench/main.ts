@@ -14,6 +14,7 @@ import path from 'node:path';
 import { command, intOption, runMain } from '../lib/cli';
 import { resolveTemporalCli } from '../local/temporal';
 import { causes } from './baton';
+import { measureRecovery } from './recovery';
 import { Rig } from './rig';
 import { summaryMarkdown, tables, updateReadme, writeFormatted, type Machine, type Results } from './report';
 import {
@@ -166,6 +167,9 @@ const main = command(BENCH_COMMAND, async ({ values }) => {
       if (two) results.throughput = [...(results.throughput ?? []), ...two];
     }
     await rig.procs.killAll();
+    results.recovery = await section('7. recovery after a worker is killed', () =>
+      measureRecovery(ctx, settings.repeats),
+    );
 
     if (settings.scaleVariants) {
       results.activitySlots = await section('6. tuning: activity slots', () => measureActivitySlots(ctx));

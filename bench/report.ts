@@ -16,7 +16,8 @@ import type {
   SlotsResult,
   ThroughputResult,
 } from './sections';
-import { mib, ms, num, ratio, renderMarkdown, secs, type Table } from './stats';
+import type { RecoveryResult } from './recovery';
+import { median, mib, ms, num, ratio, renderMarkdown, secs, type Table } from './stats';
 
 /** The machine a run came from. */
 export interface Machine {
@@ -53,6 +54,7 @@ export interface Results {
   throughput?: ThroughputResult[];
   activitySlots?: SlotsResult[];
   baselines?: BaselineResult[];
+  recovery?: RecoveryResult[];
 }
 
 const kib = (bytes: number): string => (bytes / 1024).toFixed(1);
@@ -151,6 +153,28 @@ export function tables(r: Results): Table[] {
       notes: [
         'workers are `tsx workers/main.ts` processes; wall = first start call to last result',
         'CPU = user + system time from /proc over the batch, divided by its tasks: what limits throughput on a busy two-core machine',
+      ],
+    });
+  }
+
+  if (r.recovery?.length) {
+    const shipped = r.recovery.find((v) => v.variant === 'shipped');
+    out.push({
+      title:
+        "7. Recovery: kill to the killed worker's steps running again on the other worker (8 s model latency)",
+      columns: ['heartbeat timeout', 'runs', 'steps recovered', 'min s', 'median s', 'max s', 'vs shipped'],
+      rows: r.recovery.map((v) => [
+        `${v.heartbeat} (${v.variant === 'shipped' ? 'as shipped' : 'before'})`,
+        String(v.recoveryMs.length),
+        v.stepsKilled.join(', '),
+        secs(Math.min(...v.recoveryMs)),
+        secs(median(v.recoveryMs)),
+        secs(Math.max(...v.recoveryMs)),
+        shipped ? ratio(median(v.recoveryMs) / median(shipped.recoveryMs)) : 'n/a',
+      ]),
+      notes: [
+        'two `tsx workers/main.ts` processes share a task queue; the worker holding the most running steps of an 8-step task is frozen and SIGKILLed',
+        "recovery = kill to the last of its steps started again (the server's lastStartedTime of the retried attempt): heartbeat timeout, then the retry policy's first interval (1 s here)",
       ],
     });
   }
@@ -353,6 +377,16 @@ export function summaryMarkdown(r: Results): string {
     rows.push([
       `Worker memory with ${f.gatedTasks} tasks waiting at a gate`,
       `${mib(f.waitingRssKib)} MiB RSS (idle ${mib(f.idleRssKib)} MiB)`,
+    ]);
+  }
+  const [shipped, before] = [
+    r.recovery?.find((v) => v.variant === 'shipped'),
+    r.recovery?.find((v) => v.variant === 'before'),
+  ];
+  if (shipped && before) {
+    rows.push([
+      "A killed worker's steps running again on another",
+      `${secs(median(shipped.recoveryMs))} s with heartbeat ${shipped.heartbeat} (${secs(median(before.recoveryMs))} s with ${before.heartbeat} before)`,
     ]);
   }
   const done = r.throughput?.[0];

@@ -38,11 +38,16 @@ export const AgentSchema = z
       .object({
         /** Longest a single model call may take, retries not included. */
         startToClose: DurationSchema.default('10m'),
-        /** A streaming call that sends nothing for this long is presumed dead and retried. */
-        heartbeat: DurationSchema.default('30s'),
+        /**
+         * A worker that says nothing for this long is presumed dead, and its call runs again on
+         * another worker: the worker heartbeats a third of this apart while a call is open.
+         */
+        heartbeat: DurationSchema.default('10s'),
+        /** A streaming call that sends no event for this long is presumed stuck: cut and retried. */
+        streamIdle: DurationSchema.default('1m'),
       })
       .strict()
-      .default({ startToClose: '10m', heartbeat: '30s' }),
+      .default({ startToClose: '10m', heartbeat: '10s', streamIdle: '1m' }),
     retry: RetryPolicySchema.default({
       initialInterval: '2s',
       backoffCoefficient: 2,

@@ -16,10 +16,11 @@
  * that instant). A step that was `done` before an interruption is never called again and keeps its
  * `result.id` (artifact hash).
  *
- * One deliberate change to the config: the agents' heartbeat timeout is lowered from 1m to
- * {@link HEARTBEAT} in a temporary copy of `config/`. The heartbeat timeout is how Temporal notices
- * that a SIGKILLed worker's model call is dead (nothing else tells it), so with the real 1m each kill
- * with a call in flight waits a minute before the retry. Everything else is `config/` as checked in.
+ * One deliberate change to the config: the agents' heartbeat timeout is lowered from the shipped 10s
+ * to {@link HEARTBEAT} in a temporary copy of `config/` (bench/recovery.ts's configWithHeartbeat). The
+ * heartbeat timeout is how Temporal notices that a SIGKILLed worker's model call is dead (nothing else
+ * tells it), so each kill with a call in flight waits that long before the retry; `npm run bench`
+ * measures it as shipped. Everything else is `config/` as checked in.
  *
  * Set BATON_DURABILITY_TIMELINE=1 to print each test's timeline even when it passes.
  */
@@ -43,6 +44,7 @@ import {
 } from '../contract/messages';
 import { readUntil, uniqueId } from './helpers';
 import { Processes, type WorkerEnv, type WorkerProcess } from '../bench/processes';
+import { configWithHeartbeat } from '../bench/recovery';
 import { PROJECT_ROOT } from '../activities/options';
 
 const QUESTION = 'How do solid-state batteries compare with lithium-ion for EVs?';
@@ -175,24 +177,6 @@ async function tearDown(rigs: Rig[], passed: boolean): Promise<void> {
     }
   }
   if (errors.length) throw errors[0];
-}
-
-/** `config/` as checked in, with only the agents' heartbeat timeout lowered to {@link HEARTBEAT}. */
-async function configWithShortHeartbeat(): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-durability-config-'));
-  await fs.cp(path.join(PROJECT_ROOT, 'config'), dir, { recursive: true });
-  const file = path.join(dir, 'agents.yaml');
-  let replaced = 0;
-  const text = (await fs.readFile(file, 'utf8')).replace(
-    /(\bheartbeat:\s*)\d+(?:ms|s|m|h|d)\b/g,
-    (_match, prefix: string) => {
-      replaced++;
-      return `${prefix}${HEARTBEAT}`;
-    },
-  );
-  if (replaced === 0) throw new Error(`no "heartbeat:" timeout found in ${file} to shorten`);
-  await fs.writeFile(file, text);
-  return dir;
 }
 
 /** A test whose rig's timeline and worker output are printed if it fails (thrown error or timeout). */
@@ -455,7 +439,7 @@ beforeAll(async () => {
   if (!address) throw new Error('BATON_TEST_TEMPORAL_ADDRESS is unset: run with jest (global setup)');
   connection = await Connection.connect({ address });
   client = new Client({ connection });
-  configDir = await configWithShortHeartbeat();
+  configDir = await configWithHeartbeat(path.join(PROJECT_ROOT, 'config'), HEARTBEAT);
   references = runReferences(address);
   // Awaited by the tests that need it; this only keeps an early failure from going unhandled.
   references.catch(() => undefined);

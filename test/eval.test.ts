@@ -434,7 +434,7 @@ describe('model calls outside Temporal, against the stand-in', () => {
     systemPrompt: 'Grade.',
     maxTokens: 500,
     tools: [],
-    timeouts: { startToClose: '1m', heartbeat: '30s' },
+    timeouts: { startToClose: '1m', heartbeat: '30s', streamIdle: '1m' },
     retry: {
       initialInterval: '1s',
       backoffCoefficient: 2,

@@ -1,7 +1,7 @@
 /**
  * A misbehaving model, end to end: the fault proxy (standin/proxy.ts) in front of the stand-in,
  * the real activities and SDK, a real worker and server. Each fault is either retried per the
- * agent's policy (3 attempts here, 2 s heartbeat timeout) or fails the step clearly, and the task
+ * agent's policy (3 attempts here, 2 s heartbeat and 5 s stream-idle timeouts) or fails the step clearly, and the task
  * then follows its playbook.
  */
 import { WorkflowFailedError } from '@temporalio/client';
@@ -55,7 +55,7 @@ test.each<[string, FaultRule]>([
   ['429 with retry-after', { kind: 'status', status: 429, retryAfterSeconds: 1, match: step }],
   ['a connection dropped mid-stream', { kind: 'drop-mid-stream', match: step }],
   ['malformed JSON in the stream', { kind: 'truncate-json', match: step }],
-  ['a response that never comes (caught by the heartbeat timeout)', { kind: 'hang', match: step }],
+  ['a response that never comes (cut after timeouts.streamIdle)', { kind: 'hang', match: step }],
 ])(
   '%s: retried per the agent policy, and the task completes',
   async (_name, rule) => {
@@ -68,6 +68,19 @@ test.each<[string, FaultRule]>([
   },
   30_000,
 );
+
+test('a call slower than the heartbeat timeout is not presumed dead: the worker heartbeats while it waits', async () => {
+  // 3.5 s before the stand-in even sees the request: past the agents' 2 s heartbeat timeout, within
+  // their 5 s streamIdle. Heartbeats come from the worker, so the call is made once.
+  proxy.add({ kind: 'delay', ms: 3500, match: step });
+  const calls = () => standIn.stats().byTool.submit_findings ?? 0;
+  const before = calls();
+  const { result, error } = await run('one-step');
+  expect(error).toBeUndefined();
+  expect(result?.outcome).toBe('completed');
+  expect(proxy.stats().injected.delay).toBe(1);
+  expect(calls() - before).toBe(1);
+});
 
 test('an auth failure (401) fails the step at once, without retrying, and says what to fix', async () => {
   proxy.add({ kind: 'status', status: 401, count: Infinity, match: step });

@@ -207,7 +207,7 @@ describe('AgentsFileSchema', () => {
     expect(must(parsed.agents[1], 'agent 1')).toEqual({
       ...agent('researcher'),
       tools: [],
-      timeouts: { startToClose: '10m', heartbeat: '30s' },
+      timeouts: { startToClose: '10m', heartbeat: '10s', streamIdle: '1m' },
       retry: {
         initialInterval: '2s',
         backoffCoefficient: 2,
@@ -230,7 +230,11 @@ describe('AgentsFileSchema', () => {
       maximumAttempts: 9,
       nonRetryableErrorTypes: [],
     });
-    expect(must(parsed.agents[0], 'agent 0').timeouts).toEqual({ startToClose: '10m', heartbeat: '5s' });
+    expect(must(parsed.agents[0], 'agent 0').timeouts).toEqual({
+      startToClose: '10m',
+      heartbeat: '5s',
+      streamIdle: '1m',
+    });
   });
 
   test('refuses duplicate agent ids, at the second one', () => {
@@ -285,7 +289,11 @@ describe('AgentsFileSchema', () => {
       lead: 'lead',
       agents: [agent('lead', { timeouts: { startToClose: good, heartbeat: good } }), agent('a')],
     });
-    expect(must(parsed.agents[0], 'agent 0').timeouts).toEqual({ startToClose: good, heartbeat: good });
+    expect(must(parsed.agents[0], 'agent 0').timeouts).toEqual({
+      startToClose: good,
+      heartbeat: good,
+      streamIdle: '1m',
+    });
   });
 
   test('refuses an unknown key on an agent', () => {
