@@ -4,7 +4,9 @@
  * this opening of it and this plan or draft, with a key approvers.yaml lists for the person it
  * names; a quorum counts distinct verified people. Each refusal is answered to the Update's caller
  * with its reason, or audited for a signal. A properly signed quorum passes, and the provenance
- * carries the signatures, which verify again. Under an unsigned playbook, approvals say `unsigned`.
+ * carries the signatures, which verify again. Passkey assertions by signal (as the inbox makes them,
+ * here by an authenticator in Node) are refused and audited when forged, tampered or replayed on a
+ * later opening, and count when good. Under an unsigned playbook, approvals say `unsigned`.
  */
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { promises as fs } from 'node:fs';
@@ -33,13 +35,15 @@ import {
   waitForStatus,
   withWorker,
 } from './helpers';
-import { asSignal, nodeSigner, signedConfig, signedFor } from './signing';
+import { asSignal, nodePasskey, nodeSigner, passkeySignedFor, signedConfig, signedFor } from './signing';
 
 const ctx = useTestServer();
 
 const alice = nodeSigner('alice');
 const bob = nodeSigner('bob');
 const mallory = nodeSigner('mallory');
+const alicePasskey = nodePasskey('alice');
+const malloryPasskey = nodePasskey('mallory');
 
 const start = (taskQueue: string, playbook: string) =>
   ctx.client.workflow.start(researchTask, {
@@ -242,6 +246,57 @@ test('one person cannot meet a quorum of two, whatever keys they hold', async ()
       expect(status.audit.filter((e) => e.event === 'decision').map((e) => [e.accepted, e.reason])).toEqual([
         [true, undefined],
         [false, '"alice" has already approved the plan gate (1 of 2)'],
+      ]);
+      await handle.terminate();
+    });
+  } finally {
+    await fs.rm(config, { recursive: true, force: true });
+  }
+});
+
+test('passkey decisions by signal: forged, tampered and replayed ones refused and audited; her own counts', async () => {
+  const config = await signedConfig({ bob }, { alice: [alicePasskey.line] });
+  try {
+    const { activities } = fakeModelActivities(await tempActivityOptions(config));
+    await withWorker(ctx, activities, async (taskQueue) => {
+      const handle = await start(taskQueue, 'signed');
+      const id = handle.workflowId;
+      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'plan', 'the plan gate');
+      const approve = { decision: 'approve' as const, by: 'alice' };
+      // Another person's passkey (a credential config does not list) under alice's name.
+      await handle.signal(
+        'approve',
+        asSignal(await passkeySignedFor(ctx.client, id, approve, malloryPasskey)),
+      );
+      await refusedInAudit(handle, /^no passkey of "alice" matches/);
+      // Her assertion, its signature changed on the way.
+      const good = await passkeySignedFor(ctx.client, id, approve, alicePasskey);
+      const value = Buffer.from(good.signature.value, 'base64url');
+      value[12]! ^= 0x01;
+      const tampered = { ...good, signature: { ...good.signature, value: value.toString('base64url') } };
+      await handle.signal('approve', asSignal(tampered));
+      await refusedInAudit(handle, /^bad signature: the passkey assertion does not verify/);
+      // Her assertion as signed: it counts.
+      await handle.signal('approve', asSignal(good));
+      await waitForStatus(handle, (s) => s.pendingGate?.approvals.length === 1, "alice's approval");
+      // bob asks for changes: the gate re-opens, and alice's assertion is for its older opening.
+      const change = { decision: 'requestChanges' as const, by: 'bob', comment: 'narrower' };
+      await handle.signal('requestChanges', asSignal(await signedFor(ctx.client, id, change, bob)));
+      await waitForStatus(
+        handle,
+        (s) => s.pendingGate?.gate === 'plan' && s.revisions.plan === 1,
+        'the plan again',
+      );
+      await handle.signal('approve', asSignal(good));
+      await refusedInAudit(handle, /^signed for an older instance of the plan gate \(1; open now: 2\)/);
+      const status = await handle.query(statusQuery);
+      const refused = status.audit.filter((e) => e.event === 'decision' && e.accepted === false);
+      expect(refused).toHaveLength(3);
+      expect(
+        status.audit.filter((e) => e.event === 'decision' && e.accepted).map((e) => [e.by, e.signed]),
+      ).toEqual([
+        ['alice', true],
+        ['bob', true],
       ]);
       await handle.terminate();
     });
