@@ -144,9 +144,10 @@ describe('audit export against real tasks', () => {
       expect(Date.parse(record.workflow.closeTime!)).toBeGreaterThanOrEqual(
         Date.parse(record.workflow.startTime),
       );
-      expect(record.approvals?.map((a) => [a.gate, a.by])).toEqual([
-        ['plan', 'alice'],
-        ['report', 'bob'],
+      // An unsigned playbook: each approval says it was taken as given.
+      expect(record.approvals?.map((a) => [a.gate, a.by, a.check.signing, a.check.verified])).toEqual([
+        ['plan', 'alice', 'unsigned', null],
+        ['report', 'bob', 'unsigned', null],
       ]);
       // Every decision, with who made it, how, and whether it was accepted; and the gate events.
       expect(decisions(record.audit).map((e) => [e.gate, e.decision, e.by, e.via, e.accepted])).toEqual([
