@@ -11,9 +11,10 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureTypes } from '../contract/failures';
 import { formatUsd } from '../contract/usage';
-import type { Provenance, ReportKind } from '../contract/messages';
+import type { Provenance, ReportKind, TaskStatus } from '../contract/messages';
+import { getArtifact } from './artifacts';
 import type { SignedProvenance } from './signing';
-import type { ObjectStore } from './store';
+import type { ObjectStore, Stores } from './store';
 
 /** A workflow id as it may appear in a file name (the run id beside it keeps names distinct). */
 export const safeName = (workflowId: string): string => workflowId.replace(/[^A-Za-z0-9._-]+/g, '_');
@@ -95,6 +96,24 @@ export async function readPublished(store: ObjectStore, location: string): Promi
     );
   }
   return body.toString('utf8');
+}
+
+/**
+ * The draft a person decides on at the report gate: the labelled draft as published, or, for a task
+ * from before drafts were published, the synthesized body. No decision is taken on a draft nobody can
+ * read: this throws, saying what cannot be read, and the task waits at its gate.
+ */
+export async function readDraft(stores: Stores, report: NonNullable<TaskStatus['report']>): Promise<string> {
+  try {
+    return report.draftPath
+      ? await readPublished(stores.reports, report.draftPath)
+      : await getArtifact(stores.artifacts, report.artifact.id);
+  } catch (err) {
+    throw new Error(
+      `the draft report cannot be read, so no decision is taken on it (the task waits at the report gate): ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
 }
 
 export const BODY_START = '<!-- baton:body:start -->';

@@ -4,12 +4,12 @@
  */
 import type { Client } from '@temporalio/client';
 import { dependencyOrder, queryTaskTree, stepsOf, type TaskTree } from '../client';
-import { shownLocation } from '../activities/report';
+import { readDraft, shownLocation } from '../activities/report';
 import type { Stores } from '../activities/store';
 import type { TaskStatus } from '../contract/messages';
 import { line as oneLine } from '../lib/text';
 import { formatAudit, formatPendingGate, formatStep, formatUsageExtras } from './format';
-import { draftLines, readDraft } from './gate-prompt';
+import { draftLines } from './gate-prompt';
 
 /**
  * The plan as a tree: one branch per step, its details as leaves; a decomposed step's child task's

@@ -5,8 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { createInterface } from 'node:readline/promises';
-import { getArtifact } from '../activities/artifacts';
-import { readPublished } from '../activities/report';
+import { readDraft } from '../activities/report';
 import type { Stores } from '../activities/store';
 import { decideTask, formatDecision } from '../client';
 import type { DecideRequest, Gate, TaskStatus } from '../contract/messages';
@@ -26,24 +25,6 @@ export interface GatePromptOptions {
   /** The workers' store: the draft report is read from there. */
   stores: Stores;
   view: View;
-}
-
-/**
- * The draft a person decides on at the report gate: the labelled draft as published, or, for a task
- * from before drafts were published, the synthesized body. No decision is taken on a draft nobody can
- * read: this throws, saying what cannot be read, and the task waits at its gate.
- */
-export async function readDraft(stores: Stores, report: NonNullable<TaskStatus['report']>): Promise<string> {
-  try {
-    return report.draftPath
-      ? await readPublished(stores.reports, report.draftPath)
-      : await getArtifact(stores.artifacts, report.artifact.id);
-  } catch (err) {
-    throw new Error(
-      `the draft report cannot be read, so no decision is taken on it (the task waits at the report gate): ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
 }
 
 /** Sends a decision; shows the workflow's answer. Answers whether it was accepted. */

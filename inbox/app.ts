@@ -19,6 +19,8 @@ import { bodyLimit } from 'hono/body-limit';
 import { csrf } from 'hono/csrf';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
+import type { Stores } from '../activities/store';
+import { storesFromEnv } from '../workers/store';
 import { DEFAULT_PORT, HOST, type IdentitySource } from './options';
 import { usePasskeys } from './passkeys';
 import { useRoutes } from './routes';
@@ -30,6 +32,8 @@ export { SESSION_COOKIE } from './session';
 export interface StartInboxOptions {
   /** A connected Temporal client (with the data converter from `dataConverterFromEnv`). */
   client: Client;
+  /** The workers' store, where drafts are read; default: as the environment names it (workers/store.ts). */
+  stores?: Stores;
   identity: IdentitySource;
   /** Port on 127.0.0.1; default {@link DEFAULT_PORT}; 0 picks a free port. */
   port?: number;
@@ -134,7 +138,13 @@ function createInboxApp(options: StartInboxOptions): { app: Hono<Env>; drain: ()
     log,
   });
   const workerTimeoutMs = options.workerTimeoutMs ?? 10_000;
-  useRoutes(app, { client: options.client, refreshMs: options.refreshMs ?? 2000, workerTimeoutMs, log });
+  useRoutes(app, {
+    client: options.client,
+    stores: options.stores ?? storesFromEnv(),
+    refreshMs: options.refreshMs ?? 2000,
+    workerTimeoutMs,
+    log,
+  });
   usePasskeys(app, { client: options.client, workerTimeoutMs, log });
 
   const drain = async (): Promise<void> => {

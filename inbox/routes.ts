@@ -5,8 +5,9 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import type { Context, Hono } from 'hono';
+import { readDraft } from '../activities/report';
+import type { Stores } from '../activities/store';
 import { decideTask, listPending, queryStatus, queryTaskTree, type DecisionOutcome } from '../client';
 import { BATON_AWAITING, BATON_PENDING_GATE, BATON_PHASE, type TaskStatus } from '../contract/messages';
 import { safeText } from '../contract/text';
@@ -14,7 +15,7 @@ import { carriesAssertion, passkeyRequest, requestFromForm } from './passkeys';
 import { pendingFragment, pendingPage, type PendingRow } from './pending-page';
 import type { Env } from './session';
 import { taskLive } from './task-live';
-import { decisionPanel, decisionResult, taskPage, type TaskView } from './task-page';
+import { decisionPanel, decisionResult, taskPage, type Draft, type TaskView } from './task-page';
 import {
   clearDecisionResult,
   FINAL_PHASES,
@@ -28,6 +29,8 @@ import {
 
 export interface RouteOptions {
   client: Client;
+  /** The workers' store, where drafts are read. */
+  stores: Stores;
   /** How often live regions refresh. */
   refreshMs: number;
   /** How long to wait for a task's worker to answer a query or an Update. */
@@ -36,7 +39,7 @@ export interface RouteOptions {
 }
 
 const MAX_LISTED = 100;
-const MAX_DRAFT_BYTES = 512 * 1024;
+const MAX_DRAFT_CHARS = 512 * 1024;
 
 /** A short digest of rendered HTML: a live region's poll carries it, and gets 204 while it holds. */
 const digest = async (content: Html): Promise<string> =>
@@ -49,22 +52,22 @@ const digest = async (content: Html): Promise<string> =>
 const gateKey = (status: TaskStatus): string =>
   status.pendingGate ? `${status.pendingGate.gate}@${status.pendingGate.since}` : '';
 
-/** The draft approvers read at the report gate, when this inbox can read the workers' report folder. */
-async function readDraft(status: TaskStatus): Promise<string | undefined> {
-  const file = status.report?.draftPath;
-  if (status.pendingGate?.gate !== 'report' || !file?.endsWith('.md')) return undefined;
+/**
+ * The draft approvers read at the report gate, through the workers' store, or why it cannot be read
+ * (then it cannot be approved here: ./task-page.ts).
+ */
+async function draftOf(stores: Stores, status: TaskStatus): Promise<Draft | undefined> {
+  if (status.pendingGate?.gate !== 'report' || !status.report) return undefined;
   try {
-    const handle = await fs.open(file, 'r');
-    try {
-      const buffer = Buffer.alloc(MAX_DRAFT_BYTES);
-      const { bytesRead } = await handle.read(buffer, 0, MAX_DRAFT_BYTES, 0);
-      const text = buffer.subarray(0, bytesRead).toString('utf8');
-      return bytesRead === MAX_DRAFT_BYTES ? `${text}\n\n[… cut at ${MAX_DRAFT_BYTES} bytes]` : text;
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return undefined;
+    const text = await readDraft(stores, status.report);
+    return {
+      text:
+        text.length > MAX_DRAFT_CHARS
+          ? `${text.slice(0, MAX_DRAFT_CHARS)}\n\n[… cut at ${MAX_DRAFT_CHARS} characters]`
+          : text,
+    };
+  } catch (err) {
+    return { error: (err as Error).message };
   }
 }
 
@@ -127,7 +130,7 @@ export function useRoutes(app: Hono<Env>, options: RouteOptions): void {
     queryTaskTree(client, workflowId, workerTimeoutMs);
 
   async function decisionRegion(status: TaskStatus, viewer: Viewer): Promise<{ region: Html; v: string }> {
-    const content = decisionPanel(status, viewer, await readDraft(status));
+    const content = decisionPanel(status, viewer, await draftOf(options.stores, status));
     const v = await digest(content);
     const final = FINAL_PHASES.includes(status.phase);
     const poll = final

@@ -2,6 +2,7 @@
  * What changes on the task page while the task runs: progress, the plan tree with each step's
  * results (and the child tasks of decomposed steps), token spend, the report and the audit trail.
  */
+import { shownLocation } from '../activities/report';
 import { dependencyOrder, stepsOf } from '../client';
 import type { AuditEntry, StepStatus, TaskStatus } from '../contract/messages';
 import type { TaskView } from './task-page';
@@ -49,9 +50,9 @@ export function taskLive(view: TaskView): Html {
             <p>
               ${
                 s.report.path
-                  ? html`Published: <code>${s.report.path}</code>`
+                  ? html`Published: <code>${shownLocation(s.report.path)}</code>`
                   : s.report.draftPath
-                    ? html`Draft awaiting sign-off: <code>${s.report.draftPath}</code>`
+                    ? html`Draft awaiting sign-off: <code>${shownLocation(s.report.draftPath)}</code>`
                     : html`Draft <code>${s.report.artifact.id}</code>`
               }
             </p>

@@ -1,4 +1,5 @@
 /** The task page: the task's header, the pending gate with the decision form, and the answer to a decision. */
+import { shownLocation } from '../activities/report';
 import { formatDecideResult, who, type DecisionOutcome } from '../client';
 import type { Approval, PendingGate, StepStatus, TaskStatus } from '../contract/messages';
 import {
@@ -61,8 +62,11 @@ export function decisionResult(outcome: DecisionOutcome): Html {
       </article>`;
 }
 
+/** The draft at the report gate as read from the store, or why it could not be read. */
+export type Draft = { text: string } | { error: string };
+
 /** The pending gate and the decision form, or why there is nothing to decide. */
-export function decisionPanel(status: TaskStatus, viewer: Viewer, draft: string | undefined): Html {
+export function decisionPanel(status: TaskStatus, viewer: Viewer, draft: Draft | undefined): Html {
   const gate = status.pendingGate;
   if (!gate) {
     return html`<p class="no-decision">
@@ -94,7 +98,7 @@ export function decisionPanel(status: TaskStatus, viewer: Viewer, draft: string 
             </p>`
     }
     ${gate.gate === 'report' ? draftReport(status, draft) : ''} ${signingNote(gate)}
-    ${gate.signed ? passkeyForm(status, viewer, gate) : plainForm(status, viewer, gate)}
+    ${gate.signed ? passkeyForm(status, viewer, gate, draft) : plainForm(status, viewer, gate, draft)}
   </article>`;
 }
 
@@ -113,7 +117,7 @@ function signingNote(gate: PendingGate): Html {
 }
 
 /** The decision form posted by htmx: unsigned decisions. */
-function plainForm(status: TaskStatus, viewer: Viewer, gate: PendingGate): Html {
+function plainForm(status: TaskStatus, viewer: Viewer, gate: PendingGate, draft: Draft | undefined): Html {
   return html`<form
     method="post"
     action="/task/decide"
@@ -121,18 +125,19 @@ function plainForm(status: TaskStatus, viewer: Viewer, gate: PendingGate): Html 
     hx-target="#decision-result"
     hx-swap="innerHTML"
   >
-    ${formFields(status, viewer, gate)}
+    ${formFields(status, viewer, gate, draft)}
   </form>`;
 }
 
 /** The decision form ./passkey.js posts, with the passkey's assertion over the decision statement. */
-function passkeyForm(status: TaskStatus, viewer: Viewer, gate: PendingGate): Html {
+function passkeyForm(status: TaskStatus, viewer: Viewer, gate: PendingGate, draft: Draft | undefined): Html {
   return html`<form method="post" action="/task/decide" data-sign="passkey">
-    ${formFields(status, viewer, gate)}
+    ${formFields(status, viewer, gate, draft)}
   </form>`;
 }
 
-function formFields(status: TaskStatus, viewer: Viewer, gate: PendingGate): Html {
+/** The form's fields; no Approve button at a report gate whose draft could not be read. */
+function formFields(status: TaskStatus, viewer: Viewer, gate: PendingGate, draft: Draft | undefined): Html {
   return html` <input type="hidden" name="_csrf" value="${viewer.csrf}" />
     <input type="hidden" name="id" value="${verbatim(status.workflowId)}" />
     <input type="hidden" name="gate" value="${gate.gate}" />
@@ -146,7 +151,7 @@ function formFields(status: TaskStatus, viewer: Viewer, gate: PendingGate): Html
     </label>
     ${gate.gate === 'report' && status.steps.length ? rerunChoices(status.steps) : ''}
     <div role="group" class="decide">
-      <button type="submit" name="decision" value="approve">Approve</button>
+      ${draft && 'error' in draft ? '' : html`<button type="submit" name="decision" value="approve">Approve</button>`}
       <button type="submit" name="decision" value="requestChanges" class="secondary">Request changes</button>
       <button type="submit" name="decision" value="reject" class="contrast">Reject</button>
     </div>`;
@@ -177,18 +182,18 @@ function gateSummary(gate: PendingGate): Html {
   </p>`;
 }
 
-function draftReport(status: TaskStatus, draft: string | undefined): Html {
+function draftReport(status: TaskStatus, draft: Draft | undefined): Html {
   const path = status.report?.draftPath;
   return html`<details class="draft" open>
-    <summary>The draft report${path ? html` <small><code>${path}</code></small>` : ''}</summary>
+    <summary>
+      The draft report${path ? html` <small><code>${shownLocation(path)}</code></small>` : ''}
+    </summary>
     ${
-      draft !== undefined
-        ? html`<pre class="report">${draft}</pre>`
-        : html`<p>
-            <small
-              >The draft is not readable from this
-              inbox${path ? html` (it is at <code>${path}</code> on the workers' report volume)` : ''}.</small
-            >
+      draft && 'text' in draft
+        ? html`<pre class="report">${draft.text}</pre>`
+        : html`<p class="warning">
+            The draft cannot be read here, so it cannot be approved here:
+            ${draft?.error ?? 'no draft was published'}.
           </p>`
     }
   </details>`;

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { Plan } from '../config/schema';
+import { openStores } from '../activities/store';
 import { startInbox, SESSION_COOKIE, type Inbox } from '../inbox/app';
 import { hashToken, newToken } from '../inbox/auth';
 import { inboxOptionsFromEnv, NO_IDENTITY_SOURCE, PROXY_SECRET_HEADER } from '../inbox/options';
@@ -164,6 +165,7 @@ test('an approver signs in, approves the plan, watches the steps, and signs off 
   await withWorker(ctx, activities, async (taskQueue) => {
     const inbox = await startInbox({
       client: ctx.client,
+      stores: openStores(options),
       identity: { kind: 'tokens', file },
       port: 0,
       refreshMs: 500,

@@ -315,12 +315,13 @@ describe('every surface shows hostile text harmlessly', () => {
       [s.steps[1]!.childWorkflowId!, { ...s, workflowId: s.steps[1]!.childWorkflowId! }],
     ]);
     const pages = [
-      taskPage(s, viewer, decisionPanel(s, viewer, EVIL), taskLive({ status: s, children }), {
+      taskPage(s, viewer, decisionPanel(s, viewer, { text: EVIL }), taskLive({ status: s, children }), {
         accepted: false,
         reason: EVIL,
       }),
       taskLive({ status: s, children: new Map([[s.steps[1]!.childWorkflowId!, { error: EVIL }]]) }),
       decisionResult({ accepted: false, reason: EVIL }),
+      decisionPanel(s, viewer, { error: EVIL }),
       pendingFragment(
         [
           {

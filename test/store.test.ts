@@ -15,13 +15,16 @@ import path from 'node:path';
 import { createActivities } from '../activities';
 import { getArtifact, putArtifact, sha256 } from '../activities/artifacts';
 import { activityOptionsFromEnv, type ActivityOptions } from '../activities/options';
-import { readPublished } from '../activities/report';
+import { readDraft, readPublished } from '../activities/report';
 import { openStores, storeSettingsFromEnv, type ObjectStore } from '../activities/store';
 import { Processes, type WorkerEnv } from '../bench/processes';
 import { runAudit } from '../cli/audit';
 import type { AuditRecord } from '../cli/audit-record';
 import { FailureTypes } from '../contract/failures';
-import { approve, type Provenance } from '../contract/messages';
+import { approve, type Provenance, type TaskStatus } from '../contract/messages';
+import { gatePrompt } from '../cli/gate-prompt';
+import type { Viewer } from '../inbox/views';
+import { decisionPanel } from '../inbox/task-page';
 import { startStandIn, type StandIn } from '../standin/server';
 import { researchTask } from '../workflows';
 import {
@@ -227,6 +230,51 @@ test('store settings that are wrong stop the process with an error naming the va
   });
   expect(withKeys).toMatchObject({ kind: 's3', credentials: expect.any(Function) });
   expect(JSON.stringify(withKeys)).not.toMatch(/AKIDEXAMPLE|secret-canary-123/);
+});
+
+test('a draft that cannot be read blocks the decision, saying why, in npm start and the inbox', async () => {
+  const stores = openStores(await tempActivityOptions());
+  const status = {
+    workflowId: 'store-blocked',
+    phase: 'awaiting-report-approval',
+    steps: [],
+    pendingGate: {
+      gate: 'report',
+      since: PROVENANCE.startedAt,
+      stage: 'primary',
+      approvers: ['alice'],
+      quorum: 1,
+      approvals: [],
+      reminders: [],
+    },
+    report: {
+      artifact: { id: `sha256:${'1'.repeat(64)}`, bytes: 1 },
+      draftPath: `/data/reports/store-blocked.${PROVENANCE.runId}.draft.md`,
+    },
+  } as const;
+  const why = `the draft report cannot be read, so no decision is taken on it (the task waits at the report gate): report store-blocked.${PROVENANCE.runId}.draft.md is not in the report store this process reads (check that it uses the workers' BATON_STORE, or BATON_REPORT_DIR)`;
+  await expect(readDraft(stores, status.report)).rejects.toThrow(why);
+  // npm start, even with --auto-approve, sends nothing (the client is never used).
+  const prompt = gatePrompt({
+    client: undefined as never,
+    workflowId: status.workflowId,
+    me: 'alice',
+    autoApprove: true,
+    interactive: false,
+    stores,
+    view: undefined as never,
+  });
+  await expect(prompt(status as unknown as TaskStatus)).rejects.toThrow(why);
+  // The inbox offers no Approve button, and says why; with a readable draft, it does.
+  const viewer: Viewer = { approver: 'alice', csrf: 'token', via: 'proxy' };
+  const blocked = String(await decisionPanel(status as unknown as TaskStatus, viewer, { error: why }));
+  expect(blocked).not.toContain('value="approve"');
+  expect(blocked).toContain('The draft cannot be read here, so it cannot be approved here:');
+  expect(blocked).not.toContain('/data/reports'); // the worker's folder is not shown, only the name
+  const readable = String(
+    await decisionPanel(status as unknown as TaskStatus, viewer, { text: 'The draft.' }),
+  );
+  expect(readable).toContain('value="approve"');
 });
 
 /** The fixture config with a playbook that has a fixed plan and a report gate alice decides. */
