@@ -44,6 +44,11 @@ export interface StandInOptions {
    * request is answered as if it had no breakpoint there.
    */
   minCacheableTokens?: number;
+  /**
+   * The model's context window in tokens (default 200,000, as Claude's): a request whose input is
+   * longer, or whose input and `max_tokens` together are, is refused with the real API's 400.
+   */
+  contextTokens?: number;
 }
 
 /** A prompt-cache breakpoint on a block: the prompt up to and including that block is cached. */
@@ -203,6 +208,10 @@ const NO_FORCED_TOOL_USE = /^claude-(opus-5-5|sonnet-5-5|fable-5-1)\b/;
 
 /** Bodies above this are refused with 413 rather than buffered (the real API's limit is 32 MB too). */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
+/** Claude's context window, in tokens. */
+const DEFAULT_CONTEXT_TOKENS = 200_000;
+/** The token-counting endpoint: the same body as a message, less `max_tokens`; answers `{ input_tokens }`. */
+const COUNT_TOKENS_PATH = '/v1/messages/count_tokens';
 
 /** How many `input_json_delta` / `text_delta` events a streamed block is split into, at most. */
 const STREAM_CHUNKS = 4;
@@ -230,6 +239,7 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
   const promptCache = new Set<string>();
   const cacheOn = options.promptCache ?? true;
   const minCacheableTokens = Math.max(0, options.minCacheableTokens ?? 0);
+  const contextTokens = options.contextTokens ?? DEFAULT_CONTEXT_TOKENS;
 
   /** Waits `ms`; rejects (an AbortError) when the stand-in closes meanwhile. */
   const sleep = async (ms: number): Promise<void> => {
@@ -279,13 +289,13 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
     res.setHeader('request-id', `req_standin_${n}`);
 
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/v1/messages') {
+    if (path !== '/v1/messages' && path !== COUNT_TOKENS_PATH) {
       req.resume();
       return sendError(res, 404, `Not found: ${req.method ?? 'GET'} ${path}`);
     }
     if (req.method !== 'POST') {
       req.resume();
-      return sendError(res, 405, `Method ${req.method ?? ''} not allowed on /v1/messages; use POST`);
+      return sendError(res, 405, `Method ${req.method ?? ''} not allowed on ${path}; use POST`);
     }
     // Any key is accepted, but a request with none is refused like the real API would.
     if (req.headers['x-api-key'] === undefined && req.headers['authorization'] === undefined) {
@@ -297,10 +307,23 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
     if (raw === undefined) {
       return sendError(res, 413, `Request exceeds the maximum size of ${MAX_BODY_BYTES} bytes`);
     }
-    const parsed = parseBody(raw);
+    const counting = path === COUNT_TOKENS_PATH;
+    const parsed = parseBody(raw, counting ? 'count' : 'create');
     if (typeof parsed === 'string') return sendError(res, 400, parsed);
 
     const body = parsed;
+    const input = inputTokens(body);
+    if (counting) return sendJson(res, 200, { input_tokens: input });
+    if (input > contextTokens) {
+      return sendError(res, 400, `prompt is too long: ${input} tokens > ${contextTokens} maximum`);
+    }
+    if (input + body.max_tokens > contextTokens) {
+      return sendError(
+        res,
+        400,
+        `input length and \`max_tokens\` exceed context limit: ${input} + ${body.max_tokens} > ${contextTokens}, decrease input length or \`max_tokens\` and try again`,
+      );
+    }
     const toolName = answerToolName(body);
     if (toolName !== undefined) stats.byTool[toolName] = (stats.byTool[toolName] ?? 0) + 1;
     const request: StandInRequest = { body, toolName, userText: lastUserText(body), headers: req.headers };
@@ -427,16 +450,20 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /**
  * Parses and checks a Messages request body. Returns the typed body, or the error message for a
  * 400 that names the offending field the way the real API does (`messages: Field required`).
+ * `count`: a token-counting request, which has no `max_tokens`.
  */
-export function parseBody(raw: string): MessagesRequestBody | string {
-  let json: unknown;
+export function parseBody(raw: string, kind: 'create' | 'count' = 'create'): MessagesRequestBody | string {
+  let parsed: unknown;
   try {
-    json = JSON.parse(raw);
+    parsed = JSON.parse(raw);
   } catch (err) {
     return `There was an error parsing the body of your request: ${err instanceof Error ? err.message : 'invalid JSON'}`;
   }
-  if (!isRecord(json)) return 'The request body must be a JSON object';
-
+  if (!isRecord(parsed)) return 'The request body must be a JSON object';
+  if (kind === 'count' && parsed.max_tokens !== undefined)
+    return 'max_tokens: Extra inputs are not permitted';
+  // A count has no answer to bound: checked as a message of one output token.
+  const json = kind === 'count' ? { ...parsed, max_tokens: 1 } : parsed;
   for (const field of ['model', 'max_tokens', 'messages']) {
     if (json[field] === undefined) return `${field}: Field required`;
   }

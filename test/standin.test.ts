@@ -498,6 +498,52 @@ describe('stand-in model', () => {
     });
   });
 
+  describe('the context window', () => {
+    /** A user message of about `n` tokens (the stand-in counts four characters a token). */
+    const ofTokens = (n: number) => [{ role: 'user' as const, content: 'abcd'.repeat(n) }];
+
+    it('counts tokens at /v1/messages/count_tokens as it bills them', async () => {
+      const messages = ofTokens(1000);
+      const counted = await client.messages.countTokens({ model: MODEL, messages });
+      const answered = await client.messages.create({ model: MODEL, max_tokens: 100, messages });
+      expect(counted.input_tokens).toBe(answered.usage.input_tokens);
+      expect(counted.input_tokens).toBeGreaterThanOrEqual(1000);
+    });
+
+    it("refuses a prompt over 200,000 tokens with the API's 400, and counts it", async () => {
+      const messages = ofTokens(200_001);
+      const err = await rejection(client.messages.create({ model: MODEL, max_tokens: 100, messages }));
+      expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+      expect((err as Error).message).toMatch(/prompt is too long: \d+ tokens > 200000 maximum/);
+      expect((await client.messages.countTokens({ model: MODEL, messages })).input_tokens).toBeGreaterThan(
+        200_000,
+      );
+    });
+
+    it('refuses input and max_tokens that together pass the window', async () => {
+      const err = await rejection(
+        client.messages.create({ model: MODEL, max_tokens: 8192, messages: ofTokens(195_000) }),
+      );
+      expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+      expect((err as Error).message).toMatch(
+        /input length and `max_tokens` exceed context limit: \d+ \+ 8192 > 200000/,
+      );
+    });
+
+    it('takes a smaller window as an option', async () => {
+      const small = await startStandIn({ contextTokens: 500 });
+      try {
+        const tiny = new Anthropic({ apiKey: 'k', baseURL: small.url, maxRetries: 0 });
+        const err = await rejection(
+          tiny.messages.create({ model: MODEL, max_tokens: 10, messages: ofTokens(600) }),
+        );
+        expect((err as Error).message).toMatch(/prompt is too long: \d+ tokens > 500 maximum/);
+      } finally {
+        await small.close();
+      }
+    });
+  });
+
   describe('bad HTTP', () => {
     const post = (path: string, body: string, headers: Record<string, string> = { 'x-api-key': 'k' }) =>
       fetch(`${standIn.url}${path}`, {
@@ -529,6 +575,14 @@ describe('stand-in model', () => {
       expect(res.status).toBe(400);
       const body = (await res.json()) as { error: { message: string } };
       expect(body.error.message).toContain('max_tokens');
+    });
+
+    it('refuses max_tokens in a token count, as the API does', async () => {
+      const res = await post('/v1/messages/count_tokens', validBody);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({
+        error: { message: 'max_tokens: Extra inputs are not permitted' },
+      });
     });
 
     it('refuses a request without any credentials with 401', async () => {
