@@ -332,6 +332,30 @@ describe('legitimate children still run', () => {
     expect(calls).toEqual({ submit_plan: 1 + 4 * 2, submit_findings: 8, submit_report: 1 + 4 });
   });
 
+  test('a task whose snapshot predates sealing runs its decomposed steps itself: no child could check it', async () => {
+    const opts = await options();
+    const real = createActivities(opts);
+    // As a worker before v8 loaded it: no seal, no maxTotalSteps (undefined members do not reach history).
+    const loadConfigSnapshot = async (id: string): Promise<ConfigSnapshot> => {
+      const snapshot = await real.loadConfigSnapshot(id);
+      const limits = { ...snapshot.playbook.limits, maxTotalSteps: undefined as unknown as number };
+      return { ...snapshot, seal: undefined, playbook: { ...snapshot.playbook, limits } };
+    };
+    const status = await withWorker(ctx, { ...real, loadConfigSnapshot }, async (taskQueue) => {
+      const handle = await ctx.client.workflow.start(researchTask, {
+        taskQueue,
+        workflowId: uniqueId('pre-v8'),
+        args: [{ question: 'Batteries.', playbook: 'tree' }],
+      });
+      expect((await handle.result()).outcome).toBe('completed');
+      return handle.query(statusQuery);
+    });
+    expect(status.steps.map((s) => [s.decompose, s.state, s.childWorkflowId])).toEqual(
+      Array.from({ length: 4 }, () => [true, 'done', undefined]),
+    );
+    expect(standIn.stats().byTool).toEqual({ submit_plan: 1, submit_findings: 4, submit_report: 1 });
+  });
+
   test('a worker without a publisher key checks children against its own config', async () => {
     const opts = await options({ publisherKey: undefined });
     const child = await withWorker(ctx, createActivities(opts), async (taskQueue) => {

@@ -163,7 +163,7 @@ export class TaskRun {
     this.stepsPerChild = stepsPerChild(plan, this.limits);
     const byId = new Map([...settledElsewhere, ...steps].map((s) => [s.id, s]));
     const failed =
-      steps.length > STEPS_PER_RUN && patched('batched-execution')
+      steps.length > STEPS_PER_RUN && patched('batched-execution') && !this.childrenCannotCheck()
         ? await runDag(
             steps,
             byId,
@@ -261,7 +261,7 @@ export class TaskRun {
     change?: ChangeRequest,
   ): Promise<StepOutcome> {
     const { playbook, specialists } = this.config;
-    if (step.decompose && this.status.depth < playbook.limits.maxDepth) {
+    if (step.decompose && this.status.depth < playbook.limits.maxDepth && !this.childrenCannotCheck()) {
       // A re-run gets its own child id: the first child is kept as it was, for the record.
       step.childWorkflowId = `${workflowInfo().workflowId}/step-${step.id}${step.revision ? `/rev-${step.revision}` : ''}${(step.attempt ?? 1) > 1 ? `/attempt-${step.attempt}` : ''}`;
       const question = change ? `${step.question}\n\nReviewer's request: ${change.comment}` : step.question;
@@ -305,6 +305,19 @@ export class TaskRun {
     this.refusedToolCalls(agent.id, step.id, result.refusedToolCalls);
     step.usage = result.usage;
     return result;
+  }
+
+  /**
+   * Whether this run's children could not check its snapshot (v8): one loaded before v8 (no seal,
+   * no `maxTotalSteps`) matches no seal, and no later worker's config re-derives it (defaults
+   * change between releases). A task started before v8 then runs its decomposed steps as ordinary
+   * steps and its large plans in this run. Replays of histories recorded before v8 take the old
+   * branch (children as before).
+   */
+  private childrenCannotCheck(): boolean {
+    const { seal, playbook } = this.source.config;
+    if (seal || playbook.limits.maxTotalSteps !== undefined) return false;
+    return patched(CHILDREN_VERIFY);
   }
 
   /**
