@@ -632,6 +632,8 @@ describe('npm run baton -- watch', () => {
       expect(await described.staticSummary()).toBe('big · researcher: A large sub-question.');
       expect(await described.staticDetails()).toContain('**Question:** A large sub-question.');
       expect(await activitySummaries(child)).toEqual([
+        // The child has its snapshot checked before any model call (v8).
+        expect.stringMatching(/^config · check snapshot sha256:[0-9a-f]{64}$/),
         'plan · lead',
         's1 · researcher: Gather evidence A.',
         's2 · researcher: Gather evidence B.',
