@@ -54,6 +54,8 @@ export interface WorkerEnv {
   /** Payload encryption (workers/codec.ts), which also encrypts what the store holds. */
   BATON_ENCRYPTION_KEY?: string;
   BATON_ENCRYPTION_KEY_ID?: string;
+  /** The key the worker signs report provenance with (activities/signing.ts). */
+  BATON_PUBLISHER_KEY?: string;
 }
 
 interface ProcStat {

@@ -96,7 +96,7 @@ async function readResult(
 }
 
 /** Reads a report or provenance at its location (workers/store.ts); a missing one says where to look. */
-async function readText(read: ReportReader, file: string): Promise<Answer<string>> {
+export async function readReportText(read: ReportReader, file: string): Promise<Answer<string>> {
   try {
     const body = await read(file);
     if (body) return { ok: true, value: body.toString('utf8') };
@@ -191,6 +191,9 @@ async function describeExecution(
 /** A report file and the `.provenance.json` beside it, each read or with why it could not be. */
 async function readReportFiles(read: ReportReader, file: string): Promise<ReportFiles> {
   const provenancePath = provenancePathOf(file);
-  const [text, provenanceText] = await Promise.all([readText(read, file), readText(read, provenancePath)]);
+  const [text, provenanceText] = await Promise.all([
+    readReportText(read, file),
+    readReportText(read, provenancePath),
+  ]);
   return { path: file, text, provenancePath, provenanceText };
 }

@@ -6,16 +6,17 @@
  * approver's signature in it verifies (cli/audit-approvals.ts). Also where the
  * list of publisher keys is read from, for the export too.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { PROJECT_ROOT } from '../activities/options';
 import { loadPublishers } from '../activities/signing';
 import { safeText } from '../contract/text';
 import type { CommandOutput } from '../lib/cli';
-import type { Answer, Publishers } from './audit-record';
+import type { Publishers } from './audit-record';
 import { provenancePathOf } from '../activities/report';
+import { reportReader } from '../workers/store';
 import { approvalReport, checkApprovals } from './audit-approvals';
+import { readReportText } from './audit-collect';
 import { embeddedProvenance, verifyReport } from './audit-verify';
 
 /** `--verify <report>`: one report file checked offline. */
@@ -44,14 +45,6 @@ export async function readPublishers(given: string | undefined, env: NodeJS.Proc
   }
 }
 
-async function readText(file: string): Promise<Answer<string>> {
-  try {
-    return { ok: true, value: await fs.readFile(file, 'utf8') };
-  } catch (err) {
-    return { ok: false, reason: (err as Error).message };
-  }
-}
-
 /**
  * Checks one report file and prints the verdict: exit 0 verified, 3 not (the failed check named),
  * 1 when the publisher keys cannot be read (nothing could be checked).
@@ -72,7 +65,9 @@ export async function verifyOffline(
     return 1;
   }
   const file = args.verify;
-  const text = await readText(file);
+  // A file, or an s3:// address, read as the audit export reads it (decrypted with the payload keys).
+  const read = reportReader(deps.env ?? process.env);
+  const text = await readReportText(read, file);
   const provenance = text.ok ? embeddedProvenance(text.value) : undefined;
   const v = verifyReport({ file, kind: provenance?.reportKind ?? null, text, expected: null, publishers });
   // The approvers' signatures, verified again with the keys recorded beside them (cli/audit-approvals.ts).
@@ -89,7 +84,7 @@ export async function verifyOffline(
     return 3;
   }
   const sidecarPath = provenancePathOf(file);
-  const sidecar = await readText(sidecarPath);
+  const sidecar = await readReportText(read, sidecarPath);
   if (sidecar.ok) {
     let same = false;
     try {

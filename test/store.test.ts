@@ -18,6 +18,7 @@ import { activityOptionsFromEnv, type ActivityOptions } from '../activities/opti
 import { readDraft, readPublished } from '../activities/report';
 import { openStores, storeSettingsFromEnv, type ObjectStore } from '../activities/store';
 import { Processes, type WorkerEnv } from '../bench/processes';
+import { generatePublisherKey } from '../activities/signing';
 import { runAudit } from '../cli/audit';
 import type { AuditRecord } from '../cli/audit-record';
 import { FailureTypes } from '../contract/failures';
@@ -416,7 +417,11 @@ describe('worker processes on the bucket', () => {
     const key = randomBytes(32).toString('base64');
     const keys = { BATON_ENCRYPTION_KEY: key, BATON_ENCRYPTION_KEY_ID: 'store-key-1' };
     const common = { taskQueue: uniqueId('store-sealed'), standIn, configDir, bucketEnv: env };
-    await processes.startWorker('worker-sealed', (await workerOn('sealed', common, keys)).env);
+    const publisher = generatePublisherKey();
+    await processes.startWorker(
+      'worker-sealed',
+      (await workerOn('sealed', common, { ...keys, BATON_PUBLISHER_KEY: publisher.pem })).env,
+    );
     const keyring = encryptionFromEnv(keys)!;
     const client = new Client({
       connection: ctx.client.connection,
@@ -478,6 +483,23 @@ describe('worker processes on the bucket', () => {
       actual: result.provenance.contentHash,
       expected: result.provenance.contentHash,
     });
+    // So does npm run audit -- --verify, given the report's s3:// address.
+    const publishers = path.join(
+      await fs.mkdtemp(path.join(os.tmpdir(), 'baton-store-publishers-')),
+      'publishers.yaml',
+    );
+    await fs.writeFile(
+      publishers,
+      `publishers:\n  - id: sealed-worker\n    publicKey: ${publisher.key.publicKey}\n`,
+    );
+    const verified = await captured((io) =>
+      runAudit(['--verify', result.reportPath!, '--publishers', publishers], {
+        client: undefined as never,
+        env: { ...env, ...keys },
+        ...io,
+      }),
+    );
+    expect(verified).toMatchObject({ code: 0, err: [] });
     // A sealed object moved to another key does not open: a report cannot be swapped for another.
     const sealer = sealerFor(keyring);
     const sealed = sealer.seal('a.md', Buffer.from('report A'));
