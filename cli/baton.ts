@@ -20,6 +20,7 @@ import {
   decideTask,
   formatDecideResult,
   listPending,
+  queryStatus,
   who,
   WorkerTimeoutError,
   type TaskEnd,
@@ -34,7 +35,7 @@ import {
   type Decision,
   type Gate,
 } from '../contract/messages';
-import { shownLocation } from '../activities/report';
+import { readDraft, shownLocation } from '../activities/report';
 import { safeText } from '../contract/text';
 import { parseCommandLine, runMain, UsageError } from '../lib/cli';
 import { show } from './baton-show';
@@ -217,8 +218,29 @@ function requestOf(deps: CliDeps, parsed: Parsed, decision: Decision): DecideReq
   };
 }
 
+/**
+ * Why an approval is not sent: at the report gate, a draft that cannot be read through the store
+ * (the same settings as the workers') is not approved. Undefined when it may be sent, and when the
+ * task does not answer (sending then says why, as it would have).
+ */
+async function unreadDraft(deps: CliDeps, workflowId: string): Promise<string | undefined> {
+  const status = await queryStatus(deps.client, workflowId, deps.workerTimeoutMs).catch(() => undefined);
+  if (status?.pendingGate?.gate !== 'report' || !status.report) return undefined;
+  return readDraft(storesFromEnv(deps.env ?? process.env), status.report).then(
+    () => undefined,
+    (err: Error) => err.message,
+  );
+}
+
 async function decideCommand(deps: CliDeps, parsed: Parsed, decision: Decision): Promise<number> {
   let request = requestOf(deps, parsed, decision);
+  if (decision === 'approve' && (request.gate ?? 'report') === 'report') {
+    const unread = await unreadDraft(deps, parsed.workflowId);
+    if (unread) {
+      deps.err(`not sent: ${unread}`);
+      return 1;
+    }
+  }
   const signer = signerFrom(parsed.options, deps.env ?? process.env);
   if (signer)
     request = await signDecision(deps.client, parsed.workflowId, request, await signer, deps.workerTimeoutMs);

@@ -20,6 +20,7 @@ import { openStores, storeSettingsFromEnv, type ObjectStore } from '../activitie
 import { Processes, type WorkerEnv } from '../bench/processes';
 import { generatePublisherKey } from '../activities/signing';
 import { runAudit } from '../cli/audit';
+import { runCli } from '../cli/baton';
 import type { AuditRecord } from '../cli/audit-record';
 import { FailureTypes } from '../contract/failures';
 import { approve, type Provenance, type TaskStatus } from '../contract/messages';
@@ -233,7 +234,7 @@ test('store settings that are wrong stop the process with an error naming the va
   expect(JSON.stringify(withKeys)).not.toMatch(/AKIDEXAMPLE|secret-canary-123/);
 });
 
-test('a draft that cannot be read blocks the decision, saying why, in npm start and the inbox', async () => {
+test('a draft that cannot be read blocks the decision, saying why, in npm start and the inbox (npm run baton: below)', async () => {
   const stores = openStores(await tempActivityOptions());
   const status = {
     workflowId: 'store-blocked',
@@ -379,6 +380,19 @@ describe('worker processes on the bucket', () => {
     expect((await readPublished(reader.reports, atGate.report!.draftPath!)).split('\n')[0]).toContain(
       '**DRAFT awaiting sign-off: not final.**',
     );
+    // npm run baton with the store settings shows the draft; without them, it cannot read it and does not approve.
+    const baton = (argv: string[], cliEnv: NodeJS.ProcessEnv) =>
+      captured((io) => runCli(argv, { client: ctx.client, env: cliEnv, ...io }));
+    expect((await baton(['show', workflowId], env)).out).toContain('----- draft report -----');
+    expect(await baton(['approve', workflowId, '--as', 'alice'], {})).toEqual({
+      code: 1,
+      out: [],
+      err: [
+        expect.stringMatching(
+          /^not sent: the draft report cannot be read, so no decision is taken on it \(the task waits at the report gate\): report .*\.draft\.md is not in the report store this process reads/,
+        ),
+      ],
+    });
     await first.kill();
 
     // The second worker has never seen the first one's findings or report body, except in the bucket.
