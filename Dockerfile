@@ -20,8 +20,9 @@ COPY . .
 RUN npm run build:workflows -- --out /app/.baton/workflow-bundle.js
 ENV BATON_WORKFLOW_BUNDLE=/app/.baton/workflow-bundle.js
 
-# Artifacts and reports live on a volume shared by all workers. Creating the folders here, owned by the
-# unprivileged user, makes a fresh named volume start with that ownership.
+# Artifacts and reports go to the S3 bucket BATON_STORE names (docker-compose.yml sets one: MinIO).
+# Without it, they live in these folders, on a volume every worker shares. Creating the folders here,
+# owned by the unprivileged user, makes a fresh named volume start with that ownership.
 RUN mkdir -p /data/artifacts /data/reports && chown -R node:node /data
 ENV BATON_ARTIFACT_DIR=/data/artifacts \
     BATON_REPORT_DIR=/data/reports
