@@ -15,6 +15,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { openStores } from '../activities/store';
 import { readPasskeyLine } from '../config/schema';
 import { status as statusQuery } from '../contract/messages';
 import { startInbox, type Inbox } from '../inbox/app';
@@ -111,20 +112,44 @@ async function enrol(page: Page, base: string, name: string): Promise<string> {
   return line;
 }
 
-/** Clicks a decision button; returns the answer #decision-result shows, as text. */
+/** The text of an inbox answer (HTML), as a person reads it: tags and spacing dropped, entities decoded. */
+const ENTITIES: Record<string, string> = {
+  '&quot;': '"',
+  '&#39;': "'",
+  '&lt;': '<',
+  '&gt;': '>',
+  '&amp;': '&',
+};
+const textOf = (html: string): string =>
+  html
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/&(quot|#39|lt|gt|amp);/g, (e) => ENTITIES[e]!)
+    .replace(/\s+/g, ' ')
+    .trim();
+
+/**
+ * Clicks a decision button (the page's script has the passkey sign, then posts the decision) and
+ * returns the inbox's answer as text: read from the response itself, as the page clears the answer
+ * once the gate opens again.
+ */
 async function decide(page: Page, button: string): Promise<string> {
-  const result = page.locator('#decision-result article');
-  // The answer before this one goes: the next one shown is this decision's.
-  await page.locator('#decision-result').evaluate((el: { replaceChildren(): void }) => el.replaceChildren());
-  await page.getByRole('button', { name: button }).click();
-  return ((await result.textContent({ timeout: 30_000 })) ?? '').replace(/\s+/g, ' ').trim();
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/task/decide') && r.request().method() === 'POST', {
+      timeout: 30_000,
+    }),
+    page.getByRole('button', { name: button }).click(),
+  ]);
+  return textOf(await response.text());
 }
 
 test('passkeys: enrolled in the inbox, listed in config, approve a signed task; forged, tampered and replayed assertions are refused', async () => {
   const { file, tokens } = await tokensFile(['alice', 'bob']);
   const logs: string[] = [];
+  // The workers' folders (their store, which the inbox reads drafts from); their config comes later.
+  const options = await tempActivityOptions();
   const inbox: Inbox = await startInbox({
     client: ctx.client,
+    stores: openStores(options),
     identity: { kind: 'tokens', file },
     port: 0,
     refreshMs: 500,
@@ -150,7 +175,7 @@ test('passkeys: enrolled in the inbox, listed in config, approve a signed task; 
 
     // The reviewer commits the lines: here, the test's config lists them.
     const config = await signedConfig({}, { alice: [aliceLine], bob: [bobLine] });
-    const { activities } = fakeModelActivities(await tempActivityOptions(config));
+    const { activities } = fakeModelActivities({ ...options, configDir: config });
     await withWorker(ctx, activities, async (taskQueue) => {
       const handle = await ctx.client.workflow.start(researchTask, {
         taskQueue,
@@ -185,6 +210,8 @@ test('passkeys: enrolled in the inbox, listed in config, approve a signed task; 
       await alice
         .getByRole('heading', { name: 'Decision needed: the report gate' })
         .waitFor({ timeout: 30_000 });
+      // The region refreshes itself until the draft shows; then it holds still for the click.
+      await alice.locator('.draft pre').waitFor();
       let original = '';
       await alice.route(`${base}/task/decide`, async (route) => {
         original = route.request().postData() ?? '';
@@ -217,10 +244,7 @@ test('passkeys: enrolled in the inbox, listed in config, approve a signed task; 
         headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: base, 'HX-Request': 'true' },
         data: original,
       });
-      const replayed = (await replay.text())
-        .replace(/<[^>]*>/g, ' ')
-        .replace(/\s+/g, ' ')
-        .trim();
+      const replayed = textOf(await replay.text());
       expect(replayed).toBe('Refused: signed for an older instance of the report gate (2; open now: 3)');
 
       // Alice signs off the revised report with her passkey.
