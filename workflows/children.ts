@@ -24,10 +24,10 @@ export interface ChildSource {
  * Checks a child's input (new children; those that ran before v8 replay without): refused with a
  * non-retryable failure naming what is wrong, before anything from it is used.
  */
-export async function verifiedChild<T extends ChildSource>(
+export async function verifiedChild(
   workflow: string,
   schema: ZodType,
-  input: T,
+  input: ChildSource,
 ): Promise<ChildSource> {
   if (!patched(CHILDREN_VERIFY)) return { config: input.config };
   const parsed = schema.safeParse(input);
