@@ -68,9 +68,9 @@ async function enrol(button) {
 
 async function decideWithPasskey(form, submitter) {
   const out = document.getElementById('decision-result');
-  const fields = new URLSearchParams(new FormData(form));
-  fields.set('decision', submitter.value);
   try {
+    const fields = new URLSearchParams(new FormData(form));
+    fields.set('decision', submitter.value);
     const asked = await fetch('/task/statement', { method: 'POST', body: fields });
     const { statement, challenge, error } = await asked.json();
     if (error) return showError(out, `Nothing was sent: ${error}`);
