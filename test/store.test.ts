@@ -310,6 +310,9 @@ async function workerOn(
   extra: Partial<WorkerEnv> = {},
 ): Promise<{ disk: string; env: WorkerEnv }> {
   const disk = await fs.mkdtemp(path.join(os.tmpdir(), `baton-store-${label}-`));
+  // Its own copy of the config too: nothing on disk is shared.
+  const configDir = await fs.mkdtemp(path.join(os.tmpdir(), `baton-store-${label}-config-`));
+  await fs.cp(common.configDir, configDir, { recursive: true });
   const { bucketEnv } = common;
   return {
     disk,
@@ -317,7 +320,7 @@ async function workerOn(
       TEMPORAL_ADDRESS: process.env.BATON_TEST_TEMPORAL_ADDRESS!,
       BATON_TASK_QUEUE: common.taskQueue,
       ANTHROPIC_BASE_URL: common.standIn.url,
-      BATON_CONFIG_DIR: common.configDir,
+      BATON_CONFIG_DIR: configDir,
       BATON_ARTIFACT_DIR: path.join(disk, 'artifacts'),
       BATON_REPORT_DIR: path.join(disk, 'reports'),
       BATON_TRACES: 'off',
