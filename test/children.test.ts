@@ -124,6 +124,8 @@ async function refusal(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(WorkflowFailedError);
+    // Its status says so too, for anyone who looks at the refused child.
+    expect(await handle.query(statusQuery)).toMatchObject({ phase: 'failed', error: expect.any(String) });
     return messages(err);
   });
 }

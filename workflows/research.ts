@@ -200,7 +200,11 @@ async function publishPartialReport(status: TaskStatus, provenance: () => Proven
 export async function researchBatch(input: BatchInput): Promise<BatchResult> {
   const status = childStatus(input);
   setHandler(messages.status, () => status);
-  const source = await verifiedChild('researchBatch', BatchInputSchema, input);
+  const source = await verifiedChild('researchBatch', BatchInputSchema, input).catch((err: unknown) => {
+    status.phase = 'failed';
+    status.error = failureMessage(err);
+    throw err;
+  });
   const run = new TaskRun(status, source);
   status.configDigest = source.config.digest;
   try {
