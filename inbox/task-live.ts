@@ -114,9 +114,9 @@ function stepItem(step: StepStatus, depth: number, children: TaskView['children'
                     ${
                       child === undefined
                         ? ''
-                        : 'error' in child
-                          ? html`<p><small>${child.error}</small></p>`
-                          : planTree(child, children, `${prefix}${step.id}/`)
+                        : 'phase' in child
+                          ? planTree(child, children, `${prefix}${step.id}/`)
+                          : html`<p><small>${child.error}</small></p>`
                     }`
                 : html`<p>
                     <small

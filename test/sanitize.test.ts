@@ -340,6 +340,23 @@ describe('every surface shows hostile text harmlessly', () => {
     ];
     for (const page of pages) expectHarmlessAndShown(String(await page));
   });
+
+  test("the inbox shows a failed child task's plan, not just its error (a failed status has an error too)", async () => {
+    const childId = s.steps[1]!.childWorkflowId!;
+    const failed: TaskStatus = {
+      ...s,
+      workflowId: childId,
+      phase: 'failed',
+      error: 'step "c1" failed: boom',
+      plan: {
+        rationale: 'The child plan.',
+        steps: [{ ...s.plan!.steps[0]!, id: 'c1', question: 'Child Q.' }],
+      },
+      steps: [], // none started: the plan is what shows
+    };
+    const page = String(await taskLive({ status: s, children: new Map([[childId, failed]]) }));
+    expect(page).toContain('Child Q.');
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------
