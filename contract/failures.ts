@@ -12,6 +12,12 @@ export const FailureTypes = {
   ConfigNotAllowed: 'ConfigNotAllowed',
   /** A child workflow's config snapshot is not one this worker sealed or would load (contract/children.ts). */
   SnapshotRefused: 'SnapshotRefused',
+  /**
+   * An activity on Baton's task queue was scheduled by something other than a Baton workflow on that
+   * queue (another workflow type, a workflow on another queue, no workflow): refused before it runs,
+   * naming the workflow, its type and its queue (workers/callers.ts).
+   */
+  CallerRefused: 'CallerRefused',
   /** The task names a playbook the config does not have. */
   UnknownPlaybook: 'UnknownPlaybook',
   /** The lead produced no valid plan, or a step names an agent the playbook does not allow. */

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createActivities } from '../activities';
 import { ConfigError, loadConfig } from '../activities/config';
 import { configNotAllowed, type ActivityOptions } from '../activities/options';
+import { callerCheck } from './callers';
 import { dataConverterFromEnv } from './codec';
 import { workerTuningFromEnv, type WorkerTuning } from './options';
 import { workerTracing, type Telemetry } from './telemetry';
@@ -55,9 +56,37 @@ export async function createBatonWorker(options: BatonWorkerOptions): Promise<Wo
     // tuned (bench/README.md, table 6: 100 tasks at 10 s model latency ran 2.7x faster).
     maxConcurrentActivityTaskExecutions: 500,
     ...(options.tuning ?? workerTuningFromEnv()),
-    ...workerTracing(options.telemetry, Boolean(options.workflowBundle)),
+    ...workerInterceptors(
+      options.connection,
+      options.taskQueue,
+      options.telemetry,
+      Boolean(options.workflowBundle),
+    ),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),
   });
+}
+
+/**
+ * The interceptors and sinks of a Baton worker on `taskQueue`: tracing (./telemetry.ts, see
+ * {@link workerTracing}) and the caller check (./callers.ts), which refuses activities scheduled by
+ * anything but Baton's workflows on `taskQueue`. The tests' workers take them too, so they run what
+ * production runs.
+ */
+export function workerInterceptors(
+  connection: NativeConnection,
+  taskQueue: string,
+  telemetry: Telemetry | undefined,
+  prebuiltBundle: boolean,
+): Pick<WorkerOptions, 'interceptors' | 'sinks'> {
+  const tracing = workerTracing(telemetry, prebuiltBundle);
+  return {
+    sinks: tracing.sinks,
+    interceptors: {
+      ...tracing.interceptors,
+      // After tracing's: a refused activity still has its span, marked as failed.
+      activity: [...(tracing.interceptors?.activity ?? []), callerCheck({ connection, taskQueue })],
+    },
+  };
 }
