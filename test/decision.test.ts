@@ -12,7 +12,6 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, loadConfig, snapshotFor } from '../activities/config';
 import { PROJECT_ROOT } from '../activities/options';
 import { runCli } from '../cli/baton';
@@ -286,9 +285,20 @@ describe('keys made by ssh-keygen', () => {
   test('ssh-agent signs with a key it holds (a passphrase-protected one too)', async () => {
     const file = sshKeygen('agent-key', 'a passphrase');
     const socket = path.join(tmp, 'agent.sock');
-    const agent: ChildProcess = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    const agent: ChildProcess = spawn('ssh-agent', ['-D', '-a', socket], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     try {
-      for (let i = 0; i < 100 && !(await fs.stat(socket).catch(() => undefined)); i++) await sleep(50);
+      // ssh-agent prints its environment once it listens; the socket file exists a moment earlier
+      // (bound, not yet listening), when a connection is still refused.
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        agent.stdout!.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('SSH_AUTH_SOCK=')) resolve();
+        });
+        agent.once('exit', (code) => reject(new Error(`ssh-agent exited (code ${code}) before it listened`)));
+      });
       const env = { SSH_AUTH_SOCK: socket };
       await expect(signerFrom({ agent: true }, env)!).rejects.toThrow(/holds no Ed25519 key/);
       // ssh-add reads the passphrase from SSH_ASKPASS when it has no terminal.
