@@ -21,7 +21,11 @@ import {
   type SnapshotCheck,
   type StepInput,
   type StepResult,
+  type SummaryInput,
+  type SummaryResult,
   type SynthesisInput,
+  type SynthesisPart,
+  type SynthesisStep,
   type SynthesisResult,
 } from '../contract/activities';
 import { boundProblems } from '../contract/bounds';
@@ -39,6 +43,7 @@ import {
   safePlan,
   safeReport,
   stepPrompt,
+  summaryPrompt,
   synthesisPrompt,
   type ContextItem,
 } from './prompts';
@@ -75,6 +80,17 @@ function firstDifference(a: unknown, b: unknown, at = 'snapshot'): string | unde
   return at;
 }
 
+/** A step's line in a report's references: its agent, question and sources. */
+function referenceLine(s: SynthesisStep): string {
+  const sources = s.sources.map((src) => (src.url ? `[${src.title}](${src.url})` : src.title)).join('; ');
+  return `- **[step:${s.id}]** ${s.agent}: ${s.question}${sources ? `\n  Sources: ${sources}` : ''}`;
+}
+
+/** The step ids a text cites as [step:<id>], each once, in order. */
+const citations = (text: string): string[] => [
+  ...new Set([...text.matchAll(/\[step:([A-Za-z0-9_-]{1,32})\]/g)].map((m) => m[1]!)),
+];
+
 /** Builds the activities around one set of options (tests pass their own folders). */
 export function createActivities(options: ActivityOptions = activityOptionsFromEnv()): Activities {
   const model = { apiKey: options.apiKey, baseURL: options.baseURL };
@@ -87,6 +103,31 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         text: await getArtifact(stores.artifacts, c.result.id),
       })),
     );
+
+  /**
+   * What a synthesis call reads: the steps' findings, or the parts' summaries, and the reference
+   * line of every step covered, by id.
+   */
+  const readMaterial = async (input: { steps: SynthesisStep[]; parts?: SynthesisPart[] }) => {
+    const given = input.parts ?? [];
+    const [results, parts, partRefs] = await Promise.all([
+      readContext(input.steps),
+      Promise.all(
+        given.map(async (p) => ({ label: p.label, text: await getArtifact(stores.artifacts, p.notes.id) })),
+      ),
+      Promise.all(
+        given.map(
+          async (p) =>
+            JSON.parse(await getArtifact(stores.artifacts, p.references.id)) as Record<string, string>,
+        ),
+      ),
+    ]);
+    const references = new Map<string, string>([
+      ...input.steps.map((s): [string, string] => [s.id, referenceLine(s)]),
+      ...partRefs.flatMap((r) => Object.entries(r)),
+    ]);
+    return { results, parts, references };
+  };
 
   return {
     /** Loads and validates config, and returns what a task with this playbook needs, with the digest. */
@@ -217,14 +258,19 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       return { summary, sources, result, usage: answer.usage, model: answer.model, ...refusals(answer) };
     },
 
-    /** The lead writes the report from the step results; citations are checked against the steps. */
+    /**
+     * The lead writes the report from the step results (or, for a plan too large to read at once,
+     * from the summaries of their groups, appended to the report); citations are checked against
+     * the steps. The prompt is measured against the lead's context window first.
+     */
     async synthesizeReport(input: SynthesisInput): Promise<SynthesisResult> {
-      const results = await readContext(input.steps);
+      const { results, parts, references } = await readMaterial(input);
       const answer = await callStructured({
         ...model,
         agent: input.lead,
-        prompt: synthesisPrompt({ question: input.question, results, change: input.change }),
+        prompt: synthesisPrompt({ question: input.question, results, parts, change: input.change }),
         answer: { name: 'submit_report', schema: ReportSchema },
+        measure: true,
       });
       if (!answer.parsed.ok) {
         throw ApplicationFailure.create({
@@ -233,23 +279,18 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         });
       }
       const { title, summary, markdown } = safeReport(answer.parsed.value);
-      const known = new Map(input.steps.map((s) => [s.id, s]));
-      const cited = [...new Set([...markdown.matchAll(/\[step:([A-Za-z0-9_-]{1,32})\]/g)].map((m) => m[1]!))];
-      const unresolved = cited.filter((id) => !known.has(id));
-      const references = cited
-        .filter((id) => known.has(id))
-        .map((id) => {
-          const s = known.get(id)!;
-          const sources = s.sources
-            .map((src) => (src.url ? `[${src.title}](${src.url})` : src.title))
-            .join('; ');
-          return `- **[step:${id}]** ${s.agent}: ${s.question}${sources ? `\n  Sources: ${sources}` : ''}`;
-        });
+      const byPart = parts.length
+        ? [`## Findings by part\n\n${parts.map((p) => `### Steps ${p.label}\n\n${p.text}`).join('\n\n')}`]
+        : [];
+      const cited = citations([markdown, ...byPart].join('\n'));
+      const unresolved = cited.filter((id) => !references.has(id));
+      const lines = cited.flatMap((id) => (references.has(id) ? [references.get(id)!] : []));
       const assembled = [
         `# ${title}`,
         `**Summary.** ${summary}`,
         markdown,
-        `## References\n${references.length ? references.join('\n') : '_The report cites no step._'}`,
+        ...byPart,
+        `## References\n${lines.length ? lines.join('\n') : '_The report cites no step._'}`,
         ...(input.skipped?.length
           ? [
               `## Gaps\nThese steps did not complete (they failed and were skipped, or the token budget ran out), so the report does not cover them:\n${input.skipped
@@ -268,7 +309,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         title,
         summary,
         report,
-        cited: cited.filter((id) => known.has(id)),
+        cited: cited.filter((id) => references.has(id)),
         usage: answer.usage,
         model: answer.model,
         ...refusals(answer),
@@ -276,7 +317,45 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
     },
 
     /**
-     * The best report a cancelled task can give without a model call: the finished steps'
+     * One part of a hierarchical synthesis: the lead's summary of a group of steps (or of parts),
+     * citing them, stored with the reference lines of every step it covers.
+     */
+    async summarizeSteps(input: SummaryInput): Promise<SummaryResult> {
+      const { results, parts, references } = await readMaterial(input);
+      const answer = await callStructured({
+        ...model,
+        agent: input.lead,
+        prompt: summaryPrompt({ question: input.question, results, parts }),
+        answer: { name: 'submit_report', schema: ReportSchema },
+        measure: true,
+      });
+      if (!answer.parsed.ok) {
+        throw ApplicationFailure.create({
+          message: `synthesis of a part (agent "${input.lead.id}"): malformed summary: ${safeText(boundProblems(answer.parsed.problems).join('; '))}${refusedNote(answer.refusedToolCalls)}`,
+          type: FailureTypes.ModelOutputInvalid,
+        });
+      }
+      const { title, summary, markdown } = safeReport(answer.parsed.value);
+      const steps = [...references.keys()];
+      const [notes, refs] = await Promise.all([
+        putArtifact(stores.artifacts, neutraliseModelText(`**${title}.** ${summary}\n\n${markdown}`)),
+        putArtifact(stores.artifacts, JSON.stringify(Object.fromEntries(references))),
+      ]);
+      return {
+        part: {
+          label: `${steps[0]}…${steps.at(-1)} (${steps.length} steps)`,
+          notes,
+          references: refs,
+          steps,
+        },
+        usage: answer.usage,
+        model: answer.model,
+        ...refusals(answer),
+      };
+    },
+
+    /**
+     * The best report a task that stopped early can give without a model call: the finished steps'
      * findings, in plan order, under a note that the task stopped early.
      */
     async assemblePartialReport(input: PartialReportInput): Promise<ArtifactRef> {
@@ -288,7 +367,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       );
       const body = [
         `# Partial results: ${input.question}`,
-        'The task was cancelled before its report was written and signed off. What follows is the findings of the steps that had finished, unedited and not synthesized.',
+        `The task stopped before its report was written and signed off (${neutraliseModelText(input.reason ?? 'the task was cancelled')}). What follows is the findings of the steps that had finished, unedited and not synthesized.`,
         ...sections.map(neutraliseModelText),
       ].join('\n\n');
       return putArtifact(stores.artifacts, body);

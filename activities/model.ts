@@ -21,6 +21,7 @@ import type { z } from 'zod';
 import { FailureTypes } from '../contract/failures';
 import { usageCostUsd } from '../contract/usage';
 import { durationMs, type SnapshotAgent } from '../config/schema';
+import { contextTokensOf } from '../config/agents';
 import type { RefusedToolCall } from '../contract/activities';
 import type { TokenUsage } from '../contract/messages';
 
@@ -32,6 +33,9 @@ const NON_RETRYABLE_HINTS: Record<number, string> = {
   413: 'the request is too large; lower the question or step context size',
   422: "the request could not be processed; check the agent's config",
 };
+
+/** The API's 400 messages for a request over the model's context window. */
+const CONTEXT_REFUSAL = /^prompt is too long\b|exceed context limit/;
 
 /** Parses `retry-after` (seconds or HTTP date) into milliseconds, if present and sane. */
 export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
@@ -53,6 +57,15 @@ export function classifyModelError(err: unknown, agentId: string): unknown {
     // The API's own message reads better than the SDK's (which repeats the status and raw body).
     const apiMessage = (err.error as { error?: { message?: unknown } } | undefined)?.error?.message;
     const detail = `agent "${agentId}": model API answered ${status}: ${typeof apiMessage === 'string' ? apiMessage : err.message}`;
+    // The API's context-length refusals ("prompt is too long: …", "input length and `max_tokens`
+    // exceed context limit: …"): their own type, which synthesis answers by splitting its input.
+    if (status === 400 && typeof apiMessage === 'string' && CONTEXT_REFUSAL.test(apiMessage)) {
+      return ApplicationFailure.create({
+        message: `${detail} (the request does not fit the model's context window)`,
+        type: FailureTypes.ContextTooLong,
+        nonRetryable: true,
+      });
+    }
     if (hint) {
       const type =
         status === 401 || status === 403 ? FailureTypes.ModelAuthFailed : FailureTypes.ModelRequestInvalid;
@@ -118,6 +131,12 @@ export interface StructuredCall<T> {
   answer: { name: string; schema: z.ZodType<T>; shownSchema?: z.ZodType };
   /** Tools from the registry that the agent may use before it answers (see `tools.ts`). */
   extraTools?: Anthropic.ToolUnion[];
+  /**
+   * Count the prompt's tokens first (the API's token-counting endpoint) and refuse, with a
+   * non-retryable `ContextTooLong`, a prompt that leaves less than the agent's `maxTokens` of its
+   * context window (`contextTokens`) for the answer: nothing is spent on a call that cannot fit.
+   */
+  measure?: boolean;
   apiKey: string | undefined;
   baseURL: string | undefined;
 }
@@ -250,12 +269,47 @@ export async function callStructured<T>(call: StructuredCall<T>): Promise<Struct
   );
 }
 
+/**
+ * Refuses a prompt that does not leave the agent's `maxTokens` of its context window for the
+ * answer, counted by the API's token-counting endpoint (the same system prompt, message and tools).
+ */
+async function measure(
+  client: Anthropic,
+  agent: SnapshotAgent,
+  prompt: Pick<Anthropic.MessageCountTokensParams, 'system' | 'messages' | 'tools'>,
+): Promise<void> {
+  let inputTokens: number;
+  try {
+    ({ input_tokens: inputTokens } = await client.messages.countTokens({
+      model: agent.model,
+      system: prompt.system,
+      messages: prompt.messages,
+      ...(prompt.tools?.length ? { tools: prompt.tools } : {}),
+    }));
+  } catch (err) {
+    throw classifyModelError(err, agent.id);
+  }
+  const contextTokens = contextTokensOf(agent);
+  if (inputTokens + agent.maxTokens <= contextTokens) return;
+  throw ApplicationFailure.create({
+    message: `agent "${agent.id}": the prompt is ${inputTokens} tokens; with maxTokens ${agent.maxTokens} for the answer it exceeds the context window of ${contextTokens} tokens (contextTokens)`,
+    type: FailureTypes.ContextTooLong,
+    nonRetryable: true,
+    details: [{ inputTokens, contextTokens, maxTokens: agent.maxTokens }],
+  });
+}
+
 async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<StructuredResult<T>> {
   const { agent, answer } = call;
   const client = clientFor(call.apiKey, call.baseURL);
   const tools = (call.extraTools ?? []).map((t, i, all) =>
     i === all.length - 1 ? { ...t, cache_control: CACHE_BREAKPOINT } : t,
   );
+  const system: Anthropic.TextBlockParam[] = [
+    { type: 'text', text: agent.systemPrompt, cache_control: CACHE_BREAKPOINT },
+  ];
+  const messages: Anthropic.MessageParam[] = [{ role: 'user', content: call.prompt }];
+  if (call.measure) await measure(client, agent, { system, messages, tools });
   let message: Anthropic.Message;
   // Tasks started before `streamIdle` existed carry agents without it.
   const idleAfter: TemporalDuration = (agent.timeouts as Partial<typeof agent.timeouts>).streamIdle ?? '1m';
@@ -270,8 +324,8 @@ async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<Struct
       {
         model: agent.model,
         max_tokens: agent.maxTokens,
-        system: [{ type: 'text', text: agent.systemPrompt, cache_control: CACHE_BREAKPOINT }],
-        messages: [{ role: 'user', content: call.prompt }],
+        system,
+        messages,
         ...(tools.length ? { tools } : {}),
         output_config: { format: outputFormat(answer) },
       },
@@ -292,6 +346,14 @@ async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<Struct
     clearInterval(beat);
   }
   if (message.stop_reason) span.setAttribute('baton.stop_reason', message.stop_reason);
+  if (message.stop_reason === 'max_tokens') {
+    // The same call would be cut off again, at full price: not retried.
+    throw ApplicationFailure.create({
+      message: `agent "${agent.id}": the model's ${answer.name} answer was cut off at max_tokens (${agent.maxTokens}): raise maxTokens for "${agent.id}" in config/agents.yaml`,
+      type: FailureTypes.AnswerCutOff,
+      nonRetryable: true,
+    });
+  }
   // Total input is input_tokens + cache reads + cache writes; each is priced at its own rate.
   const tokens: TokenUsage = {
     inputTokens: message.usage.input_tokens,
@@ -319,11 +381,7 @@ async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<Struct
     const problem =
       message.stop_reason === 'refusal'
         ? `the model refused to give its ${answer.name} answer (stop reason refusal)`
-        : `the model's ${answer.name} answer is not JSON (stop reason ${message.stop_reason}${
-            message.stop_reason === 'max_tokens'
-              ? `; it was cut off at max_tokens (${agent.maxTokens}): raise maxTokens for "${agent.id}" in config/agents.yaml`
-              : ''
-          })`;
+        : `the model's ${answer.name} answer is not JSON (stop reason ${message.stop_reason})`;
     return {
       parsed: { ok: false, problems: [`${problem}${said ? `; it said: "${said}"` : ''}`] },
       usage,

@@ -29,6 +29,12 @@ export const AgentSchema = z
     systemPrompt: z.string().min(1).max(20_000),
     maxTokens: z.number().int().min(64).max(64_000),
     /**
+     * The model's context window in tokens (input and answer together), against which synthesis
+     * measures its input, with `maxTokens` of room for the answer (docs/configuration.md).
+     * Absent: {@link DEFAULT_CONTEXT_TOKENS}.
+     */
+    contextTokens: z.number().int().min(1024).max(10_000_000).optional(),
+    /**
      * For the lead: how to size a plan to the question (effort scaling), given to it with every
      * planning request. The playbook's limits still bound whatever it plans.
      */
@@ -58,6 +64,13 @@ export const AgentSchema = z
   })
   .strict();
 export type AgentConfig = z.infer<typeof AgentSchema>;
+
+/** An agent's context window when config gives none: Claude's 200,000 tokens. */
+export const DEFAULT_CONTEXT_TOKENS = 200_000;
+
+/** The agent's context window in tokens (snapshots older than the setting lack it). */
+export const contextTokensOf = (agent: Pick<AgentConfig, 'contextTokens'>): number =>
+  agent.contextTokens ?? DEFAULT_CONTEXT_TOKENS;
 
 /** A price in USD per million tokens: finite, not negative, and below an absurd bound that catches typos. */
 const UsdPerMTokSchema = z

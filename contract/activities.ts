@@ -129,10 +129,56 @@ export interface StepResult extends Refusals {
   model: string;
 }
 
+/** A finished step as synthesis reads it: its findings by reference, and what its reference line shows. */
+export interface SynthesisStep {
+  id: string;
+  agent: string;
+  question: string;
+  result: ArtifactRef;
+  sources: Source[];
+}
+
+/**
+ * Most steps one synthesis call reads, and most parts: a call's input (up to 6 KB of sources a
+ * step) stays well under Temporal's 2 MB payload limit. More are synthesized in parts.
+ */
+export const STEPS_PER_SYNTHESIS = 50;
+
+/**
+ * A part of a hierarchical synthesis: the lead's summary of a group of steps (or of parts), which
+ * cites them as [step:<id>], and the reference lines of the steps it covers.
+ */
+export interface SynthesisPart {
+  /** The steps covered, as a label: `s1…s50 (50 steps)`. */
+  label: string;
+  /** The summary, in Markdown, citing the steps as [step:<id>]. */
+  notes: ArtifactRef;
+  /** JSON: each covered step's id and its reference line (agent, question, sources). */
+  references: ArtifactRef;
+  /** The ids of the steps covered. */
+  steps: string[];
+}
+
+/** Input of {@link Activities.summarizeSteps}: a group of steps, or of parts. */
+export interface SummaryInput {
+  question: string;
+  lead: SnapshotAgent;
+  steps: SynthesisStep[];
+  parts?: SynthesisPart[];
+}
+
+export interface SummaryResult extends Refusals {
+  part: SynthesisPart;
+  usage: TokenUsage;
+  model: string;
+}
+
 export interface SynthesisInput {
   question: string;
   lead: SnapshotAgent;
-  steps: { id: string; agent: string; question: string; result: ArtifactRef; sources: Source[] }[];
+  steps: SynthesisStep[];
+  /** Instead of steps, when the steps were too many to read at once: the summaries of their groups. */
+  parts?: SynthesisPart[];
   /** Steps that were skipped (failed under a skip policy, or not run for the token budget): the report says what is missing. */
   skipped?: { id: string; agent: string; question: string; reason: string }[];
   change?: ChangeRequest;
@@ -166,6 +212,8 @@ export interface PublishResult {
 export interface PartialReportInput {
   question: string;
   steps: { id: string; agent: string; question: string; result: ArtifactRef }[];
+  /** Why the task stopped (absent in activities scheduled before v10: it was cancelled). */
+  reason?: string;
 }
 
 /** How a child's snapshot was vouched for: by a seal (the key's id), or by this worker's own config. */
@@ -187,6 +235,11 @@ export interface Activities {
   runSpecialist(input: StepInput): Promise<StepResult>;
   /** The lead writes the report from the step results; citations are checked against the steps. */
   synthesizeReport(input: SynthesisInput): Promise<SynthesisResult>;
+  /**
+   * The lead summarizes a group of steps (or of parts) for a hierarchical synthesis, keeping their
+   * [step:<id>] citations; refuses with `ContextTooLong` when the group does not fit its context.
+   */
+  summarizeSteps(input: SummaryInput): Promise<SummaryResult>;
   /** The findings of the finished steps under a note that the task stopped early (no model call). */
   assemblePartialReport(input: PartialReportInput): Promise<ArtifactRef>;
   /** Writes a report with its AI-generated labels and provenance. Idempotent. */

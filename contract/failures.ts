@@ -32,6 +32,17 @@ export const FailureTypes = {
   ModelAuthFailed: 'ModelAuthFailed',
   /** Rate limit, overload, 5xx, connection trouble: retried with backoff. */
   ModelUnavailable: 'ModelUnavailable',
+  /**
+   * The request does not fit the agent's context window (the API's 400 "prompt is too long", or
+   * Baton's own count before the call): not retried. Synthesis splits its input further instead.
+   * Details: `[{ inputTokens, contextTokens, maxTokens }]` when known.
+   */
+  ContextTooLong: 'ContextTooLong',
+  /**
+   * The answer was cut off at the agent's `maxTokens` (stop reason max_tokens): not retried, since
+   * the same call would be cut off again at full price. The message names the agent to raise.
+   */
+  AnswerCutOff: 'AnswerCutOff',
   /** The model answered, but not in the required structure. */
   ModelOutputInvalid: 'ModelOutputInvalid',
   /** A stored artifact is missing or does not match its hash: every worker reads the same store, so not retried. */

@@ -16,6 +16,7 @@ import {
   type Activities,
   type PlanTaskInput,
   type StepInput,
+  type SummaryInput,
   type SynthesisInput,
 } from '../contract/activities';
 import { putArtifact } from '../activities/artifacts';
@@ -279,6 +280,8 @@ export interface Calls {
   plan: PlanTaskInput[];
   step: StepInput[];
   synthesis: SynthesisInput[];
+  /** Summaries of groups of steps, for a plan synthesized in parts (workflows/synthesis.ts). */
+  summaries: SummaryInput[];
 }
 
 /**
@@ -290,7 +293,7 @@ export function fakeModelActivities(
   fake: FakeModel = {},
 ): { activities: Activities; calls: Calls } {
   const real = createActivities(options);
-  const calls: Calls = { plan: [], step: [], synthesis: [] };
+  const calls: Calls = { plan: [], step: [], synthesis: [], summaries: [] };
   const usage = { inputTokens: 10, outputTokens: 5 };
   const activities: Activities = {
     ...real,
@@ -314,15 +317,27 @@ export function fakeModelActivities(
         model: input.agent.model,
       };
     },
+    async summarizeSteps(input) {
+      calls.summaries.push(input);
+      const steps = [...input.steps.map((s) => s.id), ...(input.parts ?? []).flatMap((p) => p.steps)];
+      const store = openStores(options).artifacts;
+      const [notes, references] = await Promise.all([
+        putArtifact(store, steps.map((id) => `Claim from ${id} [step:${id}]`).join('\n\n')),
+        putArtifact(store, JSON.stringify(Object.fromEntries(steps.map((id) => [id, `- **[step:${id}]**`])))),
+      ]);
+      const label = `${steps[0]}…${steps.at(-1)} (${steps.length} steps)`;
+      return { part: { label, notes, references, steps }, usage, model: input.lead.model };
+    },
     async synthesizeReport(input) {
       calls.synthesis.push(input);
-      const body = `# Report\n\n${input.steps.map((s) => `Claim from ${s.id} [step:${s.id}]`).join('\n\n')}${input.change ? `\n\nRevised for: ${input.change.comment}` : ''}`;
+      const cited = [...input.steps.map((s) => s.id), ...(input.parts ?? []).flatMap((p) => p.steps)];
+      const body = `# Report\n\n${cited.map((id) => `Claim from ${id} [step:${id}]`).join('\n\n')}${input.change ? `\n\nRevised for: ${input.change.comment}` : ''}`;
       const report = await putArtifact(openStores(options).artifacts, body);
       return {
         title: 'Report',
         summary: 'A summary.',
         report,
-        cited: input.steps.map((s) => s.id),
+        cited,
         usage,
         model: input.lead.model,
       };

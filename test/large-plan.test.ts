@@ -81,7 +81,9 @@ test('a plan of 1,000 steps completes, with no run’s history near the warning 
     const result = await handle.result();
     expect(result.outcome).toBe('completed');
     expect(calls.step).toHaveLength(1000);
-    expect(calls.synthesis[0]!.steps).toHaveLength(1000);
+    // Synthesized in parts (workflows/synthesis.ts): 20 summaries of 50 steps, then the report.
+    expect(calls.summaries.flatMap((c) => c.steps.map((x) => x.id))).toHaveLength(1000);
+    expect(calls.synthesis[0]!.parts).toHaveLength(20);
     const status = await handle.query(statusQuery);
     expect(status.steps.every((s) => s.state === 'done' && s.result)).toBe(true);
     expect(result.provenance.usage.byAgent.researcher).toEqual({ inputTokens: 5000, outputTokens: 2500 });

@@ -33,6 +33,7 @@ import { command, runMain, UsageError } from '../lib/cli';
 import { startDevServer } from '../local/temporal';
 import { ensureSearchAttributes } from '../workers/search-attributes';
 import type { Plan } from '../config/schema';
+import { FailureTypes } from '../contract/failures';
 import type { Activities, PlanTaskInput, PlanTaskResult, StepInput } from '../contract/activities';
 import {
   approve,
@@ -502,6 +503,34 @@ const SCENARIOS: Scenario[] = [
       problems: ['no steps'],
       usage: USAGE_10_5,
       model: input.lead.model,
+    }),
+    async drive() {},
+  },
+  {
+    // v10 ('synthesis-fits-context'): 120 steps are too many for one synthesis call: the lead
+    // summarizes three groups of 40, then writes the report from the summaries.
+    name: 'synthesized-in-parts',
+    playbook: 'batched',
+    plan: independent(120),
+    async drive() {},
+  },
+  {
+    // v10 ('synthesis-fits-context'): the three steps do not fit the lead's context together
+    // (ContextTooLong, as the API's 400 is classified): split in two groups, summarized, then the
+    // report from the summaries. Before v10 the task failed.
+    name: 'synthesis-split',
+    playbook: 'open',
+    activities: (fakes) => ({
+      synthesizeReport(input) {
+        if (input.steps.length > 1) {
+          throw ApplicationFailure.create({
+            message: 'prompt is too long: 250000 tokens > 200000 maximum',
+            type: FailureTypes.ContextTooLong,
+            nonRetryable: true,
+          });
+        }
+        return fakes.synthesizeReport(input);
+      },
     }),
     async drive() {},
   },

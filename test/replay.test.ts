@@ -176,7 +176,7 @@ describe('children-verify-snapshot (v8): children check their snapshot before an
   test("v1–v6 children took their config as given; v8's check it first, and their parents give the sealed snapshot", async () => {
     const byName = new Map((await recordedHistories()).map((r) => [r.name, r.history]));
     const children = [...byName.keys()].filter((n) => /%2F(step-|batch-)/.test(n));
-    const older = children.filter((n) => !n.startsWith('v8/'));
+    const older = children.filter((n) => !/^v([89]|\d\d)\//.test(n)); // v8 and later check
     // Decomposed and batched children of v1 to v6 (v4 has every scenario).
     expect(older.filter((n) => n.startsWith('v4/')).length).toBeGreaterThanOrEqual(3);
     for (const name of older)
@@ -193,6 +193,35 @@ describe('children-verify-snapshot (v8): children check their snapshot before an
     }
     for (const name of ['v8/v8-decomposed.json', 'v8/v8-batched.json'])
       expect(patchesIn(byName.get(name))).toContain('children-verify-snapshot');
+  });
+});
+
+describe('synthesis-fits-context (v10): synthesis in parts when the steps are too many or too long', () => {
+  test('v3–v8 synthesized 120 steps in one call; v10 summarizes groups first, and splits on a context refusal', async () => {
+    const byName = new Map((await recordedHistories()).map((r) => [r.name, r.history]));
+    const synthesisCalls = (name: string): string[] =>
+      commandsIn(byName.get(name)).filter((c) => /summarizeSteps|synthesizeReport/.test(c));
+    const before = 'v3/v3-batched.json';
+    expect(patchesIn(byName.get(before))).not.toContain('synthesis-fits-context');
+    expect(synthesisCalls(before)).toEqual(['ACTIVITY_TASK_SCHEDULED synthesizeReport']);
+    const after = 'v10/v10-synthesized-in-parts.json';
+    expect(patchesIn(byName.get(after))).toContain('synthesis-fits-context');
+    expect(synthesisCalls(after)).toEqual([
+      ...Array<string>(3).fill('ACTIVITY_TASK_SCHEDULED summarizeSteps'),
+      'ACTIVITY_TASK_SCHEDULED synthesizeReport',
+    ]);
+    // A refused synthesis (ContextTooLong) failed the task before (v4's synthesis-failed takes
+    // that branch); since v10 the steps are split in two groups, summarized, and the report written.
+    expect(patchesIn(byName.get('v4/v4-synthesis-failed.json'))).not.toContain('synthesis-fits-context');
+    const split = 'v10/v10-synthesis-split.json';
+    expect(patchesIn(byName.get(split))).toContain('synthesis-fits-context');
+    expect(synthesisCalls(split)).toEqual([
+      'ACTIVITY_TASK_SCHEDULED synthesizeReport',
+      'ACTIVITY_TASK_SCHEDULED summarizeSteps',
+      'ACTIVITY_TASK_SCHEDULED summarizeSteps',
+      'ACTIVITY_TASK_SCHEDULED synthesizeReport',
+    ]);
+    expect(commandsIn(byName.get(split)).at(-1)).toBe('WORKFLOW_EXECUTION_COMPLETED');
   });
 });
 

@@ -17,6 +17,7 @@ import type {
   PlanTaskInput,
   PublishInput,
   StepInput,
+  SummaryInput,
   SynthesisInput,
 } from '../contract/activities';
 import type { StepStatus } from '../contract/messages';
@@ -83,6 +84,13 @@ export function runSpecialist(agent: AgentConfig, input: StepInput) {
 export function synthesizeReport(lead: AgentConfig, input: SynthesisInput) {
   const text = `synthesize · ${lead.id}${input.change ? ' · changes requested' : ''}`;
   return withAgent(lead).synthesizeReport.executeWithOptions(summary(text), [input]);
+}
+
+/** The lead summarizes a group of steps (or of parts) of a plan too large to synthesize at once. */
+export function summarizeSteps(lead: AgentConfig, input: SummaryInput) {
+  const ids = [...input.steps.map((s) => s.id), ...(input.parts ?? []).flatMap((p) => p.steps)];
+  const text = `synthesize · ${lead.id} · part ${ids[0]}…${ids.at(-1)} (${ids.length} steps)`;
+  return withAgent(lead).summarizeSteps.executeWithOptions(summary(text), [input]);
 }
 
 /** What the Web UI shows of a decomposed step's child task: the step, its agent and its question. */

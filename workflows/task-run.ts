@@ -25,15 +25,23 @@ import {
   type Playbook,
 } from '../config/schema';
 import { narrowConfig } from '../contract/children';
-import { boundedError, boundedOutcome, type RefusedToolCall, type StepResult } from '../contract/activities';
+import {
+  boundedError,
+  boundedOutcome,
+  type RefusedToolCall,
+  type StepResult,
+  type SummaryResult,
+  type SynthesisResult,
+} from '../contract/activities';
 import { failureMessage, FailureTypes } from '../contract/failures';
 import type { AuditEntry, ChangeRequest, Phase, StepStatus, TaskStatus } from '../contract/messages';
 import { addAgentUsageInto } from '../contract/usage';
 import { inBatches, STEPS_PER_RUN } from './batches';
 import { Budget } from './budget';
-import { childSummary, planTask, runSpecialist, synthesizeReport } from './calls';
+import { childSummary, planTask, runSpecialist } from './calls';
 import { CHILDREN_VERIFY, type ChildSource } from './children';
 import { runDag, type Unit, type Work } from './scheduler';
+import { synthesize as synthesizeFitting } from './synthesis';
 import { mergeUsage, now } from './status';
 import type { researchSubtask } from './research';
 
@@ -332,25 +340,34 @@ export class TaskRun {
     return { config: this.source.config, bounds: this.budget.batchBounds(slots, total) };
   }
 
-  /** The lead writes the report from the finished steps. */
+  /**
+   * The lead writes the report from the finished steps: in one call, or since v10, when they are
+   * too many or too long for the lead's context, in parts (workflows/synthesis.ts).
+   */
   async synthesize(change?: ChangeRequest) {
     this.setPhase('synthesizing');
     const { lead } = this.config;
-    const result = await synthesizeReport(lead, {
-      question: this.status.question,
-      lead,
-      steps: this.status.steps.flatMap((s) =>
-        s.result
-          ? [{ id: s.id, agent: s.agent, question: s.question, result: s.result, sources: s.sources ?? [] }]
-          : [],
-      ),
-      skipped: this.status.steps
-        .filter((s) => s.state === 'skipped')
-        .map((s) => ({ id: s.id, agent: s.agent, question: s.question, reason: s.error ?? 'failed' })),
-      change,
-    });
-    addAgentUsageInto(this.status.usage, lead.id, result.usage);
-    this.refusedToolCalls(lead.id, undefined, result.refusedToolCalls);
+    const account = (result: SummaryResult | SynthesisResult): void => {
+      addAgentUsageInto(this.status.usage, lead.id, result.usage);
+      this.refusedToolCalls(lead.id, undefined, result.refusedToolCalls);
+    };
+    const result = await synthesizeFitting(
+      { maxParallel: this.config.playbook.limits.maxParallel, account },
+      {
+        question: this.status.question,
+        lead,
+        steps: this.status.steps.flatMap((s) =>
+          s.result
+            ? [{ id: s.id, agent: s.agent, question: s.question, result: s.result, sources: s.sources ?? [] }]
+            : [],
+        ),
+        skipped: this.status.steps
+          .filter((s) => s.state === 'skipped')
+          .map((s) => ({ id: s.id, agent: s.agent, question: s.question, reason: s.error ?? 'failed' })),
+        change,
+      },
+    );
+    account(result);
     this.status.report = { artifact: result.report };
     return result;
   }
