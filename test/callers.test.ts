@@ -6,15 +6,16 @@
  * stand-in model) takes them:
  *   - the specialist activity with a made-up agent (its own system prompt and model) is refused with
  *     `CallerRefused` before any model call: the stand-in gets no request, the store gets nothing;
- *   - `publishReport` with a made-up provenance (approvals nobody gave) is refused: nothing is
+ *   - `publishReport` with a made-up provenance (of a task that never ran) is refused: nothing is
  *     published, so nothing is signed with the worker's publisher key;
  *   - the same workflow registered under a Baton type name (`researchTask`) is refused too: what
  *     counts is the queue it runs on, which only Baton workers poll.
+ * And a describe that fails leaves the activity unrun with a retryable failure, not a refusal.
  * Legitimate tasks (top-level, decomposed, batched) go through the same check in every other test
  * that runs a worker with withWorker.
  */
 import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
-import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { promises as fs } from 'node:fs';
 import { createActivities } from '../activities';
 import { putArtifact } from '../activities/artifacts';
@@ -24,6 +25,7 @@ import type { StepInput, PublishInput } from '../contract/activities';
 import { FailureTypes } from '../contract/failures';
 import type { Provenance } from '../contract/messages';
 import { startStandIn, type StandIn } from '../standin/server';
+import { callerCheck } from '../workers/callers';
 import type { AttackInput } from './fixtures/attacker/workflows';
 import { tempActivityOptions, uniqueId, useTestServer, withWorker } from './helpers';
 
@@ -132,7 +134,7 @@ async function madeUpStep(opts: ActivityOptions): Promise<StepInput> {
   };
 }
 
-/** A provenance nobody gave: approvals by people who never saw the report. */
+/** The provenance of a task that never ran, on a playbook with a gate nobody passed. */
 function madeUpProvenance(): Provenance {
   const now = new Date().toISOString();
   return {
@@ -172,4 +174,47 @@ describe.each(['attacker', 'researchTask'])('a workflow of type %s on its own ta
     expect(await filesUnder(opts.reportDir)).toEqual([]);
     expect(await filesUnder(opts.artifactDir)).toHaveLength(1);
   });
+});
+
+test('a describe that fails is a retryable failure saying what could not be checked, not a refusal', async () => {
+  // The check's connection is closed, so its describe fails at once (a server that cannot be
+  // reached ends the same way, after the client's own retries). The worker polls on its own.
+  const describer = await NativeConnection.connect({ address: process.env.BATON_TEST_TEMPORAL_ADDRESS! });
+  await describer.close();
+  const taskQueue = uniqueId('callers-unchecked');
+  let ran = 0;
+  const worker = await Worker.create({
+    connection: ctx.nativeConnection,
+    taskQueue,
+    // A Baton workflow type on the worker's own queue: a caller the check would let through.
+    workflowBundle: attackerBundle,
+    activities: {
+      noop: () => {
+        ran++;
+        return Promise.resolve();
+      },
+    },
+    interceptors: { activity: [callerCheck({ connection: describer, taskQueue })] },
+  });
+  const error = await worker.runUntil(async () => {
+    const args: [AttackInput] = [{ taskQueue, activity: 'noop', input: undefined }];
+    const handle = await ctx.client.workflow.start('researchTask', {
+      taskQueue,
+      workflowId: uniqueId('legit'),
+      args,
+    });
+    return handle.result().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+  });
+  expect(ran).toBe(0);
+  // The fixture allows one attempt, so the first failure ends the workflow: retryable, of no Baton type.
+  const failure = ((error as WorkflowFailedError).cause as ActivityFailure).cause as ApplicationFailure;
+  expect(failure).toBeInstanceOf(ApplicationFailure);
+  expect(failure.nonRetryable).toBe(false);
+  expect(failure.type).not.toBe(FailureTypes.CallerRefused);
+  expect(failure.message).toMatch(
+    /^cannot check the calling workflow "legit-.*" \(run ".*", type "researchTask"\) before running activity noop: ./,
+  );
 });
