@@ -188,7 +188,7 @@ export function reportFrame(provenance: SignedProvenance): { head: string; tail:
     provenance.reportKind === 'draft'
       ? ' **DRAFT awaiting sign-off: not final.**'
       : provenance.reportKind === 'partial'
-        ? ' **PARTIAL: the task stopped before the report was signed off; parts are missing.**'
+        ? ` **PARTIAL: the task stopped before the report was signed off; parts are missing.**${provenance.stoppedBecause ? ` Stopped because: ${inLabel(provenance.stoppedBecause)}.` : ''}`
         : '';
   const unsigned = provenance.signature
     ? ''

@@ -399,6 +399,8 @@ export interface Provenance {
   contentHash?: string;
   /** Set when the report is published. */
   reportKind?: ReportKind;
+  /** A partial report's reason: why the task stopped before its report was signed off. */
+  stoppedBecause?: string;
 }
 
 export interface ResearchTaskResult {

@@ -545,6 +545,19 @@ const SCENARIOS: Scenario[] = [
     async drive() {},
   },
   {
+    // v11 ('partial-report-on-failure'): publishing the final report fails; the synthesized report
+    // is published as partial, saying why, and the task fails. Before, nothing was published.
+    name: 'publish-failed',
+    playbook: 'open',
+    activities: (fakes) => ({
+      publishReport(input) {
+        if (input.kind === 'partial') return fakes.publishReport(input);
+        throw ApplicationFailure.nonRetryable('the report store refused the write', 'Refused');
+      },
+    }),
+    async drive() {},
+  },
+  {
     // v6 (`signed-decisions`): every decision must be signed. Refused by signal (audited): an
     // unsigned one, alice's name with mallory's key, bob's approval from the gate's first opening;
     // by Update (nothing recorded): the same old approval. Accepted: signed ones, by both routes.

@@ -225,6 +225,39 @@ describe('synthesis-fits-context (v10): synthesis in parts when the steps are to
   });
 });
 
+describe('partial-report-on-failure (v11): a task that fails with work done publishes a partial report', () => {
+  test('v4 failed with nothing published; v11 assembles and publishes a partial report, then fails', async () => {
+    const byName = new Map((await recordedHistories()).map((r) => [r.name, r.history]));
+    const published = (name: string): string[] =>
+      commandsIn(byName.get(name)).filter((c) => /assemblePartialReport|publishReport/.test(c));
+    for (const scenario of ['step-failed', 'batch-step-failed', 'synthesis-failed']) {
+      const before = `v4/v4-${scenario}.json`;
+      expect([before, patchesIn(byName.get(before))]).toEqual([
+        before,
+        expect.not.arrayContaining(['partial-report-on-failure']),
+      ]);
+      expect([before, published(before)]).toEqual([before, []]);
+      const after = `v11/v11-${scenario}.json`;
+      expect([after, patchesIn(byName.get(after))]).toEqual([
+        after,
+        expect.arrayContaining(['partial-report-on-failure']),
+      ]);
+      expect([after, published(after)]).toEqual([
+        after,
+        ['ACTIVITY_TASK_SCHEDULED assemblePartialReport', 'ACTIVITY_TASK_SCHEDULED publishReport'],
+      ]);
+      expect(commandsIn(byName.get(after)).at(-1)).toBe('WORKFLOW_EXECUTION_FAILED');
+    }
+    // A failed publish: the synthesized report itself is published as partial (no assembly).
+    const publish = 'v11/v11-publish-failed.json';
+    expect(patchesIn(byName.get(publish))).toContain('partial-report-on-failure');
+    expect(published(publish)).toEqual([
+      'ACTIVITY_TASK_SCHEDULED publishReport',
+      'ACTIVITY_TASK_SCHEDULED publishReport',
+    ]);
+  });
+});
+
 test('an incompatible change is caught: replay fails with a DeterminismViolationError', async () => {
   const all = await recordedHistories();
   const task = all.find(({ name }) => name.endsWith('gated-approved.json'))!;

@@ -18,13 +18,14 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  log,
   patched,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ConfigSnapshot } from '../config/schema';
-import { boundSources, MAX_SOURCES_PER_STEP } from '../contract/activities';
+import { boundedError, boundSources, MAX_SOURCES_PER_STEP } from '../contract/activities';
 import { planSubject } from '../contract/decision';
 import { failureMessage, FailureTypes } from '../contract/failures';
 import * as messages from '../contract/messages';
@@ -158,25 +159,49 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
       provenance: { ...final, contentHash: published.contentHash, reportKind: 'final' },
     };
   } catch (err) {
-    if (!isCancellation(err) || !config) return fail(err);
+    if (!config) return fail(err);
+    const snapshot = config;
+    if (!isCancellation(err)) {
+      // v11: a task that fails once it has work to show (a failed step, synthesis or publish)
+      // publishes it as a partial report saying why, then fails. Tasks started before it failed
+      // with nothing published.
+      if ((status.report || status.steps.some((s) => s.result)) && patched(PARTIAL_ON_FAILURE)) {
+        const reason = boundedError(failureMessage(err));
+        await CancellationScope.nonCancellable(() =>
+          publishPartialReport(status, () => provenance(snapshot), reason),
+        ).catch((publishErr: unknown) =>
+          log.error('the partial report could not be published', { error: failureMessage(publishErr) }),
+        );
+      }
+      return fail(err);
+    }
     // v4 (34afd17): a cancelled task publishes a partial report. Tasks started before it failed as
     // any error does.
     if (!patched('partial-report-on-cancel')) return fail(err);
     // Cancelled (`temporal workflow cancel`): keep what was done. Steps in flight were cancelled
     // with the task; the partial report is written in a scope the cancellation cannot reach.
-    const snapshot = config;
     markCancelled(status);
-    await CancellationScope.nonCancellable(() => publishPartialReport(status, () => provenance(snapshot)));
+    await CancellationScope.nonCancellable(() =>
+      publishPartialReport(status, () => provenance(snapshot), status.error!),
+    );
     setPhase('cancelled');
     throw err;
   }
 }
 
+/** v11: a task that fails after work was done publishes it as a partial report. */
+export const PARTIAL_ON_FAILURE = 'partial-report-on-failure';
+
 /**
- * What a cancelled task leaves: the latest draft, or else the finished steps' findings put
- * together, published as a partial report. `provenance` is made when the task stops.
+ * What a task that stops early leaves: the latest draft or report, or else the finished steps'
+ * findings put together, published as a partial report whose label and provenance say why it
+ * stopped (`reason`). `provenance` is made when the task stops.
  */
-async function publishPartialReport(status: TaskStatus, provenance: () => Provenance): Promise<void> {
+async function publishPartialReport(
+  status: TaskStatus,
+  provenance: () => Provenance,
+  reason: string,
+): Promise<void> {
   const done = status.steps.filter((s) => s.result);
   const report =
     status.report?.artifact ??
@@ -184,10 +209,15 @@ async function publishPartialReport(status: TaskStatus, provenance: () => Proven
       ? await assemblePartialReport({
           question: status.question,
           steps: done.map((s) => ({ id: s.id, agent: s.agent, question: s.question, result: s.result! })),
+          reason,
         })
       : undefined);
   if (!report) return;
-  const partial = await publishReport({ report, provenance: provenance(), kind: 'partial' });
+  const partial = await publishReport({
+    report,
+    provenance: { ...provenance(), stoppedBecause: reason },
+    kind: 'partial',
+  });
   status.report = { ...status.report, artifact: report, path: partial.path };
 }
 
