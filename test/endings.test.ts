@@ -8,6 +8,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { promises as fs } from 'node:fs';
 import { runAudit } from '../cli/audit';
+import type { Plan } from '../config/schema';
 import type { Activities } from '../contract/activities';
 import { status as statusQuery, type Provenance } from '../contract/messages';
 import { researchTask } from '../workflows';
@@ -18,6 +19,7 @@ import {
   testPublishersFile,
   uniqueId,
   useTestServer,
+  waitForStatus,
   withWorker,
   type FakeModel,
 } from './helpers';
@@ -124,3 +126,60 @@ test('a budget-stopped task whose synthesis then fails publishes what it had, wi
   expect(ended.provenance.budget?.stopped?.reason).toContain('token budget');
   expect(ended.status.steps.filter((s) => s.state === 'skipped').length).toBeGreaterThan(0);
 }, 120_000);
+
+test('cancelling a batched task keeps the finished steps of the batch in flight: they reach the partial report', async () => {
+  const plan: Plan = {
+    rationale: 'Many independent angles.',
+    steps: Array.from({ length: 120 }, (_, i) => ({
+      id: `s${i + 1}`,
+      agent: 'researcher',
+      question: `Angle ${i + 1}.`,
+      dependsOn: [],
+      decompose: false,
+    })),
+  };
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const { activities } = fakeModelActivities(await tempActivityOptions(), {
+    plan: (input) => ({
+      valid: true,
+      plan,
+      usage: { inputTokens: 1, outputTokens: 1 },
+      model: input.lead.model,
+    }),
+    step: async (input) => {
+      if (input.step.id === 's20') await held; // in flight in batch 1 when the task is cancelled
+    },
+  });
+  await withWorker(ctx, activities, async (taskQueue) => {
+    try {
+      const handle = await ctx.client.workflow.start(researchTask, {
+        taskQueue,
+        workflowId: uniqueId('ending-batched'),
+        args: [{ question: 'Everything?', playbook: 'batched' }],
+      });
+      // Batch 1 (s1…s100, 16 slots) has finished every step but s20; batch 2 waits for slots.
+      await waitForStatus(handle, (s) => s.steps.some((st) => st.state === 'running'), 'batch 1 started');
+      await waitForStatus(
+        ctx.client.workflow.getHandle(`${handle.workflowId}/batch-1`),
+        (s) => s.steps.filter((st) => st.state === 'done').length === 99,
+        'batch 1 done but s20',
+      );
+      await handle.cancel();
+      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+      expect((await handle.describe()).status.name).toBe('CANCELLED');
+      const status = await handle.query(statusQuery);
+      expect(status.phase).toBe('cancelled');
+      expect(status.steps.filter((st) => st.state === 'done')).toHaveLength(99);
+      expect(status.steps.find((st) => st.id === 's20')?.state).toBe('failed');
+      const file = status.report!.path!;
+      const text = await fs.readFile(file, 'utf8');
+      expect(text.split('\n')[0]).toContain('Stopped because: the task was cancelled.');
+      for (const id of ['s1', 's19', 's21', 's100']) expect(text).toContain(`Findings of ${id}:`);
+      expect(text).not.toContain('Findings of s20:');
+      expect(await verified(file)).toMatchObject({ code: 0, err: [] });
+    } finally {
+      release();
+    }
+  });
+}, 180_000);

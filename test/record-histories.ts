@@ -293,6 +293,26 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    // v11 ('cancel-keeps-batch-steps'): cancelled while batch 1 runs, every step of it done but s20.
+    // The batch returns its finished steps and the parent waits for it, so the partial report has
+    // them. Before, the batch was cancelled with them and the parent published nothing.
+    name: 'batched-cancelled',
+    playbook: 'batched',
+    plan: independent(120),
+    step: (input, hold) => (input.step.id === 's20' ? hold.held : undefined),
+    async drive(handle, run) {
+      await waitForStatus(handle, (s) => s.steps.some((x) => x.state === 'running'), 'batch 1 started');
+      await waitForStatus(
+        run.client.workflow.getHandle(`${handle.workflowId}/batch-1`),
+        (s) => s.steps.filter((x) => x.state === 'done').length === 99,
+        'batch 1 done but s20',
+      );
+      await handle.cancel();
+      await handle.result().catch(() => undefined);
+      run.hold.release();
+    },
+  },
+  {
     // Cancelled at the report gate: the partial report is the draft approvers were reading.
     name: 'cancelled-at-report-gate',
     playbook: 'gated',

@@ -176,7 +176,7 @@ describe('children-verify-snapshot (v8): children check their snapshot before an
   test("v1–v6 children took their config as given; v8's check it first, and their parents give the sealed snapshot", async () => {
     const byName = new Map((await recordedHistories()).map((r) => [r.name, r.history]));
     const children = [...byName.keys()].filter((n) => /%2F(step-|batch-)/.test(n));
-    const older = children.filter((n) => !/^v([89]|\d\d)\//.test(n)); // v8 and later check
+    const older = children.filter((n) => !/^v([89]|\d\d)(\.\d+)?\//.test(n)); // v8 and later check
     // Decomposed and batched children of v1 to v6 (v4 has every scenario).
     expect(older.filter((n) => n.startsWith('v4/')).length).toBeGreaterThanOrEqual(3);
     for (const name of older)
@@ -256,6 +256,29 @@ describe('partial-report-on-failure (v11): a task that fails with work done publ
       'ACTIVITY_TASK_SCHEDULED publishReport',
     ]);
   });
+});
+
+test('cancel-keeps-batch-steps (v11.1): a cancelled batched task keeps the finished steps of the batch in flight', async () => {
+  const byName = new Map((await recordedHistories()).map((r) => [r.name, r.history]));
+  // Before: no recorded batched task was cancelled, and no batch child before v11.1 has the marker.
+  for (const name of [...byName.keys()].filter((n) => /%2Fbatch-/.test(n) && !n.startsWith('v11.1/')))
+    expect([name, patchesIn(byName.get(name))]).toEqual([
+      name,
+      expect.not.arrayContaining(['cancel-keeps-batch-steps']),
+    ]);
+  const parent = 'v11.1/v11.1-batched-cancelled.json';
+  const child = 'v11.1/v11.1-batched-cancelled%2Fbatch-1.json';
+  expect(patchesIn(byName.get(parent))).toContain('cancel-keeps-batch-steps');
+  expect(patchesIn(byName.get(child))).toContain('cancel-keeps-batch-steps');
+  // The child completes (returning its steps) instead of being cancelled; the parent publishes after.
+  expect(commandsIn(byName.get(child)).at(-1)).toBe('WORKFLOW_EXECUTION_COMPLETED');
+  const commands = commandsIn(byName.get(parent));
+  expect(commands.slice(-4)).toEqual([
+    'ACTIVITY_TASK_SCHEDULED assemblePartialReport',
+    'ACTIVITY_TASK_SCHEDULED publishReport',
+    'UPSERT_WORKFLOW_SEARCH_ATTRIBUTES',
+    'WORKFLOW_EXECUTION_CANCELED',
+  ]);
 });
 
 test('an incompatible change is caught: replay fails with a DeterminismViolationError', async () => {

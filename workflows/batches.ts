@@ -10,6 +10,13 @@
  * change when a batch finishes; each batch child's `status` query shows its steps live.
  */
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
+
+/**
+ * v11.1: a cancelled batch child returns the outcome of its steps (the finished ones with their
+ * results) instead of failing, and its cancelled parent waits for the batches in flight before it
+ * publishes its partial report, so no finished step is lost. Before, both dropped them.
+ */
+export const CANCEL_KEEPS_BATCH_STEPS = 'cancel-keeps-batch-steps';
 import { boundedError } from '../contract/activities';
 import { STEPS_PER_RUN } from '../contract/bounds';
 import type { BatchResult, StepStatus, TaskStatus } from '../contract/messages';
@@ -62,7 +69,7 @@ export function inBatches(
   steps: StepStatus[],
   byId: Map<string, StepStatus>,
   given: (slots: number, batch: StepStatus[]) => ChildSource,
-): Work<Batch, BatchResult> {
+): Work<Batch, BatchResult> & { inFlight(): number } {
   const { maxParallel } = config.playbook.limits;
   // v4 (28af961): batches take what is left of maxParallel, so a wide fan-out runs in one wave.
   // Tasks started before it gave each batch an equal share and started batches regardless of slots.
@@ -70,7 +77,10 @@ export function inBatches(
   const perBatch = Math.max(1, Math.floor(maxParallel / BATCHES_IN_FLIGHT));
   let slotsInUse = 0;
   let batches = 0;
+  let running = 0;
   return {
+    /** Batch children started and not yet settled (their outcome recorded). */
+    inFlight: () => running,
     hasRoom: (inFlight) => inFlight < BATCHES_IN_FLIGHT && (!shareSlots || slotsInUse < maxParallel),
     take(ready, isSettled) {
       const batch = batchOf(ready, steps, isSettled);
@@ -81,6 +91,7 @@ export function inBatches(
     },
     start({ steps: batch, slots }) {
       batches++;
+      running++;
       for (const step of batch) Object.assign(step, { state: 'running', startedAt: now() });
       const inBatch = new Set(batch.map((s) => s.id));
       const source = given(slots, batch);
@@ -136,6 +147,7 @@ export function inBatches(
     release({ steps: batch, slots }) {
       for (const step of batch) step.finishedAt ??= now();
       slotsInUse -= slots;
+      running--;
     },
   };
 }

@@ -44,6 +44,7 @@ import {
 } from '../contract/messages';
 import { BatchInputSchema, inputProblems, SubtaskInputSchema } from '../contract/children';
 import { assemblePartialReport, loadConfigSnapshot, publishReport } from './calls';
+import { CANCEL_KEEPS_BATCH_STEPS } from './batches';
 import { verifiedChild } from './children';
 import { Gatekeeper } from './gates';
 import { markCancelled, newStatus, now, provenanceOf, refusalsIn } from './status';
@@ -94,6 +95,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
   const provenance = (snapshot: ConfigSnapshot): Provenance =>
     provenanceOf(status, snapshot, { runId: info.runId, startedAt, approvals });
 
+  let run: TaskRun | undefined;
   try {
     setPhase('loading-config');
     const snapshot = await loadConfigSnapshot(input.playbook);
@@ -101,7 +103,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     status.configDigest = snapshot.digest;
     if (snapshot.playbook.budget) status.budget = { ...snapshot.playbook.budget };
     if (snapshot.playbook.decisions === 'signed') gates.requireSignatures();
-    const run = new TaskRun(status, { config: snapshot }, setPhase);
+    run = new TaskRun(status, { config: snapshot }, setPhase);
     const rejected = (): ResearchTaskResult => {
       setPhase('rejected');
       return { outcome: 'rejected', workflowId: info.workflowId, provenance: provenance(snapshot) };
@@ -180,10 +182,12 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     if (!patched('partial-report-on-cancel')) return fail(err);
     // Cancelled (`temporal workflow cancel`): keep what was done. Steps in flight were cancelled
     // with the task; the partial report is written in a scope the cancellation cannot reach.
-    markCancelled(status);
-    await CancellationScope.nonCancellable(() =>
-      publishPartialReport(status, () => provenance(snapshot), status.error!),
-    );
+    const stopped = run;
+    await CancellationScope.nonCancellable(async () => {
+      await stopped?.settleBatches();
+      markCancelled(status);
+      await publishPartialReport(status, () => provenance(snapshot), status.error!);
+    });
     setPhase('cancelled');
     throw err;
   }
@@ -240,9 +244,10 @@ export async function researchBatch(input: BatchInput): Promise<BatchResult> {
   try {
     await run.execute({ rationale: 'A batch of a larger plan.', steps: input.steps }, input.settled);
   } catch (err) {
-    // A failed step is reported to the parent with the others; anything else fails the batch.
-    if (isCancellation(err) || !(err instanceof ApplicationFailure) || err.type !== FailureTypes.StepFailed)
-      throw err;
+    // A failed step is reported to the parent with the others; anything else fails the batch, but
+    // a cancelled batch returns what it finished, the steps in flight failed (v11.1).
+    if (isCancellation(err) && patched(CANCEL_KEEPS_BATCH_STEPS)) markCancelled(status);
+    else if (!(err instanceof ApplicationFailure) || err.type !== FailureTypes.StepFailed) throw err;
   }
   status.phase = 'completed';
   const refusals = refusalsIn(status);

@@ -10,6 +10,7 @@
  */
 import {
   ApplicationFailure,
+  condition,
   executeChild,
   isCancellation,
   log,
@@ -36,7 +37,7 @@ import {
 import { failureMessage, FailureTypes } from '../contract/failures';
 import type { AuditEntry, ChangeRequest, Phase, StepStatus, TaskStatus } from '../contract/messages';
 import { addAgentUsageInto } from '../contract/usage';
-import { inBatches, STEPS_PER_RUN } from './batches';
+import { CANCEL_KEEPS_BATCH_STEPS, inBatches, STEPS_PER_RUN } from './batches';
 import { Budget } from './budget';
 import { childSummary, planTask, runSpecialist } from './calls';
 import { CHILDREN_VERIFY, type ChildSource } from './children';
@@ -58,6 +59,8 @@ export class TaskRun {
   readonly config: ConfigSnapshot;
   /** What each decomposed step of the plan being executed may hold in its tree (`maxTotalSteps`). */
   private stepsPerChild: number | undefined;
+  /** The batch children of the plan being executed, when it runs in batches. */
+  private batches: ReturnType<typeof inBatches> | undefined;
 
   /**
    * `source`: the task's snapshot as loaded (or as a child was given it), and, for a child since v8,
@@ -170,17 +173,13 @@ export class TaskRun {
     this.status.steps = steps;
     this.stepsPerChild = stepsPerChild(plan, this.limits);
     const byId = new Map([...settledElsewhere, ...steps].map((s) => [s.id, s]));
-    const failed =
+    this.batches =
       steps.length > STEPS_PER_RUN && patched('batched-execution') && !this.childrenCannotCheck()
-        ? await runDag(
-            steps,
-            byId,
-            this.budget,
-            inBatches(this.status, this.config, steps, byId, (slots, batch) =>
-              this.batchSource(slots, batch),
-            ),
-          )
-        : await runDag(steps, byId, this.budget, this.oneStepAtATime(byId));
+        ? inBatches(this.status, this.config, steps, byId, (slots, batch) => this.batchSource(slots, batch))
+        : undefined;
+    const failed = this.batches
+      ? await runDag(steps, byId, this.budget, this.batches)
+      : await runDag(steps, byId, this.budget, this.oneStepAtATime(byId));
     this.budget.skipUnstarted();
     if (failed) {
       throw ApplicationFailure.nonRetryable(
@@ -221,6 +220,17 @@ export class TaskRun {
         step.finishedAt = now();
       },
     };
+  }
+
+  /**
+   * When the task is cancelled (call in a non-cancellable scope): waits for the batch children in
+   * flight, which return their finished steps when cancelled, so those reach the partial report
+   * (v11.1). Without batches in flight there is nothing to wait for.
+   */
+  async settleBatches(): Promise<void> {
+    const batches = this.batches;
+    if (batches && batches.inFlight() > 0 && patched(CANCEL_KEEPS_BATCH_STEPS))
+      await condition(() => batches.inFlight() === 0);
   }
 
   /**
