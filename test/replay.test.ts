@@ -176,7 +176,7 @@ describe('children-verify-snapshot (v8): children check their snapshot before an
   test("v1–v6 children took their config as given; v8's check it first, and their parents give the sealed snapshot", async () => {
     const byName = new Map((await recordedHistories()).map((r) => [r.name, r.history]));
     const children = [...byName.keys()].filter((n) => /%2F(step-|batch-)/.test(n));
-    const older = children.filter((n) => !/^v([89]|\d\d)(\.\d+)?\//.test(n)); // v8 and later check
+    const older = children.filter((n) => !/^(v([89]|\d\d)(\.\d+)?|pre-ba6f2af)\//.test(n)); // v8 and later check
     // Decomposed and batched children of v1 to v6 (v4 has every scenario).
     expect(older.filter((n) => n.startsWith('v4/')).length).toBeGreaterThanOrEqual(3);
     for (const name of older)
@@ -260,7 +260,16 @@ describe('partial-report-on-failure (v11): a task that fails with work done publ
 
 test('cancel-keeps-batch-steps (v11.1): a cancelled batched task keeps the finished steps of the batch in flight', async () => {
   const byName = new Map((await recordedHistories()).map((r) => [r.name, r.history]));
-  // Before: no recorded batched task was cancelled, and no batch child before v11.1 has the marker.
+  // Before (pre-ba6f2af, the same scenario): the parent, with no finished step of its own, published
+  // nothing and ended at once. No batch child before v11.1 has the marker.
+  const before = 'pre-ba6f2af/pre-ba6f2af-batched-cancelled.json';
+  expect(patchesIn(byName.get(before))).not.toContain('cancel-keeps-batch-steps');
+  expect(commandsIn(byName.get(before)).filter((c) => /PartialReport|publishReport/.test(c))).toEqual([]);
+  // Its batch never returned its steps: the parent ended first, and the batch with it.
+  expect(commandsIn(byName.get('pre-ba6f2af/pre-ba6f2af-batched-cancelled%2Fbatch-1.json'))).not.toContain(
+    'WORKFLOW_EXECUTION_COMPLETED',
+  );
+
   for (const name of [...byName.keys()].filter((n) => /%2Fbatch-/.test(n) && !n.startsWith('v11.1/')))
     expect([name, patchesIn(byName.get(name))]).toEqual([
       name,
