@@ -122,3 +122,33 @@ test('a context-length 400 does not fail the task: the steps are split, and a ha
       .sort(),
   );
 }, 300_000);
+
+test("the lead's contextTokens is measured before the call: an oversized synthesis is split as the count says, with no request refused", async () => {
+  // The stand-in keeps its 200,000-token window; config says the lead has 6,000. The token count
+  // (40 long steps: about 11,500 tokens) splits the steps into as many groups as fit 5,000 tokens.
+  const options = await wideConfig(40, undefined, 280);
+  const agents = path.join(options.configDir, 'agents.yaml');
+  const yaml = await fs.readFile(agents, 'utf8');
+  await fs.writeFile(
+    agents,
+    yaml.replace('    maxTokens: 1000\n', '    maxTokens: 1000\n    contextTokens: 6000\n'),
+  );
+  const { report, scheduled } = await runWide(
+    options,
+    'What is everything made of? '.padEnd(300, 'And why? '),
+  );
+  expect(standIn!.stats().errors).toBe(0);
+  expect(scheduled).toEqual([
+    'synthesizeReport',
+    'summarizeSteps',
+    'summarizeSteps',
+    'summarizeSteps',
+    'synthesizeReport',
+  ]);
+  expect(report).toContain('### Steps s1…s14 (14 steps)');
+  expect(referenced(report).sort()).toEqual(
+    planOf(40)
+      .steps.map((s) => s.id)
+      .sort(),
+  );
+}, 300_000);
