@@ -138,7 +138,8 @@ export type StandInReply =
    * the request's `toolName` (or its first tool when it requires none).
    */
   | { kind: 'tool'; input: unknown }
-  | { kind: 'text'; text: string }
+  /** Text; `stopReason: 'max_tokens'` says it was cut off at the request's max_tokens. */
+  | { kind: 'text'; text: string; stopReason?: 'max_tokens' }
   /**
    * Several content blocks in one message, e.g. a call to a tool that was never offered next to the
    * answer: what a model steered by a prompt injection might send.
@@ -713,7 +714,7 @@ interface OutputMessage {
   role: 'assistant';
   model: string;
   content: OutputBlock[];
-  stop_reason: 'tool_use' | 'end_turn';
+  stop_reason: 'tool_use' | 'end_turn' | 'max_tokens';
   stop_sequence: null;
   usage: {
     input_tokens: number;
@@ -754,7 +755,12 @@ function buildMessage(
     role: 'assistant',
     model: request.body.model,
     content: blocks,
-    stop_reason: blocks.some((b) => b.type === 'tool_use') ? 'tool_use' : 'end_turn',
+    stop_reason:
+      reply.kind === 'text' && reply.stopReason
+        ? reply.stopReason
+        : blocks.some((b) => b.type === 'tool_use')
+          ? 'tool_use'
+          : 'end_turn',
     stop_sequence: null,
     // Total input is input_tokens + cache reads + cache writes, as the API reports it.
     usage: {

@@ -314,6 +314,16 @@ describe('callStructured: answers as structured output, through the real SDK and
     if (!result.parsed.ok) expect(result.parsed.problems.join('\n')).toMatch(problem);
   });
 
+  test('an answer cut off at max_tokens is the non-retryable AnswerCutOff, naming the maxTokens to raise', async () => {
+    replies = [{ kind: 'text', text: '{"summary":"thr', stopReason: 'max_tokens' }];
+    const err = asFailure(await rejection(call()));
+    expect(err.type).toBe(FailureTypes.AnswerCutOff);
+    expect(err.nonRetryable).toBe(true);
+    expect(err.message).toBe(
+      'agent "tester": the model\'s submit_count answer was cut off at max_tokens (256): raise maxTokens for "tester" in config/agents.yaml',
+    );
+  });
+
   test('like the real API, the stand-in refuses forced tool use on the 5.5 models', async () => {
     const client = new Anthropic({ apiKey: 'k', baseURL: standIn.url, maxRetries: 0 });
     const tools = [{ name: 'submit_count', input_schema: { type: 'object' as const } }];
