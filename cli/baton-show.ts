@@ -3,7 +3,7 @@
  * pending gate, usage and audit trail.
  */
 import type { Client } from '@temporalio/client';
-import { dependencyOrder, queryTaskTree, stepsOf, type TaskTree } from '../client';
+import { childrenBelow, dependencyOrder, queryTaskTree, stepsOf, type TaskTree } from '../client';
 import { readDraft, shownLocation } from '../activities/report';
 import type { Stores } from '../activities/store';
 import type { TaskStatus } from '../contract/messages';
@@ -39,8 +39,11 @@ function planTree(s: TaskStatus, children: TaskTree['children'], indent = '', na
       const lastLeaf = j === leaves.length - 1;
       lines.push(`${below}${lastLeaf ? '└─' : '├─'} ${leaf}`);
     });
-    if (child && !('error' in child))
-      lines.push(...planTree(child, children, `${below}   `, `child plan of ${step.id}`));
+    // A failed child's status has an error too: a status is told from a query error by its phase.
+    if (child && 'phase' in child)
+      lines.push(
+        ...planTree(child, childrenBelow(children, childId!), `${below}   `, `child plan of ${step.id}`),
+      );
   });
   return lines;
 }

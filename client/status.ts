@@ -125,6 +125,16 @@ export interface TaskTree {
 }
 
 /**
+ * The child tasks a child's own tree may show: all but itself. Rendering a tree through this ends
+ * even when a status names an ancestor as its child.
+ */
+export function childrenBelow(children: TaskTree['children'], id: string): TaskTree['children'] {
+  const rest = new Map(children);
+  rest.delete(id);
+  return rest;
+}
+
+/**
  * The task's status and, level by level, its decomposed steps' child tasks' (each shows its own
  * plan), at most {@link MAX_CHILD_TASKS} of them. A child that does not answer is kept with the error.
  */

@@ -3,7 +3,7 @@
  * results (and the child tasks of decomposed steps), token spend, the report and the audit trail.
  */
 import { shownLocation } from '../activities/report';
-import { dependencyOrder, stepsOf } from '../client';
+import { childrenBelow, dependencyOrder, stepsOf } from '../client';
 import type { AuditEntry, StepStatus, TaskStatus } from '../contract/messages';
 import type { TaskView } from './task-page';
 import {
@@ -115,7 +115,11 @@ function stepItem(step: StepStatus, depth: number, children: TaskView['children'
                       child === undefined
                         ? ''
                         : 'phase' in child
-                          ? planTree(child, children, `${prefix}${step.id}/`)
+                          ? planTree(
+                              child,
+                              childrenBelow(children, step.childWorkflowId),
+                              `${prefix}${step.id}/`,
+                            )
                           : html`<p><small>${child.error}</small></p>`
                     }`
                 : html`<p>
