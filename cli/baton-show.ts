@@ -15,7 +15,12 @@ import { draftLines } from './gate-prompt';
  * The plan as a tree: one branch per step, its details as leaves; a decomposed step's child task's
  * plan (its own status query) nested under it, as deep as it goes.
  */
-function planTree(s: TaskStatus, children: TaskTree['children'], indent = '', name = 'plan'): string[] {
+export function planTree(
+  s: TaskStatus,
+  children: TaskTree['children'],
+  indent = '',
+  name = 'plan',
+): string[] {
   const steps = stepsOf(s);
   if (!s.plan && !steps.length) return [`${indent}${name}: none yet`];
   const lines = [

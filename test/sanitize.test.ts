@@ -39,6 +39,7 @@ import { safeBlock, safeJson, safeText } from '../contract/text';
 import { startInbox } from '../inbox/app';
 import { PROXY_SECRET_HEADER } from '../inbox/options';
 import { pendingFragment } from '../inbox/pending-page';
+import { planTree } from '../cli/baton-show';
 import { taskLive } from '../inbox/task-live';
 import { decisionPanel, decisionResult, taskPage } from '../inbox/task-page';
 import { html, messagePage, type Viewer } from '../inbox/views';
@@ -356,6 +357,19 @@ describe('every surface shows hostile text harmlessly', () => {
     };
     const page = String(await taskLive({ status: s, children: new Map([[childId, failed]]) }));
     expect(page).toContain('Child Q.');
+    // npm run baton -- show nests it the same way.
+    expect(planTree(s, new Map([[childId, failed]]))).toContainEqual(
+      expect.stringContaining('question: Child Q.'),
+    );
+  });
+
+  test('a status naming an ancestor as its child ends the plan tree instead of recursing', async () => {
+    const childId = s.steps[1]!.childWorkflowId!;
+    // The child's own steps name the same child again: a cycle, as no real task makes one.
+    const cycle = new Map([[childId, { ...s, workflowId: childId }]]);
+    const lines = planTree(s, cycle);
+    expect(lines.filter((l) => l.includes('child plan of s2'))).toHaveLength(1);
+    expect(String(await taskLive({ status: s, children: cycle }))).toContain('s2');
   });
 });
 
