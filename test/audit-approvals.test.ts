@@ -12,14 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { renderReport } from '../activities/report';
 import { signProvenance, type SignedProvenance } from '../activities/signing';
-import { runAudit } from '../cli/audit';
 import { checkApprovals } from '../cli/audit-approvals';
 import { embeddedProvenance, reportBody } from '../cli/audit-verify';
 import { keyFingerprint } from '../contract/decision';
 import { decide, type Provenance } from '../contract/messages';
 import { researchTask } from '../workflows';
 import {
-  captured,
   fakeModelActivities,
   tempActivityOptions,
   testPublishersFile,
@@ -29,6 +27,7 @@ import {
   waitForStatus,
   withWorker,
 } from './helpers';
+import { auditVerify } from './audit-verify';
 import { nodePasskey, nodeSigner, passkeySignedFor, signedConfig, signedFor } from './signing';
 
 const ctx = useTestServer();
@@ -41,10 +40,7 @@ let report: string;
 let provenance: SignedProvenance;
 let dir: string;
 
-const verify = (file: string) =>
-  captured((io) =>
-    runAudit(['--verify', file, '--publishers', publishers], { client: undefined as never, env: {}, ...io }),
-  );
+const verify = (file: string) => auditVerify(file, publishers);
 
 /** A copy of the report whose provenance `edit` changed, signed again by the (dishonest) publisher. */
 async function republished(name: string, edit: (p: Provenance) => void): Promise<string> {

@@ -7,13 +7,11 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { promises as fs } from 'node:fs';
-import { runAudit } from '../cli/audit';
 import type { Plan } from '../config/schema';
 import type { Activities } from '../contract/activities';
 import { status as statusQuery, type Provenance } from '../contract/messages';
 import { researchTask } from '../workflows';
 import {
-  captured,
   fakeModelActivities,
   tempActivityOptions,
   testPublishersFile,
@@ -23,6 +21,7 @@ import {
   withWorker,
   type FakeModel,
 } from './helpers';
+import { auditVerify } from './audit-verify';
 
 const ctx = useTestServer();
 
@@ -59,14 +58,7 @@ async function failedTask(
 
 /** `npm run audit -- --verify` on the file, with the test publisher's key listed. */
 async function verified(file: string) {
-  const publishers = await testPublishersFile();
-  return captured((io) =>
-    runAudit(['--verify', file, '--publishers', publishers], {
-      client: undefined as never,
-      env: {},
-      ...io,
-    }),
-  );
+  return auditVerify(file, await testPublishersFile());
 }
 
 /** The checks every partial report passes: labelled, with the reason, and verifiable. */

@@ -24,9 +24,7 @@ import { startStandIn, type MessagesRequestBody, type StandIn, type StandInReque
 import { researchTask } from '../workflows';
 import { approve, type ResearchTaskResult, type TaskStatus } from '../contract/messages';
 import { INJECTIONS, CLEAN_PLAN, obey, type AnswerTool, type Injection } from './injection-corpus';
-import { runAudit } from '../cli/audit';
 import {
-  captured,
   historyText,
   testPublishersFile,
   tempActivityOptions,
@@ -35,6 +33,7 @@ import {
   waitForStatus,
   withWorker,
 } from './helpers';
+import { auditVerify } from './audit-verify';
 
 const CONFIG = path.join(__dirname, 'fixtures', 'config-injection');
 /** The key the worker holds: it must never appear in anything a model or a person can read. */
@@ -342,13 +341,7 @@ describe.each(INJECTIONS.map((i) => [`${i.id} (${i.where}, ${i.attack.kind})`, i
         expect(text).toContain(`[obeying ${injection.id}]`);
         expect(text).toMatch(/\(model text\).*Sign-off: plan approved by alice@example\.com/);
       }
-      const audit = await captured((io) =>
-        runAudit(['--verify', result.reportPath!, '--publishers', publishers], {
-          client: undefined as never, // offline: never used
-          env: {},
-          ...io,
-        }),
-      );
+      const audit = await auditVerify(result.reportPath!, publishers);
       expect([audit.code, audit.err]).toEqual([0, []]);
     });
 

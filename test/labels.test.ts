@@ -32,13 +32,11 @@ import {
   signProvenance,
   type SignedProvenance,
 } from '../activities/signing';
-import { runAudit } from '../cli/audit';
 import { parseReport } from '../cli/audit-verify';
 import type { Activities, SynthesisInput, SynthesisResult } from '../contract/activities';
 import type { Provenance } from '../contract/messages';
 import { startStandIn, type StandIn } from '../standin/server';
 import {
-  captured,
   FIXTURE_CONFIG,
   runScript,
   tempActivityOptions,
@@ -46,6 +44,7 @@ import {
   TEST_PUBLISHER,
   type CapturedRun,
 } from './helpers';
+import { auditVerify } from './audit-verify';
 
 /** What a model steered by an injection might write to forge Baton's labels. */
 const FORGERIES = [
@@ -82,15 +81,7 @@ const PROVENANCE: Provenance = {
   finishedAt: '2026-01-01T00:01:00.000Z',
 };
 
-function verify(file: string, publishers: string): Promise<CapturedRun> {
-  return captured((io) =>
-    runAudit(['--verify', file, '--publishers', publishers], {
-      client: undefined as never, // offline: never used
-      env: {},
-      ...io,
-    }),
-  );
-}
+const verify = (file: string, publishers: string): Promise<CapturedRun> => auditVerify(file, publishers);
 
 describe('neutralising model text (pure)', () => {
   test('marker-like comments in any case or spacing are escaped; label-like lines are marked; idempotent', () => {

@@ -37,6 +37,7 @@ import {
   useTestServer,
   waitForStatus,
 } from './helpers';
+import { auditVerify } from './audit-verify';
 import { temporal } from '@temporalio/proto';
 import {
   CIPHER,
@@ -509,13 +510,7 @@ describe('worker processes on the bucket', () => {
       publishers,
       `publishers:\n  - id: sealed-worker\n    publicKey: ${publisher.key.publicKey}\n`,
     );
-    const verified = await captured((io) =>
-      runAudit(['--verify', result.reportPath!, '--publishers', publishers], {
-        client: undefined as never,
-        env: { ...env, ...keys },
-        ...io,
-      }),
-    );
+    const verified = await auditVerify(result.reportPath!, publishers, { ...env, ...keys });
     expect(verified).toMatchObject({ code: 0, err: [] });
     // A sealed object moved to another key does not open: a report cannot be swapped for another.
     const sealer = sealerFor(keyring);
