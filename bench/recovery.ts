@@ -15,9 +15,9 @@ import { temporal } from '@temporalio/proto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { PROJECT_ROOT } from '../activities/options';
-import { AgentsFileSchema, durationMs } from '../config/schema';
+import { loadConfig } from '../activities/config';
+import { durationMs } from '../config/schema';
 import { researchTask } from '../workflows';
 import type { Ctx } from './sections';
 import type { WorkerProcess } from './processes';
@@ -58,12 +58,11 @@ export async function configWithHeartbeat(from: string, heartbeat: TemporalDurat
   return dir;
 }
 
-/** The heartbeat timeout config/agents.yaml ships with (its specialists'). */
+/** The heartbeat timeout config/agents.yaml ships with (its specialists'), read as workers read config. */
 async function shippedHeartbeat(): Promise<TemporalDuration> {
-  const file = path.join(PROJECT_ROOT, 'config', 'agents.yaml');
-  const agents = AgentsFileSchema.parse(parseYaml(await fs.readFile(file, 'utf8')));
+  const { agents } = await loadConfig(path.join(PROJECT_ROOT, 'config'));
   const specialist = agents.agents.find((a) => a.id !== agents.lead);
-  if (!specialist) throw new Error(`${file} declares no specialist`);
+  if (!specialist) throw new Error('config/agents.yaml declares no specialist');
   return specialist.timeouts.heartbeat;
 }
 
