@@ -268,9 +268,12 @@ test('an approver signs in, approves the plan, watches the steps, and signs off 
       await expect(page.locator('[id="step-s2/c1"]').textContent()).resolves.toContain('depth 1');
       await expect(page.locator('.draft pre').textContent()).resolves.toContain('Claim from s1 [step:s1]');
       const atReport = await handle.query(statusQuery);
-      await expect(page.locator('table tfoot').first().textContent()).resolves.toContain(
-        atReport.usage.inputTokens.toLocaleString('en-US'),
-      );
+      // The live region refreshes on its own poll, apart from the decision panel that shows the draft:
+      // it may still show the totals from before the synthesis until its next refresh.
+      await page
+        .locator('table tfoot', { hasText: atReport.usage.inputTokens.toLocaleString('en-US') })
+        .first()
+        .waitFor({ timeout: 30_000 });
       await shot(page, 'task-report');
 
       // Dave may sign in, but is no approver of this gate: he reads the workflow's refusal.
