@@ -56,6 +56,7 @@ import {
   type SignedProvenance,
 } from './signing';
 import { openStores } from './store';
+import { taskStateActivities } from './task-state';
 import { TOOL_REGISTRY } from './tools';
 
 /** The refusals of one model answer, as an optional field (absent when there were none). */
@@ -130,6 +131,8 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
   };
 
   return {
+    ...taskStateActivities(stores.artifacts),
+
     /** Loads and validates config, and returns what a task with this playbook needs, with the digest. */
     async loadConfigSnapshot(playbookId: string): Promise<ConfigSnapshot> {
       let config;

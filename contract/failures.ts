@@ -47,6 +47,11 @@ export const FailureTypes = {
   ModelOutputInvalid: 'ModelOutputInvalid',
   /** A stored artifact is missing or does not match its hash: every worker reads the same store, so not retried. */
   ArtifactMissing: 'ArtifactMissing',
+  /**
+   * A task continuing as a new run cannot read the state its previous run saved (missing, or not
+   * the state that run saved): every worker reads the same store, so not retried.
+   */
+  TaskStateMissing: 'TaskStateMissing',
   /** A signed-off or partial report of this run is already published, with other content: never replaced. */
   ReportExists: 'ReportExists',
 } as const;

@@ -16,6 +16,9 @@ import type { ChildBounds } from './children';
 
 export const MAX_QUESTION_CHARS = 4000;
 
+/** Most parts a task's state saved at a continue-as-new has (workflows/continue.ts). */
+export const MAX_STATE_PARTS = 64;
+
 export const ResearchTaskInputSchema = z
   .object({
     question: z
@@ -27,6 +30,19 @@ export const ResearchTaskInputSchema = z
       .string()
       .regex(/^[a-z][a-z0-9-]{0,39}$/, 'must be a playbook id such as "research-brief"')
       .default('research-brief'),
+    /**
+     * Set only by the task itself when it continues as a new run while waiting at a gate
+     * (workflows/continue.ts): how many parts its saved state has, and the sha256 of their text. The
+     * state is read from the store under the run it continued from, which the server names, and
+     * checked against the hash; a run started with this field by anyone else finds no state.
+     */
+    continued: z
+      .object({
+        parts: z.number().int().min(1).max(MAX_STATE_PARTS),
+        sha256: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be "sha256:" and 64 hex digits'),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ResearchTaskInput = z.input<typeof ResearchTaskInputSchema>;
@@ -175,7 +191,8 @@ export interface AuditEntry {
     | 'gate-closed'
     | 'plan-refused'
     | 'tool-call-refused'
-    | 'budget-exhausted';
+    | 'budget-exhausted'
+    | 'continued-as-new';
   decision?: Decision;
   /** Who decided; `system` for deadline policies. */
   by?: string;
@@ -401,6 +418,11 @@ export interface Provenance {
   reportKind?: ReportKind;
   /** A partial report's reason: why the task stopped before its report was signed off. */
   stoppedBecause?: string;
+  /**
+   * The runs before `runId`, oldest first, when the task continued as a new run while waiting at a
+   * gate (its history grew too long). Absent when it ran as one run.
+   */
+  earlierRuns?: string[];
 }
 
 export interface ResearchTaskResult {
