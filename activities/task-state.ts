@@ -1,7 +1,7 @@
 /**
  * A task's state saved across a continue-as-new (contract/task-state.ts): JSON parts in the artifact
- * store under `state/<sha256 of the workflow id>/<run id>.<part>.json`, keyed by the run the server
- * says called the activity. Written once; encrypted like every stored object when the codec is on.
+ * store under `state/<sha256 of the workflow id>/<run id>/<state hash>.<part>.json`, keyed by the run
+ * the server says called the activity. Written once; encrypted like every stored object when the codec is on.
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -35,8 +35,16 @@ function caller(): { workflowId: string; runId: string } {
   return execution;
 }
 
-const keyOf = (workflowId: string, runId: string, part: number): string =>
-  `state/${sha256(workflowId).slice(0, 32)}/${runId}.${part}.json`;
+const STATE_HASH = /^sha256:([0-9a-f]{64})$/;
+
+function stateHex(state: unknown): string {
+  const match = typeof state === 'string' ? STATE_HASH.exec(state) : null;
+  if (!match) throw invalid('task state must be named by its hash: "sha256:" and 64 hex digits');
+  return match[1]!.slice(0, 32);
+}
+
+const keyOf = (workflowId: string, runId: string, state: string, part: number): string =>
+  `state/${sha256(workflowId).slice(0, 32)}/${runId}/${stateHex(state)}.${part}.json`;
 
 export function taskStateActivities(store: ObjectStore): TaskStateActivities {
   return {
@@ -45,7 +53,7 @@ export function taskStateActivities(store: ObjectStore): TaskStateActivities {
       if (typeof input.text !== 'string' || input.text.length > STATE_PART_CHARS)
         throw invalid(`task state part ${part} must be text of at most ${STATE_PART_CHARS} characters`);
       const { workflowId, runId } = caller();
-      const key = keyOf(workflowId, runId, part);
+      const key = keyOf(workflowId, runId, input.state, part);
       const body = Buffer.from(input.text, 'utf8');
       if (await store.create(key, body)) return;
       // Saved already: by an earlier attempt of this activity, with the same text.
@@ -62,7 +70,7 @@ export function taskStateActivities(store: ObjectStore): TaskStateActivities {
       if (typeof input.run !== 'string' || !RUN_ID.test(input.run))
         throw invalid('task state run must be a run id (hex digits and dashes)');
       const { workflowId } = caller();
-      const key = keyOf(workflowId, input.run, part);
+      const key = keyOf(workflowId, input.run, input.state, part);
       const body = await store.get(key);
       if (body === undefined)
         throw ApplicationFailure.nonRetryable(

@@ -24,9 +24,30 @@ export function stepOfChild(parentId: string, childId: string): string | undefin
   return STEP_CHILD.exec(childId.slice(parentId.length))?.[1];
 }
 
-/** Reads what the event history holds about the task; needs only the server. */
+/** Most runs of one task read back: a task that waited for months at a gate, continuing every few thousand events. */
+const MAX_RUNS = 1000;
+
+/**
+ * The events of every run of the task, oldest first: `handle`'s run, and the runs it continued
+ * from (a task continues as a new run while it waits at a gate: workflows/continue.ts), as the
+ * server links them.
+ */
+async function eventsOfEveryRun(client: Client, handle: WorkflowHandle): Promise<HistoryEvent[]> {
+  const runs: HistoryEvent[][] = [];
+  let run: WorkflowHandle = handle;
+  for (let i = 0; i < MAX_RUNS; i++) {
+    const events = (await run.fetchHistory()).events ?? [];
+    runs.unshift(events);
+    const earlier = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+    if (!earlier) break;
+    run = client.workflow.getHandle(handle.workflowId, earlier);
+  }
+  return runs.flat();
+}
+
+/** Reads what the event history holds about the task (every run of it); needs only the server. */
 export async function readHistory(client: Client, handle: WorkflowHandle): Promise<HistoryFacts> {
-  const events = (await handle.fetchHistory()).events ?? [];
+  const events = await eventsOfEveryRun(client, handle);
   const walk = new HistoryWalk(handle.workflowId, client.options.loadedDataConverter, events.length);
   for (const event of events) {
     const key = EVENT_KEYS.find((k) => event[k]);
@@ -196,6 +217,8 @@ const ON_EVENT: { [K in EventKey]?: Handler<K> } = {
   async workflowExecutionStartedEventAttributes(walk, a) {
     const input = (await walk.first(a.input?.payloads)) as
       (Partial<SubtaskInput> & { playbook?: unknown }) | undefined;
+    // A run that continued from another says what the first said: the first run's input is the task's.
+    if (walk.facts.input) return;
     const question = typeof input?.question === 'string' ? input.question : null;
     walk.facts.input = {
       question,

@@ -139,6 +139,11 @@ export interface DevServerOptions {
   searchAttributes?: DevServerConfig['searchAttributes'];
   /** Receives one human-readable line per step (which CLI, where the server listens); default: silent. */
   log?: (line: string) => void;
+  /**
+   * Server dynamic config (`--dynamic-config-value key=value`), e.g.
+   * `{ 'limit.historyCount.suggestContinueAsNew': 40 }` for a test of long waits.
+   */
+  dynamicConfig?: Record<string, string | number | boolean>;
 }
 
 /** A running dev server, from {@link startDevServer}. */
@@ -205,6 +210,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
         namespace,
         dbFilename,
         searchAttributes: options.searchAttributes,
+        extraArgs: Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => [
+          '--dynamic-config-value',
+          `${key}=${JSON.stringify(value)}`,
+        ]),
       },
     });
   } catch (err) {

@@ -27,7 +27,7 @@ import {
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { durationMs, type ConfigSnapshot, type ResolvedGate } from '../config/schema';
+import { type ConfigSnapshot, type ResolvedGate } from '../config/schema';
 import { clip, measure } from '../contract/bounds';
 import * as messages from '../contract/messages';
 import {
@@ -42,13 +42,14 @@ import {
   type Decision,
   type DecisionPayload,
   type Gate,
-  type PendingGate,
   type Phase,
   type TaskStatus,
 } from '../contract/messages';
 import { FailureTypes } from '../contract/failures';
+import { CONTINUE_AT_GATES, continueSuggested } from './continue';
 import { recordRefusal, refusedEntry, sizeRefusal } from './refusals';
-import { approvalOf, nextInstance, signatureRefusal } from './signatures';
+import { nextTimer, onTimer, openGate, reopenGate } from './gate-timers';
+import { approvalOf, signatureRefusal } from './signatures';
 import { now } from './status';
 
 /** How a gate closed. */
@@ -57,21 +58,13 @@ export type GateOutcome =
   | { kind: 'reject'; by: string; comment?: string }
   | { kind: 'requestChanges'; by: string; comment: string; rerunSteps: string[] };
 
-/** A reminder of an open gate: when it is due, and its label (the duration after opening, as configured). */
-interface Reminder {
-  at: number;
-  label: string;
+/** The gate is still open, but the task should continue as a new run first (workflows/continue.ts). */
+export interface ContinueOutcome {
+  kind: 'continue';
 }
 
-/** A gate being waited on: the gate, its config, what status shows of it, and when timers are due. */
-interface Waiting {
-  gate: Gate;
-  config: ResolvedGate;
-  open: PendingGate;
-  /** Workflow time (ms) of the current deadline; escalation moves it. */
-  deadlineAt: number | undefined;
-  reminders: Reminder[];
-}
+/** Decisions by signal a resuming task holds, at most, until its state is back. */
+const MAX_HELD_DECISIONS = 20;
 
 /** A refused decision, as the Update's caller sees it: not retryable, since it would be refused again. */
 const refused = (reason: string): ApplicationFailure =>
@@ -85,10 +78,20 @@ export class Gatekeeper {
   private outcome: GateOutcome | undefined;
   /** Whether decisions must be signed: the playbook says so, in workflow code that checks it. */
   private signed = false;
+  /**
+   * Decisions by signal held while the task continues as a new run (workflows/continue.ts), to be
+   * taken when {@link releaseDecisions} comes; decisions by Update are asked to come again.
+   * `resuming`: the new run reads its state back, which replaces the audit trail, so every
+   * decision waits. `handing-over`: this run saves its state; a decision it would take waits (and
+   * keeps the task in this run), one it refuses is refused at once.
+   */
+  private held: { while: 'resuming' | 'handing-over'; decisions: (() => void)[] } | undefined;
+  /** Set when the task's state is too large to carry to a new run: it no longer hands over. */
+  private staying = false;
 
   constructor(
-    private readonly status: TaskStatus,
-    private readonly setPhase: (phase: Phase) => void,
+    readonly status: TaskStatus,
+    readonly setPhase: (phase: Phase) => void,
     /** The task's config once loaded (decisions arriving before are refused: no gate is open). */
     private readonly config: () => ConfigSnapshot | undefined,
   ) {}
@@ -105,12 +108,12 @@ export class Gatekeeper {
     return this.config()?.playbook.limits.maxRevisions ?? 0;
   }
 
-  private audit(entry: Omit<AuditEntry, 'at'>): void {
+  audit(entry: Omit<AuditEntry, 'at'>): void {
     this.status.audit.push({ at: now(), ...entry });
   }
 
   /** Whom a task waits for, for `temporal workflow list --query`. */
-  private publish(): void {
+  publish(): void {
     if (!this.config()?.searchAttributes) return;
     const open = this.status.pendingGate;
     const waitingFor = open ? open.approvers.filter((a) => !open.approvals.some((x) => x.by === a)) : [];
@@ -229,6 +232,20 @@ export class Gatekeeper {
   signal(decision: Decision, payload: unknown): void {
     const size = measure(payload);
     const tooLarge = sizeRefusal(size);
+    const held = this.held?.decisions;
+    if (this.held?.while === 'resuming') {
+      // The state being read back replaces the audit trail: kept until then, within bounds.
+      if (tooLarge === undefined && held!.length < MAX_HELD_DECISIONS)
+        held!.push(() => this.signal(decision, payload));
+      else {
+        const reason =
+          tooLarge ??
+          `more than ${MAX_HELD_DECISIONS} decisions arrived while the task was reading its state back`;
+        const entry = refusedEntry(decision, payload, reason, size, null);
+        held!.push(() => recordRefusal(this.status.audit, entry));
+      }
+      return;
+    }
     // v5: an oversized payload is refused before it is parsed. Before, one within the schema's
     // limits (a long comment in multi-byte characters) could be accepted: replayed as it ran.
     // v7: a passkey decision by signal is taken only by a task whose history says so (the
@@ -237,6 +254,11 @@ export class Gatekeeper {
       tooLarge !== undefined && patched('bounded-decisions')
         ? tooLarge
         : this.check(decision, payload, () => patched('passkey-decisions'));
+    if (refusal === undefined && held) {
+      // Checked again when taken: other decisions held before it may change the answer.
+      held.push(() => this.signal(decision, payload));
+      return;
+    }
     if (refusal === undefined) {
       this.apply(decision, DecisionPayloadSchema.parse(payload), 'signal');
       return;
@@ -244,6 +266,27 @@ export class Gatekeeper {
     const entry = refusedEntry(decision, payload, refusal, size, this.status.pendingGate?.gate ?? null);
     recordRefusal(this.status.audit, entry);
     log.warn('decision refused', { decision, reason: clip(refusal, MAX_REFUSAL_REASON_CHARS) });
+  }
+
+  /**
+   * Decisions wait until {@link releaseDecisions}: in a run that continued from another, before its
+   * first await (`resuming`: the state read back holds the gate they are for), and while this run
+   * saves its state to continue (`handing-over`).
+   */
+  holdDecisions(during: 'resuming' | 'handing-over'): void {
+    this.held = { while: during, decisions: [] };
+  }
+
+  /** Whether a decision is held that this run would take: then it does not continue as a new run. */
+  holdsDecisions(): boolean {
+    return (this.held?.decisions.length ?? 0) > 0;
+  }
+
+  /** Held decisions are taken, in the order they came. */
+  releaseDecisions(): void {
+    const held = this.held?.decisions ?? [];
+    this.held = undefined;
+    for (const take of held) take();
   }
 
   /** The Update's validator: throws the refusal, which fails the Update for its caller. */
@@ -254,6 +297,10 @@ export class Gatekeeper {
       log.warn('decision refused', { reason: tooLarge, via: 'update' });
       throw refused(tooLarge);
     }
+    if (this.held)
+      throw refused(
+        'the task is continuing as a new run (its history grew long): send the decision again in a moment',
+      );
     const { decision, ...payload } = (request ?? {}) as { decision?: unknown };
     if (decision !== 'approve' && decision !== 'reject' && decision !== 'requestChanges') {
       throw refused('malformed decide request: decision must be "approve", "reject" or "requestChanges"');
@@ -281,115 +328,38 @@ export class Gatekeeper {
    * Reminders and the deadline are timers raced against a decision ({@link onTimer} says what a
    * timer that won means); the loop's awaits are all here, so a decision resumes the task at once.
    */
-  async wait(gate: Gate, config: ResolvedGate, subject?: string): Promise<GateOutcome | undefined> {
+  async wait(
+    gate: Gate,
+    config: ResolvedGate,
+    subject?: string,
+    resumed = false,
+  ): Promise<GateOutcome | ContinueOutcome | undefined> {
     if (!config.required) return undefined;
-    const waiting = this.open(gate, config, subject);
+    if (!resumed) this.outcome = undefined;
+    const waiting = resumed
+      ? reopenGate(this, gate, config)
+      : openGate(this, gate, config, subject, this.signed);
+    // v13: when the server suggests it, the task continues as a new run (workflows/continue.ts).
+    const mayContinue = patched(CONTINUE_AT_GATES) && !this.staying;
+    const decided = (): boolean => this.outcome !== undefined || (mayContinue && continueSuggested());
     while (!this.outcome) {
-      const reminder = waiting.reminders.find((r) => !waiting.open.reminders.includes(r.label));
-      const wakeAt = Math.min(reminder?.at ?? Infinity, waiting.deadlineAt ?? Infinity);
-      if (wakeAt === Infinity) {
-        await condition(() => this.outcome !== undefined);
-        break;
-      }
-      if (await condition(() => this.outcome !== undefined, Math.max(1, wakeAt - Date.now()))) break;
-      // The timer won the race, but a decision may have been applied in the same workflow task:
-      // a decision accepted (and audited) is never overridden by the deadline policy.
+      const { reminder, wakeAt } = nextTimer(waiting);
+      const woken =
+        wakeAt === Infinity
+          ? await condition(decided).then(() => true)
+          : await condition(decided, Math.max(1, wakeAt - Date.now()));
+      // A decision applied in the same workflow task as a timer or the suggestion wins: a decision
+      // accepted (and audited) is never overridden by the deadline policy, nor kept waiting.
       if (this.outcome) break;
-      this.onTimer(waiting, reminder);
+      if (woken) return { kind: 'continue' };
+      this.outcome = onTimer(this, waiting, reminder);
     }
     return this.close(gate);
   }
 
-  /**
-   * Opens the gate: pending in status (with its instance and `subject`, what it decides on),
-   * audited and published, with its reminders and deadline.
-   */
-  private open(gate: Gate, config: ResolvedGate, subject: string | undefined): Waiting {
-    this.outcome = undefined;
-    this.setPhase(gate === 'plan' ? 'awaiting-plan-approval' : 'awaiting-report-approval');
-    const openedAt = Date.now();
-    const deadlineAt = config.deadline ? openedAt + durationMs(config.deadline) : undefined;
-    const reminders = config.reminders.map((r) => ({ at: openedAt + durationMs(r), label: String(r) }));
-    const open: PendingGate = {
-      gate,
-      since: now(),
-      stage: 'primary',
-      approvers: config.approvers,
-      quorum: config.quorum,
-      approvals: [],
-      deadline: deadlineAt === undefined ? undefined : new Date(deadlineAt).toISOString(),
-      reminders: [],
-      instance: nextInstance(this.status.audit),
-      subject,
-      signed: this.signed,
-    };
-    this.status.pendingGate = open;
-    this.audit({
-      gate,
-      event: 'gate-opened',
-      via: 'system',
-      reason: `waiting for ${config.quorum} of: ${config.approvers.join(', ')}`,
-    });
-    this.publish();
-    return { gate, config, open, deadlineAt, reminders };
-  }
-
-  /** A timer fired with no decision: a reminder is due, or the deadline passed. */
-  private onTimer(waiting: Waiting, reminder: Reminder | undefined): void {
-    const { gate, open, deadlineAt } = waiting;
-    if (reminder && reminder.at <= Date.now() && reminder.at < (deadlineAt ?? Infinity)) {
-      open.reminders.push(reminder.label);
-      this.audit({
-        gate,
-        event: 'reminder',
-        via: 'system',
-        reason: `${reminder.label} after opening; still waiting for ${open.approvers.join(', ')}`,
-      });
-      return;
-    }
-    const { config } = waiting;
-    const escalation =
-      open.stage === 'primary' && config.onDeadline === 'escalate' ? config.escalation : undefined;
-    if (escalation) this.escalate(waiting, escalation);
-    else this.applyDeadlinePolicy(waiting);
-  }
-
-  /** The primary approvers' deadline passed: the escalation approvers decide, by a new deadline. */
-  private escalate(waiting: Waiting, escalation: NonNullable<ResolvedGate['escalation']>): void {
-    const { gate, config, open } = waiting;
-    waiting.deadlineAt = Date.now() + durationMs(escalation.deadline);
-    open.stage = 'escalated';
-    open.approvers = escalation.approvers;
-    open.quorum = escalation.quorum;
-    open.deadline = new Date(waiting.deadlineAt).toISOString();
-    this.audit({
-      gate,
-      event: 'escalated',
-      via: 'system',
-      reason: `deadline ${config.deadline} passed; now waiting for ${escalation.quorum} of: ${escalation.approvers.join(', ')}`,
-    });
-    this.publish();
-  }
-
-  /** The last deadline passed with no decision: the policy decides (auto-approve or reject). */
-  private applyDeadlinePolicy({ gate, config, open }: Waiting): void {
-    const policy = open.stage === 'escalated' ? config.escalation!.onDeadline : config.onDeadline;
-    this.audit({
-      gate,
-      event: 'deadline',
-      via: 'system',
-      by: 'system',
-      reason: `no decision by ${open.deadline}; policy: ${policy}`,
-    });
-    this.outcome =
-      policy === 'auto-approve'
-        ? {
-            kind: 'approve',
-            approvals: [
-              { by: 'system (auto-approve)', at: now(), comment: `deadline passed; policy ${policy}` },
-            ],
-          }
-        : { kind: 'reject', by: 'system', comment: 'deadline passed' };
+  /** The task's state is too large to carry to a new run: it waits on in this one. */
+  stayInThisRun(): void {
+    this.staying = true;
   }
 
   /** Closes the gate on its outcome: audited, a change request counted, no longer pending. */

@@ -17,6 +17,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  ContinueAsNew,
   isCancellation,
   log,
   patched,
@@ -32,7 +33,9 @@ import * as messages from '../contract/messages';
 import {
   BATON_PHASE,
   ResearchTaskInputSchema,
+  type ArtifactRef,
   type BatchInput,
+  type Gate,
   type BatchResult,
   type Phase,
   type Provenance,
@@ -46,6 +49,7 @@ import { BatchInputSchema, inputProblems, SubtaskInputSchema } from '../contract
 import { assemblePartialReport, loadConfigSnapshot, publishReport } from './calls';
 import { CANCEL_KEEPS_BATCH_STEPS } from './batches';
 import { verifiedChild } from './children';
+import { handOver, resumeTask } from './continue';
 import { Gatekeeper } from './gates';
 import { markCancelled, newStatus, now, provenanceOf, refusalsIn } from './status';
 import { TaskRun } from './task-run';
@@ -63,7 +67,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     typeof raw.playbook === 'string' ? raw.playbook : 'research-brief',
     0,
   );
-  const startedAt = now();
+  let startedAt = now();
   let config: ConfigSnapshot | undefined;
   const setPhase = (phase: Phase): void => {
     status.phase = phase;
@@ -71,8 +75,10 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     if (config?.searchAttributes) upsertSearchAttributes([{ key: BATON_PHASE, value: phase }]);
   };
   const gates = new Gatekeeper(status, setPhase, () => config);
-  // Before the first await, so that a decision sent right after start is never lost.
+  // Before the first await, so that a decision sent right after start is never lost; a task that
+  // continued as a new run holds decisions until its state (its open gate) is back.
   gates.handleMessages();
+  if (raw.continued !== undefined) gates.holdDecisions('resuming');
 
   const fail = (err: unknown): never => {
     setPhase('failed');
@@ -91,52 +97,91 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
   status.question = input.question;
   status.playbook = input.playbook;
 
-  const approvals: Provenance['approvals'] = [];
+  let approvals: Provenance['approvals'] = [];
+  let earlierRuns: string[] = [];
   const provenance = (snapshot: ConfigSnapshot): Provenance =>
-    provenanceOf(status, snapshot, { runId: info.runId, startedAt, approvals });
+    provenanceOf(status, snapshot, { runId: info.runId, startedAt, approvals, earlierRuns });
 
   let run: TaskRun | undefined;
   try {
     setPhase('loading-config');
-    const snapshot = await loadConfigSnapshot(input.playbook);
+    // A task that continued as a new run (workflows/continue.ts) takes up its state, at its gate.
+    let resumedAt: Gate | undefined;
+    let snapshot: ConfigSnapshot;
+    if (input.continued) {
+      const state = await resumeTask(input.continued);
+      Object.assign(status, state.status);
+      ({ config: snapshot, startedAt, approvals, earlierRuns } = state);
+      resumedAt = status.pendingGate?.gate;
+      if (!resumedAt)
+        throw ApplicationFailure.nonRetryable(
+          'the state read back has no open gate to wait at',
+          FailureTypes.TaskStateMissing,
+        );
+    } else {
+      snapshot = await loadConfigSnapshot(input.playbook);
+      status.configDigest = snapshot.digest;
+      if (snapshot.playbook.budget) status.budget = { ...snapshot.playbook.budget };
+    }
     config = snapshot;
-    status.configDigest = snapshot.digest;
-    if (snapshot.playbook.budget) status.budget = { ...snapshot.playbook.budget };
     if (snapshot.playbook.decisions === 'signed') gates.requireSignatures();
+    gates.releaseDecisions();
     run = new TaskRun(status, { config: snapshot }, setPhase);
     const rejected = (): ResearchTaskResult => {
       setPhase('rejected');
       return { outcome: 'rejected', workflowId: info.workflowId, provenance: provenance(snapshot) };
     };
-
-    let plan = await run.plan();
-    for (;;) {
-      const outcome = await gates.wait('plan', snapshot.gates.plan, planSubject(plan));
-      if (!outcome) break;
-      if (outcome.kind === 'approve') {
-        approvals.push(...outcome.approvals.map((a) => ({ gate: 'plan' as const, ...a })));
-        break;
+    /** Waits at a gate; when the history has grown long, continues as a new run waiting there. */
+    const decide = async (gate: Gate, subject: string | undefined) => {
+      for (;;) {
+        const outcome = await gates.wait(gate, snapshot.gates[gate], subject, resumedAt === gate);
+        if (outcome?.kind !== 'continue') {
+          resumedAt = undefined;
+          return outcome;
+        }
+        const task = {
+          status,
+          config: snapshot,
+          startedAt,
+          approvals,
+          earlierRuns: [...earlierRuns, info.runId],
+        };
+        await handOver(input, gates, task, gate);
+        // Still here: a decision came while the state was saved, or it could not be carried.
+        resumedAt = gate;
       }
-      if (outcome.kind === 'reject') return rejected();
-      plan = await run.plan({ by: outcome.by, comment: outcome.comment });
+    };
+
+    let report: ArtifactRef;
+    if (resumedAt === 'report') report = status.report!.artifact!;
+    else {
+      let plan = resumedAt === 'plan' ? status.plan! : await run.plan();
+      for (;;) {
+        const outcome = await decide('plan', planSubject(plan));
+        if (!outcome) break;
+        if (outcome.kind === 'approve') {
+          approvals.push(...outcome.approvals.map((a) => ({ gate: 'plan' as const, ...a })));
+          break;
+        }
+        if (outcome.kind === 'reject') return rejected();
+        plan = await run.plan({ by: outcome.by, comment: outcome.comment });
+      }
+      await run.execute(plan);
+      report = (await run.synthesize()).report;
     }
 
-    await run.execute(plan);
-
-    let report = await run.synthesize();
     for (;;) {
       let draftHash: string | undefined;
-      // v2: approvers get the draft as a labelled file to read before they decide.
-      if (snapshot.gates.report.required && patched('draft-preview-before-report-gate')) {
-        const draft = await publishReport({
-          report: report.report,
-          provenance: provenance(snapshot),
-          kind: 'draft',
-        });
-        status.report = { artifact: report.report, draftPath: draft.path };
+      if (resumedAt === 'report') {
+        // The draft was published by an earlier run, and the gate decides on it.
+        draftHash = status.pendingGate?.subject;
+      } else if (snapshot.gates.report.required && patched('draft-preview-before-report-gate')) {
+        // v2: approvers get the draft as a labelled file to read before they decide.
+        const draft = await publishReport({ report, provenance: provenance(snapshot), kind: 'draft' });
+        status.report = { artifact: report, draftPath: draft.path };
         draftHash = draft.contentHash;
       }
-      const outcome = await gates.wait('report', snapshot.gates.report, draftHash);
+      const outcome = await decide('report', draftHash);
       if (!outcome) break;
       if (outcome.kind === 'approve') {
         approvals.push(...outcome.approvals.map((a) => ({ gate: 'report' as const, ...a })));
@@ -145,22 +190,23 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
       if (outcome.kind === 'reject') return rejected();
       const change = { by: outcome.by, comment: outcome.comment };
       if (outcome.rerunSteps.length) await run.rerun(outcome.rerunSteps, change);
-      report = await run.synthesize(change);
+      report = (await run.synthesize(change)).report;
     }
 
     setPhase('publishing');
     const final = provenance(snapshot);
-    const published = await publishReport({ report: report.report, provenance: final, kind: 'final' });
-    status.report = { artifact: report.report, path: published.path };
+    const published = await publishReport({ report, provenance: final, kind: 'final' });
+    status.report = { artifact: report, path: published.path };
     setPhase('completed');
     return {
       outcome: 'completed',
       workflowId: info.workflowId,
       reportPath: published.path,
-      report: report.report,
+      report,
       provenance: { ...final, contentHash: published.contentHash, reportKind: 'final' },
     };
   } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
     if (!config) return fail(err);
     const snapshot = config;
     if (!isCancellation(err)) {

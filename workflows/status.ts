@@ -51,6 +51,8 @@ export interface ProvenanceContext {
   runId: string;
   startedAt: string;
   approvals: Provenance['approvals'];
+  /** The runs before this one, when the task continued as a new run (workflows/continue.ts). */
+  earlierRuns?: string[];
 }
 
 /** The provenance of the task's report as of now: config, agents used, usage, approvals, audit trail. */
@@ -76,5 +78,6 @@ export function provenanceOf(
     ...(status.budget ? { budget: status.budget } : {}),
     startedAt: context.startedAt,
     finishedAt: now(),
+    ...(context.earlierRuns?.length ? { earlierRuns: context.earlierRuns } : {}),
   };
 }

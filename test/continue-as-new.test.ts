@@ -1,0 +1,193 @@
+/**
+ * Long waits at a gate (workflows/continue.ts), on a real dev server of this file's own whose
+ * suggestion to continue as new comes after 40 events (Temporal's default is 4,096; the warning
+ * comes at 10,240): a task whose history grows while it waits continues as a new run at the same
+ * gate opening, keeping its audit trail, approvals and state; a signed decision made for the
+ * opening before the hand-over still holds after it; the audit export reads every run. Nobody can
+ * hand a task a state of their own through its input.
+ */
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { researchTask } from '../workflows';
+import { approve, decide, SEARCH_ATTRIBUTES, type TaskStatus } from '../contract/messages';
+import { startDevServer, type DevServer } from '../local/temporal';
+import { collectAudit } from '../cli/audit-collect';
+import { reportReader } from '../workers/store';
+import {
+  fakeModelActivities,
+  readUntil,
+  tempActivityOptions,
+  uniqueId,
+  withWorker,
+  type TestContext,
+} from './helpers';
+import { asSignal, nodeSigner, signedConfig, signedFor } from './signing';
+import { status as statusQuery } from '../contract/messages';
+
+/** Events after which this file's server suggests continuing as new. */
+const SUGGEST_AFTER = 40;
+
+let server: DevServer;
+const ctx = {} as TestContext;
+
+beforeAll(async () => {
+  server = await startDevServer({
+    searchAttributes: [...SEARCH_ATTRIBUTES],
+    dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': SUGGEST_AFTER },
+  });
+  Object.assign(ctx, { client: server.env.client, nativeConnection: server.env.nativeConnection });
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** The task's status, from its latest run (a query during a hand-over may find no worker yet: not yet). */
+const statusWhen = (handle: WorkflowHandle, predicate: (s: TaskStatus) => boolean, what: string) =>
+  readUntil(() => handle.query(statusQuery), predicate, what, 60_000);
+
+const runIdOf = async (handle: WorkflowHandle): Promise<string> => (await handle.describe()).runId;
+
+const waitingAt = (gate: 'plan' | 'report') => (s: TaskStatus) =>
+  s.pendingGate?.gate === gate && s.phase === `awaiting-${gate}-approval`;
+
+test('a task waiting at its plan gate continues as a new run when its history grows, keeping its gate, audit and approvals', async () => {
+  const options = await tempActivityOptions();
+  const { activities, calls } = fakeModelActivities(options);
+  await withWorker(ctx, activities, async (taskQueue) => {
+    const handle = await ctx.client.workflow.start(researchTask, {
+      taskQueue,
+      workflowId: uniqueId('long-wait'),
+      args: [{ question: 'Which angles matter?', playbook: 'gated' }],
+    });
+    const first = handle.firstExecutionRunId;
+    const opened = await statusWhen(handle, waitingAt('plan'), 'the plan gate');
+    expect(opened.audit.filter((e) => e.event === 'gate-opened')).toHaveLength(1);
+
+    // Someone who may not decide keeps sending decisions: each is refused, and the history grows.
+    let sent = 0;
+    while ((await runIdOf(handle)) === first) {
+      await handle.signal(approve, { by: 'mallory', comment: `attempt ${++sent}` });
+      expect(sent).toBeLessThan(SUGGEST_AFTER);
+    }
+    const resumed = await statusWhen(handle, waitingAt('plan'), 'the plan gate in the new run');
+    const second = await runIdOf(handle);
+    expect(second).not.toBe(first);
+
+    // The same opening: nothing re-opened, re-planned or re-audited; every refusal kept.
+    expect(resumed.pendingGate).toMatchObject({ gate: 'plan', instance: opened.pendingGate!.instance });
+    expect(resumed.pendingGate!.since).toBe(opened.pendingGate!.since);
+    expect(resumed.audit.filter((e) => e.event === 'gate-opened')).toHaveLength(1);
+    expect(resumed.audit.filter((e) => e.event === 'continued-as-new')).toEqual([
+      expect.objectContaining({ gate: 'plan', via: 'system' }),
+    ]);
+    const refusedBeforeHandOver = resumed.audit.filter((e) => e.by === 'mallory' && e.accepted === false);
+    expect(refusedBeforeHandOver.length).toBeGreaterThan(0);
+    expect(refusedBeforeHandOver.length).toBeLessThanOrEqual(sent);
+    expect(resumed.plan).toEqual(opened.plan);
+    expect(calls.plan).toHaveLength(1);
+
+    // The new run takes decisions as the first would have.
+    await handle.signal(approve, { by: 'alice', comment: 'go' });
+    // By the report gate the history is long again: the task hands over there too.
+    const { run: third } = await readUntil(
+      async () => ({ run: await runIdOf(handle), status: await handle.query(statusQuery) }),
+      ({ run, status }) => run !== second && waitingAt('report')(status),
+      'the report gate in a third run',
+      60_000,
+    );
+    expect(third).not.toBe(first);
+    const result = await handle.executeUpdate(decide, {
+      args: [{ decision: 'approve', by: 'bob', gate: 'report' }],
+    });
+    expect(result).toMatchObject({ accepted: true, outcome: 'approved' });
+
+    const done = await handle.result();
+    expect(done.outcome).toBe('completed');
+    expect(done.provenance.runId).toBe(third);
+    expect(done.provenance.earlierRuns).toEqual([first, second]);
+    expect(done.provenance.approvals.map((a) => [a.gate, a.by])).toEqual([
+      ['plan', 'alice'],
+      ['report', 'bob'],
+    ]);
+    expect(done.provenance.audit.filter((e) => e.event === 'continued-as-new').map((e) => e.gate)).toEqual([
+      'plan',
+      'report',
+    ]);
+    expect(calls.step).toHaveLength(3);
+    expect(calls.synthesis).toHaveLength(1);
+
+    // The audit export reads every run: the plan and the decisions of the first, the report of the last.
+    const record = await collectAudit(ctx.client, handle.workflowId, {
+      readReport: reportReader({
+        BATON_ARTIFACT_DIR: options.artifactDir,
+        BATON_REPORT_DIR: options.reportDir,
+      }),
+    });
+    expect(record.workflow.runId).toBe(third);
+    const history = record.history;
+    expect(history?.input).toEqual({ question: 'Which angles matter?', playbook: 'gated' });
+    expect(
+      history?.signals.filter((s) => s.payload && JSON.stringify(s.payload).includes('mallory')),
+    ).toHaveLength(sent);
+    expect(history?.stepRuns.map((r) => r.step).sort()).toEqual(['s1', 's2', 's3']);
+    expect(history?.close?.event).toBe('completed');
+  });
+}, 180_000);
+
+test('a signed decision made for the gate before the task continued as a new run holds after it', async () => {
+  const keys = { alice: nodeSigner('alice'), bob: nodeSigner('bob'), carol: nodeSigner('carol') };
+  const { activities } = fakeModelActivities(await tempActivityOptions(await signedConfig(keys)));
+  await withWorker(ctx, activities, async (taskQueue) => {
+    const handle = await ctx.client.workflow.start(researchTask, {
+      taskQueue,
+      workflowId: uniqueId('long-wait-signed'),
+      args: [{ question: 'Which angles matter?', playbook: 'signed' }],
+    });
+    await statusWhen(handle, waitingAt('plan'), 'the plan gate');
+    // Signed for this opening (its instance and plan), sent only after the hand-over.
+    const byAlice = await signedFor(
+      ctx.client,
+      handle.workflowId,
+      { decision: 'approve', by: 'alice' },
+      keys.alice,
+    );
+    while ((await runIdOf(handle)) === handle.firstExecutionRunId) {
+      await handle.signal(approve, { by: 'mallory' });
+    }
+    await statusWhen(handle, waitingAt('plan'), 'the plan gate in the new run');
+    await handle.signal(approve, asSignal(byAlice));
+    const after = await statusWhen(
+      handle,
+      (s) => (s.pendingGate?.approvals.length ?? 0) === 1,
+      "alice's approval in the new run",
+    );
+    expect(after.pendingGate?.approvals).toEqual([expect.objectContaining({ by: 'alice', signed: true })]);
+    await handle.terminate('done with the test');
+  });
+}, 180_000);
+
+test('a task started with a state of its own ("continued" in its input) is refused: only a run the server continued reads one', async () => {
+  const { activities, calls } = fakeModelActivities(await tempActivityOptions());
+  await withWorker(ctx, activities, async (taskQueue) => {
+    const handle = await ctx.client.workflow.start(researchTask, {
+      taskQueue,
+      workflowId: uniqueId('forged-state'),
+      args: [
+        {
+          question: 'Which angles matter?',
+          playbook: 'gated',
+          continued: { parts: 1, sha256: `sha256:${'0'.repeat(64)}` },
+        },
+      ],
+    });
+    const failure = await handle.result().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect(String((failure as WorkflowFailedError).cause?.message)).toMatch(
+      /invalid researchTask input: continued: is set only by a task continuing as a new run/,
+    );
+    expect(calls.plan).toHaveLength(0);
+  });
+}, 60_000);
