@@ -9,3 +9,4 @@ export * from './pending';
 export * from './status';
 export * from './tasks';
 export * from './watch';
+export * from './drafts';

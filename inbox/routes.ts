@@ -6,16 +6,35 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { createHash } from 'node:crypto';
 import type { Context, Hono } from 'hono';
-import { readDraft } from '../activities/report';
+import { LRUCache } from 'lru-cache';
+import { getArtifact } from '../activities/artifacts';
+import { readDraft, readPublished } from '../activities/report';
 import type { Stores } from '../activities/store';
-import { decideTask, listPending, queryStatus, queryTaskTree, type DecisionOutcome } from '../client';
+import {
+  decideTask,
+  listPending,
+  planDelta,
+  previousOf,
+  queryStatus,
+  queryTaskTree,
+  textDiff,
+  versionsOf,
+  type DecisionOutcome,
+} from '../client';
 import { BATON_AWAITING, BATON_PENDING_GATE, BATON_PHASE, type TaskStatus } from '../contract/messages';
 import { safeText } from '../contract/text';
 import { carriesAssertion, passkeyRequest, requestFromForm } from './passkeys';
 import { pendingFragment, pendingPage, type PendingRow } from './pending-page';
 import type { Env } from './session';
 import { taskLive } from './task-live';
-import { decisionPanel, decisionResult, taskPage, type Draft, type TaskView } from './task-page';
+import {
+  decisionPanel,
+  decisionResult,
+  taskPage,
+  type Changes,
+  type Draft,
+  type TaskView,
+} from './task-page';
 import {
   clearDecisionResult,
   FINAL_PHASES,
@@ -41,6 +60,12 @@ export interface RouteOptions {
 const MAX_LISTED = 100;
 const MAX_DRAFT_CHARS = 512 * 1024;
 
+/** A text read through the store, cut at {@link MAX_DRAFT_CHARS}. */
+const bounded = (text: string): string =>
+  text.length > MAX_DRAFT_CHARS
+    ? `${text.slice(0, MAX_DRAFT_CHARS)}\n\n[… cut at ${MAX_DRAFT_CHARS} characters]`
+    : text;
+
 /** A short digest of rendered HTML: a live region's poll carries it, and gets 204 while it holds. */
 const digest = async (content: Html): Promise<string> =>
   createHash('sha256')
@@ -59,21 +84,64 @@ const gateKey = (status: TaskStatus): string =>
 async function draftOf(stores: Stores, status: TaskStatus): Promise<Draft | undefined> {
   if (status.pendingGate?.gate !== 'report' || !status.report) return undefined;
   try {
-    const text = await readDraft(stores, status.report);
-    return {
-      text:
-        text.length > MAX_DRAFT_CHARS
-          ? `${text.slice(0, MAX_DRAFT_CHARS)}\n\n[… cut at ${MAX_DRAFT_CHARS} characters]`
-          : text,
-    };
+    return { text: bounded(await readDraft(stores, status.report)) };
   } catch (err) {
     return { error: (err as Error).message };
   }
 }
 
+/** The published report of a finished task, through the store, or why it cannot be read. */
+async function publishedOf(stores: Stores, status: TaskStatus): Promise<Draft | undefined> {
+  if (!status.report?.path || !FINAL_PHASES.includes(status.phase)) return undefined;
+  return readPublished(stores.reports, status.report.path).then(
+    (text) => ({ text: bounded(text) }),
+    (err: Error) => ({ error: err.message }),
+  );
+}
+
+/**
+ * What changed at a gate that re-opened after a request for changes, against the version it showed
+ * before (client/drafts.ts reads them from the task's history); cached by the version shown, so a
+ * panel refreshing itself reads the history once per version.
+ */
+function changeFinder(client: Client, stores: Stores): (status: TaskStatus) => Promise<Changes | undefined> {
+  const cache = new LRUCache<string, Changes | 'none'>({ max: 200 });
+  const find = async (status: TaskStatus): Promise<Changes | undefined> => {
+    const gate = status.pendingGate?.gate;
+    if (!gate || !status.revisions[gate]) return undefined;
+    const { drafts, plans } = await versionsOf(client, status.workflowId);
+    if (gate === 'report' && status.report) {
+      const previous = previousOf(drafts, status.report.artifact, (a, b) => a.id === b.id);
+      if (!previous) return undefined;
+      const [before, after] = await Promise.all(
+        [previous, status.report.artifact].map((ref) => getArtifact(stores.artifacts, ref.id)),
+      );
+      return { draft: textDiff(bounded(before!), bounded(after!)) };
+    }
+    if (gate === 'plan' && status.plan) {
+      const same = (a: object, b: object) => JSON.stringify(a) === JSON.stringify(b);
+      const previous = previousOf(plans, status.plan, same);
+      return previous ? { plan: planDelta(previous, status.plan) } : undefined;
+    }
+    return undefined;
+  };
+  return async (status) => {
+    const gate = status.pendingGate?.gate;
+    const shown = gate === 'report' ? status.report?.artifact.id : JSON.stringify(status.plan ?? null);
+    const key = `${status.workflowId}\n${gate}\n${status.revisions[gate ?? 'plan']}\n${shown}`;
+    const cached = cache.get(key);
+    if (cached) return cached === 'none' ? undefined : cached;
+    const changes = await find(status).catch((err: Error): Changes => ({ error: err.message }));
+    // An error is not kept: the next refresh tries again.
+    if (!changes || !('error' in changes)) cache.set(key, changes ?? 'none');
+    return changes;
+  };
+}
+
 /** Adds the pending list, the task page, its live regions and the decision route to `app`. */
 export function useRoutes(app: Hono<Env>, options: RouteOptions): void {
   const { client, refreshMs, workerTimeoutMs, log } = options;
+  const changesOf = changeFinder(client, options.stores);
 
   // ---------------------------------------------------------------------------------------------------------
   // The pending list
@@ -130,7 +198,8 @@ export function useRoutes(app: Hono<Env>, options: RouteOptions): void {
     queryTaskTree(client, workflowId, workerTimeoutMs);
 
   async function decisionRegion(status: TaskStatus, viewer: Viewer): Promise<{ region: Html; v: string }> {
-    const content = decisionPanel(status, viewer, await draftOf(options.stores, status));
+    const [draft, changes] = await Promise.all([draftOf(options.stores, status), changesOf(status)]);
+    const content = decisionPanel(status, viewer, draft, changes);
     const v = await digest(content);
     const final = FINAL_PHASES.includes(status.phase);
     const poll = final
@@ -140,7 +209,7 @@ export function useRoutes(app: Hono<Env>, options: RouteOptions): void {
   }
 
   async function liveRegion(view: TaskView): Promise<{ region: Html; v: string }> {
-    const content = taskLive(view);
+    const content = taskLive(view, await publishedOf(options.stores, view.status));
     const v = await digest(content);
     const final = FINAL_PHASES.includes(view.status.phase);
     const poll = final ? undefined : pollUrl('/task/live', { id: view.status.workflowId, v });

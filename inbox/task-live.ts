@@ -5,7 +5,7 @@
 import { shownLocation } from '../activities/report';
 import { childrenBelow, dependencyOrder, stepsOf } from '../client';
 import type { AuditEntry, StepStatus, TaskStatus } from '../contract/messages';
-import type { TaskView } from './task-page';
+import { renderedReport, type Draft, type TaskView } from './task-page';
 import {
   badge,
   FINAL_PHASES,
@@ -19,8 +19,11 @@ import {
   type Html,
 } from './views';
 
-/** Everything that changes while the task runs: progress, plan tree with results, tokens, report, audit. */
-export function taskLive(view: TaskView): Html {
+/**
+ * Everything that changes while the task runs: progress, plan tree with results, tokens, report
+ * (rendered once the task has ended with one), audit.
+ */
+export function taskLive(view: TaskView, published?: Draft): Html {
   const s = view.status;
   const steps = stepsOf(s);
   const done = steps.filter((x) => x.state === 'done').length;
@@ -56,6 +59,16 @@ export function taskLive(view: TaskView): Html {
                     : html`Draft <code>${s.report.artifact.id}</code>`
               }
             </p>
+            ${
+              !published
+                ? ''
+                : 'text' in published
+                  ? html`<details class="published" open>
+                      <summary>The published report</summary>
+                      ${renderedReport(published.text)}
+                    </details>`
+                  : html`<p class="warning">The published report cannot be read here: ${published.error}.</p>`
+            }
           </section>`
         : ''
     }

@@ -1,6 +1,12 @@
 /** The task page: the task's header, the pending gate with the decision form, and the answer to a decision. */
-import { shownLocation } from '../activities/report';
-import { formatDecideResult, who, type DecisionOutcome } from '../client';
+import {
+  formatDecideResult,
+  who,
+  type DecisionOutcome,
+  type DiffPart,
+  type PlanDelta,
+  type TextDiff,
+} from '../client';
 import type { Approval, PendingGate, StepStatus, TaskStatus } from '../contract/messages';
 import {
   badge,
@@ -14,6 +20,7 @@ import {
   type Html,
   type Viewer,
 } from './views';
+import { renderMarkdown, reportParts } from './markdown';
 
 /** A task and the child tasks of its decomposed steps (by child workflow id), as far as they answered. */
 export interface TaskView {
@@ -65,8 +72,20 @@ export function decisionResult(outcome: DecisionOutcome): Html {
 /** The draft at the report gate as read from the store, or why it could not be read. */
 export type Draft = { text: string } | { error: string };
 
+/**
+ * What changed since the version the gate showed before (the one the reviewer who asked for
+ * changes last saw): the draft's diff at the report gate, the plan's delta at the plan gate, or why
+ * it cannot be told.
+ */
+export type Changes = { draft: TextDiff } | { plan: PlanDelta } | { error: string };
+
 /** The pending gate and the decision form, or why there is nothing to decide. */
-export function decisionPanel(status: TaskStatus, viewer: Viewer, draft: Draft | undefined): Html {
+export function decisionPanel(
+  status: TaskStatus,
+  viewer: Viewer,
+  draft: Draft | undefined,
+  changes?: Changes,
+): Html {
   const gate = status.pendingGate;
   if (!gate) {
     return html`<p class="no-decision">
@@ -97,7 +116,8 @@ export function decisionPanel(status: TaskStatus, viewer: Viewer, draft: Draft |
               your decision.
             </p>`
     }
-    ${gate.gate === 'report' ? draftReport(status, draft) : ''} ${signingNote(gate)}
+    ${changes ? changesSection(gate.gate, changes) : ''} ${gate.gate === 'report' ? draftReport(draft) : ''}
+    ${signingNote(gate)}
     ${gate.signed ? passkeyForm(status, viewer, gate, draft) : plainForm(status, viewer, gate, draft)}
   </article>`;
 }
@@ -182,21 +202,103 @@ function gateSummary(gate: PendingGate): Html {
   </p>`;
 }
 
-function draftReport(status: TaskStatus, draft: Draft | undefined): Html {
-  const path = status.report?.draftPath;
+function draftReport(draft: Draft | undefined): Html {
   return html`<details class="draft" open>
-    <summary>
-      The draft report${path ? html` <small><code>${shownLocation(path)}</code></small>` : ''}
-    </summary>
+    <summary>The draft report</summary>
     ${
       draft && 'text' in draft
-        ? html`<pre class="report">${draft.text}</pre>`
+        ? renderedReport(draft.text)
         : html`<p class="warning">
             The draft cannot be read here, so it cannot be approved here:
             ${draft?.error ?? 'no draft was published'}.
           </p>`
     }
   </details>`;
+}
+
+/**
+ * A published report rendered (./markdown.ts): its label, its body, and below them, folded, the
+ * label with the content hash and the provenance record.
+ */
+export function renderedReport(text: string): Html {
+  const { label, body, tail } = reportParts(text);
+  return html`<div class="report">
+    ${label ? renderMarkdown(label) : ''} ${renderMarkdown(body)}
+    ${
+      tail
+        ? html`<details class="provenance">
+            <summary>Content hash and provenance</summary>
+            ${renderMarkdown(tail)}
+          </details>`
+        : ''
+    }
+  </div>`;
+}
+
+/** What changed since the version the gate showed before, above the draft (or the plan). */
+function changesSection(gate: PendingGate['gate'], changes: Changes): Html {
+  const heading =
+    gate === 'report' ? 'What changed since the previous draft' : 'What changed since the previous plan';
+  return html`<details class="changes" open>
+    <summary>${heading}</summary>
+    ${
+      'error' in changes
+        ? html`<p class="warning">The previous version cannot be compared here: ${changes.error}.</p>`
+        : 'draft' in changes
+          ? draftDiff(changes.draft)
+          : planChanges(changes.plan)
+    }
+  </details>`;
+}
+
+function draftDiff(diff: TextDiff): Html {
+  if (!diff.added && !diff.removed) return html`<p>The text is the same as the previous draft's.</p>`;
+  return html`<p class="diff-stats">
+      <ins>${plural(diff.added, 'line')} added</ins>, <del>${plural(diff.removed, 'line')} removed</del>
+      (changed words marked)
+    </p>
+    <pre class="diff">${diff.parts.map(diffPart)}</pre>`;
+}
+
+function diffPart(part: DiffPart): Html {
+  if (part.kind === 'same') return html`<span class="same">${part.text}</span>`;
+  if (part.kind === 'folded')
+    return html`<span class="folded">⋯ ${plural(part.lines, 'unchanged line')} ⋯ </span>`;
+  return html`${part.words.map((w) =>
+    w.op === '+' ? html`<ins>${w.text}</ins>` : w.op === '-' ? html`<del>${w.text}</del>` : w.text,
+  )}`;
+}
+
+function planChanges(delta: PlanDelta): Html {
+  const items = [
+    ...(delta.rationale
+      ? [html`<li>Rationale: <del>${delta.rationale.before}</del> <ins>${delta.rationale.after}</ins></li>`]
+      : []),
+    ...delta.added.map(
+      (s) =>
+        html`<li>
+          <ins>Added step <strong>${s.id}</strong> (${s.agent}): ${s.question}</ins>
+        </li>`,
+    ),
+    ...delta.removed.map(
+      (s) =>
+        html`<li>
+          <del>Removed step <strong>${s.id}</strong> (${s.agent}): ${s.question}</del>
+        </li>`,
+    ),
+    ...delta.changed.map(
+      (c) =>
+        html`<li>
+          Step <strong>${c.id}</strong>:
+          ${c.fields.map((f) => html` ${f.field} <del>${f.before}</del> <ins>${f.after}</ins>`)}
+        </li>`,
+    ),
+  ];
+  return items.length
+    ? html`<ul class="plan-delta">
+        ${items}
+      </ul>`
+    : html`<p>The plan is the same as the previous one.</p>`;
 }
 
 function rerunChoices(steps: StepStatus[]): Html {

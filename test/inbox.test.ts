@@ -266,7 +266,9 @@ test('an approver signs in, approves the plan, watches the steps, and signs off 
       expect(s1).toContain('source for s1');
       expect(s1).toContain('15 tokens');
       await expect(page.locator('[id="step-s2/c1"]').textContent()).resolves.toContain('depth 1');
-      await expect(page.locator('.draft pre').textContent()).resolves.toContain('Claim from s1 [step:s1]');
+      await expect(page.locator('.draft div.report').textContent()).resolves.toContain(
+        'Claim from s1 [step:s1]',
+      );
       const atReport = await handle.query(statusQuery);
       // The live region refreshes on its own poll, apart from the decision panel that shows the draft:
       // it may still show the totals from before the synthesis until its next refresh.
@@ -317,7 +319,7 @@ test('an approver signs in, approves the plan, watches the steps, and signs off 
       await page.getByText("re-run 1 time at a reviewer's request").waitFor({ timeout: 30_000 });
       // The gate opens again on the revised draft (the panel refreshes itself).
       await page
-        .locator('.draft pre', { hasText: 'Revised for: Say more about running costs.' })
+        .locator('.draft div.report', { hasText: 'Revised for: Say more about running costs.' })
         .waitFor({ timeout: 30_000 });
       await page.getByRole('heading', { name: 'Decision needed: the report gate' }).waitFor();
       await page.getByLabel('Comment').fill('Good to go.');
