@@ -17,7 +17,7 @@
  */
 import { Client, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { historyToJSON, type History } from '@temporalio/common/lib/proto-utils';
 import {
   bundleWorkflowCode,
   DefaultLogger,
@@ -97,6 +97,11 @@ interface Scenario {
   input?: unknown;
   /** A decision and the gate's deadline must reach the task in one workflow task (checked). */
   race?: boolean;
+  /**
+   * Events after which the server suggests continuing as new (a server of its own is started):
+   * for a task that continues as a new run while it waits at a gate (v13).
+   */
+  suggestContinueAsNewAfter?: number;
 }
 
 /** n steps; each after the tenth depends on the step ten before it. */
@@ -636,6 +641,28 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    // v13: refused decisions grow the history at the plan gate until the task continues as a new
+    // run; approved there, it reaches the report gate with a long history and continues again.
+    name: 'continued-at-gates',
+    playbook: 'gated',
+    suggestContinueAsNewAfter: 40,
+    async drive(handle) {
+      const latestRun = async () => (await handle.describe()).runId;
+      const inNewRun = async (gate: 'plan' | 'report', than: string) => {
+        await pollUntil(latestRun, (id) => id !== than, `a new run at the ${gate} gate`, 60_000);
+        await atGate(handle, gate, (s) => s.phase === `awaiting-${gate}-approval`);
+        return latestRun();
+      };
+      await atGate(handle, 'plan');
+      const first = await latestRun();
+      while ((await latestRun()) === first) await refusedSignal(handle, 'approve', { by: 'mallory' });
+      const second = await inNewRun('plan', first);
+      await handle.signal(approve, { by: 'alice' });
+      await inNewRun('report', second);
+      await handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'bob' }] });
+    },
+  },
+  {
     // Input the workflow refuses before loading config.
     name: 'invalid-input',
     playbook: 'open',
@@ -717,17 +744,25 @@ async function record(version: string, scenarios: Scenario[], workflowsFrom?: st
     : { workflowsPath: require.resolve('../workflows') };
   await fs.mkdir(dir, { recursive: true });
   const configDir = await recorderConfig();
-  const server = await startDevServer({});
   try {
-    await ensureSearchAttributes(server.env.connection, server.namespace);
-    const client = server.env.client;
-    for (const scenario of scenarios) {
-      const workflowId = `${version}-${scenario.name}`;
-      await runScenario(server.env.nativeConnection, client, configDir, workflows, scenario, workflowId);
-      await writeHistories(client, dir, workflowId);
+    // One server per setting of the continue-as-new suggestion (most scenarios: the default).
+    for (const after of new Set(scenarios.map((s) => s.suggestContinueAsNewAfter))) {
+      const server = await startDevServer({
+        dynamicConfig: after === undefined ? {} : { 'limit.historyCount.suggestContinueAsNew': after },
+      });
+      try {
+        await ensureSearchAttributes(server.env.connection, server.namespace);
+        const client = server.env.client;
+        for (const scenario of scenarios.filter((s) => s.suggestContinueAsNewAfter === after)) {
+          const workflowId = `${version}-${scenario.name}`;
+          await runScenario(server.env.nativeConnection, client, configDir, workflows, scenario, workflowId);
+          await writeHistories(client, dir, workflowId);
+        }
+      } finally {
+        await server.stop();
+      }
     }
   } finally {
-    await server.stop();
     await fs.rm(configDir, { recursive: true, force: true });
   }
 }
@@ -796,20 +831,38 @@ async function runScenario(
   }
 }
 
-/** Writes the task's history and every child's it started (decomposed steps, batches). */
+/** Every run of a workflow, oldest first: the latest, and the runs it continued from. */
+async function runsOf(client: Client, workflowId: string): Promise<History[]> {
+  const runs: History[] = [];
+  for (let runId: string | undefined; ;) {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    runs.unshift(history);
+    runId =
+      history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
+    if (!runId) return runs;
+  }
+}
+
+/**
+ * Writes the task's history and every child's it started (decomposed steps, batches); a task that
+ * continued as new runs has one file per run, `<id>@<n>.json` from the first.
+ */
 async function writeHistories(client: Client, dir: string, workflowId: string): Promise<void> {
   for (const ids = [workflowId]; ids.length > 0;) {
     const id = ids.shift()!;
-    const history = await client.workflow.getHandle(id).fetchHistory();
-    for (const e of history.events ?? []) {
-      const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
-      if (child) ids.push(child);
+    const runs = await runsOf(client, id);
+    for (const [n, history] of runs.entries()) {
+      for (const e of history.events ?? []) {
+        const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+        if (child) ids.push(child);
+      }
+      // The file name is the workflow id (encoded): replay needs it, as child ids derive from it.
+      const name = encodeURIComponent(id) + (runs.length > 1 ? `@${n + 1}` : '');
+      const file = path.join(dir, `${name}.json`);
+      // Proto JSON, the form `temporal workflow show --output json` writes and replay reads.
+      await fs.writeFile(file, `${historyToJSON(history)}\n`);
+      console.log(`recorded ${path.relative(ROOT, file)} (${history.events?.length ?? 0} events)`);
     }
-    // The file name is the workflow id (encoded): replay needs it, as child ids derive from it.
-    const file = path.join(dir, `${encodeURIComponent(id)}.json`);
-    // Proto JSON, the form `temporal workflow show --output json` writes and replay reads.
-    await fs.writeFile(file, `${historyToJSON(history)}\n`);
-    console.log(`recorded ${path.relative(ROOT, file)} (${history.events?.length ?? 0} events)`);
   }
 }
 

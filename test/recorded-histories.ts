@@ -11,7 +11,10 @@ const HISTORIES = path.join(__dirname, 'histories');
 export interface RecordedHistory {
   /** `<version>/<file>`, where it came from. */
   name: string;
-  /** The workflow id it replays as: the file name, URI-decoded, without `.json`. */
+  /**
+   * The workflow id it replays as: the file name, URI-decoded, without `.json` (and without `@<n>`,
+   * the run's number, for a task that continued as new runs: test/record-histories.ts).
+   */
   workflowId: string;
   history: unknown;
 }
@@ -27,7 +30,7 @@ export async function recordedHistories(): Promise<RecordedHistory[]> {
       const history: unknown = JSON.parse(await fs.readFile(path.join(HISTORIES, version, file), 'utf8'));
       out.push({
         name: `${version}/${file}`,
-        workflowId: decodeURIComponent(file.replace(/\.json$/, '')),
+        workflowId: decodeURIComponent(file.replace(/(@\d+)?\.json$/, '')),
         history,
       });
     }

@@ -301,3 +301,51 @@ test('an incompatible change is caught: replay fails with a DeterminismViolation
     ),
   ).rejects.toBeInstanceOf(DeterminismViolationError);
 });
+
+test('continue-as-new-at-gates (v13): a task waiting at a gate hands over to a new run; no history before v13 does', async () => {
+  const all = await recordedHistories();
+  type Event = {
+    workflowExecutionStartedEventAttributes?: { input?: { payloads?: { data?: string }[] } };
+    workflowExecutionContinuedAsNewEventAttributes?: unknown;
+    workflowExecutionCompletedEventAttributes?: unknown;
+    activityTaskScheduledEventAttributes?: { activityType?: { name?: string } };
+  };
+  const eventsOf = (history: unknown) => (history as { events: Event[] }).events;
+  const input = (history: unknown): unknown => {
+    const data = eventsOf(history)[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+    return data ? JSON.parse(Buffer.from(data, 'base64').toString('utf8')) : undefined;
+  };
+  const activities = (history: unknown) =>
+    eventsOf(history).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+  const before13 = all.filter((h) => /^(pre-|v([1-9]|1[0-2])(\.\d+)?\/)/.test(h.name));
+  for (const { name, history } of before13)
+    expect([name, patchesIn(history)]).toEqual([
+      name,
+      expect.not.arrayContaining(['continue-as-new-at-gates']),
+    ]);
+
+  const runs = all.filter((h) => h.name.startsWith('v13/v13-continued-at-gates@')).map((h) => h.history);
+  expect(runs).toHaveLength(3);
+  const [first, second, third] = runs;
+  // The first run opens the plan gate, saves its state and continues; it never plans twice.
+  expect(patchesIn(first)).toContain('continue-as-new-at-gates');
+  expect(activities(first)).toContain('saveTaskState');
+  expect(eventsOf(first).at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeDefined();
+  // The next runs are started by the task itself with only the size and hash of its state, read it
+  // back, and wait at the gate (plan, then report) with no config load or plan of their own.
+  for (const run of [second, third]) {
+    expect(input(run)).toEqual({
+      question: 'Recorded scenario continued-at-gates',
+      playbook: 'gated',
+      continued: { parts: 1, sha256: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
+    });
+    expect(activities(run)[0]).toBe('loadTaskState');
+    expect(activities(run)).not.toContain('loadConfigSnapshot');
+    expect(activities(run)).not.toContain('planTask');
+  }
+  expect(activities(second)).toEqual(
+    expect.arrayContaining(['runSpecialist', 'synthesizeReport', 'saveTaskState']),
+  );
+  expect(activities(third)).toEqual(['loadTaskState', 'publishReport']);
+  expect(eventsOf(third).at(-1)?.workflowExecutionCompletedEventAttributes).toBeDefined();
+});
