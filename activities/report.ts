@@ -184,12 +184,18 @@ export function reportFrame(provenance: SignedProvenance): { head: string; tail:
     : provenance.reportKind === 'final'
       ? 'no human sign-off was required by the playbook'
       : 'none yet';
+  // A task the token budget stopped early is partial whatever its kind: its label says so, and why.
+  const budgetStop = provenance.budget?.stopped;
+  const budgetNote =
+    budgetStop && provenance.reportKind !== 'partial'
+      ? ` **PARTIAL: the token budget stopped the task before every planned step ran; the Gaps section names what is missing.** Stopped because: ${inLabel(budgetStop.reason)}.`
+      : '';
   const status =
     provenance.reportKind === 'draft'
-      ? ' **DRAFT awaiting sign-off: not final.**'
+      ? ` **DRAFT awaiting sign-off: not final.**${budgetNote}`
       : provenance.reportKind === 'partial'
         ? ` **PARTIAL: the task stopped before the report was signed off; parts are missing.**${provenance.stoppedBecause ? ` Stopped because: ${inLabel(provenance.stoppedBecause)}.` : ''}`
-        : '';
+        : budgetNote;
   const unsigned = provenance.signature
     ? ''
     : ' **Unsigned provenance: the worker had no publisher key, so nothing shows that Baton published this file.**';

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { researchTask } from '../workflows';
 import { status as statusQuery } from '../contract/messages';
+import { reportReader } from '../workers/store';
 import {
   DEFAULT_PLAN,
   fakeModelActivities,
@@ -21,7 +22,8 @@ const ctx = useTestServer();
 test('a task stops scheduling steps when the next would exceed its budget, and synthesizes what it has', async () => {
   // Each step spends 300 tokens; the budget is 1000. After a1 (300 spent) the next step and the
   // synthesis are estimated at 300 each: 900, fine. After a2 (600 spent): 1200, over.
-  const { activities, calls } = fakeModelActivities(await tempActivityOptions(), {
+  const options = await tempActivityOptions();
+  const { activities, calls } = fakeModelActivities(options, {
     stepUsage: () => ({ inputTokens: 200, outputTokens: 100 }),
   });
   await withWorker(ctx, activities, async (taskQueue) => {
@@ -61,6 +63,19 @@ test('a task stops scheduling steps when the next would exceed its budget, and s
     expect(calls.synthesis[0]!.skipped?.map((s) => [s.id, s.reason])).toEqual(
       ['a3', 'a4', 'a5', 'a6'].map((id) => [id, `not run: ${reason}`]),
     );
+
+    // The signed-off report is labelled PARTIAL, with the budget's reason, at its top and bottom.
+    const read = reportReader({
+      BATON_ARTIFACT_DIR: options.artifactDir,
+      BATON_REPORT_DIR: options.reportDir,
+    });
+    const text = (await read(result.reportPath!))!.toString('utf8');
+    const labels = text.split('\n').filter((line) => line.startsWith('> **AI-generated content.**'));
+    expect(labels).toHaveLength(2);
+    for (const label of labels)
+      expect(label).toContain(
+        `**PARTIAL: the token budget stopped the task before every planned step ran; the Gaps section names what is missing.** Stopped because: ${reason}.`,
+      );
   });
 });
 
