@@ -6,10 +6,11 @@
  * opening before the hand-over still holds after it; the audit export reads every run. Nobody can
  * hand a task a state of their own through its input.
  */
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { researchTask } from '../workflows';
 import { approve, decide, SEARCH_ATTRIBUTES, type TaskStatus } from '../contract/messages';
 import { startDevServer, type DevServer } from '../local/temporal';
+import type { LoadStateInput, SaveStateInput } from '../contract/task-state';
 import { collectAudit } from '../cli/audit-collect';
 import { reportReader } from '../workers/store';
 import {
@@ -162,6 +163,94 @@ test('a signed decision made for the gate before the task continued as a new run
       "alice's approval in the new run",
     );
     expect(after.pendingGate?.approvals).toEqual([expect.objectContaining({ by: 'alice', signed: true })]);
+    await handle.terminate('done with the test');
+  });
+}, 180_000);
+
+/** An activity held at its first call until the test releases it, and a promise of that first call. */
+function holdFirst<A extends unknown[], R>(fn: (...args: A) => Promise<R>) {
+  let entered!: () => void;
+  let release!: () => void;
+  const reached = new Promise<void>((resolve) => (entered = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let calls = 0;
+  const held = async (...args: A): Promise<R> => {
+    if (++calls === 1) {
+      entered();
+      await released;
+    }
+    return fn(...args);
+  };
+  return { held, reached, release };
+}
+
+/** Sends refused decisions until `until` settles: the history grows until the task hands over. */
+async function floodUntil(handle: WorkflowHandle, until: Promise<void>): Promise<void> {
+  let done = false;
+  void until.then(() => (done = true));
+  for (let sent = 0; !done; sent++) {
+    if (sent >= SUGGEST_AFTER * 2) throw new Error('the task never handed over');
+    await handle.signal(approve, { by: 'mallory' });
+  }
+}
+
+test('decisions sent while the new run reads its state back wait for it, and count; an Update then is asked to come again', async () => {
+  const { activities } = fakeModelActivities(await tempActivityOptions());
+  const load = holdFirst((input: LoadStateInput) => activities.loadTaskState(input));
+  await withWorker(ctx, { ...activities, loadTaskState: load.held }, async (taskQueue) => {
+    const handle = await ctx.client.workflow.start(researchTask, {
+      taskQueue,
+      workflowId: uniqueId('long-wait-resuming'),
+      args: [{ question: 'Which angles matter?', playbook: 'gated' }],
+    });
+    await statusWhen(handle, waitingAt('plan'), 'the plan gate');
+    await floodUntil(handle, load.reached);
+    // The new run is reading its state back: alice's signal waits, bob's Update is refused.
+    await handle.signal(approve, { by: 'alice', comment: 'while it resumed' });
+    const update = await handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'bob' }] }).then(
+      () => 'accepted',
+      (err: unknown) => (err instanceof WorkflowUpdateFailedError ? String(err.cause?.message) : String(err)),
+    );
+    expect(update).toMatch(/continuing as a new run .*send the decision again in a moment/);
+    load.release();
+    const after = await statusWhen(
+      handle,
+      (s) => s.pendingGate?.gate !== 'plan' && s.plan !== undefined && s.phase !== 'loading-config',
+      'the plan gate closed',
+    );
+    const handOver = after.audit.findIndex((e) => e.event === 'continued-as-new' && e.gate === 'plan');
+    const byAlice = after.audit.findIndex((e) => e.event === 'decision' && e.by === 'alice' && e.accepted);
+    expect(handOver).toBeGreaterThanOrEqual(0);
+    expect(byAlice).toBeGreaterThan(handOver);
+    expect(after.audit[byAlice]).toMatchObject({ gate: 'plan', via: 'signal', comment: 'while it resumed' });
+    expect(after.audit.filter((e) => e.event === 'gate-closed' && e.gate === 'plan')).toEqual([
+      expect.objectContaining({ reason: 'approve' }),
+    ]);
+    await handle.terminate('done with the test');
+  });
+}, 180_000);
+
+test('a decision that comes while the task saves its state is taken, and the task stays in its run', async () => {
+  const { activities } = fakeModelActivities(await tempActivityOptions());
+  const save = holdFirst((input: SaveStateInput) => activities.saveTaskState(input));
+  await withWorker(ctx, { ...activities, saveTaskState: save.held }, async (taskQueue) => {
+    const handle = await ctx.client.workflow.start(researchTask, {
+      taskQueue,
+      workflowId: uniqueId('long-wait-saving'),
+      args: [{ question: 'Which angles matter?', playbook: 'gated' }],
+    });
+    const first = handle.firstExecutionRunId;
+    await statusWhen(handle, waitingAt('plan'), 'the plan gate');
+    await floodUntil(handle, save.reached);
+    await handle.signal(approve, { by: 'alice', comment: 'while it saved' });
+    // The signal is in the history before the save completes: the run takes it instead of handing over.
+    save.release();
+    const after = await statusWhen(handle, (s) => s.pendingGate?.gate !== 'plan', 'the plan gate closed');
+    expect(await runIdOf(handle)).toBe(first);
+    expect(after.audit.filter((e) => e.event === 'continued-as-new' && e.gate === 'plan')).toEqual([]);
+    expect(after.audit.filter((e) => e.event === 'decision' && e.accepted)).toEqual([
+      expect.objectContaining({ gate: 'plan', by: 'alice', via: 'signal', comment: 'while it saved' }),
+    ]);
     await handle.terminate('done with the test');
   });
 }, 180_000);
