@@ -194,6 +194,37 @@ async function floodUntil(handle: WorkflowHandle, until: Promise<void>): Promise
   }
 }
 
+test('the gate keeps its deadline and reminders across the hand-over: the new run waits for what is left, not for them again', async () => {
+  const { activities } = fakeModelActivities(await tempActivityOptions());
+  await withWorker(ctx, activities, async (taskQueue) => {
+    // Plan gate: reminders after 1 and 2 days, escalation after 3 (the fixture's `deadlines`).
+    const handle = await ctx.client.workflow.start(researchTask, {
+      taskQueue,
+      workflowId: uniqueId('long-wait-deadline'),
+      args: [{ question: 'Which angles matter?', playbook: 'deadlines' }],
+    });
+    const opened = await statusWhen(handle, waitingAt('plan'), 'the plan gate');
+    const first = handle.firstExecutionRunId;
+    while ((await runIdOf(handle)) === first) await handle.signal(approve, { by: 'mallory' });
+    const resumed = await statusWhen(handle, waitingAt('plan'), 'the plan gate in the new run');
+    expect(resumed.pendingGate).toMatchObject({
+      stage: 'primary',
+      deadline: opened.pendingGate!.deadline,
+      since: opened.pendingGate!.since,
+      reminders: [],
+    });
+    // The new run's timer is for the first reminder, one day after the gate opened: less than a day
+    // from the new run's start, which came later.
+    const history = await handle.fetchHistory();
+    const timers = (history.events ?? []).flatMap((e) => e.timerStartedEventAttributes ?? []);
+    expect(timers).toHaveLength(1);
+    const seconds = Number(timers[0]!.startToFireTimeout!.seconds ?? 0);
+    expect(seconds).toBeLessThan(24 * 3600);
+    expect(seconds).toBeGreaterThan(23 * 3600);
+    await handle.terminate('done with the test');
+  });
+}, 180_000);
+
 test('decisions sent while the new run reads its state back wait for it, and count; an Update then is asked to come again', async () => {
   const { activities } = fakeModelActivities(await tempActivityOptions());
   const load = holdFirst((input: LoadStateInput) => activities.loadTaskState(input));
