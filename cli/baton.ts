@@ -3,7 +3,7 @@
  * already run (a worker is needed for `show` and the decisions; `pending` only asks visibility).
  *
  *   pending [--approver <id>]                  tasks waiting for a decision (search attributes)
- *   show <workflow id>                          question, plan, pending gate, usage, audit trail
+ *   show [--full] [--diff] <workflow id>        question, plan, pending gate, draft, usage, audit trail
  *   approve | reject <workflow id>              decide at the pending gate (the `decide` Update)
  *   request-changes <workflow id> --comment <text> [--rerun s1,s2]
  *   sign <workflow id> --decision <d>           print a signed decision for the Temporal CLI
@@ -49,7 +49,11 @@ export const USAGE = `usage: npm run baton -- <command> [options]
 
 commands:
   pending [--approver <id>]          list tasks waiting for a decision (for <id>, or for anyone)
-  show <workflow id>                 a task's question, plan, pending gate, token usage and audit trail
+  show <workflow id> [--full] [--diff]
+                                     a task's question, plan, pending gate, token usage and audit
+                                     trail; at the report gate the draft's title, summary and size.
+                                     --full prints the whole draft (or published report); --diff what
+                                     changed in the plan and the draft since the version shown before
   approve <workflow id>              approve at the pending gate
   reject <workflow id>               reject at the pending gate (ends the task)
   request-changes <workflow id> --comment <text> [--rerun <step,step>]
@@ -111,7 +115,7 @@ const DECISION_OPTIONS = {
 /** Each command's options (all take a value) and whether it takes a workflow id. */
 const COMMANDS = {
   pending: { options: { approver: { type: 'string' } }, workflowId: false },
-  show: { options: {}, workflowId: true },
+  show: { options: { full: { type: 'boolean' }, diff: { type: 'boolean' } }, workflowId: true },
   approve: { options: DECISION_OPTIONS, workflowId: true },
   reject: { options: DECISION_OPTIONS, workflowId: true },
   'request-changes': { options: { ...DECISION_OPTIONS, rerun: { type: 'string' } }, workflowId: true },
@@ -140,7 +144,7 @@ interface Parsed {
   help: boolean;
   workflowId: string;
   options: Partial<Record<'approver' | 'gate' | 'comment' | 'as' | 'rerun' | 'key' | 'decision', string>> &
-    KeyOptions & { signal?: boolean };
+    KeyOptions & { signal?: boolean; full?: boolean; diff?: boolean };
 }
 
 const isCommand = (word: string): word is Command => Object.hasOwn(COMMANDS, word);
@@ -370,6 +374,7 @@ export async function runCli(argv: string[], given: CliDeps): Promise<number> {
           deps.workerTimeoutMs,
           deps.out,
           storesFromEnv(deps.env ?? process.env),
+          { full: parsed.options.full, diff: parsed.options.diff, env: deps.env ?? process.env },
         );
       case 'watch':
         return await watch(deps, parsed.workflowId);

@@ -1,16 +1,17 @@
 /**
  * What `npm start` does when its task waits at a gate: approve at once (`--auto-approve`), ask the
- * person at the terminal (approve, reject or request changes, with the draft report shown at the
- * report gate), or, with no terminal to ask, say once how to decide from another one.
+ * person at the terminal (approve, reject or request changes), or, with no terminal to ask, say once
+ * how to decide from another one. At the report gate it shows the draft at a glance (its title,
+ * summary and size, and the commands that print all of it or what changed), or all of it with `--full`.
  */
 import type { Client } from '@temporalio/client';
 import { createInterface } from 'node:readline/promises';
 import { readDraft } from '../activities/report';
 import type { Stores } from '../activities/store';
-import { decideTask, formatDecision } from '../client';
+import { decideTask, draftOutline, formatDecision } from '../client';
 import type { DecideRequest, Gate, TaskStatus } from '../contract/messages';
 import { safeBlock } from '../contract/text';
-import { sanitize } from '../lib/text';
+import { sanitize, summaryLine } from '../lib/text';
 import { formatPendingGate } from './format';
 import type { View } from './live';
 
@@ -24,6 +25,8 @@ export interface GatePromptOptions {
   interactive: boolean;
   /** The workers' store: the draft report is read from there. */
   stores: Stores;
+  /** Print the whole draft at the report gate (`npm start --full`), not its summary. */
+  full?: boolean;
   view: View;
 }
 
@@ -61,15 +64,62 @@ export const draftLines = (draft: string): string[] => [
   '',
 ];
 
+/** A workflow id as a shell word. */
+const shellWord = (word: string): string =>
+  /^[\w./:@=+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+
+/** A size in bytes as people read it: `812 bytes`, `8.1 kB`, `1.2 MB`. */
+export const formatBytes = (bytes: number): string =>
+  bytes < 1000
+    ? `${bytes} bytes`
+    : bytes < 1e6
+      ? `${(bytes / 1e3).toFixed(1)} kB`
+      : `${(bytes / 1e6).toFixed(1)} MB`;
+
+/**
+ * The draft at a glance: its title, summary and size, and the commands that print all of it (into
+ * `$PAGER` when one is set) and, after a request for changes, what changed. Sanitized.
+ */
+export function draftSummaryLines(
+  workflowId: string,
+  draft: string,
+  revised: boolean,
+  pager: string | undefined = process.env.PAGER,
+): string[] {
+  const outline = draftOutline(draft);
+  const id = shellWord(workflowId);
+  const full = `npm run baton -- show --full ${id}`;
+  return [
+    '',
+    `  Draft report${outline.title ? `: ${summaryLine(outline.title, 200)}` : ''}`,
+    `  ${outline.words.toLocaleString('en-US')} words, ${outline.lines.toLocaleString('en-US')} lines, ${formatBytes(outline.bytes)}`,
+    ...(outline.summary ? [`  Summary: ${summaryLine(outline.summary, 600)}`] : []),
+    pager ? `  Read it all: ${full} | ${sanitize(pager)}` : `  Read it all: ${full}  (set PAGER to page it)`,
+    ...(revised ? [`  What changed since the previous draft: npm run baton -- show --diff ${id}`] : []),
+    '',
+  ];
+}
+
+/** What the person at the terminal reads at a gate: the pending gate and, at the report gate, the draft at a glance or all of it. */
+async function gateView(options: GatePromptOptions, s: TaskStatus): Promise<string[]> {
+  const pending = s.pendingGate!;
+  if (pending.gate !== 'report' || !s.report) return gateLines(pending);
+  const draft = await readDraft(options.stores, s.report);
+  return options.full
+    ? gateLines(pending, draft)
+    : [
+        `  ${formatPendingGate(pending)}`,
+        ...draftSummaryLines(options.workflowId, draft, s.revisions.report > 0),
+      ];
+}
+
 /** Asks at the terminal until the workflow accepts a decision. */
 async function decideInTerminal(options: GatePromptOptions, s: TaskStatus): Promise<void> {
   const { me, view } = options;
   // The live frame stays on screen as it is, above the draft and the prompt.
   view.suspend();
-  const pending = s.pendingGate!;
-  const gate = pending.gate;
-  const draft = gate === 'report' && s.report ? await readDraft(options.stores, s.report) : undefined;
-  for (const line of gateLines(pending, draft)) console.log(line);
+  const gate = s.pendingGate!.gate;
+  for (const line of await gateView(options, s)) console.log(line);
   for (;;) {
     const answer = (
       await ask(`${gate} gate, deciding as ${sanitize(me)}: [a]pprove, [r]eject or [c]hange request? `)
@@ -95,7 +145,7 @@ async function decideInTerminal(options: GatePromptOptions, s: TaskStatus): Prom
 export function gatePrompt(options: GatePromptOptions): (s: TaskStatus) => Promise<void> {
   const { me, view } = options;
   let decidedAt: Gate | undefined;
-  let toldHowToApprove = false;
+  let toldHowToApprove: string | undefined;
   return async (s) => {
     const pending = s.pendingGate;
     if (!pending) return;
@@ -120,10 +170,12 @@ export function gatePrompt(options: GatePromptOptions): (s: TaskStatus) => Promi
     } else if (options.interactive) {
       await decideInTerminal(options, s);
       decidedAt = gate;
-    } else if (!toldHowToApprove) {
-      toldHowToApprove = true;
+    } else if (toldHowToApprove !== `${gate}@${pending.since}`) {
+      // Once per opening of a gate: what is decided on, and how to decide.
+      toldHowToApprove = `${gate}@${pending.since}`;
+      for (const line of await gateView(options, s)) view.log(line);
       view.log(
-        `Waiting at the ${gate} gate. Decide from another terminal:\n  temporal workflow signal --workflow-id ${options.workflowId} --name approve --input '{"by": "${me}", "gate": "${gate}"}'`,
+        `Waiting at the ${gate} gate. Decide from another terminal:\n  npm run baton -- approve ${shellWord(options.workflowId)}   (or: temporal workflow signal --workflow-id ${options.workflowId} --name approve --input '{"by": "${me}", "gate": "${gate}"}')`,
       );
     }
   };

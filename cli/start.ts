@@ -32,9 +32,11 @@ import { formatUsageExtras } from './format';
 import { gatePrompt } from './gate-prompt';
 import { createView } from './live';
 
-const USAGE = `usage: npm start -- [--auto-approve] [--playbook <id>] [--id <workflow id>] [--attach | --rerun] "<question>"
+const USAGE = `usage: npm start -- [--auto-approve] [--full] [--playbook <id>] [--id <workflow id>] [--attach | --rerun] "<question>"
 
   --auto-approve     approve every gate as the current user, without asking
+  --full             at the report gate, print the whole draft (default: its title, summary and size,
+                     and the command that prints it)
   --playbook <id>    playbook from config/playbooks (default: research-brief)
   --id <id>          workflow id (default: derived from the question, a hash of it and today's date)
   --attach           if a task with that id already exists, watch it instead of refusing
@@ -45,6 +47,7 @@ const START = {
   usage: USAGE,
   options: {
     'auto-approve': { type: 'boolean' },
+    full: { type: 'boolean' },
     attach: { type: 'boolean' },
     rerun: { type: 'boolean' },
     playbook: { type: 'string' },
@@ -61,6 +64,7 @@ const UNANSWERED_MS = 60_000;
 export interface StartArgs {
   question: string;
   autoApprove: boolean;
+  full: boolean;
   attach: boolean;
   rerun: boolean;
   playbook: string;
@@ -82,6 +86,7 @@ export function parseStartArgs(argv: readonly string[]): StartArgs {
   return {
     question,
     autoApprove: values['auto-approve'] === true,
+    full: values.full === true,
     attach: values.attach === true,
     rerun: values.rerun === true,
     playbook,
@@ -219,6 +224,7 @@ async function start(args: StartArgs, me: string, cleanup: Cleanup): Promise<num
       autoApprove: args.autoApprove,
       interactive: Boolean(process.stdin.isTTY) && !args.autoApprove,
       stores: openStores(local.activityOptions),
+      full: args.full,
       view,
     }),
     // A query fails while the task's last workflow task failed, e.g. in the seconds before a server

@@ -5,13 +5,14 @@
  * Drafts are content-addressed artifacts (activities/artifacts.ts), so the history holds only their
  * references: each `publishReport` of a draft names the body the report gate showed (tasks from
  * before drafts were published: each `synthesizeReport` result). Plans are the valid `planTask`
- * results, one per opening of the plan gate. The previous version is the one the gate showed
+ * results, one per opening of the plan gate; a task that continued as a new run while it waited
+ * (workflows/continue.ts) has them in the runs before. The previous version is the one the gate showed
  * before the current one: the version the reviewer who asked for changes last saw. Reading the
  * history needs only the server, and its payloads are decoded with the client's data converter (with
  * payload encryption on, they read as the worker wrote them). The texts themselves are read by the
  * caller from the store (the inbox, `npm run baton -- show --diff`).
  */
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { arrayFromPayloads, type LoadedDataConverter, type Payload } from '@temporalio/common';
 import { diffLines, diffWordsWithSpace } from 'diff';
 import type { Plan, PlanStep } from '../config/schema';
@@ -37,10 +38,39 @@ async function first(
   return arrayFromPayloads(converter.payloadConverter, decoded)[0];
 }
 
-/** Reads the task's drafts and plans from its event history (the server alone answers). */
+/** Most runs read back: a task continues as a new run while it waits at a gate (workflows/continue.ts). */
+const MAX_RUNS = 100;
+
+/**
+ * Reads the task's drafts and plans from its event history: its latest run and the runs it continued
+ * from, as the server links them, oldest first (the server alone answers).
+ */
 export async function versionsOf(client: Client, workflowId: string): Promise<Versions> {
-  const converter = client.options.loadedDataConverter;
-  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const runs: Versions[] = [];
+  const synthesizedRuns: ArtifactRef[][] = [];
+  let runId: string | undefined;
+  for (let i = 0; i < MAX_RUNS; i++) {
+    const events = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+    const run = await versionsIn(client.options.loadedDataConverter, events);
+    runs.unshift({ drafts: run.published, plans: run.plans });
+    synthesizedRuns.unshift(run.synthesized);
+    runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
+    if (!runId) break;
+  }
+  const published = runs.flatMap((r) => r.drafts);
+  return {
+    drafts: published.length ? published : synthesizedRuns.flat(),
+    plans: runs.flatMap((r) => r.plans),
+  };
+}
+
+type HistoryEvent = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>[number];
+
+/** The drafts published, the reports synthesized and the valid plans of one run's events. */
+async function versionsIn(
+  converter: LoadedDataConverter,
+  events: HistoryEvent[],
+): Promise<{ published: ArtifactRef[]; synthesized: ArtifactRef[]; plans: Plan[] }> {
   const scheduled = new Map<string, string>();
   const published: ArtifactRef[] = [];
   const synthesized: ArtifactRef[] = [];
@@ -67,7 +97,7 @@ export async function versionsOf(client: Client, workflowId: string): Promise<Ve
       if (result?.valid) plans.push(result.plan);
     }
   }
-  return { drafts: published.length ? published : synthesized, plans };
+  return { published, synthesized, plans };
 }
 
 /**
@@ -233,7 +263,8 @@ export interface DraftOutline {
 
 /**
  * A report body's title (its first `# ` heading) and summary (the `**Summary.**` paragraph the
- * synthesis writes, else the first paragraph that is not a heading), and its size.
+ * synthesis writes, else the first paragraph that is not a heading, a quote (a label) or a comment
+ * (a marker)), and its size.
  */
 export function draftOutline(body: string): DraftOutline {
   const paragraphs = body.split(/\n\s*\n/).map((p) => p.trim());
@@ -241,7 +272,7 @@ export function draftOutline(body: string): DraftOutline {
   const marked = paragraphs.find((p) => p.startsWith('**Summary.**'));
   const summary = marked
     ? marked.slice('**Summary.**'.length).trim()
-    : paragraphs.find((p) => p && !p.startsWith('#') && !p.startsWith('>'));
+    : paragraphs.find((p) => p && !/^(#|>|<!--)/.test(p));
   return {
     ...(title ? { title } : {}),
     ...(summary ? { summary } : {}),

@@ -1,6 +1,7 @@
 /**
  * The zero-setup local environment of `npm start`: a Temporal server (the one at TEMPORAL_ADDRESS
- * if it answers, else the dev server, its state kept in .baton/dev-server.sqlite) and a model (the
+ * if it answers, else the dev server, its state kept in .baton/dev-server.sqlite and its own output
+ * in .baton/dev-server.log, away from the live view) and a model (the
  * Anthropic API with ANTHROPIC_API_KEY, else the offline stand-in, standin/server.ts), and a key to
  * sign reports with (BATON_PUBLISHER_KEY*, else one made once in .baton/publisher.key).
  */
@@ -36,6 +37,8 @@ export interface LocalEnvironmentOptions {
   addressGiven: boolean;
   /** One line per choice made, for the person at the terminal. */
   log: (line: string) => void;
+  /** Where the dev server keeps its database and its log; default `.baton/` in the project. */
+  stateDir?: string;
 }
 
 /**
@@ -54,8 +57,11 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions): P
       throw new Error(`no Temporal server answers at TEMPORAL_ADDRESS=${temporal.address}`);
     } else {
       log(`Temporal: nothing answers at ${temporal.address}; starting the dev server`);
+      const stateDir = options.stateDir ?? path.join(PROJECT_ROOT, '.baton');
       const server = await startDevServer({
-        dbFile: path.join(PROJECT_ROOT, '.baton', 'dev-server.sqlite'),
+        dbFile: path.join(stateDir, 'dev-server.sqlite'),
+        // Its banner and warnings would break into the live view: they go to a file, named in one line.
+        logFile: path.join(stateDir, 'dev-server.log'),
         port: Number(temporal.address.split(':')[1]),
         uiPort: (await portIsFree(UI_PORT)) ? UI_PORT : await freePort(),
         namespace: temporal.namespace,

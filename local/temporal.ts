@@ -140,6 +140,11 @@ export interface DevServerOptions {
   /** Receives one human-readable line per step (which CLI, where the server listens); default: silent. */
   log?: (line: string) => void;
   /**
+   * Append the server's own output (its banner, its warnings) to this file rather than this
+   * process's terminal, through ./dev-server.sh; needs a CLI with a path (not `sdk-download`).
+   */
+  logFile?: string;
+  /**
    * Server dynamic config (`--dynamic-config-value key=value`), e.g.
    * `{ 'limit.historyCount.suggestContinueAsNew': 40 }` for a test of long waits.
    */
@@ -195,8 +200,18 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     await fs.mkdir(path.dirname(dbFilename), { recursive: true });
   }
 
+  // With a log file, ./dev-server.sh runs the CLI: the SDK hands the server this process's stdout and
+  // stderr, and only a wrapper can send them elsewhere. It takes the CLI and the file as two
+  // arguments of its own, after the CLI's.
+  const logFile = cli.path === undefined ? undefined : options.logFile && path.resolve(options.logFile);
   const executable: DevServerConfig['executable'] =
-    cli.path === undefined ? { type: 'cached-download' } : { type: 'existing-path', path: cli.path };
+    cli.path === undefined
+      ? { type: 'cached-download' }
+      : { type: 'existing-path', path: logFile ? path.join(__dirname, 'dev-server.sh') : cli.path };
+  if (logFile) {
+    await fs.mkdir(path.dirname(logFile), { recursive: true });
+    log(`Temporal dev server output: ${logFile}`);
+  }
 
   let env: TestWorkflowEnvironment;
   try {
@@ -210,19 +225,23 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
         namespace,
         dbFilename,
         searchAttributes: options.searchAttributes,
-        extraArgs: Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => [
-          '--dynamic-config-value',
-          `${key}=${JSON.stringify(value)}`,
-        ]),
+        extraArgs: [
+          ...Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => [
+            '--dynamic-config-value',
+            `${key}=${JSON.stringify(value)}`,
+          ]),
+          ...(logFile ? ['--baton-cli', cli.path!, '--baton-log', logFile] : []),
+        ],
       },
     });
   } catch (err) {
     const what = err instanceof Error ? err.message : String(err);
     const where = dbFilename === undefined ? 'in memory' : `with database ${dbFilename}`;
     const triedLines = cli.tried.length === 0 ? '' : ` (routes skipped before it: ${cli.tried.join('; ')})`;
+    const logged = logFile ? ` (its output is in ${logFile})` : '';
     throw new Error(
       `Could not start the Temporal dev server on 127.0.0.1:${port} ${where} using the CLI from ` +
-        `${describeRoute(cli)}${triedLines}: ${what}. ${FIX_HINT}`,
+        `${describeRoute(cli)}${triedLines}${logged}: ${what}. ${FIX_HINT}`,
       { cause: err },
     );
   }

@@ -12,6 +12,7 @@ import { formatAudit } from '../cli/format';
 import { researchTask } from '../workflows';
 import { BATON_AWAITING, BATON_PENDING_GATE, status as statusQuery } from '../contract/messages';
 import {
+  DEFAULT_PLAN,
   fakeModelActivities,
   pollUntil,
   tempActivityOptions,
@@ -191,6 +192,110 @@ describe('baton CLI', () => {
       });
       await cliUntil(['pending'], (r) => lineFor(r, id) === undefined, 'the task to leave the pending list');
       expect((await cli(['show', id])).out).toContain('phase: rejected');
+    });
+  });
+
+  test('show: the draft at a glance, --full for all of it, --diff for what changed in the plan and the draft', async () => {
+    const options = await tempActivityOptions();
+    const revisedPlan = {
+      rationale: 'Gather A and C, then weigh them.',
+      steps: [
+        DEFAULT_PLAN.steps[0]!,
+        { id: 's4', agent: 'researcher', question: 'Gather evidence C.', dependsOn: [], decompose: false },
+        { ...DEFAULT_PLAN.steps[2]!, question: 'Weigh A against C.', dependsOn: ['s1', 's4'] },
+      ],
+    };
+    const { activities } = fakeModelActivities(options, {
+      plan: (input, call) => ({
+        valid: true,
+        plan: call === 1 ? DEFAULT_PLAN : revisedPlan,
+        usage: { inputTokens: 10, outputTokens: 5 },
+        model: input.lead.model,
+      }),
+    });
+    // The CLI reads drafts through the store the worker writes.
+    const env = {
+      BATON_ARTIFACT_DIR: options.artifactDir,
+      BATON_REPORT_DIR: options.reportDir,
+      PAGER: 'less -R',
+    };
+    await withWorker(ctx, activities, async (taskQueue) => {
+      const handle = await start(taskQueue, 'gated');
+      const id = handle.workflowId;
+      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'plan', 'the plan gate');
+      expect((await cli(['show', '--diff', id], { env })).out).toEqual(
+        expect.arrayContaining([
+          'plan changes: none (the plan was not revised)',
+          'draft changes: none (no earlier draft)',
+        ]),
+      );
+      await cli(['request-changes', id, '--as', 'alice', '--comment', 'C instead of B']);
+      await waitForStatus(
+        handle,
+        (s) => s.pendingGate?.gate === 'plan' && s.revisions.plan === 1,
+        'the revised plan',
+      );
+      const planDiff = await cli(['show', id, '--diff'], { env });
+      expect(planDiff.code).toBe(0);
+      expect(planDiff.out).toEqual(
+        expect.arrayContaining([
+          'plan changes (against the plan shown before):',
+          '  ~ rationale: Two independent gathering steps, then an analysis of both. → Gather A and C, then weigh them.',
+          '  + s4 [researcher] Gather evidence C.',
+          '  - s2 [researcher] Gather evidence B.',
+          '  ~ s3 question: Weigh A against B. → Weigh A against C.',
+          '  ~ s3 dependsOn: s1, s2 → s1, s4',
+        ]),
+      );
+      await cli(['approve', id, '--as', 'alice']);
+      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'report', 'the report gate');
+
+      // At a glance: title, size, summary and where to read it all, not the draft itself.
+      const glance = await cli(['show', id], { env });
+      expect(glance.out).toEqual(
+        expect.arrayContaining([
+          '  Draft report: Report',
+          expect.stringMatching(/^ {2}\d+ words, \d+ lines, \d+(\.\d)? k?B/),
+          '  Summary: Claim from s1 [step:s1]',
+          `  Read it all: npm run baton -- show --full ${id} | less -R`,
+        ]),
+      );
+      expect(glance.out.join('\n')).not.toContain('Claim from s4');
+      const full = await cli(['show', '--full', id], { env });
+      expect(full.out).toEqual(
+        expect.arrayContaining([
+          '----- draft report -----',
+          'Claim from s4 [step:s4]',
+          '----- end of draft -----',
+        ]),
+      );
+
+      await cli(['request-changes', id, '--as', 'bob', '--comment', 'Say more.']);
+      await waitForStatus(
+        handle,
+        (s) => s.pendingGate?.gate === 'report' && s.revisions.report === 1,
+        'the revised draft',
+      );
+      expect((await cli(['show', id], { env })).out).toContain(
+        `  What changed since the previous draft: npm run baton -- show --diff ${id}`,
+      );
+      const draftDiff = await cli(['show', '--diff', id], { env });
+      expect(draftDiff.out).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^draft changes \(sha256:[0-9a-f]{12}… → sha256:[0-9a-f]{12}…\):$/),
+          expect.stringMatching(/^--- previous draft\s+sha256:/),
+          expect.stringMatching(/^\+\+\+ this draft\s+sha256:/),
+          '+Revised for: Say more.',
+          ' Claim from s3 [step:s3]',
+        ]),
+      );
+      expect((await cli(['approve', id, '--as', 'alice'], { env })).out).toEqual([
+        'accepted: approved (report gate, 1 of 1 approvals)',
+      ]);
+      expect((await handle.result()).outcome).toBe('completed');
+      expect((await cli(['show', '--full', id], { env })).out).toEqual(
+        expect.arrayContaining(['----- report -----', 'Revised for: Say more.']),
+      );
     });
   });
 

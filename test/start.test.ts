@@ -2,15 +2,17 @@
  * `npm start`: its arguments, its business ids, and whole runs as a real process against the test
  * server (it uses a server that answers at TEMPORAL_ADDRESS, and the stand-in when no key is set).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseStartArgs } from '../cli/start';
 import { workflowIdFor } from '../client';
-import { OFFLINE_STAND_IN_KEY } from '../local/environment';
+import { approve } from '../contract/messages';
+import { OFFLINE_STAND_IN_KEY, startLocalEnvironment } from '../local/environment';
+import { freePort } from '../local/temporal';
 import { researchTask } from '../workflows';
-import { historyText, uniqueId, useTestServer } from './helpers';
+import { historyText, pollUntil, tempActivityOptions, uniqueId, useTestServer } from './helpers';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -31,6 +33,7 @@ describe('parseStartArgs', () => {
     ).toEqual({
       question: 'Why is it?',
       autoApprove: true,
+      full: false,
       attach: true,
       rerun: false,
       playbook: 'fact-sheet',
@@ -39,11 +42,13 @@ describe('parseStartArgs', () => {
     expect(parseStartArgs(['A question'])).toEqual({
       question: 'A question',
       autoApprove: false,
+      full: false,
       attach: false,
       rerun: false,
       playbook: 'research-brief',
     });
     expect(parseStartArgs(['--rerun', 'Q'])).toMatchObject({ rerun: true, attach: false });
+    expect(parseStartArgs(['--full', 'Q'])).toMatchObject({ full: true, autoApprove: false });
   });
 
   test.each([
@@ -88,7 +93,7 @@ describe('npm start as a process', () => {
     reportDir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-start-'));
   });
 
-  function npmStart(args: string[], taskQueue: string): Promise<{ code: number; out: string }> {
+  function startEnv(taskQueue: string): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       TEMPORAL_ADDRESS: process.env.BATON_TEST_TEMPORAL_ADDRESS,
@@ -100,6 +105,12 @@ describe('npm start as a process', () => {
     };
     delete env.ANTHROPIC_API_KEY;
     delete env.ANTHROPIC_BASE_URL;
+    delete env.PAGER;
+    return env;
+  }
+
+  function npmStart(args: string[], taskQueue: string): Promise<{ code: number; out: string }> {
+    const env = startEnv(taskQueue);
     return new Promise((resolve) => {
       execFile(
         path.join(ROOT, 'node_modules', '.bin', 'tsx'),
@@ -131,6 +142,51 @@ describe('npm start as a process', () => {
     const described = await ctx.client.workflow.getHandle(workflowId).describe();
     expect(await described.staticSummary()).toBe('What is a solid-state battery?');
     expect(await described.staticDetails()).toContain('**Playbook:** fact-sheet');
+  }, 120_000);
+
+  test('at each gate, without a terminal to ask: the draft at a glance (not all of it) and how to decide', async () => {
+    const workflowId = uniqueId('start-gates');
+    const child = spawn(
+      path.join(ROOT, 'node_modules', '.bin', 'tsx'),
+      [path.join(ROOT, 'cli', 'start.ts'), '--id', workflowId, 'Is a heat pump worth it in a flat?'],
+      { cwd: ROOT, env: startEnv(uniqueId('start-q')), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+    const printed = (text: string) =>
+      pollUntil(
+        () => Promise.resolve(out),
+        (o) => o.includes(text),
+        `npm start to print "${text}"`,
+        60_000,
+      );
+    try {
+      const handle = ctx.client.workflow.getHandle(workflowId);
+      await printed('Waiting at the plan gate. Decide from another terminal:');
+      expect(out).toContain(`npm run baton -- approve ${workflowId}`);
+      await handle.signal(approve, { by: 'tester', gate: 'plan' });
+
+      await printed('Waiting at the report gate. Decide from another terminal:');
+      const atReport = out.slice(out.indexOf('waiting at the report gate'));
+      expect(atReport).toMatch(/^ {2}Draft report: Stand-in report: Is a heat pump worth it in a flat\?$/m);
+      expect(atReport).toMatch(/^ {2}[\d,]+ words, [\d,]+ lines, [\d.]+ kB$/m);
+      expect(atReport).toMatch(
+        /^ {2}Summary: \[offline stand-in model\] Placeholder synthesis of \d+ step result/m,
+      );
+      expect(atReport).toContain(
+        `  Read it all: npm run baton -- show --full ${workflowId}  (set PAGER to page it)`,
+      );
+      // The summary view, not the draft: none of its body, and no wall of text between the rules.
+      expect(out).not.toContain('## Findings by step');
+      expect(out).not.toContain('----- draft report -----');
+      await handle.signal(approve, { by: 'tester', gate: 'report' });
+      expect(await exited).toBe(0);
+      expect(out).toMatch(/Report: .*\.md/);
+    } finally {
+      child.kill();
+    }
   }, 120_000);
 
   test('refuses a workflow id that is running or completed; --attach watches it, --rerun starts a new run', async () => {
@@ -173,3 +229,36 @@ describe('npm start as a process', () => {
     expect(second.status.name).toBe('COMPLETED');
   }, 300_000);
 });
+
+test('the dev server npm start starts writes its output to a log file, named in one line, not to the terminal', async () => {
+  const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-local-'));
+  const lines: string[] = [];
+  const local = await startLocalEnvironment({
+    temporal: {
+      address: `127.0.0.1:${await freePort()}`,
+      namespace: 'default',
+      taskQueue: 'baton',
+      tls: false,
+    },
+    activityOptions: await tempActivityOptions(),
+    addressGiven: false,
+    log: (line) => lines.push(line),
+    stateDir,
+  });
+  try {
+    const logFile = path.join(stateDir, 'dev-server.log');
+    expect(lines.filter((l) => l.includes('dev-server.log'))).toEqual([
+      `Temporal dev server output: ${logFile}`,
+    ]);
+    // The server's own banner is in the file (the pinned CLI and the server it embeds).
+    const log = await pollUntil(
+      () => fs.readFile(logFile, 'utf8'),
+      (text) => text.includes('Temporal Server:'),
+      'the dev server banner in its log file',
+    );
+    expect(log).toMatch(/Temporal CLI \S+ \(Server \S+, UI \S+\)/);
+    await expect(fs.stat(path.join(stateDir, 'dev-server.sqlite'))).resolves.toBeDefined();
+  } finally {
+    await local.close();
+  }
+}, 60_000);
