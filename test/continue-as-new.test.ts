@@ -216,11 +216,16 @@ test('the gate keeps its deadline and reminders across the hand-over: the new ru
     // The new run's timer is for the first reminder, one day after the gate opened: less than a day
     // from the new run's start, which came later.
     const history = await handle.fetchHistory();
-    const timers = (history.events ?? []).flatMap((e) => e.timerStartedEventAttributes ?? []);
-    expect(timers).toHaveLength(1);
-    const seconds = Number(timers[0]!.startToFireTimeout!.seconds ?? 0);
+    const started = (history.events ?? []).filter((e) => e.timerStartedEventAttributes);
+    expect(started).toHaveLength(1);
+    const seconds = Number(started[0]!.timerStartedEventAttributes!.startToFireTimeout!.seconds ?? 0);
     expect(seconds).toBeLessThan(24 * 3600);
     expect(seconds).toBeGreaterThan(23 * 3600);
+    // What the Web UI shows of the timer (issue 20): which gate, and what it is for.
+    const summary = started[0]!.userMetadata?.summary?.data;
+    expect(summary && JSON.parse(Buffer.from(summary).toString('utf8'))).toBe(
+      'plan gate · reminder 1d after opening',
+    );
     await handle.terminate('done with the test');
   });
 }, 180_000);

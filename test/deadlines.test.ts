@@ -110,6 +110,20 @@ test('an unanswered plan gate escalates after its deadline, reminding before, an
       expect.objectContaining({ gate: 'plan', by: 'carol', comment: 'go ahead' }),
       expect.objectContaining({ gate: 'report', by: 'system (auto-approve)' }),
     ]);
+    // Each timer says in the Web UI what it is for.
+    const history = await handle.fetchHistory();
+    const summaries = (history.events ?? [])
+      .filter((e) => e.timerStartedEventAttributes)
+      .map((e): unknown =>
+        JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? []).toString('utf8') || 'null'),
+      );
+    expect(summaries).toEqual([
+      'plan gate · reminder 1d after opening',
+      'plan gate · reminder 2d after opening',
+      expect.stringMatching(/^plan gate · deadline \S+Z: escalate to carol$/),
+      expect.stringMatching(/^plan gate · escalation deadline \S+Z: reject$/),
+      expect.stringMatching(/^report gate · deadline \S+Z: auto-approve$/),
+    ]);
   });
 });
 

@@ -102,10 +102,28 @@ export function reopenGate(ctx: GateContext, gate: Gate, config: ResolvedGate): 
   };
 }
 
-/** The next reminder not yet sent, and when the next timer is due (Infinity: none). */
-export function nextTimer(waiting: Waiting): { reminder: Reminder | undefined; wakeAt: number } {
-  const reminder = waiting.reminders.find((r) => !waiting.open.reminders.includes(r.label));
-  return { reminder, wakeAt: Math.min(reminder?.at ?? Infinity, waiting.deadlineAt ?? Infinity) };
+/**
+ * The next reminder not yet sent, when the next timer is due (Infinity: none), and what the Temporal
+ * Web UI shows of that timer (`plan gate · reminder 1d`, `plan gate · deadline: escalate to leads`).
+ * A timer's summary is user metadata: replay does not compare it.
+ */
+export function nextTimer(waiting: Waiting): {
+  reminder: Reminder | undefined;
+  wakeAt: number;
+  summary: string;
+} {
+  const { gate, config, open, deadlineAt } = waiting;
+  const reminder = waiting.reminders.find((r) => !open.reminders.includes(r.label));
+  const wakeAt = Math.min(reminder?.at ?? Infinity, deadlineAt ?? Infinity);
+  if (reminder && reminder.at < (deadlineAt ?? Infinity))
+    return { reminder, wakeAt, summary: `${gate} gate · reminder ${reminder.label} after opening` };
+  const policy = open.stage === 'escalated' ? config.escalation?.onDeadline : config.onDeadline;
+  const then =
+    policy === 'escalate' && config.escalation
+      ? `escalate to ${config.escalation.approvers.join(', ')}`
+      : (policy ?? 'reject');
+  const stage = open.stage === 'escalated' ? 'escalation deadline' : 'deadline';
+  return { reminder, wakeAt, summary: `${gate} gate · ${stage} ${open.deadline ?? ''}: ${then}` };
 }
 
 /**

@@ -343,11 +343,11 @@ export class Gatekeeper {
     const mayContinue = patched(CONTINUE_AT_GATES) && !this.staying;
     const decided = (): boolean => this.outcome !== undefined || (mayContinue && continueSuggested());
     while (!this.outcome) {
-      const { reminder, wakeAt } = nextTimer(waiting);
+      const { reminder, wakeAt, summary } = nextTimer(waiting);
       const woken =
         wakeAt === Infinity
           ? await condition(decided).then(() => true)
-          : await condition(decided, Math.max(1, wakeAt - Date.now()));
+          : await condition(decided, Math.max(1, wakeAt - Date.now()), { summary });
       // A decision applied in the same workflow task as a timer or the suggestion wins: a decision
       // accepted (and audited) is never overridden by the deadline policy, nor kept waiting.
       if (this.outcome) break;
