@@ -12,7 +12,11 @@ import { approve, decide, SEARCH_ATTRIBUTES, type TaskStatus } from '../contract
 import { startDevServer, type DevServer } from '../local/temporal';
 import type { LoadStateInput, SaveStateInput } from '../contract/task-state';
 import { collectAudit } from '../cli/audit-collect';
-import { reportReader } from '../workers/store';
+import { encryptionFromEnv } from '../workers/codec';
+import { reportReader, SEALED_MAGIC, sealerFor } from '../workers/store';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import {
   fakeModelActivities,
   readUntil,
@@ -287,6 +291,36 @@ test('a decision that comes while the task saves its state is taken, and the tas
     expect(after.audit.filter((e) => e.event === 'decision' && e.accepted)).toEqual([
       expect.objectContaining({ gate: 'plan', by: 'alice', via: 'signal', comment: 'while it saved' }),
     ]);
+    await handle.terminate('done with the test');
+  });
+}, 180_000);
+
+test('with payload encryption on, the state a task carries to its next run is ciphertext in the store', async () => {
+  const keyring = encryptionFromEnv({
+    BATON_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    BATON_ENCRYPTION_KEY_ID: 'state-key-1',
+  })!;
+  const options = { ...(await tempActivityOptions()), sealer: sealerFor(keyring) };
+  const { activities } = fakeModelActivities(options);
+  await withWorker(ctx, activities, async (taskQueue) => {
+    const question = 'Which secret angles does the saved state keep?';
+    const handle = await ctx.client.workflow.start(researchTask, {
+      taskQueue,
+      workflowId: uniqueId('long-wait-sealed'),
+      args: [{ question, playbook: 'gated' }],
+    });
+    await statusWhen(handle, waitingAt('plan'), 'the plan gate');
+    const first = handle.firstExecutionRunId;
+    while ((await runIdOf(handle)) === first) await handle.signal(approve, { by: 'mallory' });
+    const resumed = await statusWhen(handle, waitingAt('plan'), 'the plan gate in the new run');
+    expect(resumed.question).toBe(question);
+    const dir = path.join(options.artifactDir, 'state');
+    const files = (await fs.readdir(dir, { recursive: true, withFileTypes: true })).filter((f) => f.isFile());
+    expect(files.map((f) => f.name)).toEqual([expect.stringMatching(/^[0-9a-f]{32}\.0\.json$/)]);
+    const raw = await fs.readFile(path.join(files[0]!.parentPath, files[0]!.name));
+    expect(raw.subarray(0, SEALED_MAGIC.length)).toEqual(SEALED_MAGIC);
+    const text = raw.toString('latin1');
+    for (const plain of [question, 'mallory', 'gate-opened', '"status"']) expect(text).not.toContain(plain);
     await handle.terminate('done with the test');
   });
 }, 180_000);
