@@ -387,7 +387,7 @@ describe('worker processes on the bucket', () => {
     // npm run baton with the store settings shows the draft; without them, it cannot read it and does not approve.
     const baton = (argv: string[], cliEnv: NodeJS.ProcessEnv) =>
       captured((io) => runCli(argv, { client: ctx.client, env: cliEnv, ...io }));
-    expect((await baton(['show', workflowId], env)).out).toContain('----- draft report -----');
+    expect((await baton(['show', '--full', workflowId], env)).out).toContain('----- draft report -----');
     expect(await baton(['approve', workflowId, '--as', 'alice'], {})).toEqual({
       code: 1,
       out: [],
