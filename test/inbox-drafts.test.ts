@@ -15,7 +15,6 @@ import { startInbox } from '../inbox/app';
 import { hashToken, newToken } from '../inbox/auth';
 import { chromiumPath } from '../local/browser';
 import { openStores } from '../activities/store';
-import { approve } from '../contract/messages';
 import { startStandIn, type StandIn, type StandInRequest, type StandInReply } from '../standin/server';
 import { researchTask } from '../workflows';
 import { tempActivityOptions, uniqueId, useTestServer, waitForStatus, withWorker } from './helpers';
@@ -34,6 +33,15 @@ const PLAN = {
       dependsOn: ['s1'],
       decompose: false,
     },
+  ],
+};
+/** The plan after the reviewer asked for grants to be covered: one step added, one question changed. */
+const REVISED_PLAN = {
+  rationale: 'Costs and grants first, then savings.',
+  steps: [
+    PLAN.steps[0]!,
+    { id: 'g1', agent: 'researcher', question: 'Which grants apply?', dependsOn: [], decompose: false },
+    { ...PLAN.steps[1]!, question: 'What does each save a year, net of grants?', dependsOn: ['s1', 'g1'] },
   ],
 };
 
@@ -55,7 +63,9 @@ const REVISED = HOSTILE.replace('cavity walls next', 'solid walls last').concat(
 );
 
 function respond(req: StandInRequest): StandInReply | undefined {
-  if (req.toolName === 'submit_plan') return { kind: 'tool', input: PLAN };
+  if (req.toolName === 'submit_plan') {
+    return { kind: 'tool', input: req.userText.includes('<change_request') ? REVISED_PLAN : PLAN };
+  }
   if (req.toolName === 'submit_report') {
     const revised = req.userText.includes('<change_request');
     return {
@@ -134,8 +144,6 @@ test('the draft is rendered with working citations and no model HTML; after a re
         args: [{ question: QUESTION, playbook: 'gated' }],
       });
       await waitForStatus(handle, (s) => s.pendingGate?.gate === 'plan', 'the plan gate');
-      await handle.signal(approve, { by: 'alice', gate: 'plan' });
-      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'report', 'the report gate', 60_000);
 
       const page = await context.newPage();
       page.on('dialog', (d) => {
@@ -147,7 +155,33 @@ test('the draft is rendered with working citations and no model HTML; after a re
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.waitForURL(`${inbox.url}/`);
       await page.goto(`${inbox.url}/task?id=${encodeURIComponent(handle.workflowId)}`);
-      await page.getByRole('heading', { name: 'Decision needed: the report gate' }).waitFor();
+      await page.getByRole('heading', { name: 'Decision needed: the plan gate' }).waitFor();
+      await expect(page.locator('details.changes').count()).resolves.toBe(0);
+
+      // The plan sent back: the re-opened gate shows what changed in it.
+      await page.getByLabel('Comment').fill('Cover the grants too.');
+      await page.getByRole('button', { name: 'Request changes' }).click();
+      const planChanges = page.locator('details.changes');
+      await planChanges.waitFor({ timeout: 60_000 });
+      await expect(planChanges.locator('summary').textContent()).resolves.toBe(
+        'What changed since the previous plan',
+      );
+      const delta = (await planChanges.locator('ul.plan-delta li').allTextContents()).map((t) =>
+        t.replace(/\s+/g, ' ').trim(),
+      );
+      expect(delta).toEqual([
+        'Rationale: Costs first, then savings. Costs and grants first, then savings.',
+        'Added step g1 (researcher): Which grants apply?',
+        'Step s2: question What does each save a year? What does each save a year, net of grants? dependsOn s1 s1, g1',
+      ]);
+      await expect(planChanges.locator('ins').first().textContent()).resolves.toBe(
+        'Costs and grants first, then savings.',
+      );
+      await shot(page, 'plan-changes');
+      await page.getByRole('button', { name: 'Approve' }).click();
+      await page
+        .getByRole('heading', { name: 'Decision needed: the report gate' })
+        .waitFor({ timeout: 60_000 });
 
       // Rendered: the title, the label, a table, an external link that opens apart; no worker path.
       const draft = page.locator('.draft div.report');
@@ -168,7 +202,7 @@ test('the draft is rendered with working citations and no model HTML; after a re
       await citation.click();
       await page.waitForURL(/#ref-step-s2$/);
       const entry = page.locator('li#ref-step-s2');
-      await expect(entry.textContent()).resolves.toContain('What does each save a year?');
+      await expect(entry.textContent()).resolves.toContain('What does each save a year, net of grants?');
       await expect(page.locator('li#ref-step-s2:target').count()).resolves.toBe(1);
       await shot(page, 'draft-rendered');
 
