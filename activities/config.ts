@@ -2,12 +2,16 @@
  * Loading and validating `config/`: agents, playbooks. Used by the config-snapshot activity, by
  * `npm run config:check` and by workers at start, so all three print the same messages.
  */
+import { ApplicationFailure } from '@temporalio/common';
+import { LRUCache } from 'lru-cache';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import YAML, { isMap, isNode, isScalar, isSeq, LineCounter, type Node } from 'yaml';
 import type { ZodType } from 'zod';
+import { AgentRefSchema, isAgentRef, type GivenAgent } from '../contract/activities';
 import { canonicalJson } from '../contract/canonical';
+import { failureMessage, FailureTypes } from '../contract/failures';
 import { priceOf } from '../contract/usage';
 import {
   AgentsFileSchema,
@@ -30,6 +34,8 @@ import {
   type Playbook,
   type SnapshotAgent,
 } from '../config/schema';
+import { getArtifact, putArtifact } from './artifacts';
+import type { ObjectStore } from './store';
 
 /** One problem in one config file, at one path. */
 export interface ConfigProblem {
@@ -244,5 +250,86 @@ export function snapshotFor(
     searchAttributes,
     approverKeys,
     ...(Object.keys(passkeys).length ? { approverPasskeys: passkeys } : {}),
+  };
+}
+
+/**
+ * Stores a task's config snapshot in the artifact store, content-addressed (idempotent), under the
+ * name the workflow computes for it (contract/activities.ts `snapshotRefOf`): its canonical JSON as
+ * the workflow receives it, after the payload's JSON round trip. Model activities then resolve the
+ * agents they are given by reference ({@link snapshotAgents}).
+ */
+export async function putSnapshot(store: ObjectStore, snapshot: ConfigSnapshot): Promise<string> {
+  const received = JSON.parse(JSON.stringify(snapshot)) as ConfigSnapshot;
+  return (await putArtifact(store, canonicalJson(received))).id;
+}
+
+/** Parsed snapshots a worker keeps, by hash: a task uses one for its whole life. */
+const SNAPSHOTS_CACHED = 32;
+
+/** Which agent of the snapshot a reference names: the lead (plan, synthesis) or a specialist (a step). */
+export type AgentRole = 'lead' | 'specialist';
+
+/**
+ * What a model activity runs its agent with: the agent itself when given inline (inputs scheduled
+ * before v12, or by a child holding a narrowed copy of the snapshot); for a reference, the agent of
+ * that role in the stored snapshot (read and checked against its hash by `getArtifact`, parsed
+ * snapshots cached, at most {@link SNAPSHOTS_CACHED}), its `maxTokens` lowered to the reference's
+ * when that is lower. A reference that does not resolve fails for good, naming the snapshot and
+ * the agent: every worker reads the same store.
+ */
+export function snapshotAgents(
+  store: ObjectStore,
+): (given: GivenAgent, role: AgentRole) => Promise<SnapshotAgent> {
+  const cache = new LRUCache<string, Promise<ConfigSnapshot>>({ max: SNAPSHOTS_CACHED });
+  const read = (hash: string): Promise<ConfigSnapshot> => {
+    let snapshot = cache.get(hash);
+    if (!snapshot) {
+      snapshot = getArtifact(store, hash).then((text) => JSON.parse(text) as ConfigSnapshot);
+      cache.set(hash, snapshot);
+      snapshot.catch(() => cache.delete(hash));
+    }
+    return snapshot;
+  };
+  return async (given, role) => {
+    if (!isAgentRef(given)) return given;
+    const parsed = AgentRefSchema.safeParse(given);
+    if (!parsed.success) {
+      throw ApplicationFailure.nonRetryable(
+        `malformed agent reference: ${parsed.error.issues
+          .slice(0, 5)
+          .map((i) => `${i.path.join('.') || 'agent'}: ${i.message}`)
+          .join('; ')}`,
+        FailureTypes.InvalidInput,
+      );
+    }
+    const ref = parsed.data;
+    let snapshot: ConfigSnapshot;
+    try {
+      snapshot = await read(ref.snapshot);
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable(
+        `agent "${ref.id}" is given by reference to config snapshot ${ref.snapshot}, which cannot be read: ${failureMessage(err)}`,
+        FailureTypes.ArtifactMissing,
+      );
+    }
+    const specialists = snapshot.specialists ?? {};
+    const agent =
+      role === 'lead'
+        ? snapshot.lead?.id === ref.id
+          ? snapshot.lead
+          : undefined
+        : Object.hasOwn(specialists, ref.id)
+          ? specialists[ref.id]
+          : undefined;
+    if (!agent) {
+      throw ApplicationFailure.nonRetryable(
+        `agent "${ref.id}" is not ${role === 'lead' ? 'the lead' : 'a specialist'} of config snapshot ${ref.snapshot}`,
+        FailureTypes.PlanInvalid,
+      );
+    }
+    return ref.maxTokens !== undefined && ref.maxTokens < agent.maxTokens
+      ? { ...agent, maxTokens: ref.maxTokens }
+      : agent;
   };
 }

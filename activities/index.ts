@@ -8,8 +8,11 @@ import path from 'node:path';
 import { z } from 'zod';
 import { checkPlan, PlanSchema, PlanStepSchema, type ConfigSnapshot } from '../config/schema';
 import {
+  boundSources,
   FindingsSchema,
+  MAX_SOURCE_BYTES_PER_STEP,
   ReportSchema,
+  StoredSourcesSchema,
   type Activities,
   type PartialReportInput,
   type PlanTaskInput,
@@ -31,10 +34,10 @@ import {
 import { boundProblems } from '../contract/bounds';
 import { canonicalJson } from '../contract/canonical';
 import { FailureTypes } from '../contract/failures';
-import type { ArtifactRef, Provenance } from '../contract/messages';
+import type { ArtifactRef, Provenance, Source } from '../contract/messages';
 import { safeText } from '../contract/text';
 import { getArtifact, putArtifact, sha256 } from './artifacts';
-import { ConfigError, loadConfig, snapshotFor } from './config';
+import { ConfigError, loadConfig, putSnapshot, snapshotAgents, snapshotFor } from './config';
 import { callStructured } from './model';
 import { activityOptionsFromEnv, configNotAllowed, type ActivityOptions } from './options';
 import {
@@ -82,8 +85,8 @@ function firstDifference(a: unknown, b: unknown, at = 'snapshot'): string | unde
 }
 
 /** A step's line in a report's references: its agent, question and sources. */
-function referenceLine(s: SynthesisStep): string {
-  const sources = s.sources.map((src) => (src.url ? `[${src.title}](${src.url})` : src.title)).join('; ');
+function referenceLine(s: SynthesisStep, given: Source[]): string {
+  const sources = given.map((src) => (src.url ? `[${src.title}](${src.url})` : src.title)).join('; ');
   return `- **[step:${s.id}]** ${s.agent}: ${s.question}${sources ? `\n  Sources: ${sources}` : ''}`;
 }
 
@@ -96,6 +99,7 @@ const citations = (text: string): string[] => [
 export function createActivities(options: ActivityOptions = activityOptionsFromEnv()): Activities {
   const model = { apiKey: options.apiKey, baseURL: options.baseURL };
   const stores = openStores(options);
+  const agentOf = snapshotAgents(stores.artifacts);
   const readContext = (items: { id: string; agent: string; result: ArtifactRef }[]): Promise<ContextItem[]> =>
     Promise.all(
       items.map(async (c) => ({
@@ -106,13 +110,41 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
     );
 
   /**
+   * A step's sources: inline, or read from the JSON artifact a specialist stored them in (v12),
+   * checked to be the list of sources a step keeps.
+   */
+  const sourcesOf = async (s: SynthesisStep): Promise<Source[]> => {
+    if (!s.sourcesRef) return s.sources ?? [];
+    const text = await getArtifact(stores.artifacts, s.sourcesRef.id);
+    const bad = (why: string): never => {
+      throw ApplicationFailure.nonRetryable(
+        `the sources of step "${s.id}" (artifact ${s.sourcesRef!.id}) are not a list of sources: ${why}`,
+        FailureTypes.ArtifactMissing,
+      );
+    };
+    if (Buffer.byteLength(text, 'utf8') > MAX_SOURCE_BYTES_PER_STEP)
+      bad(`over ${MAX_SOURCE_BYTES_PER_STEP} bytes`);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      bad('not JSON');
+    }
+    const parsed = StoredSourcesSchema.safeParse(json);
+    if (!parsed.success)
+      bad(boundProblems(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).join('; '));
+    return parsed.data!;
+  };
+
+  /**
    * What a synthesis call reads: the steps' findings, or the parts' summaries, and the reference
    * line of every step covered, by id.
    */
   const readMaterial = async (input: { steps: SynthesisStep[]; parts?: SynthesisPart[] }) => {
     const given = input.parts ?? [];
-    const [results, parts, partRefs] = await Promise.all([
+    const [results, sources, parts, partRefs] = await Promise.all([
       readContext(input.steps),
+      Promise.all(input.steps.map(sourcesOf)),
       Promise.all(
         given.map(async (p) => ({ label: p.label, text: await getArtifact(stores.artifacts, p.notes.id) })),
       ),
@@ -124,7 +156,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       ),
     ]);
     const references = new Map<string, string>([
-      ...input.steps.map((s): [string, string] => [s.id, referenceLine(s)]),
+      ...input.steps.map((s, i): [string, string] => [s.id, referenceLine(s, sources[i]!)]),
       ...partRefs.flatMap((r) => Object.entries(r)),
     ]);
     return { results, parts, references };
@@ -152,8 +184,11 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
           FailureTypes.UnknownPlaybook,
         );
       }
-      // Sealed, so that the task's children can show it is a snapshot a worker loaded.
-      return options.publisherKey ? sealSnapshot(snapshot, options.publisherKey) : snapshot;
+      // Sealed, so that the task's children can show it is a snapshot a worker loaded; stored, so
+      // that model activities can be given its agents by reference (v12).
+      const loaded = options.publisherKey ? sealSnapshot(snapshot, options.publisherKey) : snapshot;
+      await putSnapshot(stores.artifacts, loaded);
+      return loaded;
     },
 
     /**
@@ -180,7 +215,12 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         () => [],
       );
       const sealed = checkSnapshotSeal(snapshot, [...own, ...publishers]);
-      if (sealed.ok) return { by: 'seal', keyId: sealed.keyId };
+      // Stored once checked, so that the child's model activities resolve its agents by reference
+      // (v12) wherever its parent's snapshot was loaded.
+      if (sealed.ok) {
+        await putSnapshot(stores.artifacts, snapshot);
+        return { by: 'seal', keyId: sealed.keyId };
+      }
       let config;
       try {
         config = await loadConfig(options.configDir);
@@ -200,6 +240,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
           'content',
           `${sealed.reason}, and it differs at ${differs} from the snapshot this worker's config (same digest) gives`,
         );
+      await putSnapshot(stores.artifacts, snapshot);
       return { by: 'config' };
     },
 
@@ -209,6 +250,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
      */
     async planTask(input: PlanTaskInput): Promise<PlanTaskResult> {
       const { limits } = input;
+      const lead = await agentOf(input.lead, 'lead');
       // The schema the model sees names only the allowed agents and the step limit.
       const shown = PlanSchema.extend({
         steps: z
@@ -218,8 +260,8 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
       });
       const answer = await callStructured({
         ...model,
-        agent: input.lead,
-        prompt: planPrompt({ ...input, effortRule: input.lead.effortRule }),
+        agent: lead,
+        prompt: planPrompt({ ...input, effortRule: lead.effortRule }),
         answer: { name: 'submit_plan', schema: PlanSchema, shownSchema: shown },
       });
       const common = { usage: answer.usage, model: answer.model, ...refusals(answer) };
@@ -237,9 +279,10 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
 
     /** One specialist step: the findings go to the artifact store, a summary and reference to history. */
     async runSpecialist(input: StepInput): Promise<StepResult> {
+      const agent = await agentOf(input.agent, 'specialist');
       const answer = await callStructured({
         ...model,
-        agent: input.agent,
+        agent,
         prompt: stepPrompt({
           overallQuestion: input.overallQuestion,
           step: input.step,
@@ -247,7 +290,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
           change: input.change,
         }),
         answer: { name: 'submit_findings', schema: FindingsSchema },
-        extraTools: input.agent.tools.map((t) => TOOL_REGISTRY[t]),
+        extraTools: agent.tools.map((t) => TOOL_REGISTRY[t]),
       });
       if (!answer.parsed.ok) {
         // Retryable: a model may well answer in shape on the next attempt.
@@ -257,8 +300,20 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         });
       }
       const { summary, findings, sources } = safeFindings(answer.parsed.value);
-      const result = await putArtifact(stores.artifacts, findings);
-      return { summary, sources, result, usage: answer.usage, model: answer.model, ...refusals(answer) };
+      // The sources the step keeps, stored too, so that synthesis is given them by reference.
+      const [result, sourcesRef] = await Promise.all([
+        putArtifact(stores.artifacts, findings),
+        putArtifact(stores.artifacts, JSON.stringify(boundSources(sources).sources)),
+      ]);
+      return {
+        summary,
+        sources,
+        sourcesRef,
+        result,
+        usage: answer.usage,
+        model: answer.model,
+        ...refusals(answer),
+      };
     },
 
     /**
@@ -267,10 +322,13 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
      * the steps. The prompt is measured against the lead's context window first.
      */
     async synthesizeReport(input: SynthesisInput): Promise<SynthesisResult> {
-      const { results, parts, references } = await readMaterial(input);
+      const [lead, { results, parts, references }] = await Promise.all([
+        agentOf(input.lead, 'lead'),
+        readMaterial(input),
+      ]);
       const answer = await callStructured({
         ...model,
-        agent: input.lead,
+        agent: lead,
         prompt: synthesisPrompt({ question: input.question, results, parts, change: input.change }),
         answer: { name: 'submit_report', schema: ReportSchema },
         measure: true,
@@ -324,10 +382,13 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
      * citing them, stored with the reference lines of every step it covers.
      */
     async summarizeSteps(input: SummaryInput): Promise<SummaryResult> {
-      const { results, parts, references } = await readMaterial(input);
+      const [lead, { results, parts, references }] = await Promise.all([
+        agentOf(input.lead, 'lead'),
+        readMaterial(input),
+      ]);
       const answer = await callStructured({
         ...model,
-        agent: input.lead,
+        agent: lead,
         prompt: summaryPrompt({ question: input.question, results, parts }),
         answer: { name: 'submit_report', schema: ReportSchema },
         measure: true,

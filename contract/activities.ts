@@ -2,9 +2,12 @@
  * The activities' contract: what each activity takes and returns, and the schemas of what models
  * must answer. Workflows proxy {@link Activities} (types only); `activities/` implements it.
  */
+import { sha256 } from '@noble/hashes/sha2';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
 import { z } from 'zod';
 import type { AgentConfig, ConfigSnapshot, Plan, PlanLimits, SnapshotAgent } from '../config/schema';
 import { clipBytes, jsonBytes } from './bounds';
+import { canonicalJson } from './canonical';
 import type { TaskStateActivities } from './task-state';
 import type { ArtifactRef, ChangeRequest, Provenance, ReportKind, Source, TokenUsage } from './messages';
 
@@ -94,10 +97,45 @@ export const ReportSchema = z
   })
   .strict();
 
+/**
+ * An agent by reference (v12, `agents-by-reference`): its id in the task's config snapshot, which
+ * the loading (or checking) activity stored content-addressed in the artifact store, named by
+ * {@link snapshotRefOf}. An activity resolves it there, so history does not repeat the agent's
+ * config (system prompt, model, price, tools) in every call's input. `maxTokens` is given only when
+ * the token budget lowered the agent's (`maxTokensPerStep`); it never raises it.
+ */
+export interface AgentRef {
+  id: string;
+  snapshot: string;
+  maxTokens?: number;
+}
+
+/** What a model activity is given of its agent: a reference, or (scheduled before v12, or by a child given a narrowed copy of the snapshot) the agent itself. */
+export type GivenAgent = AgentRef | SnapshotAgent;
+
+export const AgentRefSchema = z
+  .object({
+    id: z.string().min(1).max(64),
+    snapshot: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be "sha256:" and 64 hex digits'),
+    maxTokens: z.number().int().min(1).max(10_000_000).optional(),
+  })
+  .strict();
+
+/** Whether an activity was given its agent by reference (an inline agent has its config, no `snapshot`). */
+export const isAgentRef = (agent: GivenAgent): agent is AgentRef => !('systemPrompt' in agent);
+
+/**
+ * The name of a config snapshot in the artifact store: the sha256 of its canonical JSON, seal
+ * included, as `sha256:<hex>` (what activities/artifacts.ts `putArtifact` names that text). Pure:
+ * workflow code computes it once a run.
+ */
+export const snapshotRefOf = (snapshot: ConfigSnapshot): string =>
+  `sha256:${bytesToHex(sha256(utf8ToBytes(canonicalJson(snapshot))))}`;
+
 export interface PlanTaskInput {
   question: string;
-  /** The lead as the task's snapshot holds it (with its model's price, for the cost estimate). */
-  lead: SnapshotAgent;
+  /** The lead, by reference (v12) or as the task's snapshot holds it (with its model's price, for the cost estimate). */
+  lead: GivenAgent;
   specialists: Pick<AgentConfig, 'id' | 'role'>[];
   limits: PlanLimits;
   change?: ChangeRequest;
@@ -115,7 +153,8 @@ export type PlanTaskResult = { usage: TokenUsage; model: string } & Refusals &
 export interface StepInput {
   overallQuestion: string;
   step: { id: string; agent: string; question: string };
-  agent: SnapshotAgent;
+  /** The specialist, by reference (v12) or inline, its `maxTokens` lowered by the step budget. */
+  agent: GivenAgent;
   /** Results of the steps this one depends on. */
   context: { id: string; agent: string; result: ArtifactRef }[];
   /** A reviewer's request, when the step runs again after report review. */
@@ -125,23 +164,37 @@ export interface StepInput {
 export interface StepResult extends Refusals {
   summary: string;
   sources: Source[];
+  /**
+   * The sources the step keeps (within the caps: {@link boundSources}) as a JSON artifact, for
+   * synthesis to read by reference. Absent from results of activities older than v12.
+   */
+  sourcesRef?: ArtifactRef;
   result: ArtifactRef;
   usage: TokenUsage;
   model: string;
 }
 
-/** A finished step as synthesis reads it: its findings by reference, and what its reference line shows. */
+/**
+ * A finished step as synthesis reads it: its findings by reference, and what its reference line
+ * shows: its sources by reference (v12, a specialist's step) or inline (a decomposed step's, and
+ * in inputs scheduled before v12).
+ */
 export interface SynthesisStep {
   id: string;
   agent: string;
   question: string;
   result: ArtifactRef;
-  sources: Source[];
+  sources?: Source[];
+  sourcesRef?: ArtifactRef;
 }
+
+/** Sources as a step's `sourcesRef` artifact holds them: what {@link boundSources} keeps. */
+export const StoredSourcesSchema = z.array(SourceSchema).max(MAX_SOURCES_PER_STEP);
 
 /**
  * Most steps one synthesis call reads, and most parts: a call's input (up to 6 KB of sources a
- * step) stays well under Temporal's 2 MB payload limit. More are synthesized in parts.
+ * step when they are inline) stays well under Temporal's 2 MB payload limit. More are synthesized
+ * in parts.
  */
 export const STEPS_PER_SYNTHESIS = 50;
 
@@ -163,7 +216,7 @@ export interface SynthesisPart {
 /** Input of {@link Activities.summarizeSteps}: a group of steps, or of parts. */
 export interface SummaryInput {
   question: string;
-  lead: SnapshotAgent;
+  lead: GivenAgent;
   steps: SynthesisStep[];
   parts?: SynthesisPart[];
 }
@@ -176,7 +229,7 @@ export interface SummaryResult extends Refusals {
 
 export interface SynthesisInput {
   question: string;
-  lead: SnapshotAgent;
+  lead: GivenAgent;
   steps: SynthesisStep[];
   /** Instead of steps, when the steps were too many to read at once: the summaries of their groups. */
   parts?: SynthesisPart[];

@@ -286,6 +286,8 @@ export interface StepStatus {
   sources?: Source[];
   /** Set when the step's sources were over the caps (contract/activities.ts): `sources clipped to N of M`. */
   sourcesNote?: string;
+  /** The same sources as a JSON artifact (a specialist's step, since v12): what synthesis is given. */
+  sourcesRef?: ArtifactRef;
   result?: ArtifactRef;
   usage?: TokenUsage;
   /** Why the step failed, clipped to `MAX_STEP_ERROR_BYTES` (contract/activities.ts). */

@@ -240,6 +240,7 @@ test("a batch child's result stays under Temporal's 2 MB payload limit at the sc
     childWorkflowId: worst(1000),
     ...outcome,
     result: { id: `sha256:${'f'.repeat(64)}`, bytes: Number.MAX_SAFE_INTEGER },
+    sourcesRef: { id: `sha256:${'f'.repeat(64)}`, bytes: Number.MAX_SAFE_INTEGER },
     usage,
     error: boundedError(worst(100_000)),
     startedAt: new Date(0).toISOString(),

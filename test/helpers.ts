@@ -20,10 +20,11 @@ import {
   type SynthesisInput,
 } from '../contract/activities';
 import { putArtifact } from '../activities/artifacts';
+import { snapshotAgents } from '../activities/config';
 import { openStores } from '../activities/store';
 import type { ActivityOptions } from '../activities/options';
 import { generatePublisherKey } from '../activities/signing';
-import type { Plan } from '../config/schema';
+import type { Plan, SnapshotAgent } from '../config/schema';
 import { logLevelFromEnv } from '../workers/options';
 import { workerInterceptors } from '../workers/worker';
 import { status as statusQuery, type TaskStatus, type TokenUsage } from '../contract/messages';
@@ -157,18 +158,24 @@ export async function tempActivityOptions(
   };
 }
 
-/** Runs `fn` while a worker with `activities` polls a fresh task queue, and shuts the worker down after. */
+/**
+ * Runs `fn` while a worker with `activities` polls a fresh task queue, and shuts the worker down
+ * after. `workflowBundle`: other workflow code than this checkout's (an earlier commit's, bundled).
+ */
 export async function withWorker<T>(
   ctx: TestContext,
   activities: Activities,
   fn: (taskQueue: string) => Promise<T>,
+  workflowBundle: { code: string } | { codePath: string } = {
+    codePath: process.env.BATON_TEST_WORKFLOW_BUNDLE!,
+  },
 ): Promise<T> {
   const taskQueue = uniqueId('test-queue');
   const worker = await Worker.create({
     connection: ctx.nativeConnection,
     taskQueue,
     activities,
-    workflowBundle: { codePath: process.env.BATON_TEST_WORKFLOW_BUNDLE! },
+    workflowBundle,
     // As every Baton worker: the caller check, and the sink the bundle's tracing interceptors call (a no-op here).
     ...workerInterceptors(ctx.nativeConnection, taskQueue, undefined, true),
   });
@@ -265,17 +272,22 @@ export const DEFAULT_PLAN: Plan = {
   ],
 };
 
+/** A plan call as a fake model sees it: the lead resolved, as the real activity resolves a reference. */
+export type FakePlanInput = Omit<PlanTaskInput, 'lead'> & { lead: SnapshotAgent };
+/** A step as a fake model sees it: the agent resolved (`maxTokens` lowered by the step budget). */
+export type FakeStepInput = Omit<StepInput, 'agent'> & { agent: SnapshotAgent };
+
 export interface FakeModel {
   plan?: (
-    input: PlanTaskInput,
+    input: FakePlanInput,
     call: number,
   ) => Promise<Awaited<ReturnType<Activities['planTask']>>> | Awaited<ReturnType<Activities['planTask']>>;
-  step?: (input: StepInput) => Promise<void> | void;
+  step?: (input: FakeStepInput) => Promise<void> | void;
   /** Tokens a step reports spending; default 10 in, 5 out. */
-  stepUsage?: (input: StepInput) => TokenUsage;
+  stepUsage?: (input: FakeStepInput) => TokenUsage;
 }
 
-/** Every call the fake model activities received, in order. */
+/** Every call the fake model activities received, in order, as the workflow gave it (agents by reference since v12). */
 export interface Calls {
   plan: PlanTaskInput[];
   step: StepInput[];
@@ -286,60 +298,68 @@ export interface Calls {
 
 /**
  * The real activities with the three model calls replaced by plain functions: exact and fast.
- * Steps and reports still go through the real artifact store, so publishing is real.
+ * Agents given by reference are resolved as the real activities resolve them; steps (findings and
+ * sources) and reports still go through the real artifact store, so publishing is real.
  */
 export function fakeModelActivities(
   options: ActivityOptions,
   fake: FakeModel = {},
 ): { activities: Activities; calls: Calls } {
   const real = createActivities(options);
+  const store = openStores(options).artifacts;
+  const agentOf = snapshotAgents(store);
   const calls: Calls = { plan: [], step: [], synthesis: [], summaries: [] };
   const usage = { inputTokens: 10, outputTokens: 5 };
   const activities: Activities = {
     ...real,
     async planTask(input) {
       calls.plan.push(input);
-      if (fake.plan) return fake.plan(input, calls.plan.length);
-      return { valid: true, plan: DEFAULT_PLAN, usage, model: input.lead.model };
+      const lead = await agentOf(input.lead, 'lead');
+      if (fake.plan) return fake.plan({ ...input, lead }, calls.plan.length);
+      return { valid: true, plan: DEFAULT_PLAN, usage, model: lead.model };
     },
     async runSpecialist(input) {
       calls.step.push(input);
-      await fake.step?.(input);
-      const result = await putArtifact(
-        openStores(options).artifacts,
-        `Findings of ${input.step.id}: ${input.step.question}`,
-      );
+      const seen = { ...input, agent: await agentOf(input.agent, 'specialist') };
+      await fake.step?.(seen);
+      const sources = [{ title: `source for ${input.step.id}` }];
+      const [result, sourcesRef] = await Promise.all([
+        putArtifact(store, `Findings of ${input.step.id}: ${input.step.question}`),
+        putArtifact(store, JSON.stringify(sources)),
+      ]);
       return {
         summary: `summary of ${input.step.id}`,
-        sources: [{ title: `source for ${input.step.id}` }],
+        sources,
+        sourcesRef,
         result,
-        usage: fake.stepUsage?.(input) ?? usage,
-        model: input.agent.model,
+        usage: fake.stepUsage?.(seen) ?? usage,
+        model: seen.agent.model,
       };
     },
     async summarizeSteps(input) {
       calls.summaries.push(input);
+      const lead = await agentOf(input.lead, 'lead');
       const steps = [...input.steps.map((s) => s.id), ...(input.parts ?? []).flatMap((p) => p.steps)];
-      const store = openStores(options).artifacts;
       const [notes, references] = await Promise.all([
         putArtifact(store, steps.map((id) => `Claim from ${id} [step:${id}]`).join('\n\n')),
         putArtifact(store, JSON.stringify(Object.fromEntries(steps.map((id) => [id, `- **[step:${id}]**`])))),
       ]);
       const label = `${steps[0]}…${steps.at(-1)} (${steps.length} steps)`;
-      return { part: { label, notes, references, steps }, usage, model: input.lead.model };
+      return { part: { label, notes, references, steps }, usage, model: lead.model };
     },
     async synthesizeReport(input) {
       calls.synthesis.push(input);
+      const lead = await agentOf(input.lead, 'lead');
       const cited = [...input.steps.map((s) => s.id), ...(input.parts ?? []).flatMap((p) => p.steps)];
       const body = `# Report\n\n${cited.map((id) => `Claim from ${id} [step:${id}]`).join('\n\n')}${input.change ? `\n\nRevised for: ${input.change.comment}` : ''}`;
-      const report = await putArtifact(openStores(options).artifacts, body);
+      const report = await putArtifact(store, body);
       return {
         title: 'Report',
         summary: 'A summary.',
         report,
         cited,
         usage,
-        model: input.lead.model,
+        model: lead.model,
       };
     },
   };

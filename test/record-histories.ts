@@ -34,7 +34,7 @@ import { startDevServer } from '../local/temporal';
 import { ensureSearchAttributes } from '../workers/search-attributes';
 import type { Plan } from '../config/schema';
 import { FailureTypes } from '../contract/failures';
-import type { Activities, PlanTaskInput, PlanTaskResult, StepInput } from '../contract/activities';
+import type { Activities, PlanTaskResult, StepInput } from '../contract/activities';
 import {
   approve,
   decide,
@@ -51,6 +51,7 @@ import {
   DEFAULT_PLAN,
   fakeModelActivities,
   pollUntil,
+  type FakePlanInput,
   tempActivityOptions,
   waitForStatus,
 } from './helpers';
@@ -86,7 +87,7 @@ interface Scenario {
   /** The plan the fake lead makes at the top level (default: DEFAULT_PLAN). */
   plan?: Plan;
   /** The lead's whole answer instead, per call (invalid plans). */
-  planAnswer?: (input: PlanTaskInput, call: number) => PlanTaskResult;
+  planAnswer?: (input: FakePlanInput, call: number) => PlanTaskResult;
   /** Tokens each step reports (default: the fakes' 15). */
   stepUsage?: TokenUsage;
   /** Runs before each specialist step's fake result: fails a step, or holds it. */

@@ -3,7 +3,7 @@
  *   - `maxTokensPerTask`: the scheduler starts no step that could take the task past it
  *     ({@link Budget.overBudget}), and records once that it stopped ({@link Budget.stop}); steps it
  *     kept from running are skipped, and the report says so.
- *   - `maxTokensPerStep`: caps each step's model output ({@link Budget.forStep}), and is the whole
+ *   - `maxTokensPerStep`: caps each step's model output ({@link Budget.stepMaxTokens}), and is the whole
  *     budget of a decomposed step's child task ({@link Budget.childBounds}); a batch child gets
  *     what is left of the task budget ({@link Budget.batchBounds}).
  * Tokens count cache reads and writes too (`tokensOf`).
@@ -63,10 +63,13 @@ export class Budget {
     }
   }
 
-  /** The agent as a step runs it: its output capped by the playbook's per-step budget. */
-  forStep(agent: AgentConfig): AgentConfig {
+  /**
+   * A step's cap on its agent's output: the playbook's per-step budget, when it is lower than the
+   * agent's `maxTokens` (undefined otherwise).
+   */
+  stepMaxTokens(agent: AgentConfig): number | undefined {
     const perStep = this.config.playbook.budget?.maxTokensPerStep;
-    return perStep === undefined || agent.maxTokens <= perStep ? agent : { ...agent, maxTokens: perStep };
+    return perStep === undefined || agent.maxTokens <= perStep ? undefined : perStep;
   }
 
   /** Before v8: a decomposed step's child works within the per-step budget, as its own task budget. */

@@ -20,6 +20,7 @@ import {
   type SynthesisResult,
   type SynthesisStep,
 } from '../contract/activities';
+import type { AgentConfig } from '../config/schema';
 import { FailureTypes } from '../contract/failures';
 import { summarizeSteps, synthesizeReport } from './calls';
 
@@ -71,8 +72,13 @@ const splitMaterial = ({ steps, parts }: Material, k: number): Material[] =>
     ? split(steps, k).map((g) => ({ steps: g, parts: [] }))
     : split(parts, k).map((g) => ({ steps: [], parts: g }));
 
-/** What the synthesis of a task needs of it: the lead's proxy settings and where usage goes. */
+/**
+ * What the synthesis of a task needs of it: the lead (its config: the activities' timeouts and
+ * retry policy; the input gives it by reference or inline), the playbook's `maxParallel`, and
+ * where usage goes.
+ */
 export interface SynthesisRun {
+  lead: AgentConfig;
   maxParallel: number;
   /** Records a call's usage and refused tool calls in the task's status. */
   account(result: SummaryResult | SynthesisResult): void;
@@ -87,7 +93,7 @@ export async function synthesize(run: SynthesisRun, input: SynthesisInput): Prom
     return inParts(run, input, Math.ceil(input.steps.length / STEPS_PER_SYNTHESIS));
   }
   try {
-    return await synthesizeReport(input.lead, input);
+    return await synthesizeReport(run.lead, input);
   } catch (err) {
     const refusal = contextRefusal(err);
     if (!refusal || input.steps.length < 2 || !patched(SYNTHESIS_FITS)) throw err;
@@ -102,7 +108,7 @@ async function inParts(run: SynthesisRun, input: SynthesisInput, groups: number)
     let next = Math.ceil(parts.length / STEPS_PER_SYNTHESIS);
     if (parts.length <= STEPS_PER_SYNTHESIS) {
       try {
-        return await synthesizeReport(input.lead, { ...input, steps: [], parts });
+        return await synthesizeReport(run.lead, { ...input, steps: [], parts });
       } catch (err) {
         const refusal = contextRefusal(err);
         if (!refusal || parts.length < 2) throw err;
@@ -112,7 +118,7 @@ async function inParts(run: SynthesisRun, input: SynthesisInput, groups: number)
     const fewer = await summarizeAll(run, input, splitMaterial({ steps: [], parts }, next));
     if (fewer.length >= parts.length) {
       throw ApplicationFailure.nonRetryable(
-        `synthesis by "${input.lead.id}": ${parts.length} summaries of the steps do not fit its context window together, and summarizing them does not make them fewer; raise contextTokens (if the model allows) or lower maxTokens for "${input.lead.id}"`,
+        `synthesis by "${run.lead.id}": ${parts.length} summaries of the steps do not fit its context window together, and summarizing them does not make them fewer; raise contextTokens (if the model allows) or lower maxTokens for "${run.lead.id}"`,
         FailureTypes.ContextTooLong,
       );
     }
@@ -144,7 +150,7 @@ async function summarizeFitting(
   group: Material,
 ): Promise<SynthesisPart[]> {
   try {
-    const result = await summarizeSteps(input.lead, {
+    const result = await summarizeSteps(run.lead, {
       question: input.question,
       lead: input.lead,
       steps: group.steps,

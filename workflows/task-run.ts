@@ -24,11 +24,14 @@ import {
   type Plan,
   type PlanLimits,
   type Playbook,
+  type SnapshotAgent,
 } from '../config/schema';
 import { narrowConfig } from '../contract/children';
 import {
   boundedError,
   boundedOutcome,
+  snapshotRefOf,
+  type GivenAgent,
   type RefusedToolCall,
   type StepResult,
   type SummaryResult,
@@ -48,6 +51,12 @@ import type { researchSubtask } from './research';
 
 type StepOutcome = Omit<StepResult, 'model'>;
 
+/**
+ * v12: model activities are given agents by reference to the stored config snapshot, and synthesis
+ * a specialist step's sources by reference, instead of inline in every call's input.
+ */
+export const AGENTS_BY_REFERENCE = 'agents-by-reference';
+
 /** A unit of work that is one step. */
 interface OneStep extends Unit {
   step: StepStatus;
@@ -61,6 +70,11 @@ export class TaskRun {
   private stepsPerChild: number | undefined;
   /** The batch children of the plan being executed, when it runs in batches. */
   private batches: ReturnType<typeof inBatches> | undefined;
+  /**
+   * The stored snapshot's name when this run gives agents (and sources) by reference (v12);
+   * undefined when it gives them inline.
+   */
+  private readonly snapshotRef: string | undefined;
 
   /**
    * `source`: the task's snapshot as loaded (or as a child was given it), and, for a child since v8,
@@ -73,6 +87,25 @@ export class TaskRun {
   ) {
     this.config = source.bounds ? narrowConfig(source.config, source.bounds) : source.config;
     this.budget = new Budget(status, this.config);
+    // The snapshot is in the artifact store when this run loaded it (a task) or had it checked (a
+    // child since v8, given bounds); never when it is one only a worker before v8 loads (no seal, no
+    // maxTotalSteps), nor the narrowed copy a child before v8 was given. Decided once, here, right
+    // after that activity: a task that loaded its snapshot before v12 keeps giving agents inline
+    // for its whole life.
+    const { seal, playbook } = source.config;
+    const loadedBeforeV8 = !seal && playbook.limits.maxTotalSteps === undefined;
+    const stored =
+      !loadedBeforeV8 && (source.bounds !== undefined || workflowInfo().workflowType === 'researchTask');
+    this.snapshotRef = stored && patched(AGENTS_BY_REFERENCE) ? snapshotRefOf(source.config) : undefined;
+  }
+
+  /**
+   * An agent as a model activity is given it: by reference to the stored snapshot (v12), with
+   * `maxTokens` only when it is lowered; or inline, `maxTokens` applied.
+   */
+  private given(agent: SnapshotAgent, maxTokens?: number): GivenAgent {
+    if (this.snapshotRef === undefined) return maxTokens === undefined ? agent : { ...agent, maxTokens };
+    return { id: agent.id, snapshot: this.snapshotRef, ...(maxTokens === undefined ? {} : { maxTokens }) };
   }
 
   /**
@@ -132,7 +165,7 @@ export class TaskRun {
       this.status.planAttempts++;
       const answer = await planTask(lead, {
         question: this.status.question,
-        lead,
+        lead: this.given(lead),
         specialists: Object.values(specialists).map(({ id, role }) => ({ id, role })),
         limits,
         change,
@@ -203,6 +236,7 @@ export class TaskRun {
       succeeded: ({ step }, result) => {
         Object.assign(step, { state: 'done', ...boundedOutcome(result.summary, result.sources) });
         step.result = result.result;
+        if (result.sourcesRef) step.sourcesRef = result.sourcesRef;
         return undefined;
       },
       failed: ({ step }, err) => {
@@ -252,6 +286,8 @@ export class TaskRun {
             state: 'done',
             ...boundedOutcome(result.summary, result.sources),
             result: result.result,
+            // A decomposed step's child has no sources artifact: an earlier run's must not stay.
+            sourcesRef: result.sourcesRef,
           });
         }),
       );
@@ -315,7 +351,7 @@ export class TaskRun {
     const result = await runSpecialist(agent, {
       overallQuestion: this.status.question,
       step: { id: step.id, agent: step.agent, question: step.question },
-      agent: this.budget.forStep(agent),
+      agent: this.given(agent, this.budget.stepMaxTokens(agent)),
       context,
       change,
     });
@@ -361,14 +397,27 @@ export class TaskRun {
       addAgentUsageInto(this.status.usage, lead.id, result.usage);
       this.refusedToolCalls(lead.id, undefined, result.refusedToolCalls);
     };
+    // v12: a specialist's step gives its sources by reference; a decomposed step's (and every step
+    // before v12) inline.
+    const byReference = this.snapshotRef !== undefined;
     const result = await synthesizeFitting(
-      { maxParallel: this.config.playbook.limits.maxParallel, account },
+      { lead, maxParallel: this.config.playbook.limits.maxParallel, account },
       {
         question: this.status.question,
-        lead,
+        lead: this.given(lead),
         steps: this.status.steps.flatMap((s) =>
           s.result
-            ? [{ id: s.id, agent: s.agent, question: s.question, result: s.result, sources: s.sources ?? [] }]
+            ? [
+                {
+                  id: s.id,
+                  agent: s.agent,
+                  question: s.question,
+                  result: s.result,
+                  ...(byReference && s.sourcesRef
+                    ? { sourcesRef: s.sourcesRef }
+                    : { sources: s.sources ?? [] }),
+                },
+              ]
             : [],
         ),
         skipped: this.status.steps
