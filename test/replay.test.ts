@@ -290,6 +290,55 @@ test('cancel-keeps-batch-steps (v11.1): a cancelled batched task keeps the finis
   ]);
 });
 
+test('agents-by-reference (v12): model activities were given agents and sources inline before, by reference after', async () => {
+  const all = await recordedHistories();
+  type Scheduled = { activityType?: { name?: string }; input?: { payloads?: { data?: string }[] } };
+  /** The inputs of a history's model activities, as JSON text. */
+  const modelInputs = (history: unknown): { name: string; text: string }[] =>
+    (history as { events: { activityTaskScheduledEventAttributes?: Scheduled }[] }).events.flatMap(
+      ({ activityTaskScheduledEventAttributes: a }) => {
+        const name = a?.activityType?.name ?? '';
+        if (!/^(planTask|runSpecialist|summarizeSteps|synthesizeReport)$/.test(name)) return [];
+        return [{ name, text: Buffer.from(a!.input!.payloads![0]!.data!, 'base64').toString('utf8') }];
+      },
+    );
+  // Folders recorded before v12: pre-<commit>/ and v1/ to v11.1/.
+  const before12 = (name: string): boolean => /^(pre-|v([1-9]|1[01])(\.\d+)?\/)/.test(name);
+  const [older, v12] = [all.filter((h) => before12(h.name)), all.filter((h) => h.name.startsWith('v12/'))];
+  // Before: every model call carried its agent's whole config (system prompt included).
+  for (const { name, history } of older) {
+    expect({ name, patches: patchesIn(history) }).toEqual({
+      name,
+      patches: expect.not.arrayContaining(['agents-by-reference']),
+    });
+    for (const input of modelInputs(history))
+      expect([name, input.text]).toEqual([name, expect.stringContaining('"systemPrompt"')]);
+  }
+  // v12: tasks, decomposed and batch children, a budget, synthesis in parts: references only.
+  expect(v12.map((h) => h.name.replace(/^v12\/v12-/, '')).sort()).toEqual(
+    expect.arrayContaining([
+      'batched%2Fbatch-1.json',
+      'budget-stopped.json',
+      'decomposed%2Fstep-s1.json',
+      'synthesized-in-parts.json',
+    ]),
+  );
+  let sourcesByReference = 0;
+  for (const { name, history } of v12) {
+    expect([name, patchesIn(history)]).toEqual([name, expect.arrayContaining(['agents-by-reference'])]);
+    for (const input of modelInputs(history)) {
+      expect([name, input.text]).not.toEqual([name, expect.stringContaining('"systemPrompt"')]);
+      expect([name, input.text]).toEqual([
+        name,
+        expect.stringMatching(/"(lead|agent)":\{"id":"[\w-]+","snapshot":"sha256:[0-9a-f]{64}"/),
+      ]);
+      if (input.name === 'synthesizeReport' || input.name === 'summarizeSteps')
+        sourcesByReference += (input.text.match(/"sourcesRef":/g) ?? []).length;
+    }
+  }
+  expect(sourcesByReference).toBeGreaterThan(120);
+});
+
 test('an incompatible change is caught: replay fails with a DeterminismViolationError', async () => {
   const all = await recordedHistories();
   const task = all.find(({ name }) => name.endsWith('gated-approved.json'))!;
