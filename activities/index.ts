@@ -60,7 +60,7 @@ import {
 } from './signing';
 import { openStores } from './store';
 import { taskStateActivities } from './task-state';
-import { TOOL_REGISTRY } from './tools';
+import { toolsFor } from './tools';
 
 /** The refusals of one model answer, as an optional field (absent when there were none). */
 const refusals = (answer: { refusedToolCalls: RefusedToolCall[] }): Refusals =>
@@ -290,7 +290,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
           change: input.change,
         }),
         answer: { name: 'submit_findings', schema: FindingsSchema },
-        extraTools: agent.tools.map((t) => TOOL_REGISTRY[t]),
+        extraTools: toolsFor(agent.tools),
       });
       if (!answer.parsed.ok) {
         // Retryable: a model may well answer in shape on the next attempt.

@@ -6,8 +6,59 @@ import { z } from 'zod';
 import { DurationSchema, IdSchema } from './common';
 
 /** Names of the tools an agent may be given. The registry itself lives in `activities/tools.ts`. */
-export const TOOL_NAMES = ['web_search'] as const;
+export const TOOL_NAMES = ['web_search', 'web_fetch'] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
+
+/**
+ * A domain as the API's `allowed_domains` / `blocked_domains` take it: a host name, optionally
+ * with a path (`docs.example.com`, `example.com/blog`); subdomains are included. No scheme.
+ */
+const DomainSchema = z
+  .string()
+  .max(253)
+  .regex(
+    /^(?=[^/]*\.)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?:\/[\w.~%/-]*)?$/i,
+    'must be a domain such as "docs.example.com" or "example.com/blog" (no scheme, no port)',
+  );
+
+/**
+ * A server tool with its limits from reviewed config (docs/tools.md): the domains it may (or may
+ * not) reach, how many times one model call may use it, and for `web_fetch` how much of a page
+ * enters the context and whether it is cited.
+ */
+export const ToolSettingsSchema = z
+  .object({
+    name: z.enum(TOOL_NAMES),
+    allowedDomains: z.array(DomainSchema).min(1).max(100).optional(),
+    blockedDomains: z.array(DomainSchema).min(1).max(100).optional(),
+    maxUses: z.number().int().min(1).max(50).optional(),
+    /** web_fetch only: the most tokens of a fetched page that enter the model's context. */
+    maxContentTokens: z.number().int().min(100).max(200_000).optional(),
+  })
+  .strict()
+  .superRefine((tool, ctx) => {
+    if (tool.allowedDomains && tool.blockedDomains)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['blockedDomains'],
+        message: 'give allowedDomains or blockedDomains, not both (the API refuses both)',
+      });
+    if (tool.maxContentTokens !== undefined && tool.name !== 'web_fetch')
+      ctx.addIssue({ code: 'custom', path: ['maxContentTokens'], message: 'applies only to web_fetch' });
+  });
+export type ToolSettings = z.infer<typeof ToolSettingsSchema>;
+
+/** A tool an agent is given: by name, with the registry's defaults, or with its settings. */
+export const AgentToolSchema = z.union([z.enum(TOOL_NAMES), ToolSettingsSchema], {
+  error: (issue) =>
+    issue.code === 'invalid_union'
+      ? `must be a tool of the registry (${TOOL_NAMES.map((t) => `"${t}"`).join(', ')}), by name or as { name, allowedDomains, … }`
+      : undefined,
+});
+export type AgentTool = z.infer<typeof AgentToolSchema>;
+
+/** The name of a tool an agent is given. */
+export const toolName = (tool: AgentTool): ToolName => (typeof tool === 'string' ? tool : tool.name);
 
 export const RetryPolicySchema = z
   .object({
@@ -39,7 +90,17 @@ export const AgentSchema = z
      * planning request. The playbook's limits still bound whatever it plans.
      */
     effortRule: z.string().min(1).max(4000).optional(),
-    tools: z.array(z.enum(TOOL_NAMES)).default([]),
+    tools: z
+      .array(AgentToolSchema)
+      .max(20)
+      .default([])
+      .superRefine((tools, ctx) => {
+        const names = tools.map(toolName);
+        names.forEach((name, i) => {
+          if (names.indexOf(name) !== i)
+            ctx.addIssue({ code: 'custom', path: [i], message: `"${name}" is given twice` });
+        });
+      }),
     timeouts: z
       .object({
         /** Longest a single model call may take, retries not included. */

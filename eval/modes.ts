@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { SourceSchema } from '../contract/activities';
 import { quote } from '../activities/prompts';
-import { TOOL_REGISTRY } from '../activities/tools';
+import { toolsFor } from '../activities/tools';
 import type { AgentConfig, SnapshotAgent } from '../config/schema';
 import { callWithRetries, type ModelEndpoint, type RetryOptions, type Usage } from './model';
 
@@ -136,7 +136,7 @@ export async function runSingleAgent(
         agent,
         prompt: singleAgentPrompt(question),
         answer: ANSWER,
-        extraTools: agent.tools.map((t) => TOOL_REGISTRY[t]),
+        extraTools: toolsFor(agent.tools),
       },
       endpoint,
       retry,

@@ -15,6 +15,7 @@
  * prefix reads it, reported as `cache_read_input_tokens`; `input_tokens` is the rest. Entries last
  * for the server's lifetime (the real API's last five minutes, or an hour, after their last use).
  */
+import { serverToolProblem } from './server-tools';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -545,9 +546,13 @@ export function parseBody(raw: string, kind: 'create' | 'count' = 'create'): Mes
       const definition: Record<string, unknown> = { ...t };
       delete definition.cache_control;
       asSent.push({ definition: JSON.stringify(definition), ...(checked ? { cache_control: checked } : {}) });
-      // Server tools (web search and the like) carry a versioned `type` and no input schema; the
-      // real API runs them itself, the stand-in accepts and ignores them.
-      if (typeof t.type === 'string' && t.type !== 'custom') continue;
+      // Server tools (web search, web fetch) carry a versioned `type` and no input schema; the real
+      // API runs them itself: the stand-in checks their definitions as it does, then ignores them.
+      if (typeof t.type === 'string' && t.type !== 'custom') {
+        const problem = serverToolProblem(t, i);
+        if (problem) return problem;
+        continue;
+      }
       if (!isRecord(t.input_schema)) return `tools.${i}.input_schema: Field required`;
       const tool: ToolParam = { name: t.name, input_schema: t.input_schema };
       if (typeof t.description === 'string') tool.description = t.description;

@@ -347,7 +347,12 @@ const BAD_CASES: BadCase[] = [
     breakIt: (dir) =>
       edit(dir, 'agents.yaml', (t) => t.replace('tools: [web_search]', 'tools: [web_search, bash]')),
     problems: [
-      { file: 'agents.yaml', path: 'agents[1].tools[1]', message: 'Invalid input: expected "web_search"' },
+      {
+        file: 'agents.yaml',
+        path: 'agents[1].tools[1]',
+        message:
+          'must be a tool of the registry ("web_search", "web_fetch"), by name or as { name, allowedDomains, … }',
+      },
     ],
   },
   {

@@ -255,18 +255,60 @@ describe('AgentsFileSchema', () => {
       lead: 'lead',
       agents: [agent('lead'), agent('a', { tools: ['web_search', 'bash', 'code_execution'] })],
     });
+    const refused =
+      'must be a tool of the registry ("web_search", "web_fetch"), by name or as { name, allowedDomains, … }';
     expect(issues(result)).toEqual([
-      ['agents[1].tools[1]', 'Invalid input: expected "web_search"'],
-      ['agents[1].tools[2]', 'Invalid input: expected "web_search"'],
+      ['agents[1].tools[1]', refused],
+      ['agents[1].tools[2]', refused],
     ]);
   });
 
-  test('accepts web_search, the one registered tool', () => {
+  test('accepts the registered tools by name, or with their limits', () => {
+    const fetch = {
+      name: 'web_fetch',
+      allowedDomains: ['docs.temporal.io', 'example.com/blog'],
+      maxUses: 3,
+      maxContentTokens: 5000,
+    };
     const parsed = AgentsFileSchema.parse({
       lead: 'lead',
-      agents: [agent('lead'), agent('a', { tools: ['web_search'] })],
+      agents: [agent('lead'), agent('a', { tools: ['web_search', fetch] })],
     });
-    expect(must(parsed.agents[1], 'agent 1').tools).toEqual(['web_search']);
+    expect(must(parsed.agents[1], 'agent 1').tools).toEqual(['web_search', fetch]);
+  });
+
+  test('refuses tool limits the API would refuse, or that would not limit anything, naming where', () => {
+    const result = AgentsFileSchema.safeParse({
+      lead: 'lead',
+      agents: [
+        agent('lead'),
+        agent('a', {
+          tools: [
+            {
+              name: 'web_search',
+              allowedDomains: ['a.example'],
+              blockedDomains: ['b.example'],
+              maxContentTokens: 100,
+            },
+            { name: 'web_fetch', allowedDomains: ['https://example.com'], maxUses: 0 },
+          ],
+        }),
+        agent('b', { tools: ['web_fetch', { name: 'web_fetch', maxUses: 2 }] }),
+      ],
+    });
+    expect(issues(result)).toEqual([
+      [
+        'agents[1].tools[0].blockedDomains',
+        'give allowedDomains or blockedDomains, not both (the API refuses both)',
+      ],
+      ['agents[1].tools[0].maxContentTokens', 'applies only to web_fetch'],
+      [
+        'agents[1].tools[1].allowedDomains[0]',
+        'must be a domain such as "docs.example.com" or "example.com/blog" (no scheme, no port)',
+      ],
+      ['agents[1].tools[1].maxUses', 'Too small: expected number to be >=1'],
+      ['agents[2].tools[1]', '"web_fetch" is given twice'],
+    ]);
   });
 
   test.each(['10 minutes', '5', '-1s', '1.5s', '10M', ''])('refuses the duration %j', (bad) => {
