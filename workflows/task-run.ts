@@ -273,6 +273,10 @@ export class TaskRun {
    */
   async rerun(ids: string[], change: ChangeRequest): Promise<void> {
     this.setPhase('executing');
+    // A run that took up a task continued as new (workflows/continue.ts) did not execute its plan:
+    // its decomposed steps' share of maxTotalSteps comes from the plan, as it did in the first run.
+    if (this.stepsPerChild === undefined && this.status.plan)
+      this.stepsPerChild = stepsPerChild(this.status.plan, this.limits);
     const byId = new Map(this.status.steps.map((s) => [s.id, s]));
     const maxParallel = this.config.playbook.limits.maxParallel;
     for (let i = 0; i < ids.length; i += maxParallel) {
