@@ -211,7 +211,7 @@ test('passkeys: enrolled in the inbox, listed in config, approve a signed task; 
         .getByRole('heading', { name: 'Decision needed: the report gate' })
         .waitFor({ timeout: 30_000 });
       // The region refreshes itself until the draft shows; then it holds still for the click.
-      await alice.locator('.draft pre').waitFor();
+      await alice.locator('.draft div.report').waitFor();
       let original = '';
       await alice.route(`${base}/task/decide`, async (route) => {
         original = route.request().postData() ?? '';
