@@ -165,7 +165,7 @@ export const noGeneratedCode = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.baton/', 'reports/', 'coverage/', 'test/histories/'] },
+  { ignores: ['node_modules/', '.baton/', 'reports/', 'coverage/', 'dist/', 'test/histories/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -8,8 +8,9 @@
  * (workers/telemetry.ts), and are flushed on the way out.
  */
 import { Connection } from '@temporalio/client';
+import path from 'node:path';
 import { ConfigError } from '../activities/config';
-import { activityOptionsFromEnv } from '../activities/options';
+import { activityOptionsFromEnv, PROJECT_ROOT } from '../activities/options';
 import { describeStore } from '../activities/store';
 import { command, runMain } from '../lib/cli';
 import { workflowBundleFromEnv } from './bundle';
@@ -20,13 +21,32 @@ import { installRuntime, runWorker, type BatonRuntime } from './runtime';
 import { ensureSearchAttributes } from './search-attributes';
 import { sealerFor } from './store';
 
-const USAGE = `usage: npm run worker
+const USAGE = `usage: npm run worker | npm run worker:prod
 
 Runs one Baton worker on the task queue BATON_TASK_QUEUE (default baton) until SIGINT or SIGTERM.
 Configured by the environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*,
 ANTHROPIC_API_KEY, BATON_ENCRYPTION_KEY(_FILE), BATON_HEALTH_PORT, BATON_LOG_LEVEL, BATON_LOG_FORMAT,
 BATON_TRACES and the others docs/configuration.md lists. BATON_WORKFLOW_BUNDLE names a workflow bundle
-built by \`npm run build:workflows\` to load instead of bundling workflows/ at start.`;
+built by \`npm run build:workflows\` to load instead of bundling workflows/ at start. \`npm run worker:prod\`
+runs the compiled worker (\`npm run build\`: dist/) with the bundle built beside it, dist/workflow-bundle.js.`;
+
+/**
+ * The compiled worker (`npm run build`) runs from dist/workers/, where the code's folder defaults,
+ * relative to its own files (PROJECT_ROOT in activities/options.ts), would name dist/config,
+ * dist/reports and dist/.baton: there the checkout's own folders are made the defaults, as for
+ * `npm run worker`, by setting the variables left unset (or empty, which means unset).
+ */
+function useCheckoutFolders(env: NodeJS.ProcessEnv): void {
+  if (path.basename(PROJECT_ROOT) !== 'dist') return;
+  const root = path.dirname(PROJECT_ROOT);
+  const defaults = {
+    BATON_CONFIG_DIR: path.join(root, 'config'),
+    BATON_ARTIFACT_DIR: path.join(root, '.baton', 'artifacts'),
+    BATON_REPORT_DIR: path.join(root, 'reports'),
+    BATON_TRACES_FILE: path.join(root, '.baton', 'traces.jsonl'),
+  };
+  for (const [name, value] of Object.entries(defaults)) env[name] ||= value;
+}
 
 /** Everything `npm run worker` reads from the environment, read before anything starts. */
 function optionsFromEnv() {
@@ -89,6 +109,7 @@ async function run(runtime: BatonRuntime, options: ReturnType<typeof optionsFrom
 const main = command({ name: 'npm run worker', usage: USAGE, options: {} }, async () => {
   let runtime: BatonRuntime | undefined;
   try {
+    useCheckoutFolders(process.env);
     const options = optionsFromEnv();
     runtime = installRuntime({ logLevel: 'INFO', logFormat: 'json', traces: 'console' });
     await run(runtime, options);
