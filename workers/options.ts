@@ -98,15 +98,50 @@ export function temporalOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Te
 export interface WorkerTuning {
   /** Activities (model calls) one worker runs at once. Env `BATON_MAX_CONCURRENT_ACTIVITIES`; default 500 (workers/worker.ts). */
   maxConcurrentActivityTaskExecutions?: number;
+  /**
+   * Workflow runs kept in the worker's sticky cache. Env `BATON_MAX_CACHED_WORKFLOWS`; default
+   * {@link DEFAULT_MAX_CACHED_WORKFLOWS} (workers/worker.ts).
+   */
+  maxCachedWorkflows?: number;
+}
+
+/**
+ * Workflow runs a worker keeps in memory between their workflow tasks (the sticky cache), unless
+ * `BATON_MAX_CACHED_WORKFLOWS` says otherwise. Each cached run holds its own instance of the workflow
+ * code's modules (at least 1.3 MiB of heap on the benchmark), and a task waiting at a gate stays cached
+ * for days; the SDK's default grows with the heap limit (about 2,300 runs with Node's default heap on a
+ * machine with 16 GB or more), and 500 waiting tasks held a worker at 1.4 GiB. Past this bound the least
+ * recently used run is evicted; it replays its history (a waiting task: about a dozen events) at its next
+ * workflow task, e.g. when a decision arrives. 100 keeps the runs of 100 tasks in progress at once
+ * (bench/README.md, table 3) without replays. docs/operations.md, "Workers".
+ */
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 100;
+
+/** A whole number from `min` to `max` in the variable `name`, or undefined when it is unset. */
+function wholeNumberFromEnv(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  min: number,
+  max: number,
+): number | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new Error(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+  }
+  return Number(raw);
 }
 
 export function workerTuningFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerTuning {
-  const raw = env.BATON_MAX_CONCURRENT_ACTIVITIES;
-  if (!raw) return {};
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 10_000) {
-    throw new Error(`BATON_MAX_CONCURRENT_ACTIVITIES must be a whole number from 1 to 10000 (got "${raw}")`);
-  }
-  return { maxConcurrentActivityTaskExecutions: Number(raw) };
+  const activities = wholeNumberFromEnv(env, 'BATON_MAX_CONCURRENT_ACTIVITIES', 1, 10_000);
+  // 0 turns the cache off (every workflow task replays its run's history); the SDK takes no 1.
+  const cached = wholeNumberFromEnv(env, 'BATON_MAX_CACHED_WORKFLOWS', 0, 100_000);
+  if (cached === 1)
+    throw new Error('BATON_MAX_CACHED_WORKFLOWS must be 0 (no cache) or at least 2 (got "1")');
+  return {
+    ...(activities !== undefined ? { maxConcurrentActivityTaskExecutions: activities } : {}),
+    ...(cached !== undefined ? { maxCachedWorkflows: cached } : {}),
+  };
 }
 
 const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;

@@ -9,7 +9,7 @@ import { ConfigError, loadConfig } from '../activities/config';
 import { configNotAllowed, type ActivityOptions } from '../activities/options';
 import { callerCheck } from './callers';
 import { dataConverterFromEnv } from './codec';
-import { workerTuningFromEnv, type WorkerTuning } from './options';
+import { DEFAULT_MAX_CACHED_WORKFLOWS, workerTuningFromEnv, type WorkerTuning } from './options';
 import { workerTracing, type Telemetry } from './telemetry';
 
 export interface BatonWorkerOptions {
@@ -25,7 +25,7 @@ export interface BatonWorkerOptions {
    * `failureConverterPath`, or failures raised in workflow code keep plaintext messages.
    */
   dataConverter?: WorkerOptions['dataConverter'];
-  /** Capacity; default from the environment (`BATON_MAX_CONCURRENT_ACTIVITIES`). */
+  /** Capacity; default from the environment (`BATON_MAX_CONCURRENT_ACTIVITIES`, `BATON_MAX_CACHED_WORKFLOWS`). */
   tuning?: WorkerTuning;
   /**
    * Tracing (workers/telemetry.ts); default none. Workflow spans need the tracing interceptors in
@@ -55,6 +55,8 @@ export async function createBatonWorker(options: BatonWorkerOptions): Promise<Wo
     // A model call holds its slot while it waits on the network: 500, not the SDK's 100, unless
     // tuned (bench/README.md, table 6: 100 tasks at 10 s model latency ran 2.7x faster).
     maxConcurrentActivityTaskExecutions: 500,
+    // Bounded, so that tasks waiting at a gate for days do not each hold memory (workers/options.ts).
+    maxCachedWorkflows: DEFAULT_MAX_CACHED_WORKFLOWS,
     ...(options.tuning ?? workerTuningFromEnv()),
     ...workerInterceptors(
       options.connection,
