@@ -1,7 +1,8 @@
 /**
  * Real worker processes, for the benchmark and the durability and scale tests: spawned as an
- * operator would run them (`tsx workers/main.ts` with the environment), killed the hard way
- * (SIGKILL: no shutdown hook runs), and always cleaned up.
+ * operator would run them (`tsx workers/main.ts` with the environment, as `npm run worker` does, or
+ * the compiled `node dist/workers/main.js` of `npm run worker:prod`), killed the hard way (SIGKILL:
+ * no shutdown hook runs), and always cleaned up.
  *
  * `tsx` runs the script in a child `node` process (which has its own `esbuild` child), so killing
  * the `tsx` pid alone would leave the real worker running as an orphan, still polling. A kill
@@ -10,12 +11,34 @@
  * the CI image). Workers stay in the test's process group, so a Ctrl-C in the terminal reaches them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROJECT_ROOT } from '../activities/options';
 
 const TSX = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
+
+/** The compiled worker `npm run build` writes (tsconfig.build.json), relative to the tree's root. */
+export const COMPILED_WORKER = path.join('dist', 'workers', 'main.js');
+
+/**
+ * The Node flags `npm run worker:prod` gives the compiled worker (package.json): a compiled worker
+ * spawned here runs with the same, so that its memory is the script's.
+ */
+export function workerProdNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const script = pkg.scripts['worker:prod'] ?? '';
+  const words = script.split(/\s+/);
+  return words.slice(words.indexOf('node') + 1).filter((w) => w.startsWith('--'));
+}
+
+/**
+ * How a worker process runs: `tsx` (the TypeScript source, as `npm run worker`) or `compiled` (plain
+ * `node` on {@link COMPILED_WORKER}, as `npm run worker:prod`; `npm run build` must have run).
+ */
+export type WorkerRuntime = 'tsx' | 'compiled';
 
 /** The line `workers/main.ts` prints once its worker polls the task queue. */
 const READY = /Baton worker polling task queue/;
@@ -37,6 +60,7 @@ export interface WorkerEnv {
   ANTHROPIC_API_KEY?: string;
   BATON_LOG_LEVEL?: string;
   BATON_MAX_CONCURRENT_ACTIVITIES?: string;
+  BATON_MAX_CACHED_WORKFLOWS?: string;
   BATON_HEALTH_PORT?: string;
   BATON_TRACES?: string;
   /**
@@ -113,10 +137,13 @@ export class WorkerProcess {
   private exit: Exit | undefined;
   /** Set once a kill has seen the whole tree gone: its pids may be reused by others, never signal them. */
   private dead = false;
-  /** Every pid seen in this worker's tree (the tree's links break once the `tsx` parent is gone). */
+  /** Every pid seen in this worker's tree (the tree's links break once the root process is gone). */
   private readonly known = new Set<number>();
-  /** Resolves when the `tsx` process has exited (never rejects). */
+  /** Resolves when the root process has exited (never rejects). */
   readonly exited: Promise<Exit>;
+  private readonly spawnedAt = Date.now();
+  /** Seconds from the spawn to the worker polling, once {@link ready} has seen it. */
+  readySeconds: number | undefined;
 
   constructor(
     readonly label: string,
@@ -143,7 +170,7 @@ export class WorkerProcess {
     });
   }
 
-  /** Pid of the `tsx` process at the root of this worker's tree. */
+  /** Pid of the process at the root of this worker's tree (`tsx`, or the compiled worker's `node`). */
   get pid(): number {
     return this.child.pid!;
   }
@@ -182,10 +209,11 @@ export class WorkerProcess {
   /** Waits until the worker polls its task queue (seconds; more when it bundles the workflow code first). */
   async ready(timeoutMs = 60_000): Promise<void> {
     await this.waitForOutput(READY, 'the worker to poll its task queue', timeoutMs);
+    this.readySeconds ??= (Date.now() - this.spawnedAt) / 1000;
     await this.livePids(); // learns the tree while its links are intact
   }
 
-  /** Live pids of this worker: the `tsx` process and everything under it. */
+  /** Live pids of this worker: the root process and everything under it. */
   async livePids(): Promise<number[]> {
     if (this.dead) return [];
     const tree = this.hasExited ? [] : await liveTree(this.pid);
@@ -195,7 +223,7 @@ export class WorkerProcess {
   }
 
   /**
-   * Freezes the worker's process tree, SIGKILLs all of it, and resolves once the `tsx` process has
+   * Freezes the worker's process tree, SIGKILLs all of it, and resolves once the root process has
    * exited and nothing of the tree is left alive: afterwards this worker can neither poll nor answer.
    */
   async kill(): Promise<Exit> {
@@ -230,15 +258,25 @@ export class Processes {
   private readonly t0 = Date.now();
 
   /**
-   * Starts `tsx workers/main.ts` with `env` (on top of PATH and HOME only); does not wait for it. The
-   * code is this checkout's, or that of `root` (another release's tree, e.g. for the upgrade test).
+   * Starts `tsx workers/main.ts` (or, `compiled`, `node dist/workers/main.js`) with `env` (on top of
+   * PATH and HOME only); does not wait for it. The code is this checkout's, or that of `root`
+   * (another release's tree, e.g. for the upgrade test).
    * A worker of this checkout loads the test run's workflow bundle, when there is one, rather than
    * spend seconds of CPU bundling its own (see {@link WorkerEnv.BATON_WORKFLOW_BUNDLE}); one of
    * another tree never does: it must run that tree's workflow code.
    */
-  spawnWorker(label: string, env: WorkerEnv, root = PROJECT_ROOT): WorkerProcess {
+  spawnWorker(
+    label: string,
+    env: WorkerEnv,
+    root = PROJECT_ROOT,
+    runtime: WorkerRuntime = 'tsx',
+  ): WorkerProcess {
     const bundle = root === PROJECT_ROOT ? process.env.BATON_TEST_WORKFLOW_BUNDLE : undefined;
-    const child = spawn(TSX, ['workers/main.ts'], {
+    const [file, args] =
+      runtime === 'compiled'
+        ? [process.execPath, [...workerProdNodeFlags(), COMPILED_WORKER]]
+        : [TSX, ['workers/main.ts']];
+    const child = spawn(file, args, {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
@@ -257,8 +295,13 @@ export class Processes {
   }
 
   /** Spawns a worker (of this checkout, or of `root`) and waits until it polls. */
-  async startWorker(label: string, env: WorkerEnv, root = PROJECT_ROOT): Promise<WorkerProcess> {
-    const worker = this.spawnWorker(label, env, root);
+  async startWorker(
+    label: string,
+    env: WorkerEnv,
+    root = PROJECT_ROOT,
+    runtime: WorkerRuntime = 'tsx',
+  ): Promise<WorkerProcess> {
+    const worker = this.spawnWorker(label, env, root, runtime);
     await worker.ready();
     return worker;
   }

@@ -81,7 +81,14 @@ async function until<T>(read: () => Promise<T | undefined>, what: string, timeou
 async function oneRun(ctx: Ctx, configDir: string, standInUrl: string, heartbeatMs: number) {
   const { rig, server } = ctx;
   const taskQueue = rig.unique('bench-recovery');
-  const setup = { taskQueue, configDir, standInUrl, dataDir: path.join(rig.root, taskQueue) };
+  const setup = {
+    taskQueue,
+    configDir,
+    standInUrl,
+    dataDir: path.join(rig.root, taskQueue),
+    runtime: 'compiled' as const,
+    bundle: ctx.compiledBundle,
+  };
   const workers: WorkerProcess[] = [
     await rig.spawnWorker(`${taskQueue}-a`, server, setup),
     await rig.spawnWorker(`${taskQueue}-b`, server, setup),
@@ -92,7 +99,7 @@ async function oneRun(ctx: Ctx, configDir: string, standInUrl: string, heartbeat
       workflowId: taskQueue,
       args: [{ question: 'How soon does a killed worker recover?', playbook: STANDARD_PLAYBOOK }],
     });
-    // The worker identity is `<pid>@<host>`: the pid of the Node process under `tsx`.
+    // The worker identity is `<pid>@<host>`: the pid of the worker's Node process.
     const ownerOf = async (identity: string): Promise<WorkerProcess | undefined> => {
       const pid = Number(identity.split('@')[0]);
       for (const w of workers) if ((await w.livePids()).includes(pid)) return w;

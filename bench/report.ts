@@ -38,6 +38,8 @@ export interface Machine {
 /** Everything a run measured: what bench/results.json holds. */
 export interface Results {
   mode: 'quick' | 'full';
+  /** The sections `--only` named; absent when every section ran. */
+  only?: string[];
   machine: Machine;
   settings: Settings;
   capped: string[];
@@ -50,7 +52,8 @@ export interface Results {
   eagerStart?: EagerStartResult[];
   bookkeeping?: BookkeepingResult;
   fanOut?: FanOutResult[];
-  footprint?: FootprintResult;
+  /** One per worker runtime: the compiled worker, then the tsx worker. */
+  footprints?: FootprintResult[];
   throughput?: ThroughputResult[];
   activitySlots?: SlotsResult[];
   baselines?: BaselineResult[];
@@ -127,11 +130,13 @@ export function tables(r: Results): Table[] {
 
   if (r.throughput?.length) {
     out.push({
-      title: `3. Throughput: K concurrent tasks (8 parallel steps + report each), model latency ${latency} ms`,
+      title: '3. Throughput: K concurrent tasks (8 parallel steps + report each)',
       columns: [
         'worker processes',
+        'model ms',
         'K',
         'wall s',
+        'vs ideal',
         'tasks/min',
         'step calls/s',
         'task p50 s',
@@ -141,8 +146,10 @@ export function tables(r: Results): Table[] {
       ],
       rows: r.throughput.map((t) => [
         String(t.workers),
+        String(t.latencyMs ?? latency),
         String(t.tasks),
         secs(t.wallMs),
+        ratio(t.wallMs / (2 * (t.latencyMs ?? latency))),
         num(t.tasksPerMinute),
         num(t.stepCallsPerSecond),
         secs(t.taskP50Ms),
@@ -151,7 +158,8 @@ export function tables(r: Results): Table[] {
         num(t.serverCpuMsPerTask, 0),
       ]),
       notes: [
-        'workers are `tsx workers/main.ts` processes; wall = first start call to last result',
+        'workers are compiled worker processes (`npm run worker:prod`: node on dist/, the workflow bundle prebuilt); wall = first start call to last result',
+        'ideal = two model latencies: the eight steps at once, then the report',
         'CPU = user + system time from /proc over the batch, divided by its tasks: what limits throughput on a busy two-core machine',
       ],
     });
@@ -173,29 +181,35 @@ export function tables(r: Results): Table[] {
         shipped ? ratio(median(v.recoveryMs) / median(shipped.recoveryMs)) : 'n/a',
       ]),
       notes: [
-        'two `tsx workers/main.ts` processes share a task queue; the worker holding the most running steps of an 8-step task is frozen and SIGKILLed',
+        'two compiled worker processes share a task queue; the worker holding the most running steps of an 8-step task is frozen and SIGKILLed',
         "recovery = kill to the last of its steps started again (the server's lastStartedTime of the retried attempt): heartbeat timeout, then the retry policy's first interval (1 s here)",
       ],
     });
   }
 
-  if (r.footprint || r.throughput?.length || r.fanOut?.length) {
+  if (r.footprints?.length || r.throughput?.length || r.fanOut?.length) {
     const rows: string[][] = [];
-    const f = r.footprint;
-    if (f) {
+    for (const f of r.footprints ?? []) {
+      const how =
+        f.runtime === 'compiled' ? 'compiled worker, prebuilt bundle' : 'tsx worker, bundling at start';
       rows.push(
-        ['worker RSS, idle (MiB; whole process tree)', `${mib(f.idleRssKib)} (${mib(f.idleTreeRssKib)})`],
+        [`${how}: RSS idle (MiB; whole process tree)`, `${mib(f.idleRssKib)} (${mib(f.idleTreeRssKib)})`],
         [
-          `worker RSS, ${f.gatedTasks} tasks waiting at the plan gate (MiB; tree)`,
+          `${how}: RSS with ${f.gatedTasks} tasks waiting at the plan gate (MiB; tree)`,
           `${mib(f.waitingRssKib)} (${mib(f.waitingTreeRssKib)})`,
         ],
-        ['RSS per waiting task (KiB)', num((f.waitingRssKib - f.idleRssKib) / f.gatedTasks)],
-        [`time to start ${f.gatedTasks} gated tasks and see all waiting (s)`, num(f.startSeconds, 1)],
-        [
-          'history of a task waiting at its gate (events; KiB)',
-          `${f.waitingEvents}; ${kib(f.waitingHistoryBytes)}`,
-        ],
+        [`${how}: time to start ${f.gatedTasks} gated tasks and see all waiting (s)`, num(f.startSeconds, 1)],
       );
+      if (f.readySeconds !== undefined) {
+        rows.push([`${how}: spawn to polling (s)`, num(f.readySeconds, 1)]);
+      }
+    }
+    const f = r.footprints?.[0];
+    if (f) {
+      rows.push([
+        'history of a task waiting at its gate (events; KiB)',
+        `${f.waitingEvents}; ${kib(f.waitingHistoryBytes)}`,
+      ]);
     }
     const done = r.throughput?.[0];
     if (done)
@@ -223,15 +237,20 @@ export function tables(r: Results): Table[] {
       title: '4. Footprint',
       columns: ['measure', 'value'],
       rows,
-      notes: [
-        'RSS from /proc of the worker process (`tsx workers/main.ts`), 3 s after the last task reached its gate',
-      ],
+      notes: f
+        ? [
+            `RSS from /proc of the worker's node process, 3 s after the last task reached its gate; the sticky cache bounded to ${f.maxCachedWorkflows} workflow runs (BATON_MAX_CACHED_WORKFLOWS), so most waiting tasks are evicted and replay their history at their next workflow task`,
+            'under tsx the tree adds the launcher (a second node process) and esbuild',
+          ]
+        : [],
     });
   }
 
   if (r.baselines?.length) {
     const baton = new Map(
-      (r.throughput ?? []).filter((t) => t.workers === 1).map((t) => [t.tasks, t.wallMs]),
+      (r.throughput ?? [])
+        .filter((t) => t.workers === 1 && (t.latencyMs ?? latency) === latency)
+        .map((t) => [t.tasks, t.wallMs]),
     );
     const of = (system: BaselineResult['system'], k: number): BaselineResult | undefined =>
       r.baselines?.find((b) => b.system === system && b.tasks === k);
@@ -367,15 +386,15 @@ export function summaryMarkdown(r: Results): string {
   for (const t of (r.throughput ?? []).filter(
     (x) => x.tasks === Math.max(...(r.throughput ?? []).map((y) => y.tasks)),
   )) {
+    const tLatency = t.latencyMs ?? r.settings.latencyMs;
     rows.push([
-      `${t.tasks} tasks at once, ${t.workers} worker process${t.workers > 1 ? 'es' : ''}`,
-      `${num(t.tasksPerMinute)} tasks/min, ${num(t.stepCallsPerSecond)} step calls/s`,
+      `${t.tasks} tasks at once, ${t.workers} worker process${t.workers > 1 ? 'es' : ''}, ${tLatency / 1000} s model latency`,
+      `${secs(t.wallMs)} s (${ratio(t.wallMs / (2 * tLatency))} the ideal), ${num(t.tasksPerMinute)} tasks/min`,
     ]);
   }
-  if (r.footprint) {
-    const f = r.footprint;
+  for (const f of r.footprints ?? []) {
     rows.push([
-      `Worker memory with ${f.gatedTasks} tasks waiting at a gate`,
+      `Worker memory (${f.runtime}) with ${f.gatedTasks} tasks waiting at a gate`,
       `${mib(f.waitingRssKib)} MiB RSS (idle ${mib(f.idleRssKib)} MiB)`,
     ]);
   }

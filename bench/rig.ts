@@ -1,7 +1,8 @@
 /**
  * The benchmark's environment: a temporary folder, a Temporal dev server with a fresh database in
  * it, stand-in models, the workflow bundle, workers in this process (for the tuning variants) and
- * worker processes (`tsx workers/main.ts`, as an operator runs them).
+ * worker processes, as an operator runs them: the compiled worker of `npm run worker:prod` (built by
+ * `npm run build` at the start of the run), or `tsx workers/main.ts` (`npm run worker`).
  *
  * Everything started here is registered for cleanup, which runs once: at the end, on an error, or
  * on Ctrl-C / SIGTERM (worker process trees are SIGKILLed, the dev server stopped, the stand-ins
@@ -22,10 +23,10 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createActivities } from '../activities';
-import type { ActivityOptions } from '../activities/options';
+import { PROJECT_ROOT, type ActivityOptions } from '../activities/options';
 import { startDevServer, type DevServer } from '../local/temporal';
 import { startStandIn, type StandIn } from '../standin/server';
-import { liveTree, Processes, type WorkerProcess } from './processes';
+import { COMPILED_WORKER, liveTree, Processes, type WorkerProcess, type WorkerRuntime } from './processes';
 import { createBatonWorker } from '../workers/worker';
 import { withTimeout } from './baton';
 import { SEARCH_ATTRIBUTES } from '../contract/messages';
@@ -157,7 +158,19 @@ export class Rig {
     return standIn;
   }
 
-  /** Bundles workflows/ once for every in-process worker (worker processes bundle their own). */
+  /**
+   * `npm run build`, as an operator builds a deployment: the compiled worker (dist/) and its workflow
+   * bundle, which worker processes of the `compiled` runtime load. Returns the bundle's path.
+   */
+  build(): string {
+    execFileSync('npm', ['run', '--silent', 'build'], {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    return path.join(PROJECT_ROOT, path.dirname(path.dirname(COMPILED_WORKER)), 'workflow-bundle.js');
+  }
+
+  /** Bundles workflows/ once for every in-process worker (worker processes load `npm run build`'s). */
   bundle(): Promise<WorkflowBundleWithSourceMap> {
     return bundleWorkflowCode({
       workflowsPath: require.resolve('../workflows'),
@@ -215,14 +228,24 @@ export class Rig {
   }
 
   /**
-   * Spawns `tsx workers/main.ts` against the server and a stand-in, and waits until it polls.
-   * Workers on one task queue share `dataDir`'s artifact store, as a deployment shares a volume:
-   * a report may be written by another worker than the steps it reads.
+   * Spawns a worker process against the server and a stand-in, and waits until it polls: the
+   * compiled worker with the bundle of {@link build} (`npm run worker:prod`), or, `tsx`, the
+   * TypeScript source bundling the workflow code at start (`npm run worker` as shipped). Workers on
+   * one task queue share `dataDir`'s artifact store, as a deployment shares a volume: a report may
+   * be written by another worker than the steps it reads.
    */
   async spawnWorker(
     label: string,
     server: DevServer,
-    setup: { taskQueue: string; configDir: string; standInUrl: string; dataDir: string },
+    setup: {
+      taskQueue: string;
+      configDir: string;
+      standInUrl: string;
+      dataDir: string;
+      runtime: WorkerRuntime;
+      /** The bundle of {@link build}, for the compiled runtime. */
+      bundle?: string;
+    },
   ): Promise<WorkerProcess> {
     const env = {
       TEMPORAL_ADDRESS: server.address,
@@ -238,8 +261,9 @@ export class Rig {
       // Spans are not what is measured (a deployment sends them to a collector, off the worker's
       // critical path); printing each one as a line would be.
       BATON_TRACES: 'off',
+      BATON_WORKFLOW_BUNDLE: setup.runtime === 'compiled' ? (setup.bundle ?? '') : '',
     };
-    const worker = this.procs.spawnWorker(label, env);
+    const worker = this.procs.spawnWorker(label, env, PROJECT_ROOT, setup.runtime);
     // Bundling the workflow code takes a while on a busy two-core machine.
     await worker.ready(180_000);
     return worker;
@@ -261,7 +285,7 @@ export class Rig {
     return (await Promise.all(this.procs.all.map((w) => w.livePids()))).flat();
   }
 
-  /** RSS of every live process of a worker (the `tsx` launcher, the worker's node, esbuild). */
+  /** RSS of every live process of a worker (its node; under tsx, also the launcher and esbuild). */
   async rss(worker: WorkerProcess): Promise<ProcessRss[]> {
     const out: ProcessRss[] = [];
     for (const pid of await worker.livePids()) {

@@ -11,7 +11,8 @@ import { type StepInput, type StepResult } from '../contract/activities';
 import { mapLimit } from '../lib/map-limit';
 import type { DevServer } from '../local/temporal';
 import type { StandIn } from '../standin/server';
-import type { WorkerProcess } from './processes';
+import type { WorkerProcess, WorkerRuntime } from './processes';
+import { DEFAULT_MAX_CACHED_WORKFLOWS } from '../workers/options';
 import { researchTask } from '../workflows';
 import {
   activitiesOf,
@@ -64,7 +65,12 @@ export interface Settings {
   /** Runs per fan-out width and for single-task throughput; the median is reported. */
   repeats: number;
   throughputTasks: number[];
+  /** Tasks started at once on the compiled worker's throughput run at {@link slowLatencyMs}. */
+  slowTasks: number;
+  slowLatencyMs: number;
+  /** Tasks left waiting at a plan gate on the compiled worker, and on the tsx worker. */
   gatedTasks: number;
+  gatedTasksTsx: number;
   /** Model latency of the activity-slot comparison (a real call takes seconds to minutes). */
   slotsLatencyMs: number;
   /** Try the tuning variants that only matter at scale (wide fan-out, many tasks); off with --quick. */
@@ -85,10 +91,13 @@ export function settingsFor(quick: boolean, latencyMs: number): Settings {
         fanOut: [1, 8, 32].map((n) => ({ steps: n, maxParallel: n })),
         repeats: 1,
         throughputTasks: [1, 10],
-        gatedTasks: 50,
+        slowTasks: 10,
+        slowLatencyMs: 10_000,
+        gatedTasks: 200,
+        gatedTasksTsx: 50,
         slotsLatencyMs: 10_000,
         scaleVariants: false,
-        budgetMs: 4 * 60_000,
+        budgetMs: 5 * 60_000,
       }
     : {
         quick,
@@ -105,17 +114,23 @@ export function settingsFor(quick: boolean, latencyMs: number): Settings {
         ],
         repeats: 3,
         throughputTasks: [1, 10, 100],
-        gatedTasks: 500,
+        slowTasks: 100,
+        slowLatencyMs: 10_000,
+        gatedTasks: 5000,
+        gatedTasksTsx: 500,
         slotsLatencyMs: 10_000,
         scaleVariants: true,
-        budgetMs: 13 * 60_000,
+        budgetMs: 20 * 60_000,
       };
 }
 
 export interface Ctx {
   rig: Rig;
   server: DevServer;
+  /** The workflow bundle of in-process workers. */
   bundle: WorkflowBundleWithSourceMap;
+  /** The workflow bundle `npm run build` wrote, which compiled worker processes load. */
+  compiledBundle: string;
   /** Stand-in with no latency (overhead, tuning). */
   fast: StandIn;
   /** Stand-in with `settings.latencyMs` (fan-out, throughput, side by side). */
@@ -468,11 +483,17 @@ export async function measureFanOut(ctx: Ctx): Promise<FanOutResult[]> {
 // 4. Footprint, then 3. throughput, on worker processes
 
 export interface FootprintResult {
+  /** `compiled` (`npm run worker:prod`: node on dist/, prebuilt bundle) or `tsx` (`npm run worker`, bundling at start). */
+  runtime: WorkerRuntime;
+  /** The worker's sticky cache bound (workers/options.ts, as shipped). */
+  maxCachedWorkflows: number;
   gatedTasks: number;
+  /** Seconds from spawning the worker to its polling. */
+  readySeconds?: number;
   /** Resident set of the worker's node process (the largest of its tree), KiB. */
   idleRssKib: number;
   waitingRssKib: number;
-  /** Whole process tree (`tsx` launcher, worker, esbuild), KiB. */
+  /** Whole process tree (under tsx: the launcher, the worker, esbuild), KiB. */
   idleTreeRssKib: number;
   waitingTreeRssKib: number;
   /** Seconds to start the tasks and see every one waiting at its gate. */
@@ -485,6 +506,8 @@ export interface FootprintResult {
 export interface ThroughputResult {
   workers: number;
   tasks: number;
+  /** The stand-in's model latency; absent in results from before it was recorded (then the run's latencyMs). */
+  latencyMs?: number;
   wallMs: number;
   tasksPerMinute: number;
   stepCallsPerSecond: number;
@@ -509,9 +532,10 @@ export async function measureFootprint(
   ctx: Ctx,
   worker: WorkerProcess,
   taskQueue: string,
+  runtime: WorkerRuntime,
+  g: number,
 ): Promise<FootprintResult> {
   const client = ctx.server.env.client;
-  const g = ctx.settings.gatedTasks;
   await settle(3000);
   const idle = await workerRss(ctx, worker);
   const t0 = Date.now();
@@ -539,7 +563,7 @@ export async function measureFootprint(
         await settle(250);
       }
     })(),
-    10 * 60_000,
+    20 * 60_000,
     `${g} gated tasks reaching their plan gate`,
   );
   const startSeconds = (Date.now() - t0) / 1000;
@@ -548,7 +572,10 @@ export async function measureFootprint(
   const trace = await traceHistory(handles[0]!);
   // The tasks are left waiting: they hold no timer and cost the server nothing until it stops.
   return {
+    runtime,
+    maxCachedWorkflows: DEFAULT_MAX_CACHED_WORKFLOWS,
     gatedTasks: g,
+    readySeconds: worker.readySeconds,
     idleRssKib: idle.main,
     waitingRssKib: waiting.main,
     idleTreeRssKib: idle.tree,
@@ -559,10 +586,13 @@ export async function measureFootprint(
   };
 }
 
+/** K tasks at once, for each K of `ks`, on the worker processes polling `taskQueue`. */
 export async function measureThroughput(
   ctx: Ctx,
   workers: number,
   taskQueue: string,
+  ks: readonly number[],
+  latencyMs: number,
 ): Promise<ThroughputResult[]> {
   const client = ctx.server.env.client;
   const out: ThroughputResult[] = [];
@@ -573,9 +603,9 @@ export async function measureThroughput(
     prefix: ctx.rig.unique('warmup'),
     timeoutMs: TASK_TIMEOUT_MS,
   });
-  for (const k of ctx.settings.throughputTasks) {
-    if (overBudget(ctx, `throughput K=${k} on ${workers} worker(s)`)) continue;
-    ctx.log(`  throughput: ${k} task(s) on ${workers} worker process(es)`);
+  for (const k of ks) {
+    if (overBudget(ctx, `throughput K=${k} on ${workers} worker(s) at ${latencyMs} ms`)) continue;
+    ctx.log(`  throughput: ${k} task(s) on ${workers} worker process(es), model latency ${latencyMs} ms`);
     const repeats = k === 1 ? ctx.settings.repeats : 1;
     const batches: Batch[] = [];
     const [workerPids, serverPids] = [await ctx.rig.workerPids(), await ctx.rig.serverPids()];
@@ -598,6 +628,7 @@ export async function measureThroughput(
     out.push({
       workers,
       tasks: k,
+      latencyMs,
       wallMs,
       tasksPerMinute: (k / wallMs) * 60_000,
       stepCallsPerSecond: (k * ctx.workload.standardPlan.steps.length) / (wallMs / 1000),
