@@ -158,10 +158,12 @@ describe.each(['attacker', 'researchTask'])('a workflow of type %s on its own ta
   test('calling the specialist activity with a made-up agent is refused before any model call', async () => {
     const opts = await options();
     const input = await madeUpStep(opts);
+    // Loading the snapshot stored it (agents by reference); the attack stores nothing more.
+    const stored = await filesUnder(opts.artifactDir);
     const result = await attack(opts, 'runSpecialist', input, workflowType);
     expectRefused(result, workflowType);
     expect(standIn.stats().requests).toBe(0);
-    expect(await filesUnder(opts.artifactDir)).toEqual([]);
+    expect(await filesUnder(opts.artifactDir)).toEqual(stored);
   });
 
   test('calling publishReport with a made-up provenance is refused: nothing is published or signed', async () => {

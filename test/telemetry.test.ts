@@ -404,7 +404,9 @@ test('recorded histories replay with the tracing interceptors bundled: turning t
   expect(await replayFailures({ workflowBundle: { code: withoutTracing } }, histories)).toEqual([]);
   // Baton's interceptors send the trace context where the package's activity interceptor reads it.
   expect(TRACE_HEADER).toBe(PACKAGE_TRACE_HEADER);
-});
+  // Two replays of every committed history (v12 added two batches of 100 steps): over a minute on
+  // two busy cores, and the histories only grow.
+}, 240_000);
 
 test("why Baton has its own workflow interceptors: the package's break the replay of tasks that had Updates", async () => {
   const { code: packageBundle } = await bundleWorkflowCode({
