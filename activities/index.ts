@@ -291,6 +291,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         }),
         answer: { name: 'submit_findings', schema: FindingsSchema },
         extraTools: toolsFor(agent.tools),
+        step: input.step.id,
       });
       if (!answer.parsed.ok) {
         // Retryable: a model may well answer in shape on the next attempt.

@@ -28,7 +28,7 @@ export interface Versions {
 }
 
 /** The first value of a payload list, decoded as the worker encoded it (codecs run last to first). */
-async function first(
+export async function firstPayloadValue(
   converter: LoadedDataConverter,
   payloads: Payload[] | null | undefined,
 ): Promise<unknown> {
@@ -81,7 +81,7 @@ async function versionsIn(
       const type = start.activityType?.name ?? '';
       scheduled.set(String(event.eventId), type);
       if (type === 'publishReport') {
-        const input = (await first(converter, start.input?.payloads)) as PublishInput | undefined;
+        const input = (await firstPayloadValue(converter, start.input?.payloads)) as PublishInput | undefined;
         if (input?.kind === 'draft') published.push(input.report);
       }
       continue;
@@ -90,10 +90,12 @@ async function versionsIn(
     if (!done) continue;
     const type = scheduled.get(String(done.scheduledEventId));
     if (type === 'synthesizeReport') {
-      const result = (await first(converter, done.result?.payloads)) as SynthesisResult | undefined;
+      const result = (await firstPayloadValue(converter, done.result?.payloads)) as
+        SynthesisResult | undefined;
       if (result?.report) synthesized.push(result.report);
     } else if (type === 'planTask') {
-      const result = (await first(converter, done.result?.payloads)) as PlanTaskResult | undefined;
+      const result = (await firstPayloadValue(converter, done.result?.payloads)) as
+        PlanTaskResult | undefined;
       if (result?.valid) plans.push(result.plan);
     }
   }

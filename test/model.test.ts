@@ -6,13 +6,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { z } from 'zod';
-import {
-  callStructured,
-  classifyModelError,
-  refusedToolCalls,
-  retryAfterMs,
-  type StructuredResult,
-} from '../activities/model';
+import { callStructured, refusedToolCalls, type StructuredResult } from '../activities/model';
+import { classifyModelError, retryAfterMs } from '../activities/model-errors';
 import { TOOL_REGISTRY } from '../activities/tools';
 import { FailureTypes } from '../contract/failures';
 import { planPrompt, quote, stepPrompt, synthesisPrompt, type ContextItem } from '../activities/prompts';

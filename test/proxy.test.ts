@@ -22,7 +22,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { types } from 'node:util';
-import { classifyModelError } from '../activities/model';
+import { classifyModelError } from '../activities/model-errors';
 import { FailureTypes } from '../contract/failures';
 import {
   FaultRuleError,
