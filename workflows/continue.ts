@@ -52,6 +52,11 @@ export interface TaskState {
   approvals: Provenance['approvals'];
   /** Every run before the next one, oldest first (this one included). */
   earlierRuns: string[];
+  /**
+   * Whether the task gives model activities their agent by reference (v12): a task whose first run
+   * loaded its snapshot before then has none stored, and keeps giving agents inline.
+   */
+  agentsByReference: boolean;
 }
 
 const state = proxyActivities<TaskStateActivities>({

@@ -99,6 +99,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
 
   let approvals: Provenance['approvals'] = [];
   let earlierRuns: string[] = [];
+  let agentsByReference: boolean | undefined;
   const provenance = (snapshot: ConfigSnapshot): Provenance =>
     provenanceOf(status, snapshot, { runId: info.runId, startedAt, approvals, earlierRuns });
 
@@ -111,7 +112,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     if (input.continued) {
       const state = await resumeTask(input.continued);
       Object.assign(status, state.status);
-      ({ config: snapshot, startedAt, approvals, earlierRuns } = state);
+      ({ config: snapshot, startedAt, approvals, earlierRuns, agentsByReference } = state);
       resumedAt = status.pendingGate?.gate;
       if (!resumedAt)
         throw ApplicationFailure.nonRetryable(
@@ -126,7 +127,8 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     config = snapshot;
     if (snapshot.playbook.decisions === 'signed') gates.requireSignatures();
     gates.releaseDecisions();
-    run = new TaskRun(status, { config: snapshot }, setPhase);
+    const taskRun = new TaskRun(status, { config: snapshot }, setPhase, agentsByReference);
+    run = taskRun;
     const rejected = (): ResearchTaskResult => {
       setPhase('rejected');
       return { outcome: 'rejected', workflowId: info.workflowId, provenance: provenance(snapshot) };
@@ -145,6 +147,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
           startedAt,
           approvals,
           earlierRuns: [...earlierRuns, info.runId],
+          agentsByReference: taskRun.agentsByReference,
         };
         await handOver(input, gates, task, gate);
         // Still here: a decision came while the state was saved, or it could not be carried.

@@ -84,6 +84,8 @@ export class TaskRun {
     private readonly status: TaskStatus,
     private readonly source: ChildSource,
     private readonly onPhase: (phase: Phase) => void = (phase) => (status.phase = phase),
+    /** For a run that took up a task continued as new: whether its first run gave agents by reference. */
+    byReference?: boolean,
   ) {
     this.config = source.bounds ? narrowConfig(source.config, source.bounds) : source.config;
     this.budget = new Budget(status, this.config);
@@ -96,7 +98,13 @@ export class TaskRun {
     const loadedBeforeV8 = !seal && playbook.limits.maxTotalSteps === undefined;
     const stored =
       !loadedBeforeV8 && (source.bounds !== undefined || workflowInfo().workflowType === 'researchTask');
-    this.snapshotRef = stored && patched(AGENTS_BY_REFERENCE) ? snapshotRefOf(source.config) : undefined;
+    const byRef = byReference ?? (stored && patched(AGENTS_BY_REFERENCE));
+    this.snapshotRef = byRef ? snapshotRefOf(source.config) : undefined;
+  }
+
+  /** Whether this run gives model activities their agent by reference (a continued run keeps it). */
+  get agentsByReference(): boolean {
+    return this.snapshotRef !== undefined;
   }
 
   /**
