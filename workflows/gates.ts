@@ -344,10 +344,11 @@ export class Gatekeeper {
     const decided = (): boolean => this.outcome !== undefined || (mayContinue && continueSuggested());
     while (!this.outcome) {
       const { reminder, wakeAt, summary } = nextTimer(waiting);
-      const woken =
-        wakeAt === Infinity
-          ? await condition(decided).then(() => true)
-          : await condition(decided, Math.max(1, wakeAt - Date.now()), { summary });
+      // Awaited as the code before v13 awaited them: one more promise step here would reorder this
+      // workflow task's commands against an Update completing in it.
+      let woken = true;
+      if (wakeAt === Infinity) await condition(decided);
+      else woken = await condition(decided, Math.max(1, wakeAt - Date.now()), { summary });
       // A decision applied in the same workflow task as a timer or the suggestion wins: a decision
       // accepted (and audited) is never overridden by the deadline policy, nor kept waiting.
       if (this.outcome) break;
