@@ -4,12 +4,16 @@
  * its config snapshot, by the worker (`checkSnapshot`), before any model call. It then runs with the
  * snapshot narrowed by its parent's bounds. Children started before v8 took their config as given.
  */
-import { ApplicationFailure, patched } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import type { ZodType } from 'zod';
 import type { ConfigSnapshot } from '../config/schema';
 import { inputProblems, type ChildBounds } from '../contract/children';
 import { FailureTypes } from '../contract/failures';
-import { checkSnapshot } from './calls';
+import type { StepResult } from '../contract/activities';
+import type { ChangeRequest, StepStatus, TaskStatus } from '../contract/messages';
+import { checkSnapshot, childSummary } from './calls';
+import type { researchSubtask } from './research';
+import { mergeUsage } from './status';
 
 /** The marker of v8: parents give children the sealed snapshot and bounds; children check them. */
 export const CHILDREN_VERIFY = 'children-verify-snapshot';
@@ -39,4 +43,31 @@ export async function verifiedChild(
   }
   await checkSnapshot(input.config);
   return { config: input.config, bounds: input.bounds ?? {} };
+}
+
+/**
+ * A decomposed step, run as a `researchSubtask` child one level deeper with `given` (the sealed
+ * snapshot and its bounds since v8): its outcome, its usage and refusals merged into the parent's.
+ * A re-run gets its own child id: the first child is kept as it was, for the record.
+ */
+export async function runChildStep(
+  status: TaskStatus,
+  step: StepStatus,
+  given: ChildSource,
+  change: ChangeRequest | undefined,
+): Promise<Omit<StepResult, 'model'>> {
+  step.childWorkflowId = `${workflowInfo().workflowId}/step-${step.id}${step.revision ? `/rev-${step.revision}` : ''}${(step.attempt ?? 1) > 1 ? `/attempt-${step.attempt}` : ''}`;
+  const question = change ? `${step.question}\n\nReviewer's request: ${change.comment}` : step.question;
+  // By its type's name: research.ts, which defines the workflow, imports task-run.ts, which imports this.
+  const child = await executeChild<typeof researchSubtask>('researchSubtask', {
+    workflowId: step.childWorkflowId,
+    args: [{ question, depth: status.depth + 1, ...given }],
+    ...childSummary(step, question, status.depth + 1),
+  });
+  mergeUsage(status.usage, child.usage);
+  for (const entry of child.refusals ?? []) {
+    status.audit.push({ ...entry, step: entry.step ? `${step.id}/${entry.step}` : step.id });
+  }
+  step.usage = { inputTokens: child.usage.inputTokens, outputTokens: child.usage.outputTokens };
+  return { summary: child.summary, sources: child.sources, result: child.result, usage: step.usage };
 }

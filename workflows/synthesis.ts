@@ -14,6 +14,7 @@
 import { ActivityFailure, ApplicationFailure, patched } from '@temporalio/workflow';
 import {
   STEPS_PER_SYNTHESIS,
+  type GivenAgent,
   type SummaryResult,
   type SynthesisInput,
   type SynthesisPart,
@@ -22,6 +23,7 @@ import {
 } from '../contract/activities';
 import type { AgentConfig } from '../config/schema';
 import { FailureTypes } from '../contract/failures';
+import type { ChangeRequest, TaskStatus } from '../contract/messages';
 import { summarizeSteps, synthesizeReport } from './calls';
 
 /** v10: synthesis measured against the lead's context window, in parts when it does not fit. */
@@ -164,4 +166,38 @@ async function summarizeFitting(
     if (!refusal || size < 2) throw err;
     return summarizeAll(run, input, splitMaterial(group, piecesAfter(refusal, size)));
   }
+}
+
+/**
+ * What the lead synthesizes from: the finished steps (v12: a specialist's step gives its sources by
+ * reference when the run gives agents by reference; a decomposed step's, and every step's before
+ * v12, inline), and the skipped steps with why.
+ */
+export function synthesisInputOf(
+  status: TaskStatus,
+  lead: GivenAgent,
+  byReference: boolean,
+  change: ChangeRequest | undefined,
+): SynthesisInput {
+  return {
+    question: status.question,
+    lead,
+    steps: status.steps.flatMap((s) =>
+      s.result
+        ? [
+            {
+              id: s.id,
+              agent: s.agent,
+              question: s.question,
+              result: s.result,
+              ...(byReference && s.sourcesRef ? { sourcesRef: s.sourcesRef } : { sources: s.sources ?? [] }),
+            },
+          ]
+        : [],
+    ),
+    skipped: status.steps
+      .filter((s) => s.state === 'skipped')
+      .map((s) => ({ id: s.id, agent: s.agent, question: s.question, reason: s.error ?? 'failed' })),
+    change,
+  };
 }

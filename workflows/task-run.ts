@@ -11,7 +11,6 @@
 import {
   ApplicationFailure,
   condition,
-  executeChild,
   isCancellation,
   log,
   patched,
@@ -42,12 +41,11 @@ import type { AuditEntry, ChangeRequest, Phase, StepStatus, TaskStatus } from '.
 import { addAgentUsageInto } from '../contract/usage';
 import { CANCEL_KEEPS_BATCH_STEPS, inBatches, STEPS_PER_RUN } from './batches';
 import { Budget } from './budget';
-import { childSummary, planTask, runSpecialist } from './calls';
-import { CHILDREN_VERIFY, type ChildSource } from './children';
+import { planTask, runSpecialist } from './calls';
+import { CHILDREN_VERIFY, runChildStep, type ChildSource } from './children';
 import { runDag, type Unit, type Work } from './scheduler';
-import { synthesize as synthesizeFitting } from './synthesis';
-import { mergeUsage, now } from './status';
-import type { researchSubtask } from './research';
+import { synthesisInputOf, synthesize as synthesizeFitting } from './synthesis';
+import { now } from './status';
 
 type StepOutcome = Omit<StepResult, 'model'>;
 
@@ -70,16 +68,10 @@ export class TaskRun {
   private stepsPerChild: number | undefined;
   /** The batch children of the plan being executed, when it runs in batches. */
   private batches: ReturnType<typeof inBatches> | undefined;
-  /**
-   * The stored snapshot's name when this run gives agents (and sources) by reference (v12);
-   * undefined when it gives them inline.
-   */
+  /** The stored snapshot's name when this run gives agents (and sources) by reference (v12). */
   private readonly snapshotRef: string | undefined;
 
-  /**
-   * `source`: the task's snapshot as loaded (or as a child was given it), and, for a child since v8,
-   * the bounds its parent set.
-   */
+  /** `source`: the task's snapshot as loaded (or given a child), and a child's bounds since v8. */
   constructor(
     private readonly status: TaskStatus,
     private readonly source: ChildSource,
@@ -328,26 +320,12 @@ export class TaskRun {
   ): Promise<StepOutcome> {
     const { playbook, specialists } = this.config;
     if (step.decompose && this.status.depth < playbook.limits.maxDepth && !this.childrenCannotCheck()) {
-      // A re-run gets its own child id: the first child is kept as it was, for the record.
-      step.childWorkflowId = `${workflowInfo().workflowId}/step-${step.id}${step.revision ? `/rev-${step.revision}` : ''}${(step.attempt ?? 1) > 1 ? `/attempt-${step.attempt}` : ''}`;
-      const question = change ? `${step.question}\n\nReviewer's request: ${change.comment}` : step.question;
-      // By its type's name: research.ts, which defines the workflow, imports this module.
       // v8: the snapshot as sealed and the child's bounds (its budget and its share of
       // maxTotalSteps), which the child checks. Before: a narrowed copy of the snapshot.
       const given: ChildSource = patched(CHILDREN_VERIFY)
         ? { config: this.source.config, bounds: this.budget.childBounds(this.stepsPerChild) }
         : { config: this.budget.childConfig() };
-      const child = await executeChild<typeof researchSubtask>('researchSubtask', {
-        workflowId: step.childWorkflowId,
-        args: [{ question, depth: this.status.depth + 1, ...given }],
-        ...childSummary(step, question, this.status.depth + 1),
-      });
-      mergeUsage(this.status.usage, child.usage);
-      for (const entry of child.refusals ?? []) {
-        this.status.audit.push({ ...entry, step: entry.step ? `${step.id}/${entry.step}` : step.id });
-      }
-      step.usage = { inputTokens: child.usage.inputTokens, outputTokens: child.usage.outputTokens };
-      return { summary: child.summary, sources: child.sources, result: child.result, usage: step.usage };
+      return runChildStep(this.status, step, given, change);
     }
     const agent = specialists[step.agent];
     if (!agent)
@@ -409,34 +387,9 @@ export class TaskRun {
       addAgentUsageInto(this.status.usage, lead.id, result.usage);
       this.refusedToolCalls(lead.id, undefined, result.refusedToolCalls);
     };
-    // v12: a specialist's step gives its sources by reference; a decomposed step's (and every step
-    // before v12) inline.
-    const byReference = this.snapshotRef !== undefined;
     const result = await synthesizeFitting(
       { lead, maxParallel: this.config.playbook.limits.maxParallel, account },
-      {
-        question: this.status.question,
-        lead: this.given(lead),
-        steps: this.status.steps.flatMap((s) =>
-          s.result
-            ? [
-                {
-                  id: s.id,
-                  agent: s.agent,
-                  question: s.question,
-                  result: s.result,
-                  ...(byReference && s.sourcesRef
-                    ? { sourcesRef: s.sourcesRef }
-                    : { sources: s.sources ?? [] }),
-                },
-              ]
-            : [],
-        ),
-        skipped: this.status.steps
-          .filter((s) => s.state === 'skipped')
-          .map((s) => ({ id: s.id, agent: s.agent, question: s.question, reason: s.error ?? 'failed' })),
-        change,
-      },
+      synthesisInputOf(this.status, this.given(lead), this.snapshotRef !== undefined, change),
     );
     account(result);
     this.status.report = { artifact: result.report };
