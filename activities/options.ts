@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { publisherKeyFromEnv, type PublisherKey } from './signing';
-import { storeSettingsFromEnv, type Sealer, type StoreOptions, type StoreSettings } from './store';
+import type { Sealer, StoreOptions } from './store';
+import { storeSettingsFromEnv, type StoreSettings } from './store-settings';
 
 export interface ActivityOptions {
   /** Anthropic API key. Env `ANTHROPIC_API_KEY`. Required for model calls. */

@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../activities/options';
-import { storeSettingsFromEnv } from '../activities/store';
+import { storeSettingsFromEnv } from '../activities/store-settings';
 
 const run = promisify(execFile);
 const COMPOSE =

@@ -11,7 +11,7 @@ import { Connection } from '@temporalio/client';
 import path from 'node:path';
 import { ConfigError } from '../activities/config';
 import { activityOptionsFromEnv, PROJECT_ROOT } from '../activities/options';
-import { describeStore } from '../activities/store';
+import { describeStore } from '../activities/store-settings';
 import { command, runMain } from '../lib/cli';
 import { workflowBundleFromEnv } from './bundle';
 import { dataConverterFor, encryptionFromEnv } from './codec';
