@@ -14,6 +14,7 @@ import type { Activities } from '../contract/activities';
 import type { ConfigSnapshot } from '../config/schema';
 import type { SubtaskInput, SubtaskResult, TokenUsage } from '../contract/messages';
 import { addAgentUsageInto } from '../contract/usage';
+import { eventsOfEveryRun } from '../client/history';
 import type { HistoryFacts, StepRun } from './audit-record';
 
 const STEP_CHILD = /\/step-([^/]+)(?:\/rev-\d+)?(?:\/attempt-\d+)?$/;
@@ -22,27 +23,6 @@ const STEP_CHILD = /\/step-([^/]+)(?:\/rev-\d+)?(?:\/attempt-\d+)?$/;
 export function stepOfChild(parentId: string, childId: string): string | undefined {
   if (!childId.startsWith(`${parentId}/`)) return undefined;
   return STEP_CHILD.exec(childId.slice(parentId.length))?.[1];
-}
-
-/** Most runs of one task read back: a task that waited for months at a gate, continuing every few thousand events. */
-const MAX_RUNS = 1000;
-
-/**
- * The events of every run of the task, oldest first: `handle`'s run, and the runs it continued
- * from (a task continues as a new run while it waits at a gate: workflows/continue.ts), as the
- * server links them.
- */
-async function eventsOfEveryRun(client: Client, handle: WorkflowHandle): Promise<HistoryEvent[]> {
-  const runs: HistoryEvent[][] = [];
-  let run: WorkflowHandle = handle;
-  for (let i = 0; i < MAX_RUNS; i++) {
-    const events = (await run.fetchHistory()).events ?? [];
-    runs.unshift(events);
-    const earlier = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
-    if (!earlier) break;
-    run = client.workflow.getHandle(handle.workflowId, earlier);
-  }
-  return runs.flat();
 }
 
 /** Reads what the event history holds about the task (every run of it); needs only the server. */
