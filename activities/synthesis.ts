@@ -97,6 +97,33 @@ export function synthesisActivities({ model, store, agentOf, readContext }: Synt
     return { results, parts, references };
   };
 
+  /**
+   * The lead's report-shaped answer over a synthesis call's material (read first): asked with the
+   * prompt measured against its context window, and refused, retryably, when it is not in shape.
+   */
+  const leadReport = async (
+    input: SynthesisInput | SummaryInput,
+    prompt: (material: Awaited<ReturnType<typeof readMaterial>>) => string,
+    what: string,
+    noun: string,
+  ) => {
+    const [lead, material] = await Promise.all([agentOf(input.lead, 'lead'), readMaterial(input)]);
+    const answer = await callStructured({
+      ...model,
+      agent: lead,
+      prompt: prompt(material),
+      answer: { name: 'submit_report', schema: ReportSchema },
+      measure: true,
+    });
+    if (!answer.parsed.ok) {
+      throw ApplicationFailure.create({
+        message: `${what} (agent "${input.lead.id}"): malformed ${noun}: ${safeText(boundProblems(answer.parsed.problems).join('; '))}${refusedNote(answer.refusedToolCalls)}`,
+        type: FailureTypes.ModelOutputInvalid,
+      });
+    }
+    return { material, answer, report: safeReport(answer.parsed.value) };
+  };
+
   return {
     /**
      * The lead writes the report from the step results (or, for a plan too large to read at once,
@@ -104,24 +131,19 @@ export function synthesisActivities({ model, store, agentOf, readContext }: Synt
      * the steps. The prompt is measured against the lead's context window first.
      */
     async synthesizeReport(input: SynthesisInput): Promise<SynthesisResult> {
-      const [lead, { results, parts, references }] = await Promise.all([
-        agentOf(input.lead, 'lead'),
-        readMaterial(input),
-      ]);
-      const answer = await callStructured({
-        ...model,
-        agent: lead,
-        prompt: synthesisPrompt({ question: input.question, results, parts, change: input.change }),
-        answer: { name: 'submit_report', schema: ReportSchema },
-        measure: true,
-      });
-      if (!answer.parsed.ok) {
-        throw ApplicationFailure.create({
-          message: `synthesis (agent "${input.lead.id}"): malformed report: ${safeText(boundProblems(answer.parsed.problems).join('; '))}${refusedNote(answer.refusedToolCalls)}`,
-          type: FailureTypes.ModelOutputInvalid,
-        });
-      }
-      const { title, summary, markdown } = safeReport(answer.parsed.value);
+      const {
+        material,
+        answer,
+        report: written,
+      } = await leadReport(
+        input,
+        ({ results, parts }) =>
+          synthesisPrompt({ question: input.question, results, parts, change: input.change }),
+        'synthesis',
+        'report',
+      );
+      const { parts, references } = material;
+      const { title, summary, markdown } = written;
       const byPart = parts.length
         ? [`## Findings by part\n\n${parts.map((p) => `### Steps ${p.label}\n\n${p.text}`).join('\n\n')}`]
         : [];
@@ -164,24 +186,14 @@ export function synthesisActivities({ model, store, agentOf, readContext }: Synt
      * citing them, stored with the reference lines of every step it covers.
      */
     async summarizeSteps(input: SummaryInput): Promise<SummaryResult> {
-      const [lead, { results, parts, references }] = await Promise.all([
-        agentOf(input.lead, 'lead'),
-        readMaterial(input),
-      ]);
-      const answer = await callStructured({
-        ...model,
-        agent: lead,
-        prompt: summaryPrompt({ question: input.question, results, parts }),
-        answer: { name: 'submit_report', schema: ReportSchema },
-        measure: true,
-      });
-      if (!answer.parsed.ok) {
-        throw ApplicationFailure.create({
-          message: `synthesis of a part (agent "${input.lead.id}"): malformed summary: ${safeText(boundProblems(answer.parsed.problems).join('; '))}${refusedNote(answer.refusedToolCalls)}`,
-          type: FailureTypes.ModelOutputInvalid,
-        });
-      }
-      const { title, summary, markdown } = safeReport(answer.parsed.value);
+      const { material, answer, report } = await leadReport(
+        input,
+        ({ results, parts }) => summaryPrompt({ question: input.question, results, parts }),
+        'synthesis of a part',
+        'summary',
+      );
+      const { references } = material;
+      const { title, summary, markdown } = report;
       const steps = [...references.keys()];
       const [notes, refs] = await Promise.all([
         putArtifact(store, neutraliseModelText(`**${title}.** ${summary}\n\n${markdown}`)),
