@@ -14,7 +14,7 @@ import type { Activities } from '../contract/activities';
 import type { ConfigSnapshot } from '../config/schema';
 import type { SubtaskInput, SubtaskResult, TokenUsage } from '../contract/messages';
 import { addAgentUsageInto } from '../contract/usage';
-import { eventsOfEveryRun } from '../client/history';
+import { runsOf } from '../client/history';
 import type { HistoryFacts, StepRun } from './audit-record';
 
 const STEP_CHILD = /\/step-([^/]+)(?:\/rev-\d+)?(?:\/attempt-\d+)?$/;
@@ -27,7 +27,7 @@ export function stepOfChild(parentId: string, childId: string): string | undefin
 
 /** Reads what the event history holds about the task (every run of it); needs only the server. */
 export async function readHistory(client: Client, handle: WorkflowHandle): Promise<HistoryFacts> {
-  const events = await eventsOfEveryRun(client, handle);
+  const events = (await runsOf(client, handle)).flat();
   const walk = new HistoryWalk(handle.workflowId, client.options.loadedDataConverter, events.length);
   for (const event of events) {
     const key = EVENT_KEYS.find((k) => event[k]);

@@ -18,6 +18,7 @@ import { diffLines, diffWordsWithSpace } from 'diff';
 import type { Plan, PlanStep } from '../config/schema';
 import type { PublishInput, SynthesisResult, PlanTaskResult } from '../contract/activities';
 import type { ArtifactRef } from '../contract/messages';
+import { runsOf } from './history';
 
 /** The versions a task's history records, oldest first. */
 export interface Versions {
@@ -38,9 +39,6 @@ export async function firstPayloadValue(
   return arrayFromPayloads(converter.payloadConverter, decoded)[0];
 }
 
-/** Most runs read back: a task continues as a new run while it waits at a gate (workflows/continue.ts). */
-const MAX_RUNS = 100;
-
 /**
  * Reads the task's drafts and plans from its event history: its latest run and the runs it continued
  * from, as the server links them, oldest first (the server alone answers).
@@ -48,14 +46,10 @@ const MAX_RUNS = 100;
 export async function versionsOf(client: Client, workflowId: string): Promise<Versions> {
   const runs: Versions[] = [];
   const synthesizedRuns: ArtifactRef[][] = [];
-  let runId: string | undefined;
-  for (let i = 0; i < MAX_RUNS; i++) {
-    const events = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+  for (const events of await runsOf(client, client.workflow.getHandle(workflowId))) {
     const run = await versionsIn(client.options.loadedDataConverter, events);
-    runs.unshift({ drafts: run.published, plans: run.plans });
-    synthesizedRuns.unshift(run.synthesized);
-    runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
-    if (!runId) break;
+    runs.push({ drafts: run.published, plans: run.plans });
+    synthesizedRuns.push(run.synthesized);
   }
   const published = runs.flatMap((r) => r.drafts);
   return {

@@ -11,11 +11,11 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 const MAX_RUNS = 1000;
 
 /**
- * The events of every run of the task, oldest first: `handle`'s run, and the runs it continued
- * from (a task continues as a new run while it waits at a gate: workflows/continue.ts), as the
- * server links them.
+ * The events of every run of the task, one list a run, oldest first: `handle`'s run (its latest
+ * when `handle` names none), and the runs it continued from (a task continues as a new run while
+ * it waits at a gate: workflows/continue.ts), as the server links them.
  */
-export async function eventsOfEveryRun(client: Client, handle: WorkflowHandle): Promise<HistoryEvent[]> {
+export async function runsOf(client: Client, handle: WorkflowHandle): Promise<HistoryEvent[][]> {
   const runs: HistoryEvent[][] = [];
   let run: WorkflowHandle = handle;
   for (let i = 0; i < MAX_RUNS; i++) {
@@ -25,5 +25,5 @@ export async function eventsOfEveryRun(client: Client, handle: WorkflowHandle): 
     if (!earlier) break;
     run = client.workflow.getHandle(handle.workflowId, earlier);
   }
-  return runs.flat();
+  return runs;
 }
