@@ -1,12 +1,20 @@
 /**
  * Following a task in a live view until it closes: the loop of `npm start` and `npm run baton --
  * watch`. The polling is the client's (client/watch.ts); this adds the statuses of decomposed
- * steps' child tasks and draws each answer (cli/live.ts).
+ * steps' child tasks and the live words of the model calls in flight, and draws each answer
+ * (cli/live.ts).
  */
 import type { Client } from '@temporalio/client';
-import { queryStatus, watchTask, type TaskEnd, type WatchEvent, type WatchOptions } from '../client';
+import {
+  liveWordsEvery,
+  queryStatus,
+  watchTask,
+  type TaskEnd,
+  type WatchEvent,
+  type WatchOptions,
+} from '../client';
 import type { TaskStatus } from '../contract/messages';
-import { childStatuses, type View } from './live';
+import { childStatuses, openWorkflows, type View } from './live';
 
 export interface FollowOptions extends WatchOptions {
   /** After each status but the last is drawn, e.g. to decide at a gate. */
@@ -24,6 +32,8 @@ export async function followTask(
 ): Promise<TaskEnd> {
   const ask = (id: string): Promise<TaskStatus> => queryStatus(client, id, options.workerTimeoutMs);
   let children = new Map<string, TaskStatus>();
+  // The words of the model calls in flight: read from the server apart from the status, throttled.
+  const liveWords = liveWordsEvery(client);
   for await (const event of watchTask(client, workflowId, options)) {
     if (event.kind === 'closed') return event.end;
     if (event.kind === 'unanswered') {
@@ -31,7 +41,7 @@ export async function followTask(
       continue;
     }
     children = await childStatuses(event.status, ask, children);
-    view.update(event.status, children);
+    view.update(event.status, children, await liveWords(openWorkflows(event.status, children)));
     if (!event.last) await options.onStatus?.(event.status);
   }
   throw new Error(`watching task ${workflowId} ended without its outcome`);

@@ -4,9 +4,9 @@
  * (lib/text.ts).
  */
 import type { StepStatus, TaskStatus } from '../contract/messages';
-import { line, sanitize } from '../lib/text';
+import { displayWidth, line, sanitize } from '../lib/text';
 import { formatAudit, formatPendingGate, formatStep } from './format';
-import { countSteps, formatCounts, formatUsage } from './live-frame';
+import { countSteps, formatCounts, formatUsage, tail, type LiveByWorkflow } from './live-frame';
 
 export interface ChangeOptions {
   /** Child task statuses before and now, by workflow id. */
@@ -80,5 +80,43 @@ export function changeLines(
   }
   for (const entry of next.audit.slice(prev?.audit.length ?? 0)) out.push(`  audit: ${formatAudit(entry)}`);
   if (prev && formatUsage(prev) !== formatUsage(next)) out.push(`  tokens so far: ${formatUsage(next)}`);
+  return out.map(sanitize);
+}
+
+/** Columns of a plain line of live words: the tail of what the model wrote. */
+const LIVE_COLUMNS = 120;
+
+/**
+ * The live words that changed since `shown` (what was printed last, by call; updated here), as
+ * plain lines: `  words s2 [researcher]: …the tail`, a child's steps as `s2/s1`, the lead's calls
+ * as `[lead]`. Only calls of the task and of its running children, none once the task is closed.
+ */
+export function liveLines(
+  shown: Map<string, string>,
+  status: TaskStatus,
+  children: ReadonlyMap<string, TaskStatus> | undefined,
+  live: LiveByWorkflow | undefined,
+): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const visit = (s: TaskStatus, prefix: string, depth: number): void => {
+    for (const w of live?.get(s.workflowId) ?? []) {
+      const key = `${s.workflowId}\n${w.step ?? ''}\n${w.agent}`;
+      const words = line(w.words);
+      seen.add(key);
+      if (!words || shown.get(key) === words) continue;
+      shown.set(key, words);
+      const who = `${w.step ? `${prefix}${w.step} ` : prefix ? `${prefix.slice(0, -1)} ` : ''}[${w.agent}]`;
+      const label = `  words ${line(who)}: `;
+      out.push(`${label}${tail(words, Math.max(LIVE_COLUMNS - displayWidth(label), 20))}`);
+    }
+    if (depth > 4) return;
+    for (const step of s.steps) {
+      const child = step.childWorkflowId ? children?.get(step.childWorkflowId) : undefined;
+      if (child && step.state === 'running') visit(child, `${prefix}${step.id}/`, depth + 1);
+    }
+  };
+  visit(status, '', 1);
+  for (const key of [...shown.keys()]) if (!seen.has(key)) shown.delete(key);
   return out.map(sanitize);
 }

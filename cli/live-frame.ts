@@ -9,6 +9,7 @@
 import { styleText } from 'node:util';
 import { shownLocation } from '../activities/report';
 import { stepsOf } from '../client';
+import type { LiveWords } from '../contract/live';
 import type { StepStatus, TaskStatus } from '../contract/messages';
 import { formatUsd } from '../contract/usage';
 import { cut, displayWidth, line } from '../lib/text';
@@ -40,6 +41,16 @@ function fit(segs: readonly Seg[], width: number, color: boolean): string {
     out += color && seg.style && text ? styleText(seg.style, text, { validateStream: false }) : text;
   }
   return out;
+}
+
+/** The end of `text` that fits in `width` columns, after `…` when cut. Never splits a code point. */
+export function tail(text: string, width: number): string {
+  if (displayWidth(text) <= width) return text;
+  const chars = [...text];
+  let used = 1;
+  let from = chars.length;
+  while (from > 0 && used + displayWidth(chars[from - 1]!) <= width) used += displayWidth(chars[--from]!);
+  return `…${chars.slice(from).join('')}`;
 }
 
 /** `text` padded with spaces to `width` columns. */
@@ -141,6 +152,32 @@ export interface FrameOptions {
   children?: ReadonlyMap<string, TaskStatus>;
   /** A passing remark shown at the bottom, e.g. that the task does not answer right now. */
   note?: string;
+  /**
+   * The live words of the model calls in flight (contract/live.ts), by the workflow id of the task
+   * or child that runs them: shown dimmed under their running step (the lead's under the header).
+   */
+  live?: LiveByWorkflow;
+}
+
+/** Live words of the calls in flight, by workflow id. */
+export type LiveByWorkflow = ReadonlyMap<string, readonly LiveWords[]>;
+
+/** How many rows a running step's live words take at most. */
+const LIVE_ROWS = 2;
+
+/**
+ * The newest of `words` in at most {@link LIVE_ROWS} dimmed rows of `width` columns after `indent`:
+ * the tail of what the model wrote, one line, broken where the width ends.
+ */
+function liveRows(words: LiveWords | undefined, indent: string, width: number): Seg[][] {
+  const room = Math.max(width - displayWidth(indent) - 2, 10);
+  const rows: string[] = [];
+  for (let rest = [...tail(words ? line(words.words) : '', room * LIVE_ROWS)]; rest.length;) {
+    let [w, n] = [0, 0];
+    while (n < rest.length && w + displayWidth(rest[n]!) <= room) w += displayWidth(rest[n++]!);
+    rows.push(rest.splice(0, Math.max(n, 1)).join(''));
+  }
+  return rows.slice(-LIVE_ROWS).map((r, i) => [{ text: `${indent}${i ? '  ' : '» '}${r}`, style: 'dim' }]);
 }
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -168,15 +205,22 @@ export const CLOSED_PHASES: readonly TaskStatus['phase'][] = ['completed', 'reje
 interface StepRows {
   step: StepStatus;
   own: Seg[];
+  /** A running step's live words. */
+  live: Seg[][];
   child: Seg[][];
 }
 
-function stepRows(
-  steps: readonly StepStatus[],
-  indent: string,
-  children: ReadonlyMap<string, TaskStatus> | undefined,
-  depth = 0,
-): StepRows[] {
+/** Where the rows go: their width, the children's statuses, and the live words of the workflow shown. */
+interface RowContext {
+  width: number;
+  children: ReadonlyMap<string, TaskStatus> | undefined;
+  live: LiveByWorkflow | undefined;
+  workflowId: string;
+}
+
+function stepRows(steps: readonly StepStatus[], indent: string, context: RowContext, depth = 0): StepRows[] {
+  const { children } = context;
+  const words = context.live?.get(context.workflowId) ?? [];
   const idWidth = Math.max(...steps.map((s) => displayWidth(line(s.id))), 2);
   const agentWidth = Math.max(...steps.map((s) => displayWidth(line(s.agent))), 5);
   return steps.map((step) => {
@@ -202,6 +246,14 @@ function stepRows(
           ]
         : []),
     ];
+    const running = step.state === 'running' && !step.childWorkflowId;
+    const live = running
+      ? liveRows(
+          words.find((w) => w.step === step.id),
+          `${indent}    `,
+          context.width,
+        )
+      : [];
     const child: Seg[][] = [];
     const status = step.childWorkflowId ? children?.get(step.childWorkflowId) : undefined;
     if (step.childWorkflowId && depth < 4) {
@@ -216,10 +268,14 @@ function stepRows(
           { text: sub.length ? ` · ${formatCounts(countSteps(sub))}` : '', style: 'dim' },
           { text: ` · child ${line(step.childWorkflowId)}`, style: 'dim' },
         ]);
-        for (const rows of stepRows(sub, inner, children, depth + 1)) child.push(rows.own, ...rows.child);
+        const lead = context.live?.get(step.childWorkflowId)?.find((w) => w.step === undefined);
+        child.push(...liveRows(lead, `${inner}  `, context.width));
+        const below = { ...context, workflowId: step.childWorkflowId };
+        for (const rows of stepRows(sub, inner, below, depth + 1))
+          child.push(rows.own, ...rows.live, ...rows.child);
       }
     }
-    return { step, own, child };
+    return { step, own, live, child };
   });
 }
 
@@ -233,11 +289,13 @@ const PRIORITY: Record<StepStatus['state'], number> = {
 };
 
 function fitSteps(rows: StepRows[], budget: number): Seg[][] {
-  const all = rows.flatMap((r) => [r.own, ...r.child]);
+  const all = rows.flatMap((r) => [r.own, ...r.live, ...r.child]);
   if (all.length <= budget) return all;
-  // First drop the children's steps, keeping each child's one-line progress.
-  const compact = rows.flatMap((r) => [r.own, ...r.child.slice(0, 1)]);
+  // First drop the children's steps, keeping each child's one-line progress, then the live words.
+  const compact = rows.flatMap((r) => [r.own, ...r.live.slice(-1), ...r.child.slice(0, 1)]);
   if (compact.length <= budget) return compact;
+  const terse = rows.flatMap((r) => [r.own, ...r.child.slice(0, 1)]);
+  if (terse.length <= budget) return terse;
   // Then show the most telling steps, in plan order, and count the rest.
   const room = Math.max(budget - 1, 0);
   const chosen = new Set(
@@ -292,6 +350,9 @@ export function renderFrame(s: TaskStatus, options: FrameOptions): string[] {
       { text: `  plan: ${s.planAttempts ? `attempt ${s.planAttempts}` : 'not yet'}`, style: 'dim' },
     ]);
   }
+  // The lead's own calls (planning, the report) belong to no step.
+  const lead = options.live?.get(s.workflowId)?.find((w) => w.step === undefined);
+  if (!closed && lead) head.push(...liveRows(lead, '  ', width).slice(-1));
 
   const foot: Seg[][] = [[{ text: '  tokens: ', style: 'dim' }, { text: formatUsage(s, ' · ') }]];
   const budget = s.budget?.stopped;
@@ -317,7 +378,12 @@ export function renderFrame(s: TaskStatus, options: FrameOptions): string[] {
   if (s.error) foot.push([{ text: `  error: ${line(s.error)}`, style: 'red' }]);
   if (options.note) foot.push([{ text: `  (${line(options.note)})`, style: 'yellow' }]);
 
-  const rows = stepRows(steps, '  ', options.children);
+  const rows = stepRows(steps, '  ', {
+    width,
+    children: options.children,
+    live: closed ? undefined : options.live,
+    workflowId: s.workflowId,
+  });
   const maxLines = options.height === undefined ? Infinity : Math.max(options.height - 1, 1);
   const stepBudget = Math.max(maxLines - head.length - foot.length, 1);
   const body = fitSteps(rows, stepBudget);

@@ -13,8 +13,8 @@ import type { TaskStatus } from '../contract/messages';
 import { safeText } from '../contract/text';
 import { displayWidth, sanitize } from '../lib/text';
 import { formatAudit } from './format';
-import { changeLines } from './live-changes';
-import { CLOSED_PHASES, renderFrame } from './live-frame';
+import { changeLines, liveLines } from './live-changes';
+import { CLOSED_PHASES, renderFrame, type LiveByWorkflow } from './live-frame';
 
 // ---------------------------------------------------------------------------------------------------------
 // Writing to a terminal
@@ -30,8 +30,11 @@ export interface TerminalLike {
 }
 
 export interface View {
-  /** Shows a new status (a redraw, or the lines saying what changed). */
-  update(status: TaskStatus, children?: ReadonlyMap<string, TaskStatus>): void;
+  /**
+   * Shows a new status (a redraw, or the lines saying what changed), with the live words of the
+   * model calls in flight, by workflow id (under their running steps; plain lines when they change).
+   */
+  update(status: TaskStatus, children?: ReadonlyMap<string, TaskStatus>, live?: LiveByWorkflow): void;
   /** A line of its own, kept in the scrollback above the live frame. */
   log(text: string): void;
   /** A passing remark (e.g. the task does not answer); `undefined` clears it. */
@@ -72,15 +75,18 @@ class PlainView implements View {
   private prev?: TaskStatus;
   private prevChildren?: ReadonlyMap<string, TaskStatus>;
   private lastNote?: string;
+  /** The live words last printed, by call. */
+  private readonly wordsShown = new Map<string, string>();
 
   constructor(private readonly options: ViewOptions) {}
 
-  update(status: TaskStatus, children?: ReadonlyMap<string, TaskStatus>): void {
+  update(status: TaskStatus, children?: ReadonlyMap<string, TaskStatus>, live?: LiveByWorkflow): void {
     const lines = changeLines(this.prev, status, {
       prevChildren: this.prevChildren,
       children,
       gate: this.options.gate,
     });
+    lines.push(...liveLines(this.wordsShown, status, children, live));
     for (const l of lines) this.options.print(l);
     this.prev = status;
     this.prevChildren = children;
@@ -104,6 +110,7 @@ class PlainView implements View {
 class TtyView implements View {
   private status?: TaskStatus;
   private children?: ReadonlyMap<string, TaskStatus>;
+  private live?: LiveByWorkflow;
   private remark?: string;
   private tick = 0;
   /** Audit entries already logged above the frame. */
@@ -144,6 +151,7 @@ class TtyView implements View {
       tick: this.tick,
       children: this.children,
       note: this.remark,
+      live: this.live,
     });
   }
 
@@ -185,9 +193,10 @@ class TtyView implements View {
     this.shownWidths = lines.map((l) => displayWidth(stripVTControlCharacters(l)));
   }
 
-  update(status: TaskStatus, children?: ReadonlyMap<string, TaskStatus>): void {
+  update(status: TaskStatus, children?: ReadonlyMap<string, TaskStatus>, live?: LiveByWorkflow): void {
     this.status = status;
     this.children = children;
+    this.live = live;
     this.remark = undefined;
     this.tick++;
     // Decisions and gate events are history, not state: they scroll above the frame.
@@ -246,6 +255,19 @@ export function createView(options: ViewOptions): View {
 
 // ---------------------------------------------------------------------------------------------------------
 // Children of decomposed steps
+
+/**
+ * The workflows whose model calls may be in flight: the task and its children that are still open
+ * (those of running steps, at any depth); none once the task is closed.
+ */
+export function openWorkflows(
+  s: TaskStatus,
+  children: ReadonlyMap<string, TaskStatus> = new Map(),
+): string[] {
+  if (CLOSED_PHASES.includes(s.phase)) return [];
+  const open = [...children].filter(([, child]) => !CLOSED_PHASES.includes(child.phase)).map(([id]) => id);
+  return [s.workflowId, ...open];
+}
 
 /**
  * The status of each decomposed step's child task (and theirs), by workflow id. A running child is

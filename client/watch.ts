@@ -1,11 +1,14 @@
 /**
  * Following a task until it closes: one poll loop, for `npm start` and `npm run baton -- watch`.
  * It asks the task's status every `pollMs` (at once when the task closes), and yields each answer,
- * or the error when the task's worker did not answer, then how the task ended.
+ * or the error when the task's worker did not answer, then how the task ended. The live words of
+ * its model calls in flight are read apart ({@link liveWordsEvery}), less often.
  */
 import type { Client } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { LiveWords } from '../contract/live';
 import type { TaskStatus } from '../contract/messages';
+import { liveWordsIn } from './live';
 import { DEFAULT_WORKER_TIMEOUT_MS, queryStatus } from './status';
 
 /** How a task ended: its result, or the error `handle.result()` threw (failed, cancelled…). */
@@ -53,4 +56,28 @@ export async function* watchTask(
     await Promise.race([ended, sleep(options.pollMs)]);
   }
   yield { kind: 'closed', end: await ended };
+}
+
+/** How often, at most, a live view asks the server for the live words of the calls in flight. */
+export const LIVE_WORDS_POLL_MS = 1000;
+
+/**
+ * A reader of live words (client/live.ts) by workflow id, throttled: it asks the server (one
+ * `describe` per workflow) at most every `everyMs`, and answers the last words read in between.
+ * A workflow the server does not describe has none.
+ */
+export function liveWordsEvery(
+  client: Client,
+  everyMs = LIVE_WORDS_POLL_MS,
+): (workflowIds: readonly string[]) => Promise<ReadonlyMap<string, LiveWords[]>> {
+  let last = new Map<string, LiveWords[]>();
+  let askedAt = -Infinity;
+  return async (workflowIds) => {
+    if (!workflowIds.length) return new Map();
+    if (Date.now() - askedAt < everyMs) return new Map(workflowIds.map((id) => [id, last.get(id) ?? []]));
+    askedAt = Date.now();
+    const read = await Promise.all(workflowIds.map((id) => liveWordsIn(client, [id])));
+    last = new Map(workflowIds.map((id, i) => [id, read[i]!]));
+    return last;
+  };
 }

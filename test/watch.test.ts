@@ -294,6 +294,31 @@ describe('renderFrame', () => {
     ).not.toContain(ESC);
     expect(summaryLine(`  a\n\n  b ${'x'.repeat(300)}`)).toHaveLength(200);
   });
+
+  test("a running step's live words: dimmed under it, its newest words in at most two rows of the width; a done step shows none", () => {
+    const words = `${'early words '.repeat(40)}the newest words`;
+    const live = new Map([
+      [
+        'research-demo',
+        [
+          { agent: 'researcher', step: 's2', words, chars: 2000 },
+          { agent: 'researcher', step: 's1', words: 'stale', chars: 5 },
+        ],
+      ],
+    ]);
+    const frame = renderFrame(status(), { width: 60, live });
+    const at = frame.findIndex((l) => l.includes('s2'));
+    const rows = frame.slice(at + 1, at + 3);
+    expect(rows[0]).toMatch(/^ {6}» …/);
+    expect(rows[1]).toMatch(/^ {8}.*the newest words$/);
+    expect(frame[at + 3]).toContain('s3');
+    expect(frame.join('\n')).not.toContain('stale');
+    for (const l of frame) expect(displayWidth(l)).toBeLessThanOrEqual(59);
+    const colored = renderFrame(status(), { width: 60, live, color: true });
+    expect(colored[at + 1]).toMatch(new RegExp(`^${ESC}\\[2m`));
+    // Closed: no words.
+    expect(renderFrame(status({ phase: 'completed' }), { width: 60, live }).join('')).not.toContain('newest');
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -463,6 +488,23 @@ describe('createView', () => {
     view.note('the task does not answer');
     expect(lines.slice(first)).toEqual(['  (the task does not answer)']);
     expect(writes).toEqual([]);
+    view.close();
+  });
+
+  test("not a TTY: a running step's live words, one clipped line each time they change", () => {
+    const lines: string[] = [];
+    const view = createView({ print: (l) => lines.push(l) });
+    const words = (text: string) =>
+      new Map([['research-demo', [{ agent: 'researcher', step: 's2', words: text, chars: text.length }]]]);
+    view.update(status(), undefined, words('First words.'));
+    expect(lines).toContain('  words s2 [researcher]: First words.');
+    const before = lines.length;
+    view.update(status(), undefined, words('First words.'));
+    expect(lines.length).toBe(before);
+    view.update(status(), undefined, words(`${'more '.repeat(100)}and the newest.`));
+    expect(lines.slice(before)).toHaveLength(1);
+    expect(lines[before]).toMatch(/^ {2}words s2 \[researcher\]: …(ore )?more .*and the newest\.$/);
+    expect(displayWidth(lines[before]!)).toBeLessThanOrEqual(120);
     view.close();
   });
 });
