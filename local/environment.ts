@@ -18,6 +18,25 @@ import { freePort, portIsFree, startDevServer, temporalAnswers } from './tempora
 /** The key the worker sends to the offline stand-in (which accepts any); kept out of history like a real one. */
 export const OFFLINE_STAND_IN_KEY = 'offline-stand-in';
 
+/** The longest simulated latency of the stand-in's replies: ten minutes. */
+const MAX_STAND_IN_LATENCY_MS = 600_000;
+
+/**
+ * BATON_STANDIN_LATENCY_MS: the simulated latency of each of the stand-in's replies, spread over a
+ * streamed reply's events, so a model call is seen in flight (its live words); 0 when unset.
+ * @throws Error naming the variable when it is not a whole number of milliseconds in range
+ */
+export function standInLatencyFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const value = env.BATON_STANDIN_LATENCY_MS?.trim();
+  if (!value) return 0;
+  const ms = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+  if (!(ms <= MAX_STAND_IN_LATENCY_MS))
+    throw new Error(
+      `BATON_STANDIN_LATENCY_MS must be a whole number of milliseconds from 0 to ${MAX_STAND_IN_LATENCY_MS}, got "${value.slice(0, 40)}"`,
+    );
+  return ms;
+}
+
 /** The Temporal Web UI's usual port; another free one when it is taken. */
 const UI_PORT = 8233;
 
@@ -75,13 +94,15 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions): P
     }
 
     if (!activityOptions.apiKey) {
-      const standIn = await startStandIn();
+      const latencyMs = standInLatencyFromEnv();
+      const standIn = await startStandIn({ latencyMs });
       cleanup.defer(() => standIn.close());
       activityOptions.apiKey = OFFLINE_STAND_IN_KEY;
       activityOptions.baseURL = standIn.url;
       log(
         `Model: no ANTHROPIC_API_KEY, so using the OFFLINE STAND-IN model at ${standIn.url}. Its text is placeholder, not research.`,
       );
+      if (latencyMs) log(`Stand-in latency: ${latencyMs} ms a reply (BATON_STANDIN_LATENCY_MS)`);
     } else {
       log(`Model: Anthropic API${activityOptions.baseURL ? ` at ${activityOptions.baseURL}` : ''}`);
     }

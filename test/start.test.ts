@@ -144,12 +144,14 @@ describe('npm start as a process', () => {
     expect(await described.staticDetails()).toContain('**Playbook:** fact-sheet');
   }, 120_000);
 
-  test('at each gate, without a terminal to ask: the draft at a glance (not all of it) and how to decide', async () => {
+  test("at each gate, without a terminal to ask: the draft at a glance (not all of it) and how to decide; a running step's live words as they come", async () => {
     const workflowId = uniqueId('start-gates');
+    // The stand-in streams each reply over 1.5 s: a step's call is seen in flight.
+    const env = { ...startEnv(uniqueId('start-q')), BATON_STANDIN_LATENCY_MS: '1500' };
     const child = spawn(
       path.join(ROOT, 'node_modules', '.bin', 'tsx'),
       [path.join(ROOT, 'cli', 'start.ts'), '--id', workflowId, 'Is a heat pump worth it in a flat?'],
-      { cwd: ROOT, env: startEnv(uniqueId('start-q')), stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
@@ -165,8 +167,19 @@ describe('npm start as a process', () => {
     try {
       const handle = ctx.client.workflow.getHandle(workflowId);
       await printed('Waiting at the plan gate. Decide from another terminal:');
+      expect(out).toContain('Stand-in latency: 1500 ms a reply (BATON_STANDIN_LATENCY_MS)');
       expect(out).toContain(`npm run baton -- approve ${workflowId}`);
       await handle.signal(approve, { by: 'tester', gate: 'plan' });
+
+      // Without a terminal, a running step's words as one plain line each time they change, between
+      // the step starting and its summary.
+      await printed('  words s');
+      const words = /^ {2}words (s\d+) \[(\w+)\]: (.+)$/m.exec(out);
+      expect(words).not.toBeNull();
+      const [wordsLine, stepId, agent, text] = words!;
+      expect(text).not.toMatch(/[{}"]/);
+      expect(wordsLine.length).toBeLessThanOrEqual(120);
+      expect(out.indexOf(`step ${stepId} [${agent}] running`)).toBeLessThan(out.indexOf(wordsLine));
 
       await printed('Waiting at the report gate. Decide from another terminal:');
       const atReport = out.slice(out.indexOf('waiting at the report gate'));
@@ -178,9 +191,11 @@ describe('npm start as a process', () => {
       expect(atReport).toContain(
         `  Read it all: npm run baton -- show --full ${workflowId}  (set PAGER to page it)`,
       );
-      // The summary view, not the draft: none of its body, and no wall of text between the rules.
-      expect(out).not.toContain('## Findings by step');
-      expect(out).not.toContain('----- draft report -----');
+      // The summary view, not the draft: none of its body, and no wall of text between the rules
+      // (the lead's live words, one clipped line, show the report's Markdown as it is written).
+      const view = out.replace(/^ {2}words .*$/gm, '');
+      expect(view).not.toContain('## Findings by step');
+      expect(view).not.toContain('----- draft report -----');
       await handle.signal(approve, { by: 'tester', gate: 'report' });
       expect(await exited).toBe(0);
       expect(out).toMatch(/Report: .*\.md/);
