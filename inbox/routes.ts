@@ -21,12 +21,14 @@ import {
   versionsOf,
   type DecisionOutcome,
 } from '../client';
+import { liveWordsIn } from '../client/live';
+import type { LiveWords } from '../contract/live';
 import { BATON_AWAITING, BATON_PENDING_GATE, BATON_PHASE, type TaskStatus } from '../contract/messages';
 import { safeText } from '../contract/text';
 import { carriesAssertion, passkeyRequest, requestFromForm } from './passkeys';
 import { pendingFragment, pendingPage, type PendingRow } from './pending-page';
 import type { Env } from './session';
-import { taskLive } from './task-live';
+import { taskLive, type LiveByWorkflow } from './task-live';
 import {
   decisionPanel,
   decisionResult,
@@ -138,10 +140,33 @@ function changeFinder(client: Client, stores: Stores): (status: TaskStatus) => P
   };
 }
 
+/** How long the live words of a workflow's calls in flight are kept for the pages asking: a second. */
+const LIVE_WORDS_TTL_MS = 1000;
+
+/**
+ * The live words of the model calls in flight (client/live.ts) in a task and its open children,
+ * by workflow id: read from the server (a `describe` each), at most once a second per workflow
+ * however many pages ask. None for a task that has ended.
+ */
+function liveWordsFinder(client: Client): (view: TaskView) => Promise<LiveByWorkflow> {
+  const cache = new LRUCache<string, LiveWords[]>({ max: 1000, ttl: LIVE_WORDS_TTL_MS });
+  const read = async (workflowId: string): Promise<[string, LiveWords[]]> => {
+    const words = cache.get(workflowId) ?? (await liveWordsIn(client, [workflowId]));
+    if (!cache.has(workflowId)) cache.set(workflowId, words);
+    return [workflowId, words];
+  };
+  return async ({ status, children }) => {
+    if (FINAL_PHASES.includes(status.phase)) return new Map();
+    const open = [...children].filter(([, c]) => 'phase' in c && !FINAL_PHASES.includes(c.phase));
+    return new Map(await Promise.all([status.workflowId, ...open.map(([id]) => id)].map(read)));
+  };
+}
+
 /** Adds the pending list, the task page, its live regions and the decision route to `app`. */
 export function useRoutes(app: Hono<Env>, options: RouteOptions): void {
   const { client, refreshMs, workerTimeoutMs, log } = options;
   const changesOf = changeFinder(client, options.stores);
+  const liveWordsOf = liveWordsFinder(client);
 
   // ---------------------------------------------------------------------------------------------------------
   // The pending list
@@ -209,7 +234,11 @@ export function useRoutes(app: Hono<Env>, options: RouteOptions): void {
   }
 
   async function liveRegion(view: TaskView): Promise<{ region: Html; v: string }> {
-    const content = taskLive(view, await publishedOf(options.stores, view.status));
+    const [published, words] = await Promise.all([
+      publishedOf(options.stores, view.status),
+      liveWordsOf(view),
+    ]);
+    const content = taskLive(view, published, words);
     const v = await digest(content);
     const final = FINAL_PHASES.includes(view.status.phase);
     const poll = final ? undefined : pollUrl('/task/live', { id: view.status.workflowId, v });

@@ -1,9 +1,11 @@
 /**
  * What changes on the task page while the task runs: progress, the plan tree with each step's
- * results (and the child tasks of decomposed steps), token spend, the report and the audit trail.
+ * results (and the child tasks of decomposed steps), the live words of the model calls in flight
+ * under their running steps, token spend, the report and the audit trail.
  */
 import { shownLocation } from '../activities/report';
 import { childrenBelow, dependencyOrder, stepsOf } from '../client';
+import type { LiveWords } from '../contract/live';
 import type { AuditEntry, StepStatus, TaskStatus } from '../contract/messages';
 import { renderedReport, type Draft, type TaskView } from './task-page';
 import {
@@ -19,12 +21,25 @@ import {
   type Html,
 } from './views';
 
+/** The live words of the model calls in flight (contract/live.ts), by the workflow id running them. */
+export type LiveByWorkflow = ReadonlyMap<string, readonly LiveWords[]>;
+
 /**
- * Everything that changes while the task runs: progress, plan tree with results, tokens, report
- * (rendered once the task has ended with one), audit.
+ * A call's live words, as text (escaped like all text here): the tail of what the model has
+ * written so far. Never part of the task's history: read from the server while the call runs.
  */
-export function taskLive(view: TaskView, published?: Draft): Html {
+const liveWords = (words: LiveWords | undefined): Html | string =>
+  words?.words
+    ? html`<p class="live-words" aria-live="off"><small>${words.agent} is writing:</small> ${words.words}</p>`
+    : '';
+
+/**
+ * Everything that changes while the task runs: progress, plan tree with results and live words,
+ * tokens, report (rendered once the task has ended with one), audit.
+ */
+export function taskLive(view: TaskView, published?: Draft, live: LiveByWorkflow = new Map()): Html {
   const s = view.status;
+  const lead = FINAL_PHASES.includes(s.phase) ? undefined : live.get(s.workflowId)?.find((w) => !w.step);
   const steps = stepsOf(s);
   const done = steps.filter((x) => x.state === 'done').length;
   return html`<section class="progress">
@@ -37,10 +52,11 @@ export function taskLive(view: TaskView, published?: Draft): Html {
       ${steps.length ? html`<progress value="${done}" max="${steps.length}"></progress>` : ''}
       ${s.error ? html`<article class="notice-refused" role="alert"><strong>Error:</strong> ${s.error}</article>` : ''}
       ${s.budget?.stopped ? html`<p class="warning">Token budget: ${s.budget.stopped.reason}</p>` : ''}
+      ${liveWords(lead)}
     </section>
     <section>
       <h2>Plan</h2>
-      ${planTree(s, view.children)}
+      ${planTree(s, view.children, live)}
     </section>
     <section>
       <h2>Token spend</h2>
@@ -82,17 +98,30 @@ export function taskLive(view: TaskView, published?: Draft): Html {
  * The plan as a tree, in dependency order; a decomposed step holds its child task's tree. Steps
  * are identified by their path (`step-s2/c1` inside the child of s2): ids repeat across levels.
  */
-function planTree(s: TaskStatus, children: TaskView['children'], prefix = ''): Html {
+function planTree(s: TaskStatus, children: TaskView['children'], live: LiveByWorkflow, prefix = ''): Html {
   const steps = stepsOf(s);
+  // A child task's lead writing its plan or its summary (the task's own lead is shown above).
+  const lead =
+    prefix && !FINAL_PHASES.includes(s.phase) ? live.get(s.workflowId)?.find((w) => !w.step) : undefined;
   if (!s.plan && !steps.length)
-    return html`<p>No plan yet: the lead is ${s.phase === 'planning' ? 'planning' : 'not done'}.</p>`;
-  return html`${s.plan ? html`<p class="rationale">${s.plan.rationale}</p>` : ''}
+    return html`<p>No plan yet: the lead is ${s.phase === 'planning' ? 'planning' : 'not done'}.</p>
+      ${liveWords(lead)}`;
+  return html`${s.plan ? html`<p class="rationale">${s.plan.rationale}</p>` : ''} ${liveWords(lead)}
     <ol class="tree" data-depth="${s.depth}">
-      ${dependencyOrder(steps).map((step) => stepItem(step, s.depth, children, prefix))}
+      ${dependencyOrder(steps).map((step) => stepItem(step, s, children, live, prefix))}
     </ol>`;
 }
 
-function stepItem(step: StepStatus, depth: number, children: TaskView['children'], prefix: string): Html {
+function stepItem(
+  step: StepStatus,
+  task: TaskStatus,
+  children: TaskView['children'],
+  live: LiveByWorkflow,
+  prefix: string,
+): Html {
+  const { depth } = task;
+  const words =
+    step.state === 'running' ? live.get(task.workflowId)?.find((w) => w.step === step.id) : undefined;
   const child = step.childWorkflowId ? children.get(step.childWorkflowId) : undefined;
   const tokens = step.usage ? step.usage.inputTokens + step.usage.outputTokens : 0;
   return html`<li class="step" id="step-${prefix}${step.id}" data-state="${step.state}">
@@ -105,7 +134,7 @@ function stepItem(step: StepStatus, depth: number, children: TaskView['children'
       <small class="depth">depth ${depth}</small>
     </p>
     <p class="step-question">${step.question}</p>
-    ${step.summary ? html`<p class="step-summary">${step.summary}</p>` : ''}
+    ${step.summary ? html`<p class="step-summary">${step.summary}</p>` : liveWords(words)}
     ${step.error ? html`<p class="notice-refused">${step.error}</p>` : ''}
     ${
       step.sources?.length
@@ -131,6 +160,7 @@ function stepItem(step: StepStatus, depth: number, children: TaskView['children'
                           ? planTree(
                               child,
                               childrenBelow(children, step.childWorkflowId),
+                              live,
                               `${prefix}${step.id}/`,
                             )
                           : html`<p><small>${child.error}</small></p>`
