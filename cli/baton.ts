@@ -13,7 +13,7 @@
  * {@link runCli}, which takes its client and output as arguments, so the tests run it in-process
  * against the test server and read exactly what a user would see.
  */
-import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import os from 'node:os';
 import {
   connectClient,
@@ -23,7 +23,6 @@ import {
   queryStatus,
   who,
   WorkerTimeoutError,
-  type TaskEnd,
 } from '../client';
 import {
   BATON_AWAITING,
@@ -35,14 +34,15 @@ import {
   type Decision,
   type Gate,
 } from '../contract/messages';
-import { readDraft, shownLocation } from '../activities/report';
+import { readDraft } from '../activities/report';
 import { safeText } from '../contract/text';
 import { parseCommandLine, runMain, UsageError } from '../lib/cli';
 import { show } from './baton-show';
 import { signDecision, signedJson, signerFrom, type KeyOptions } from './baton-sign';
 import { storesFromEnv } from '../workers/store';
-import { followTask, messageOf } from './follow';
-import { createView, type TerminalLike } from './live';
+import { messageOf } from './follow';
+import { watch } from './baton-watch';
+import type { TerminalLike } from './live';
 
 /** The usage text printed by `--help` and after every usage error. */
 export const USAGE = `usage: npm run baton -- <command> [options]
@@ -94,12 +94,9 @@ export interface CliDeps {
    * without one, `watch` prints plain lines to `out` when something changes.
    */
   terminal?: TerminalLike & { isTTY?: boolean };
-  /** How often `watch` asks the task for its status; default {@link WATCH_POLL_MS}. */
+  /** How often `watch` asks the task for its status; default `WATCH_POLL_MS` (cli/baton-watch.ts). */
   pollMs?: number;
 }
-
-/** How often `watch` asks the task for its status. */
-export const WATCH_POLL_MS = 1000;
 
 // ---------------------------------------------------------------------------------------------------------
 // Command-line parsing
@@ -278,62 +275,6 @@ async function signCommand(deps: CliDeps, parsed: Parsed): Promise<number> {
     deps.workerTimeoutMs,
   );
   deps.out(signedJson(signed, parsed.options.signal === true));
-  return 0;
-}
-
-/**
- * Follows a task until it closes: a live frame on a terminal, plain lines otherwise (cli/live.ts).
- * Prints the outcome and where the report is; 0 when the task completed, 1 when it was rejected,
- * failed, was cancelled, terminated or timed out.
- */
-async function watch(deps: CliDeps, workflowId: string): Promise<number> {
-  const view = createView({
-    terminal: deps.terminal,
-    print: deps.out,
-    gate: true,
-    restoreOnExit: deps.terminal === process.stdout,
-  });
-  let end: TaskEnd;
-  try {
-    end = await followTask(deps.client, workflowId, view, {
-      pollMs: deps.pollMs ?? WATCH_POLL_MS,
-      workerTimeoutMs: deps.workerTimeoutMs,
-      onUnanswered: ({ error, first, last }) => {
-        // The first answer says whether a worker serves the task at all (as `show` does); a closed
-        // task's status needs a worker to replay it, but without one the outcome still says it all.
-        if (first && !last) throw error;
-        view.note(
-          last
-            ? `no last status: ${messageOf(error)}`
-            : `the task does not answer: ${messageOf(error)}; retrying`,
-        );
-      },
-    });
-  } finally {
-    view.close();
-  }
-  if ('error' in end) {
-    const status = await deps.client.workflow
-      .getHandle(workflowId)
-      .describe()
-      .then(
-        (d) => d.status.name.toLowerCase().replace('_', ' '),
-        () => 'failed',
-      );
-    const why =
-      end.error instanceof WorkflowFailedError
-        ? (end.error.cause?.message ?? end.error.message)
-        : messageOf(end.error);
-    deps.err(`outcome: ${status}: ${why}`);
-    return 1;
-  }
-  const result = (end.value ?? {}) as { outcome?: string; reportPath?: string };
-  if (result.outcome === 'rejected') {
-    deps.out('outcome: rejected; no report was published');
-    return 1;
-  }
-  deps.out(`outcome: ${result.outcome ?? 'completed'}`);
-  if (result.reportPath) deps.out(`Report: ${shownLocation(result.reportPath)}`);
   return 0;
 }
 
