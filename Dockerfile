@@ -14,11 +14,12 @@ RUN npm ci && npm cache clean --force
 
 COPY . .
 
-# The workflow code bundled once, here, rather than by every container at start (seconds of CPU each
-# time): the worker loads the file BATON_WORKFLOW_BUNDLE names. Built from the code copied above, so the
-# bundle and the code cannot drift apart.
-RUN npm run build:workflows -- --out /app/.baton/workflow-bundle.js
-ENV BATON_WORKFLOW_BUNDLE=/app/.baton/workflow-bundle.js
+# Compiled JavaScript and the workflow code bundled once, here, rather than TypeScript run and bundled
+# by every container at start (seconds of CPU and hundreds of MiB each time: bench/README.md, "Where
+# the time goes"): `npm run build` writes dist/ and the bundle the worker loads (BATON_WORKFLOW_BUNDLE).
+# Built from the code copied above, so the bundle and the code cannot drift apart.
+RUN npm run build
+ENV BATON_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
 
 # Artifacts and reports go to the S3 bucket BATON_STORE names (docker-compose.yml sets one: MinIO).
 # Without it, they live in these folders, on a volume every worker shares. Creating the folders here,
@@ -30,4 +31,5 @@ ENV BATON_ARTIFACT_DIR=/data/artifacts \
 # The worker only needs to read /app and write /data: no reason to run as root.
 USER node
 
-CMD ["npx", "tsx", "workers/main.ts"]
+# As `npm run worker:prod`: the compiled worker, its heap capped (docs/operations.md, "Workers").
+CMD ["node", "--max-old-space-size=384", "dist/workers/main.js"]
