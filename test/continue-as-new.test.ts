@@ -10,7 +10,8 @@ import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } f
 import { researchTask } from '../workflows';
 import { approve, decide, SEARCH_ATTRIBUTES, type TaskStatus } from '../contract/messages';
 import { startDevServer, type DevServer } from '../local/temporal';
-import type { LoadStateInput, SaveStateInput } from '../contract/task-state';
+import { STATE_PART_CHARS, type LoadStateInput, type SaveStateInput } from '../contract/task-state';
+import { partsOf } from '../workflows/continue';
 import { collectAudit } from '../cli/audit-collect';
 import { encryptionFromEnv } from '../workers/codec';
 import { reportReader, SEALED_MAGIC, sealerFor } from '../workers/store';
@@ -328,6 +329,17 @@ test('with payload encryption on, the state a task carries to its next run is ci
     await handle.terminate('done with the test');
   });
 }, 180_000);
+
+test('the state is cut into parts that survive UTF-8 each: never inside a surrogate pair', () => {
+  // A pair straddles the first cut; the rest is all pairs.
+  const text = `${'a'.repeat(STATE_PART_CHARS - 1)}😀${'b'.repeat(10)}${'😀'.repeat(STATE_PART_CHARS)}`;
+  const parts = partsOf(text);
+  expect(parts.join('')).toBe(text);
+  for (const part of parts) {
+    expect(part.length).toBeLessThanOrEqual(STATE_PART_CHARS);
+    expect(Buffer.from(part, 'utf8').toString('utf8')).toBe(part);
+  }
+});
 
 test('a task started with a state of its own ("continued" in its input) is refused: only a run the server continued reads one', async () => {
   const { activities, calls } = fakeModelActivities(await tempActivityOptions());

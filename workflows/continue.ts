@@ -68,6 +68,22 @@ const summary = (text: string): ActivityOptions => ({ summary: text });
 
 const hashOf = (text: string): string => `sha256:${bytesToHex(sha256(utf8ToBytes(text)))}`;
 
+/**
+ * `text` in parts of at most {@link STATE_PART_CHARS} characters, never cut inside a surrogate pair
+ * (each part is stored as UTF-8 on its own, where half a pair would not survive).
+ */
+export function partsOf(text: string): string[] {
+  const parts: string[] = [];
+  for (let at = 0; at < text.length;) {
+    let end = Math.min(at + STATE_PART_CHARS, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    parts.push(text.slice(at, end));
+    at = end;
+  }
+  return parts;
+}
+
 /** Whether the server suggests continuing as a new run (its history is getting long). */
 export const continueSuggested = (): boolean => workflowInfo().continueAsNewSuggested;
 
@@ -94,9 +110,7 @@ export async function handOver(
   };
   task.status.audit.push(entry);
   const text = JSON.stringify(task);
-  const parts: string[] = [];
-  for (let at = 0; at < text.length; at += STATE_PART_CHARS)
-    parts.push(text.slice(at, at + STATE_PART_CHARS));
+  const parts = partsOf(text);
   const hash = hashOf(text);
   let saved = false;
   if (parts.length > MAX_STATE_PARTS)
