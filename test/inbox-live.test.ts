@@ -61,8 +61,9 @@ let browser: Browser;
 const ctx = useTestServer();
 
 beforeAll(async () => {
-  // Each reply streams over 2 s: the step's call is in flight for a few of the page's refreshes.
-  standIn = await startStandIn({ respond, latencyMs: 2000 });
+  // Each reply streams over 8 s: the step's call is in flight for many of the page's refreshes, even on a
+  // loaded machine (at 2 s, a busy CI run once saw the step finish before the page showed its words).
+  standIn = await startStandIn({ respond, latencyMs: 8000 });
   browser = await chromium.launch({ executablePath: await chromiumPath(), headless: true });
 });
 afterAll(async () => {
