@@ -193,14 +193,16 @@ function holdFirst<A extends unknown[], R>(fn: (...args: A) => Promise<R>) {
   return { held, reached, release };
 }
 
-/** Sends refused decisions until `until` settles: the history grows until the task hands over. */
+/**
+ * Sends refused decisions until `until` settles or enough have gone to take the history past the
+ * suggestion (each adds an event), then waits for `until`: a loaded worker may take the hand-over
+ * well after the last of them was sent.
+ */
 async function floodUntil(handle: WorkflowHandle, until: Promise<void>): Promise<void> {
   let done = false;
   void until.then(() => (done = true));
-  for (let sent = 0; !done; sent++) {
-    if (sent >= SUGGEST_AFTER * 2) throw new Error('the task never handed over');
-    await handle.signal(approve, { by: 'mallory' });
-  }
+  for (let sent = 0; !done && sent < SUGGEST_AFTER; sent++) await handle.signal(approve, { by: 'mallory' });
+  await readUntil(async () => done, Boolean, 'the task to hand over after the refused decisions');
 }
 
 test('the gate keeps its deadline and reminders across the hand-over: the new run waits for what is left, not for them again', async () => {
