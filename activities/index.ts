@@ -39,6 +39,7 @@ import {
   signProvenance,
   type SignedProvenance,
 } from './signing';
+import { roundActivities } from './rounds';
 import { openStores } from './store';
 import { taskStateActivities } from './task-state';
 import { synthesisActivities } from './synthesis';
@@ -68,6 +69,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
   return {
     ...taskStateActivities(stores.artifacts),
     ...synthesisActivities({ model, store: stores.artifacts, agentOf, readContext }),
+    ...roundActivities({ model, agentOf, readContext }),
 
     /** Loads and validates config, and returns what a task with this playbook needs, with the digest. */
     async loadConfigSnapshot(playbookId: string): Promise<ConfigSnapshot> {

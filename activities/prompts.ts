@@ -45,9 +45,10 @@ export const safeReport = <T extends { title: string; summary: string; markdown:
   markdown: safeBlock(answer.markdown),
 });
 
-const attr = (value: string): string => quote(value).replace(/"/g, '&quot;');
+/** Text for an attribute value of ours: quoted, and `"` escaped. */
+export const attr = (value: string): string => quote(value).replace(/"/g, '&quot;');
 
-const changeRequestBlock = (change?: ChangeRequest): string =>
+export const changeRequestBlock = (change?: ChangeRequest): string =>
   change
     ? `\nA reviewer asked for changes to the previous version. Take the request into account:\n<change_request by="${attr(change.by)}">${quote(change.comment)}</change_request>\n`
     : '';

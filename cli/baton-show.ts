@@ -22,7 +22,7 @@ import type { Stores } from '../activities/store';
 import type { Plan } from '../config/schema';
 import type { TaskStatus } from '../contract/messages';
 import { line as oneLine } from '../lib/text';
-import { formatAudit, formatPendingGate, formatStep, formatUsageExtras } from './format';
+import { formatAudit, formatPendingGate, formatRound, formatStep, formatUsageExtras } from './format';
 import { draftLines, draftSummaryLines } from './gate-prompt';
 
 /** What `show` prints beyond the task: the whole report (`--full`), what changed (`--diff`). */
@@ -58,6 +58,7 @@ export function planTree(
       ...(step.dependsOn.length ? [`after ${step.dependsOn.join(', ')}`] : []),
       ...(step.decompose ? ['decomposes: planned again one level deeper, as a child task'] : []),
       ...(step.revision ? [`re-run ${step.revision} time(s) at a reviewer's request`] : []),
+      ...(step.round ? [`added in research round ${step.round}`] : []),
       `question: ${oneLine(step.question)}`,
       ...(child && !('phase' in child) ? [`child task did not answer: ${oneLine(child.error)}`] : []),
     ];
@@ -90,6 +91,7 @@ export async function show(
   out(`playbook: ${s.playbook}${s.depth ? ` (child task, depth ${s.depth})` : ''}`);
   out(`phase: ${s.phase}`);
   for (const line of planTree(s, children)) out(line);
+  for (const round of s.rounds ?? []) out(formatRound(round));
   out(s.pendingGate ? formatPendingGate(s.pendingGate) : 'no gate is pending');
   const byAgent = Object.entries(s.usage.byAgent)
     .map(([agent, u]) => `${agent} ${u.inputTokens} in / ${u.outputTokens} out`)

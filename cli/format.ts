@@ -29,6 +29,16 @@ export function formatStep(s: TaskStatus['steps'][number]): string {
   return sanitize(`step ${s.id} [${s.agent}] ${s.state}${where}${tail}`);
 }
 
+/** A research round as a line: `round 2 approved by alice: adds r2-1, r2-2 — <the lead's reason>`. */
+export function formatRound(r: NonNullable<TaskStatus['rounds']>[number]): string {
+  const by = r.by?.length ? ` by ${r.by.join(', ')}` : '';
+  const steps = r.steps.length
+    ? `: ${r.decision === 'approved' || r.decision === 'no-approval-needed' ? 'adds' : 'steps'} ${r.steps.join(', ')}`
+    : '';
+  const why = [r.reason, r.problems].filter(Boolean).join(' — ');
+  return sanitize(`round ${r.n} ${r.decision}${by}${steps}${why ? ` — ${why}` : ''}`);
+}
+
 /** The pending gate as a line: who may decide, approvals so far, deadline. */
 export function formatPendingGate(g: NonNullable<TaskStatus['pendingGate']>): string {
   const by = (a: (typeof g.approvals)[number]): string =>

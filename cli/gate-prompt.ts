@@ -12,7 +12,7 @@ import { decideTask, draftOutline, formatDecision } from '../client';
 import type { DecideRequest, Gate, TaskStatus } from '../contract/messages';
 import { safeBlock } from '../contract/text';
 import { sanitize, summaryLine } from '../lib/text';
-import { formatPendingGate } from './format';
+import { formatPendingGate, formatRound } from './format';
 import type { View } from './live';
 
 export interface GatePromptOptions {
@@ -100,10 +100,26 @@ export function draftSummaryLines(
   ];
 }
 
+/** At the plan gate, a research round's delta: the lead's reason and the steps it adds to the plan. */
+export function deltaLines(s: TaskStatus): string[] {
+  const round = s.rounds?.at(-1);
+  if (round?.decision !== 'pending') return [];
+  return [
+    `  ${formatRound(round)}`,
+    ...s.steps
+      .filter((x) => x.round === round.n)
+      .map(
+        (x) =>
+          `    + ${summaryLine(`${x.id} [${x.agent}]${x.dependsOn.length ? ` after ${x.dependsOn.join(', ')}` : ''}: ${x.question}`, 300)}`,
+      ),
+    `  (added to the plan's ${s.steps.filter((x) => x.round !== round.n).length} step(s); rejecting ends the rounds and the report is written from what exists)`,
+  ];
+}
+
 /** What the person at the terminal reads at a gate: the pending gate and, at the report gate, the draft at a glance or all of it. */
 async function gateView(options: GatePromptOptions, s: TaskStatus): Promise<string[]> {
   const pending = s.pendingGate!;
-  if (pending.gate !== 'report' || !s.report) return gateLines(pending);
+  if (pending.gate !== 'report' || !s.report) return [...gateLines(pending), ...deltaLines(s)];
   const draft = await readDraft(options.stores, s.report);
   return options.full
     ? gateLines(pending, draft)

@@ -13,6 +13,7 @@ import type { LiveWords } from '../contract/live';
 import type { StepStatus, TaskStatus } from '../contract/messages';
 import { formatUsd } from '../contract/usage';
 import { cut, displayWidth, line } from '../lib/text';
+import { formatRound } from './format';
 
 // ---------------------------------------------------------------------------------------------------------
 // Styled segments
@@ -355,6 +356,12 @@ export function renderFrame(s: TaskStatus, options: FrameOptions): string[] {
   if (!closed && lead) head.push(...liveRows(lead, '  ', width).slice(-1));
 
   const foot: Seg[][] = [[{ text: '  tokens: ', style: 'dim' }, { text: formatUsage(s, ' · ') }]];
+  const round = s.rounds?.at(-1);
+  if (round)
+    foot.push([
+      { text: '  ', style: 'dim' },
+      { text: line(formatRound(round)), style: 'dim' },
+    ]);
   const budget = s.budget?.stopped;
   if (budget) foot.push([{ text: `  budget: stopped, ${line(budget.reason)}`, style: 'yellow' }]);
   const gate = s.pendingGate;

@@ -141,9 +141,35 @@ export const PlaybookSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Research rounds (docs/architecture.md, "How a task runs"): after the planned steps, the lead
+     * reviews the findings and may add steps (a plan delta), at most `max` times (0: plan once).
+     * `approval`: whether each delta waits at the plan gate; default `required` when the plan gate
+     * is. Absent from snapshots taken before rounds: those plan once.
+     */
+    rounds: z
+      .object({
+        max: z.number().int().min(0).max(5).default(0),
+        approval: z.enum(['required', 'none']).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((playbook, ctx) => {
+    if (playbook.rounds?.approval === 'required' && !playbook.gates.plan.required)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rounds', 'approval'],
+        message: 'required needs a plan gate (gates.plan.required: true), where each delta is approved',
+      });
+    if ((playbook.rounds?.max ?? 0) > 0 && playbook.fixedPlan)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rounds', 'max'],
+        message:
+          'a playbook with a fixed plan has no lead planning to add rounds to; use max 0 or drop fixedPlan',
+      });
     if (playbook.allowAutoApprove) return;
     for (const gate of ['plan', 'report'] as const) {
       const g = playbook.gates[gate];
@@ -164,6 +190,14 @@ export const PlaybookSchema = z
     }
   });
 export type Playbook = z.infer<typeof PlaybookSchema>;
+
+/** A playbook's research rounds: how many deltas the lead may add, and whether each needs approval. */
+export function roundsOf(playbook: Playbook): { max: number; approval: 'required' | 'none' } {
+  return {
+    max: playbook.rounds?.max ?? 0,
+    approval: playbook.rounds?.approval ?? (playbook.gates.plan.required ? 'required' : 'none'),
+  };
+}
 
 /** A gate as a running task sees it: approver references resolved to people. */
 export interface ResolvedGate extends Omit<GateConfig, 'approvers' | 'escalation'> {

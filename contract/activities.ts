@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { AgentConfig, ConfigSnapshot, Plan, PlanLimits, SnapshotAgent } from '../config/schema';
 import { clipBytes, jsonBytes } from './bounds';
 import { canonicalJson } from './canonical';
+import type { RoundReviewInput, RoundReviewResult } from './rounds';
 import type { TaskStateActivities } from './task-state';
 import type { ArtifactRef, ChangeRequest, Provenance, ReportKind, Source, TokenUsage } from './messages';
 
@@ -294,6 +295,11 @@ export interface Activities extends TaskStateActivities {
    * [step:<id>] citations; refuses with `ContextTooLong` when the group does not fit its context.
    */
   summarizeSteps(input: SummaryInput): Promise<SummaryResult>;
+  /**
+   * The lead reviews the findings after a round (workflows/rounds.ts) and answers done or a plan
+   * delta, checked like a plan (./rounds.ts), so only a checked answer or the problems enter history.
+   */
+  reviewRound(input: RoundReviewInput): Promise<RoundReviewResult>;
   /** The findings of the finished steps under a note that the task stopped early (no model call). */
   assemblePartialReport(input: PartialReportInput): Promise<ArtifactRef>;
   /** Writes a report with its AI-generated labels and provenance. Idempotent. */

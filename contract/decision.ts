@@ -67,6 +67,16 @@ const subjectOf = (value: unknown): string =>
 export const planSubject = (plan: Plan): string => subjectOf(plan);
 
 /**
+ * What a decision on a research round's plan delta is about (workflows/rounds.ts): `sha256:<hex>`
+ * of the canonical JSON of the plan it adds to (the approved plan's rationale and every step so
+ * far) and of the delta (its round, the lead's reason as status shows it, and its new steps).
+ */
+export const deltaSubject = (
+  plan: Plan,
+  delta: { round: number; reason: string; steps: Plan['steps'] },
+): string => subjectOf({ plan, delta });
+
+/**
  * A public key's fingerprint as `ssh-keygen -l -E sha256` prints it: `SHA256:` and the base64,
  * unpadded, of the SHA-256 of the key's OpenSSH blob. `rawKey`: the 32 bytes, or 64 hex digits.
  */

@@ -282,6 +282,8 @@ export interface StepStatus {
   state: StepState;
   /** Workflow id of the child task, for a decomposed step. */
   childWorkflowId?: string;
+  /** The research round that added the step (2 and later: {@link RoundStatus}); absent for the plan's. */
+  round?: number;
   summary?: string;
   sources?: Source[];
   /** Set when the step's sources were over the caps (contract/activities.ts): `sources clipped to N of M`. */
@@ -379,6 +381,34 @@ export interface TaskStatus {
   /** The latest report: its artifact, the draft file approvers read (`draftPath`), the published file (`path`). */
   report?: { artifact: ArtifactRef; path?: string; draftPath?: string };
   error?: string;
+  /** The lead's reviews after the planned steps, one per round (a playbook with `rounds`; workflows/rounds.ts). */
+  rounds?: RoundStatus[];
+}
+
+/**
+ * How a round's review ended: `done` (the lead found the findings enough), `pending` (its delta
+ * waits at the plan gate), `approved` there, `no-approval-needed` (rounds.approval: none), or the
+ * rounds ended: `rejected` at the gate, `refused` (no valid delta in maxPlanAttempts), `failed`
+ * (the review call failed), `no-room` (maxTotalSteps or the token budget leave no step to add).
+ */
+export type RoundDecision =
+  'done' | 'pending' | 'approved' | 'no-approval-needed' | 'rejected' | 'refused' | 'failed' | 'no-room';
+
+/** One research round's review, in status and provenance: bounded (contract/rounds.ts). */
+export interface RoundStatus {
+  /** The round the review would start: 2 for the first delta (round 1 is the approved plan). */
+  n: number;
+  /** Workflow time of the review's answer, ISO 8601. */
+  at: string;
+  /** The lead's reason: why the findings are enough, or the gap the new steps fill. */
+  reason: string;
+  /** The ids of the steps the delta adds (proposed, when it was rejected); none when done. */
+  steps: string[];
+  decision: RoundDecision;
+  /** Who approved or rejected the delta. */
+  by?: string[];
+  /** Why the rounds ended without a delta: the last problems found, or the failure. */
+  problems?: string;
 }
 
 export const status = defineQuery<TaskStatus>('status');
@@ -425,6 +455,8 @@ export interface Provenance {
    * gate (its history grew too long). Absent when it ran as one run.
    */
   earlierRuns?: string[];
+  /** The research rounds after the plan: the lead's reasons, the steps each added, the decisions. */
+  rounds?: RoundStatus[];
 }
 
 export interface ResearchTaskResult {

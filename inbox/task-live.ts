@@ -7,6 +7,7 @@ import { shownLocation } from '../activities/report';
 import { childrenBelow, dependencyOrder, stepsOf } from '../client';
 import type { LiveWords } from '../contract/live';
 import type { AuditEntry, StepStatus, TaskStatus } from '../contract/messages';
+import { roundsSection } from './rounds';
 import { renderedReport, type Draft, type TaskView } from './task-page';
 import {
   badge,
@@ -58,6 +59,7 @@ export function taskLive(view: TaskView, published?: Draft, live: LiveByWorkflow
       <h2>Plan</h2>
       ${planTree(s, view.children, live)}
     </section>
+    ${roundsSection(s)}
     <section>
       <h2>Token spend</h2>
       ${usageTable(s)}
@@ -128,6 +130,7 @@ function stepItem(
     <p class="step-head">
       <strong>${step.id}</strong> · ${step.agent} · ${badge(step.state, step.state)}
       ${step.dependsOn.length ? html` · <small>after ${step.dependsOn.join(', ')}</small>` : ''}
+      ${step.round ? html` · <small>added in round ${step.round}</small>` : ''}
       ${tokens ? html` · <small>${number(tokens)} tokens</small>` : ''}
       ${step.revision ? html` · <small>re-run ${plural(step.revision, 'time')} at a reviewer's request</small>` : ''}
       ${step.attempt && step.attempt > 1 ? html` · <small>attempt ${step.attempt}</small>` : ''}

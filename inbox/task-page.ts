@@ -21,6 +21,7 @@ import {
   type Viewer,
 } from './views';
 import { renderMarkdown, reportParts } from './markdown';
+import { deltaAtGate } from './rounds';
 
 /** A task and the child tasks of its decomposed steps (by child workflow id), as far as they answered. */
 export interface TaskView {
@@ -116,8 +117,8 @@ export function decisionPanel(
               your decision.
             </p>`
     }
-    ${changes ? changesSection(gate.gate, changes) : ''} ${gate.gate === 'report' ? draftReport(draft) : ''}
-    ${signingNote(gate)}
+    ${deltaAtGate(status)} ${changes ? changesSection(gate.gate, changes) : ''}
+    ${gate.gate === 'report' ? draftReport(draft) : ''} ${signingNote(gate)}
     ${gate.signed ? passkeyForm(status, viewer, gate, draft) : plainForm(status, viewer, gate, draft)}
   </article>`;
 }

@@ -53,6 +53,8 @@ export function defaultReply(req: StandInRequest): StandInReply {
       return { kind: 'tool', input: findingsInput(req.userText) };
     case 'submit_report':
       return { kind: 'tool', input: reportInput(req.userText) };
+    case 'submit_round':
+      return { kind: 'tool', input: roundInput(req.userText, schema) };
     default:
       return { kind: 'tool', input: exampleFromSchema(schema, schema, name, 0) };
   }
@@ -488,5 +490,55 @@ function reportInput(userText: string): { title: string; summary: string; markdo
       300,
     ),
     markdown: parts.join('\n\n'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Research rounds (submit_round)
+
+/** What a finding says to make the stand-in lead ask for another round: a gap in it. */
+export const GAP_MARKER = '[gap]';
+
+/**
+ * The lead's review of a round: done, unless a step's findings mention {@link GAP_MARKER} and no
+ * step depends on that one yet; then one new step per such gap (as many as `max_new_steps` allows),
+ * each depending on the step that found it, for a gathering agent the schema allows.
+ */
+function roundInput(
+  userText: string,
+  schema: JsonSchema,
+): { done: boolean; reason: string; steps: PlanStepInput[] } {
+  const prompt = withoutBlocks(userText, 'validation_errors');
+  const limits = attributes(/<limits\b([^>]*)>/.exec(prompt)?.[1] ?? '');
+  const round = Number(limits.round ?? 2);
+  const room = Math.max(0, Number(limits.max_new_steps ?? 1));
+  const question = clip(firstTag(prompt, 'question')?.content ?? 'the question', 300);
+  const steps = allTags(prompt, 'step').map((t) => ({
+    id: t.attrs.id ?? '',
+    dependsOn: (t.attrs.depends_on ?? '').split(/\s+/).filter(Boolean),
+    gap: t.content.includes(GAP_MARKER),
+  }));
+  const open = steps.filter((s) => s.gap && !steps.some((o) => o.dependsOn.includes(s.id))).slice(0, room);
+  if (!open.length)
+    return {
+      done: true,
+      reason: `${STAND_IN_LABEL} The findings cover the question: no step reports an open gap (${GAP_MARKER}), so no further round is needed.`,
+      steps: [],
+    };
+  const agents =
+    findUnderProperty(schema, 'agent', (n) =>
+      isArray(n.enum) && n.enum.every((v) => typeof v === 'string') ? n.enum : undefined,
+    ) ?? [];
+  const agent = agents.find((id) => ROLE_PATTERNS.gather.test(id)) ?? agents[0] ?? 'researcher';
+  return {
+    done: false,
+    reason: `${STAND_IN_LABEL} Step(s) ${open.map((s) => s.id).join(', ')} report a gap (${GAP_MARKER}): round ${round} fills it.`,
+    steps: open.map((s, i) => ({
+      id: `r${round}-${i + 1}`,
+      agent,
+      question: `Fill the gap step ${s.id} reported for "${question}".`,
+      dependsOn: [s.id],
+      decompose: false,
+    })),
   };
 }

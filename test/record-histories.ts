@@ -35,6 +35,7 @@ import { ensureSearchAttributes } from '../workers/search-attributes';
 import type { Plan } from '../config/schema';
 import { FailureTypes } from '../contract/failures';
 import type { Activities, PlanTaskResult, StepInput } from '../contract/activities';
+import type { RoundAnswer, RoundReviewInput, RoundReviewResult } from '../contract/rounds';
 import {
   approve,
   decide,
@@ -166,6 +167,44 @@ const timerFired = (handle: Handle) =>
     'the deadline timer to fire',
     60_000,
   );
+
+/** Whether a research round's delta waits at the plan gate (v15). */
+const roundPending = (s: TaskStatus): boolean => s.rounds?.at(-1)?.decision === 'pending';
+
+/** The lead's reviews of research rounds, in order (v15): each call takes the next answer, the last repeats. */
+function reviews(...answers: RoundAnswer[]): (input: RoundReviewInput) => Promise<RoundReviewResult> {
+  let call = 0;
+  return (input) => {
+    const answer = answers[Math.min(call++, answers.length - 1)]!;
+    return Promise.resolve({
+      valid: true,
+      answer,
+      usage: USAGE_10_5,
+      model: `review of round ${input.round}`,
+    });
+  };
+}
+
+/** Round 1 left a gap in s1: one more step on it. */
+const GAP_DELTA: RoundAnswer = {
+  done: false,
+  reason: 'Step s1 left a gap: the evidence for A is thin.',
+  steps: [
+    {
+      id: 'r2-1',
+      agent: 'researcher',
+      question: 'Fill the gap s1 left on A.',
+      dependsOn: ['s1'],
+      decompose: false,
+    },
+  ],
+};
+/** A delta naming an agent the playbook does not declare: the workflow refuses it. */
+const INTRUDER_DELTA: RoundAnswer = {
+  ...GAP_DELTA,
+  steps: [{ ...GAP_DELTA.steps[0]!, agent: 'intruder' }],
+};
+const DONE: RoundAnswer = { done: true, reason: 'The findings answer the question.', steps: [] };
 
 /** Keys made at record time: alice's, bob's and carol's are in the config, mallory's in nobody's. */
 const KEYS = {
@@ -661,6 +700,65 @@ const SCENARIOS: Scenario[] = [
       await handle.signal(approve, { by: 'alice' });
       await inNewRun('report', second);
       await handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'bob' }] });
+    },
+  },
+  {
+    // v15 (`research-rounds`): round 1's findings leave a gap, so the lead asks for a second round,
+    // which bob approves at the plan gate (alice approved the plan); reviewing it, the lead is done.
+    name: 'rounds-approved',
+    playbook: 'rounds',
+    activities: () => ({ reviewRound: reviews(GAP_DELTA, DONE) }),
+    async drive(handle) {
+      await atGate(handle, 'plan');
+      await handle.signal(approve, { by: 'alice' });
+      await atGate(handle, 'plan', roundPending);
+      await handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'bob' }] });
+      await atGate(handle, 'report');
+      await handle.signal(approve, { by: 'alice' });
+    },
+  },
+  {
+    // v15: the lead's first delta names an undeclared agent (the workflow refuses it and asks
+    // again), alice asks for changes to the next at the plan gate, and bob rejects the revised one:
+    // the rounds end and the report is written from the plan's steps.
+    name: 'rounds-revised-rejected',
+    playbook: 'rounds',
+    activities: () => ({ reviewRound: reviews(INTRUDER_DELTA, GAP_DELTA, GAP_DELTA) }),
+    async drive(handle) {
+      await atGate(handle, 'plan');
+      await handle.signal(approve, { by: 'alice' });
+      await atGate(handle, 'plan', roundPending);
+      await handle.signal(requestChanges, { by: 'alice', comment: 'narrower' });
+      await atGate(handle, 'plan', (s) => roundPending(s) && s.revisions.plan === 1);
+      await handle.signal(reject, { by: 'bob', comment: 'enough' });
+      await atGate(handle, 'report');
+      await handle.signal(approve, { by: 'alice' });
+    },
+  },
+  {
+    // v15: a delta that needs no approval (rounds.approval: none) runs at once; then the rounds
+    // allowed are spent.
+    name: 'rounds-unapproved',
+    playbook: 'rounds-budgeted',
+    activities: () => ({ reviewRound: reviews(GAP_DELTA) }),
+    async drive(handle) {
+      await atGate(handle, 'report');
+      await handle.signal(approve, { by: 'alice' });
+    },
+  },
+  {
+    // v15: the review fails (its activity fails for good): the rounds end, the report still comes.
+    name: 'rounds-review-failed',
+    playbook: 'rounds',
+    activities: () => ({
+      reviewRound: () =>
+        Promise.reject(ApplicationFailure.nonRetryable('the lead is unreachable', 'Unreachable')),
+    }),
+    async drive(handle) {
+      await atGate(handle, 'plan');
+      await handle.signal(approve, { by: 'alice' });
+      await atGate(handle, 'report');
+      await handle.signal(approve, { by: 'alice' });
     },
   },
   {

@@ -398,3 +398,38 @@ test('continue-as-new-at-gates (v13): a task waiting at a gate hands over to a n
   expect(activities(third)).toEqual(['loadTaskState', 'publishReport']);
   expect(eventsOf(third).at(-1)?.workflowExecutionCompletedEventAttributes).toBeDefined();
 });
+
+test('research-rounds (v15): a task whose playbook allows rounds has the lead review the findings after its plan; no history before v15 does', async () => {
+  const all = await recordedHistories();
+  const activities = (history: unknown): string[] =>
+    eventsOf(history).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+  for (const { name, history } of all.filter((h) => !h.name.startsWith('v15/'))) {
+    expect([name, patchesIn(history)]).toEqual([name, expect.not.arrayContaining(['research-rounds'])]);
+    expect([name, activities(history)]).toEqual([name, expect.not.arrayContaining(['reviewRound'])]);
+  }
+  const v15 = new Map(
+    all
+      .filter((h) => h.name.startsWith('v15/'))
+      .map((h) => [h.name.replace(/^v15\/v15-|\.json$/g, ''), h.history]),
+  );
+  expect([...v15.keys()].sort()).toEqual([
+    'rounds-approved',
+    'rounds-review-failed',
+    'rounds-revised-rejected',
+    'rounds-unapproved',
+  ]);
+  for (const [name, history] of v15)
+    expect([name, patchesIn(history)]).toEqual([name, expect.arrayContaining(['research-rounds'])]);
+  // Round 2's step runs between the two reviews, before the report is written.
+  const approved = activities(v15.get('rounds-approved')).filter((a) => a !== 'publishReport');
+  expect(approved.slice(-5)).toEqual([
+    'runSpecialist',
+    'reviewRound',
+    'runSpecialist',
+    'reviewRound',
+    'synthesizeReport',
+  ]);
+  // A refused delta is asked again, a change request asks again, a rejection ends the rounds.
+  const rejected = activities(v15.get('rounds-revised-rejected')).filter((a) => a === 'reviewRound');
+  expect(rejected).toHaveLength(3);
+});

@@ -51,6 +51,7 @@ import { CANCEL_KEEPS_BATCH_STEPS } from './batches';
 import { verifiedChild } from './children';
 import { handOver, resumeTask } from './continue';
 import { Gatekeeper } from './gates';
+import { pendingRound, researchRounds, takesRounds } from './rounds';
 import { markCancelled, newStatus, now, provenanceOf, refusalsIn } from './status';
 import { TaskRun } from './task-run';
 
@@ -158,8 +159,10 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     let report: ArtifactRef;
     if (resumedAt === 'report') report = status.report!.artifact!;
     else {
+      // v15: a task that continued as a new run at a research round's gate ran its plan already.
+      const atRound = resumedAt === 'plan' && pendingRound(status) !== undefined;
       let plan = resumedAt === 'plan' ? status.plan! : await run.plan();
-      for (;;) {
+      while (!atRound) {
         const outcome = await decide('plan', planSubject(plan));
         if (!outcome) break;
         if (outcome.kind === 'approve') {
@@ -169,7 +172,17 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
         if (outcome.kind === 'reject') return rejected();
         plan = await run.plan({ by: outcome.by, comment: outcome.comment });
       }
-      await run.execute(plan);
+      if (!atRound) await run.execute(plan);
+      if (takesRounds(snapshot)) {
+        await researchRounds({
+          status,
+          config: snapshot,
+          run: taskRun,
+          setPhase,
+          decide: (subject) => decide('plan', subject),
+          approved: (a) => approvals.push(...a.map((x) => ({ gate: 'plan' as const, ...x }))),
+        });
+      }
       report = (await run.synthesize()).report;
     }
 

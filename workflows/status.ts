@@ -79,5 +79,6 @@ export function provenanceOf(
     startedAt: context.startedAt,
     finishedAt: now(),
     ...(context.earlierRuns?.length ? { earlierRuns: context.earlierRuns } : {}),
+    ...(status.rounds?.length ? { rounds: status.rounds } : {}),
   };
 }

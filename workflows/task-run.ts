@@ -103,7 +103,7 @@ export class TaskRun {
    * An agent as a model activity is given it: by reference to the stored snapshot (v12), with
    * `maxTokens` only when it is lowered; or inline, `maxTokens` applied.
    */
-  private given(agent: SnapshotAgent, maxTokens?: number): GivenAgent {
+  given(agent: SnapshotAgent, maxTokens?: number): GivenAgent {
     if (this.snapshotRef === undefined) return maxTokens === undefined ? agent : { ...agent, maxTokens };
     return { id: agent.id, snapshot: this.snapshotRef, ...(maxTokens === undefined ? {} : { maxTokens }) };
   }
@@ -213,6 +213,18 @@ export class TaskRun {
     const failed = this.batches
       ? await runDag(steps, byId, this.budget, this.batches)
       : await runDag(steps, byId, this.budget, this.oneStepAtATime(byId));
+    this.settled(failed);
+  }
+
+  /** Runs the steps a research round added (workflows/rounds.ts), in status already, as planned ones run. */
+  async executeAdded(steps: StepStatus[]): Promise<void> {
+    this.setPhase('executing');
+    const byId = new Map(this.status.steps.map((s) => [s.id, s]));
+    this.settled(await runDag(steps, byId, this.budget, this.oneStepAtATime(byId)));
+  }
+
+  /** After execution: the steps the budget kept from running are skipped; a failed step fails the task. */
+  private settled(failed: StepStatus | undefined): void {
     this.budget.skipUnstarted();
     if (failed) {
       throw ApplicationFailure.nonRetryable(
