@@ -16,6 +16,7 @@
  * for the server's lifetime (the real API's last five minutes, or an hour, after their last use).
  */
 import { serverToolProblem } from './server-tools';
+import { customToolProblem, toolNamesProblem, toolTurnsProblem } from './tool-turns';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -127,7 +128,7 @@ export interface StandInRequest {
    * answer is required. Faults' `tool` filter and `stats().byTool` use the same name.
    */
   toolName?: string;
-  /** All text of the last user message, joined by newlines. */
+  /** All text of the last user message that is not only tool results (a tool loop's prompt), joined by newlines. */
   userText: string;
   headers: http.IncomingHttpHeaders;
 }
@@ -344,6 +345,13 @@ export async function startStandIn(options: StandInOptions = {}): Promise<StandI
       }
     }
     reply ??= defaultReply(request);
+    // A model told `tool_choice: none` calls no tool: a script that does is wrong, not the client.
+    if (
+      body.tool_choice?.type === 'none' &&
+      reply.kind === 'blocks' &&
+      reply.blocks.some((b) => b.type === 'tool_use')
+    )
+      return sendError(res, 500, 'stand-in script answered tool_choice "none" with a tool_use block');
 
     switch (reply.kind) {
       case 'error':
@@ -553,15 +561,20 @@ export function parseBody(raw: string, kind: 'create' | 'count' = 'create'): Mes
         if (problem) return problem;
         continue;
       }
-      if (!isRecord(t.input_schema)) return `tools.${i}.input_schema: Field required`;
-      const tool: ToolParam = { name: t.name, input_schema: t.input_schema };
+      const custom = customToolProblem(t, i);
+      if (custom) return custom;
+      const tool: ToolParam = { name: t.name, input_schema: t.input_schema as JsonSchema };
       if (typeof t.description === 'string') tool.description = t.description;
       if (checked) tool.cache_control = checked;
       checkedTools.push(tool);
     }
     body.tools = checkedTools;
     body.toolsAsSent = asSent;
+    const names = toolNamesProblem(tools.map((t) => (t as { name: string }).name));
+    if (names) return names;
   }
+  const turns = toolTurnsProblem(checkedMessages, Array.isArray(tools) && tools.length > 0);
+  if (turns) return turns;
   if (breakpoints > MAX_CACHE_BREAKPOINTS) {
     return `A maximum of ${MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found ${breakpoints}.`;
   }
@@ -632,8 +645,11 @@ function messageText(message: MessageParam): string {
   return typeof message.content === 'string' ? message.content : message.content.map(blockText).join('\n');
 }
 
+/** The text of the last user message that is not only tool results: the prompt a tool loop's turns share. */
 function lastUserText(body: MessagesRequestBody): string {
-  const last = [...body.messages].reverse().find((m) => m.role === 'user');
+  const onlyResults = (m: MessageParam): boolean =>
+    typeof m.content !== 'string' && m.content.length > 0 && m.content.every((b) => b.type === 'tool_result');
+  const last = [...body.messages].reverse().find((m) => m.role === 'user' && !onlyResults(m));
   return last ? messageText(last) : '';
 }
 
