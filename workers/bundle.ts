@@ -22,6 +22,12 @@ import { command, runMain } from '../lib/cli';
 import { FAILURE_CONVERTER_PATH } from './codec';
 import { TRACING_WORKFLOW_MODULES } from './telemetry';
 
+/**
+ * Modules every workflow run on a worker shares instead of loading its own copy: pure libraries
+ * only (workflows/shared-libraries.ts says why and which).
+ */
+export const SHARED_WORKFLOW_MODULES: readonly string[] = [require.resolve('../workflows/shared-libraries')];
+
 /** Where `npm run build:workflows` writes the bundle unless told otherwise. */
 export const DEFAULT_BUNDLE_FILE = path.join(PROJECT_ROOT, '.baton', 'workflow-bundle.js');
 
@@ -31,6 +37,7 @@ export async function buildWorkflowBundle(): Promise<string> {
     workflowsPath: require.resolve('../workflows'),
     workflowInterceptorModules: [...TRACING_WORKFLOW_MODULES],
     failureConverterPath: FAILURE_CONVERTER_PATH,
+    preloadModules: [...SHARED_WORKFLOW_MODULES],
     logger: new DefaultLogger('WARN'),
   });
   return code;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createActivities } from '../activities';
 import { ConfigError, loadConfig } from '../activities/config';
 import { configNotAllowed, type ActivityOptions } from '../activities/options';
+import { SHARED_WORKFLOW_MODULES } from './bundle';
 import { callerCheck } from './callers';
 import { dataConverterFromEnv } from './codec';
 import { DEFAULT_MAX_CACHED_WORKFLOWS, workerTuningFromEnv, type WorkerTuning } from './options';
@@ -66,7 +67,10 @@ export async function createBatonWorker(options: BatonWorkerOptions): Promise<Wo
     ),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
-      : { workflowsPath: require.resolve('../workflows') }),
+      : {
+          workflowsPath: require.resolve('../workflows'),
+          bundlerOptions: { preloadModules: [...SHARED_WORKFLOW_MODULES] },
+        }),
   });
 }
 
