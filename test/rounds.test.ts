@@ -8,9 +8,15 @@
  * the playbook signs decisions), and the task completes with both rounds in status, provenance and
  * report; a delta naming an undeclared agent, over maxTotalSteps or over the token budget is
  * refused like a bad plan; a rejected delta ends the rounds and the report still comes; text in a
- * finding that claims to approve the round approves nothing; rounds.max 0 runs as before.
+ * finding that claims to approve the round approves nothing; rounds.max 0 runs as before. A task
+ * waiting at a round's gate continues as a new run there (a server of its own suggests it early);
+ * the terminal and the inbox show a delta as the steps it adds to the plan.
  */
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { formatRound } from '../cli/format';
+import { deltaLines } from '../cli/gate-prompt';
+import { decisionPanel } from '../inbox/task-page';
+import { startDevServer, type DevServer } from '../local/temporal';
 import { createActivities } from '../activities';
 import { readPublished } from '../activities/report';
 import { openStores } from '../activities/store';
@@ -21,6 +27,7 @@ import {
   approve,
   decide,
   reject,
+  SEARCH_ATTRIBUTES,
   status as statusQuery,
   type DecideRequest,
   type ResearchTaskResult,
@@ -34,7 +41,9 @@ import {
   DEFAULT_PLAN,
   fakeModelActivities,
   historyText,
+  readUntil,
   tempActivityOptions,
+  type TestContext,
   uniqueId,
   useTestServer,
   waitForStatus,
@@ -543,4 +552,142 @@ test('rounds.max 0 runs exactly as a playbook without rounds: the same commands,
   const text = await historyText(zero);
   expect(text).not.toContain('research-rounds');
   expect(text).not.toContain('reviewRound');
+});
+
+describe('on a server that suggests continuing as new after 40 events', () => {
+  let server: DevServer;
+  const local = {} as TestContext;
+  beforeAll(async () => {
+    server = await startDevServer({
+      searchAttributes: [...SEARCH_ATTRIBUTES],
+      dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 40 },
+    });
+    Object.assign(local, { client: server.env.client, nativeConnection: server.env.nativeConnection });
+  }, 120_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  test("a task waiting at a round's gate continues as a new run there; approved, it runs the delta once", async () => {
+    const { activities, calls } = fakeModelActivities(await tempActivityOptions(configDir));
+    const review = scriptedReview(
+      { done: false, reason: 'Step s1 left a gap.', steps: stepsOf(1) },
+      { done: true, reason: 'The gap is filled.', steps: [] },
+    );
+    await withWorker(local, { ...activities, reviewRound: review.reviewRound }, async (taskQueue) => {
+      const handle = await local.client.workflow.start(researchTask, {
+        taskQueue,
+        workflowId: uniqueId('rounds-continued'),
+        args: [{ question: 'Q?', playbook: 'rounds' }],
+      });
+      const first = handle.firstExecutionRunId;
+      const runId = async () => (await handle.describe()).runId;
+      const latest = (predicate: (s: TaskStatus) => boolean, what: string) =>
+        readUntil(() => handle.query(statusQuery), predicate, what, 60_000);
+      await latest((s) => s.pendingGate?.gate === 'plan', 'the plan gate');
+      await handle.signal(approve, { by: 'alice', gate: 'plan' });
+      const atRound = await latest(
+        (s) => roundPending(s) && s.phase === 'awaiting-plan-approval',
+        "the round's gate",
+      );
+      // Refused decisions grow the history until the task hands over, at the same opening.
+      while ((await runId()) === first) await handle.signal(approve, { by: 'mallory', gate: 'plan' });
+      const resumed = await latest(
+        (s) => roundPending(s) && s.phase === 'awaiting-plan-approval',
+        "the round's gate in the new run",
+      );
+      expect(resumed.pendingGate).toMatchObject({
+        instance: atRound.pendingGate!.instance,
+        subject: atRound.pendingGate!.subject,
+      });
+      expect(resumed.steps.map((s) => [s.id, s.state])).toEqual([
+        ['s1', 'done'],
+        ['s2', 'done'],
+        ['s3', 'done'],
+        ['r2-1', 'pending'],
+      ]);
+
+      await handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'bob', gate: 'plan' }] });
+      await latest(
+        (s) => s.pendingGate?.gate === 'report' && s.phase === 'awaiting-report-approval',
+        'the report gate',
+      );
+      await handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'alice', gate: 'report' }] });
+      const result: ResearchTaskResult = await handle.result();
+      expect(result.outcome).toBe('completed');
+      expect(result.provenance.earlierRuns?.[0]).toBe(first);
+      expect(result.provenance.rounds?.map((r) => [r.n, r.decision])).toEqual([
+        [2, 'approved'],
+        [3, 'done'],
+      ]);
+      // Nothing ran twice: one plan, each step once, two reviews.
+      expect(calls.plan).toHaveLength(1);
+      expect(calls.step.map((c) => c.step.id)).toEqual(['s1', 's2', 's3', 'r2-1']);
+      expect(review.calls).toHaveLength(2);
+    });
+  });
+});
+
+test('the terminal and the inbox show a delta at the plan gate as the steps it adds to the plan, escaped', async () => {
+  const s: TaskStatus = {
+    workflowId: 'task-1',
+    question: 'Q?',
+    playbook: 'rounds',
+    depth: 0,
+    phase: 'awaiting-plan-approval',
+    planAttempts: 1,
+    revisions: { plan: 0, report: 0 },
+    plan: DEFAULT_PLAN,
+    steps: [
+      {
+        id: 's1',
+        agent: 'researcher',
+        question: 'Gather A.',
+        dependsOn: [],
+        decompose: false,
+        state: 'done',
+      },
+      {
+        id: 'r2-1',
+        agent: 'researcher',
+        question: 'Fill <script>alert(1)</script> the gap.',
+        dependsOn: ['s1'],
+        decompose: false,
+        state: 'pending',
+        round: 2,
+      },
+    ],
+    rounds: [
+      {
+        n: 2,
+        at: '2026-12-07T00:00:00.000Z',
+        reason: 'A gap\u001b[31m in s1.',
+        steps: ['r2-1'],
+        decision: 'pending',
+      },
+    ],
+    pendingGate: {
+      gate: 'plan',
+      since: '2026-12-07T00:00:00.000Z',
+      stage: 'primary',
+      approvers: ['alice'],
+      quorum: 1,
+      approvals: [],
+      reminders: [],
+    },
+    usage: { inputTokens: 0, outputTokens: 0, byAgent: {} },
+    audit: [],
+  };
+  expect(formatRound(s.rounds![0]!)).toBe('round 2 pending: steps r2-1 — A gap in s1.');
+  expect(deltaLines(s)).toEqual([
+    '  round 2 pending: steps r2-1 — A gap in s1.',
+    '    + r2-1 [researcher] after s1: Fill <script>alert(1)</script> the gap.',
+    "  (added to the plan's 1 step(s); rejecting ends the rounds and the report is written from what exists)",
+  ]);
+  const viewer = { approver: 'alice', csrf: 'c', via: 'token' as const };
+  const page = String(await decisionPanel(s, viewer, undefined));
+  expect(page).toContain('Round 2: the lead asks to add 1 step to the plan');
+  expect(page).toContain('Fill &lt;script&gt;alert(1)&lt;/script&gt; the gap.');
+  expect(page).not.toContain('<script>');
+  expect(page).not.toContain('\u001b');
 });
