@@ -6,19 +6,14 @@
  * instead. Real parts: the real activities against the offline stand-in model (streaming slowly,
  * its findings scripted by the `respond` hook), the real Temporal dev server, a headless Chromium.
  */
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { createActivities } from '../activities';
-import { openStores } from '../activities/store';
-import { startInbox } from '../inbox/app';
-import { hashToken, newToken } from '../inbox/auth';
 import { chromiumPath } from '../local/browser';
 import { defaultReply } from '../standin/replies';
 import { startStandIn, type StandIn, type StandInRequest, type StandInReply } from '../standin/server';
 import { researchTask } from '../workflows';
 import { historyText, tempActivityOptions, uniqueId, useTestServer, withWorker } from './helpers';
+import { signIn, startAliceInbox } from './inbox-session';
 
 jest.setTimeout(120_000);
 
@@ -73,20 +68,9 @@ afterAll(async () => {
 
 test("the task page shows a running step's live words as text, then its summary; the model's markup and escapes never reach it", async () => {
   const options = { ...(await tempActivityOptions()), baseURL: standIn.url };
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-inbox-live-'));
-  const token = newToken();
-  const tokensFile = path.join(dir, 'tokens.yaml');
-  await fs.writeFile(tokensFile, `alice: ${hashToken(token)}\n`, { mode: 0o600 });
 
   await withWorker(ctx, createActivities(options), async (taskQueue) => {
-    const inbox = await startInbox({
-      client: ctx.client,
-      stores: openStores(options),
-      identity: { kind: 'tokens', file: tokensFile },
-      port: 0,
-      refreshMs: 300,
-      log: () => undefined,
-    });
+    const { inbox, token } = await startAliceInbox(ctx.client, options, 300);
     const context = await browser.newContext();
     try {
       const page = await context.newPage();
@@ -94,10 +78,7 @@ test("the task page shows a running step's live words as text, then its summary;
       page.on('console', (m) => {
         if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
       });
-      await page.goto(`${inbox.url}/`);
-      await page.getByLabel('Approver token').fill(token);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.waitForURL(`${inbox.url}/`);
+      await signIn(page, inbox, token);
 
       const handle = await ctx.client.workflow.start(researchTask, {
         taskQueue,
