@@ -18,11 +18,13 @@ import {
   ApproversFileSchema,
   checkFixedPlan,
   checkGatesAgainstApprovers,
+  checkMcpTools,
   checkPlaybookAgainstAgents,
   resolveApprovers,
   approverKeys as keysOf,
   approverPasskeys as passkeysOf,
   formatPath,
+  mcpServersFor,
   PlaybookSchema,
   type AgentConfig,
   type AgentsFile,
@@ -152,7 +154,16 @@ function locate(root: unknown, path: ConfigPath): number | undefined {
 export async function loadConfig(configDir: string): Promise<LoadedConfig> {
   const problems: LocatedProblem[] = [];
   const root = path.dirname(configDir);
-  const agents = await parseFile(path.join(configDir, 'agents.yaml'), AgentsFileSchema, root, problems);
+  const agentsFile = path.join(configDir, 'agents.yaml');
+  const agents = await parseFile(agentsFile, AgentsFileSchema, root, problems);
+  // Every MCP tool an agent names is declared and pinned in the same file.
+  for (const c of agents.value ? checkMcpTools(agents.value) : [])
+    problems.push({
+      file: path.relative(root, agentsFile),
+      path: formatPath(c.at),
+      message: c.message,
+      ...agents.at(c.at),
+    });
   const approvers = await parseFile(
     path.join(configDir, 'approvers.yaml'),
     ApproversFileSchema,
@@ -229,6 +240,7 @@ export function snapshotFor(
   const lead = byId.get(config.agents.lead);
   if (!lead) return undefined;
   const specialists = Object.fromEntries(playbook.agents.map((id) => [id, byId.get(id)!]));
+  const mcpServers = mcpServersFor(config.agents.mcpServers, [lead, ...Object.values(specialists)]);
   const resolve = (gate: GateConfig): ResolvedGate => ({
     ...gate,
     approvers: resolveApprovers(gate.approvers, config.approvers),
@@ -250,6 +262,7 @@ export function snapshotFor(
     searchAttributes,
     approverKeys,
     ...(Object.keys(passkeys).length ? { approverPasskeys: passkeys } : {}),
+    ...(mcpServers ? { mcpServers } : {}),
   };
 }
 

@@ -9,7 +9,7 @@
  * `TOOL_NAMES`), so a model cannot reach anything else.
  */
 import type Anthropic from '@anthropic-ai/sdk';
-import type { AgentTool, ToolName } from '../config/schema';
+import { serverTools, type AgentTool, type AgentToolEntry, type ToolName } from '../config/schema';
 
 /** Each tool as sent when config names it without settings. */
 export const TOOL_REGISTRY = {
@@ -49,5 +49,9 @@ export function toolDefinition(tool: AgentTool): Anthropic.ToolUnion {
   };
 }
 
-/** The definitions of every tool an agent is given, in config's order. */
-export const toolsFor = (tools: readonly AgentTool[]): Anthropic.ToolUnion[] => tools.map(toolDefinition);
+/**
+ * The definitions of every server tool an agent is given, in config's order. Its MCP tools are not
+ * among them: the workflow's tool loop offers those, once checked against their pins (activities/mcp.ts).
+ */
+export const toolsFor = (tools: readonly AgentToolEntry[]): Anthropic.ToolUnion[] =>
+  serverTools(tools).map(toolDefinition);

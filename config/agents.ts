@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { DurationSchema, IdSchema } from './common';
+import { isMcpTool, McpAgentToolSchema, McpServersSchema } from './mcp';
 
 /** Names of the tools an agent may be given. The registry itself lives in `activities/tools.ts`. */
 export const TOOL_NAMES = ['web_search', 'web_fetch'] as const;
@@ -48,17 +49,26 @@ export const ToolSettingsSchema = z
   });
 export type ToolSettings = z.infer<typeof ToolSettingsSchema>;
 
-/** A tool an agent is given: by name, with the registry's defaults, or with its settings. */
-export const AgentToolSchema = z.union([z.enum(TOOL_NAMES), ToolSettingsSchema], {
-  error: (issue) =>
-    issue.code === 'invalid_union'
-      ? `must be a tool of the registry (${TOOL_NAMES.map((t) => `"${t}"`).join(', ')}), by name or as { name, allowedDomains, … }`
-      : undefined,
-});
-export type AgentTool = z.infer<typeof AgentToolSchema>;
+/** A server tool an agent is given: by name, with the registry's defaults, or with its settings. */
+export type AgentTool = ToolName | ToolSettings;
 
 /** The name of a tool an agent is given. */
 export const toolName = (tool: AgentTool): ToolName => (typeof tool === 'string' ? tool : tool.name);
+
+/** An entry of an agent's `tools`: a server tool of the registry, or a declared MCP tool (config/mcp.ts). */
+export const AgentToolSchema = z.union([z.enum(TOOL_NAMES), ToolSettingsSchema, McpAgentToolSchema], {
+  error: (issue) =>
+    issue.code !== 'invalid_union'
+      ? undefined
+      : isMcpTool(issue.input)
+        ? 'must be an MCP tool as { mcp: <server id>, tool: <tool name> }, nothing else'
+        : `must be a tool of the registry (${TOOL_NAMES.map((t) => `"${t}"`).join(', ')}), by name or as { name, allowedDomains, … }`,
+});
+export type AgentToolEntry = z.infer<typeof AgentToolSchema>;
+
+/** The server tools among an agent's `tools` (its MCP tools go through the tool loop instead). */
+export const serverTools = (tools: readonly AgentToolEntry[]): AgentTool[] =>
+  tools.filter((t): t is AgentTool => !isMcpTool(t));
 
 export const RetryPolicySchema = z
   .object({
@@ -95,7 +105,7 @@ export const AgentSchema = z
       .max(20)
       .default([])
       .superRefine((tools, ctx) => {
-        const names = tools.map(toolName);
+        const names = tools.map((t) => (isMcpTool(t) ? `${t.mcp}/${t.tool}` : toolName(t)));
         names.forEach((name, i) => {
           if (names.indexOf(name) !== i)
             ctx.addIssue({ code: 'custom', path: [i], message: `"${name}" is given twice` });
@@ -206,6 +216,8 @@ export const AgentsFileSchema = z
      * model in it) costs are shown as unknown. Changing it changes the config digest.
      */
     prices: PriceTableSchema.optional(),
+    /** MCP servers agents may call, by id, each tool pinned (config/mcp.ts, docs/tools.md). */
+    mcpServers: McpServersSchema.optional(),
   })
   .strict()
   .superRefine(

@@ -4,6 +4,7 @@
  *
  * - `common.ts`: ids, durations, paths into a file, and {@link Finding} (a problem a rule found);
  * - `agents.ts`: `agents.yaml` (agents, tools, timeouts, retry, prices);
+ * - `mcp.ts`: `mcpServers` in `agents.yaml` (MCP servers, their pinned tools) and its cross-check;
  * - `plan.ts`: the plan the lead writes, its limits, and {@link checkPlan};
  * - `playbook.ts`: `playbooks/*.yaml` (gates, limits, budgets, fixed plans) and the cross-file rules;
  * - `approvers.ts`: `approvers.yaml` (people and groups);
@@ -15,6 +16,7 @@
  */
 export * from './common';
 export * from './agents';
+export * from './mcp';
 export * from './plan';
 export * from './playbook';
 export * from './approvers';

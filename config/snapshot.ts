@@ -1,6 +1,7 @@
 /** What a task carries from config: the parts it needs, frozen at its start. */
 import type { SnapshotAgent } from './agents';
 import type { Passkey } from './approvers';
+import type { McpServers } from './mcp';
 import type { Playbook, ResolvedGate } from './playbook';
 
 /** Everything a task needs from config, frozen at its start. Small enough to live in workflow history. */
@@ -13,6 +14,12 @@ export interface ConfigSnapshot {
   specialists: Record<string, SnapshotAgent>;
   /** The playbook's gates with approvers resolved to people at the task's start. */
   gates: { plan: ResolvedGate; report: ResolvedGate };
+  /**
+   * The MCP servers the lead and the specialists use, each with only the tools they name (URL, the
+   * token's variable name, pins, approval): what the MCP activities check against. Absent when they
+   * use none, and from snapshots taken before MCP.
+   */
+  mcpServers?: McpServers;
   /** Whether the task keeps Baton's search attributes current: a worker setting, fixed at start. */
   searchAttributes: boolean;
   /**
