@@ -28,6 +28,7 @@ import { safeText } from '../contract/text';
 import { contextReader, refusals, refusedNote } from './answers';
 import { getArtifact, putArtifact, sha256 } from './artifacts';
 import { ConfigError, loadConfig, putSnapshot, snapshotAgents, snapshotFor } from './config';
+import { mcpActivities } from './mcp';
 import { callStructured } from './model';
 import { activityOptionsFromEnv, configNotAllowed, type ActivityOptions } from './options';
 import { planPrompt, safeFindings, safePlan, stepPrompt } from './prompts';
@@ -68,6 +69,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
 
   return {
     ...taskStateActivities(stores.artifacts),
+    ...mcpActivities({ store: stores.artifacts, env: process.env }),
     ...synthesisActivities({ model, store: stores.artifacts, agentOf, readContext }),
     ...roundActivities({ model, agentOf, readContext }),
 

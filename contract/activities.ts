@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { AgentConfig, ConfigSnapshot, Plan, PlanLimits, SnapshotAgent } from '../config/schema';
 import { clipBytes, jsonBytes } from './bounds';
 import { canonicalJson } from './canonical';
+import type { McpActivities } from './mcp';
 import type { RoundReviewInput, RoundReviewResult } from './rounds';
 import type { TaskStateActivities } from './task-state';
 import type { ArtifactRef, ChangeRequest, Provenance, ReportKind, Source, TokenUsage } from './messages';
@@ -274,8 +275,11 @@ export interface PartialReportInput {
 /** How a child's snapshot was vouched for: by a seal (the key's id), or by this worker's own config. */
 export type SnapshotCheck = { by: 'seal'; keyId: string } | { by: 'config' };
 
-/** Every activity a workflow can schedule (a task's state across continue-as-new: ./task-state.ts). */
-export interface Activities extends TaskStateActivities {
+/**
+ * Every activity a workflow can schedule (a task's state across continue-as-new: ./task-state.ts;
+ * MCP tools: ./mcp.ts).
+ */
+export interface Activities extends TaskStateActivities, McpActivities {
   /** Loads and validates config, and returns what a task with this playbook needs, with the digest. */
   loadConfigSnapshot(playbookId: string): Promise<ConfigSnapshot>;
   /**
