@@ -8,6 +8,7 @@
  *   request-changes <workflow id> --comment <text> [--rerun s1,s2]
  *   sign <workflow id> --decision <d>           print a signed decision for the Temporal CLI
  *   watch <workflow id>                         follow a task live until it ends (cli/live.ts)
+ *   mcp pin <server>                            print the pins of an MCP server's tools (cli/baton-mcp.ts)
  *
  * Talking to the tasks is the approvals client's (client/). The command logic lives in
  * {@link runCli}, which takes its client and output as arguments, so the tests run it in-process
@@ -38,6 +39,7 @@ import { readDraft } from '../activities/report';
 import { safeText } from '../contract/text';
 import { parseCommandLine, runMain, UsageError } from '../lib/cli';
 import { show } from './baton-show';
+import { mcpCommand, MCP_USAGE } from './baton-mcp';
 import { signDecision, signedJson, signerFrom, type KeyOptions } from './baton-sign';
 import { storesFromEnv } from '../workers/store';
 import { messageOf } from './follow';
@@ -65,6 +67,7 @@ commands:
                                      print the signed decision as JSON for \`temporal workflow update
                                      execute --name decide --input\` (with --signal: for \`temporal
                                      workflow signal --name <decision> --input\`); needs a key
+${MCP_USAGE}
 
 decision options (approve, reject, request-changes, sign):
   --gate plan|report                 the gate you mean; refused if another gate is pending
@@ -300,6 +303,8 @@ export async function runCli(argv: string[], given: CliDeps): Promise<number> {
   }
   let parsed: Parsed | undefined;
   try {
+    if (argv[0] === 'mcp')
+      return await mcpCommand(argv.slice(1), { out: deps.out, env: deps.env ?? process.env });
     parsed = parse(argv);
     if (parsed.help) {
       usage(deps.out);
