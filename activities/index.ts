@@ -45,6 +45,7 @@ import { openStores } from './store';
 import { taskStateActivities } from './task-state';
 import { synthesisActivities } from './synthesis';
 import { toolsFor } from './tools';
+import { toolTurnActivities } from './tool-turn';
 
 /** The first path (`snapshot.playbook.limits`) at which two JSON values differ, or undefined when they do not. */
 function firstDifference(a: unknown, b: unknown, at = 'snapshot'): string | undefined {
@@ -72,6 +73,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
     ...mcpActivities({ store: stores.artifacts, env: process.env }),
     ...synthesisActivities({ model, store: stores.artifacts, agentOf, readContext }),
     ...roundActivities({ model, agentOf, readContext }),
+    ...toolTurnActivities({ model, store: stores.artifacts, agentOf, readContext }),
 
     /** Loads and validates config, and returns what a task with this playbook needs, with the digest. */
     async loadConfigSnapshot(playbookId: string): Promise<ConfigSnapshot> {

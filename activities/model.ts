@@ -66,6 +66,15 @@ export interface StructuredCall<T> {
   /** Tools from the registry that the agent may use before it answers (see `tools.ts`). */
   extraTools?: Anthropic.ToolUnion[];
   /**
+   * Client tools (MCP, issue 18) the model may ask for: their calls come back in `toolUse`, to be
+   * made by the workflow (workflows/tool-loop.ts), never here.
+   */
+  clientTools?: Anthropic.Tool[];
+  /** The conversation after the prompt: a tool loop's earlier turns (tool use, tool results). */
+  turns?: Anthropic.MessageParam[];
+  /** With client tools: `none` on a loop's last turn, which must answer. */
+  toolChoice?: Anthropic.ToolChoice;
+  /**
    * Count the prompt's tokens first (the API's token-counting endpoint) and refuse, with a
    * non-retryable `ContextTooLong`, a prompt that leaves less than the agent's `maxTokens` of its
    * context window (`contextTokens`) for the answer: nothing is spent on a call that cannot fit.
@@ -84,6 +93,8 @@ export interface StructuredResult<T> {
   model: string;
   /** Tool calls the model made that were not offered to it: refused, never executed. */
   refusedToolCalls: RefusedToolCall[];
+  /** With client tools: the reply's calls of them (stop reason `tool_use`) and its whole content. */
+  toolUse?: { calls: Anthropic.ToolUseBlock[]; content: Anthropic.ContentBlock[] };
 }
 
 /**
@@ -94,12 +105,14 @@ export interface StructuredResult<T> {
 export function refusedToolCalls(
   content: readonly Anthropic.ContentBlock[],
   offered: readonly Anthropic.ToolUnion[],
+  client: readonly Anthropic.Tool[] = [],
 ): RefusedToolCall[] {
   const offeredNames = new Set(offered.flatMap((t) => ('name' in t ? [t.name] : [])));
+  const clientNames = new Set(client.map((t) => t.name));
   const clip = (name: string): string => name.replace(/[^\w.-]/g, '?').slice(0, 64);
   const refused: RefusedToolCall[] = [];
   for (const block of content) {
-    if (block.type === 'tool_use') {
+    if (block.type === 'tool_use' && !clientNames.has(block.name)) {
       refused.push({
         tool: clip(block.name),
         reason: offeredNames.has(block.name)
@@ -241,13 +254,14 @@ const LIVE_WORDS_EVERY_MS = 1000;
 async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<StructuredResult<T>> {
   const { agent, answer } = call;
   const client = clientFor(call.apiKey, call.baseURL);
-  const tools = (call.extraTools ?? []).map((t, i, all) =>
+  const clientTools = call.clientTools ?? [];
+  const tools = [...(call.extraTools ?? []), ...clientTools].map((t, i, all) =>
     i === all.length - 1 ? { ...t, cache_control: CACHE_BREAKPOINT } : t,
   );
   const system: Anthropic.TextBlockParam[] = [
     { type: 'text', text: agent.systemPrompt, cache_control: CACHE_BREAKPOINT },
   ];
-  const messages: Anthropic.MessageParam[] = [{ role: 'user', content: call.prompt }];
+  const messages: Anthropic.MessageParam[] = [{ role: 'user', content: call.prompt }, ...(call.turns ?? [])];
   if (call.measure) await measure(client, agent, { system, messages, tools });
   let message: Anthropic.Message;
   // Tasks started before `streamIdle` existed carry agents without it.
@@ -271,6 +285,7 @@ async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<Struct
         system,
         messages,
         ...(tools.length ? { tools } : {}),
+        ...(call.toolChoice ? { tool_choice: call.toolChoice } : {}),
         output_config: { format: outputFormat(answer) },
       },
       { signal: AbortSignal.any([cancellationSignal(), idle.signal]) },
@@ -312,9 +327,21 @@ async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<Struct
     cacheCreationInputTokens: message.usage.cache_creation_input_tokens ?? 0,
   };
   const usage: TokenUsage = { ...tokens, costUsd: usageCostUsd(tokens, agent.price) };
-  const refused = refusedToolCalls(message.content, call.extraTools ?? []);
+  const refused = refusedToolCalls(message.content, call.extraTools ?? [], clientTools);
   for (const r of refused) {
     log.warn('refused a tool call the model made', { agent: agent.id, tool: r.tool, reason: r.reason });
+  }
+  const calls = message.content.filter((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use');
+  if (clientTools.length && message.stop_reason === 'tool_use' && calls.length) {
+    const toolUse = { calls, content: message.content };
+    const problems = ['the model asked for tools instead of answering'];
+    return {
+      parsed: { ok: false, problems },
+      usage,
+      model: message.model,
+      refusedToolCalls: refused,
+      toolUse,
+    };
   }
   const candidates = answerText(message.content);
   let json: { value: unknown } | undefined;

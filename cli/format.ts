@@ -45,8 +45,11 @@ export function formatPendingGate(g: NonNullable<TaskStatus['pendingGate']>): st
     a.signed === false ? `${a.by} (unsigned)` : a.signed ? `${a.by} (signed)` : a.by;
   const approvals = g.approvals.length ? `; approved by ${g.approvals.map(by).join(', ')}` : '';
   const deadline = g.deadline ? `; deadline ${g.deadline}` : '';
+  const call = g.call
+    ? `; call ${g.call.server} · ${g.call.tool} ${g.call.arguments} (step ${g.call.step})`
+    : '';
   return sanitize(
-    `waiting at the ${g.gate} gate (${g.stage}) for ${g.quorum} approval(s) from ${g.approvers.join(', ')}${approvals}${deadline}`,
+    `waiting at the ${g.gate} gate (${g.stage}) for ${g.quorum} approval(s) from ${g.approvers.join(', ')}${approvals}${deadline}${call}`,
   );
 }
 

@@ -111,6 +111,11 @@ export const AgentSchema = z
             ctx.addIssue({ code: 'custom', path: [i], message: `"${name}" is given twice` });
         });
       }),
+    /**
+     * With MCP tools: the most model turns a step's tool loop takes, the last of which must answer
+     * (docs/tools.md, "The tool loop"). Absent: `DEFAULT_MAX_TOOL_TURNS` (contract/tool-loop.ts), 8.
+     */
+    maxToolTurns: z.number().int().min(1).max(50).optional(),
     timeouts: z
       .object({
         /** Longest a single model call may take, retries not included. */

@@ -11,6 +11,7 @@ import { canonicalJson } from './canonical';
 import type { McpActivities } from './mcp';
 import type { RoundReviewInput, RoundReviewResult } from './rounds';
 import type { TaskStateActivities } from './task-state';
+import type { ToolLoopActivities } from './tool-loop';
 import type { ArtifactRef, ChangeRequest, Provenance, ReportKind, Source, TokenUsage } from './messages';
 
 /** A tool call Baton refused. Only the (clipped) name is kept: the input may carry anything. */
@@ -279,7 +280,7 @@ export type SnapshotCheck = { by: 'seal'; keyId: string } | { by: 'config' };
  * Every activity a workflow can schedule (a task's state across continue-as-new: ./task-state.ts;
  * MCP tools: ./mcp.ts).
  */
-export interface Activities extends TaskStateActivities, McpActivities {
+export interface Activities extends TaskStateActivities, McpActivities, ToolLoopActivities {
   /** Loads and validates config, and returns what a task with this playbook needs, with the digest. */
   loadConfigSnapshot(playbookId: string): Promise<ConfigSnapshot>;
   /**

@@ -76,6 +76,16 @@ export const deltaSubject = (
   delta: { round: number; reason: string; steps: Plan['steps'] },
 ): string => subjectOf({ plan, delta });
 
+/** What a decision at the tool gate is about: the exact call, its arguments whole, in this task's step. */
+export const toolCallSubject = (call: {
+  workflowId: string;
+  step: string;
+  callId: string;
+  server: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+}): string => subjectOf(call);
+
 /**
  * A public key's fingerprint as `ssh-keygen -l -E sha256` prints it: `SHA256:` and the base64,
  * unpadded, of the SHA-256 of the key's OpenSSH blob. `rawKey`: the 32 bytes, or 64 hex digits.
@@ -314,7 +324,7 @@ function bindingRefusal(statement: DecisionStatement, expected: OpenGate): strin
     return `signed for ${which} instance of the ${expected.gate} gate (${statement.instance}; open now: ${expected.instance})`;
   }
   if (statement.subject !== expected.subject) {
-    const what = expected.gate === 'plan' ? 'plan' : 'draft';
+    const what = expected.gate === 'plan' ? 'plan' : expected.gate === 'tool' ? 'tool call' : 'draft';
     return `signed for another ${what} (superseded): ${statement.subject}, while the ${what} open for decision is ${expected.subject}`;
   }
   return undefined;

@@ -50,7 +50,8 @@ export type ResearchTaskInput = z.input<typeof ResearchTaskInputSchema>;
 // ---------------------------------------------------------------------------------------------------------
 // Signals
 
-export const GATES = ['plan', 'report'] as const;
+/** `tool`: a tool call that needs a person's approval (docs/tools.md, "Approving a tool call"). */
+export const GATES = ['plan', 'report', 'tool'] as const;
 export type Gate = (typeof GATES)[number];
 
 export const DECISIONS = ['approve', 'reject', 'requestChanges'] as const;
@@ -331,9 +332,20 @@ export interface Approval {
   statement?: SignedStatement;
 }
 
+/** A tool call waiting at the tool gate, as people see it; the gate's subject hashes the call whole. */
+export interface ToolCallShown {
+  step: string;
+  server: string;
+  tool: string;
+  /** The arguments as JSON, sanitized for display (contract/text.ts `safeJson`) and clipped. */
+  arguments: string;
+}
+
 export interface PendingGate {
   gate: Gate;
   since: string;
+  /** At the tool gate: the exact call waiting. */
+  call?: ToolCallShown;
   /** `primary`, or `escalated` once the first deadline passed with policy escalate. */
   stage: 'primary' | 'escalated';
   /** People who may decide now (`*`: anyone). */
@@ -370,7 +382,8 @@ export interface TaskStatus {
   configDigest?: string;
   plan?: Plan;
   planAttempts: number;
-  revisions: Record<Gate, number>;
+  /** Rounds of changes requested at each gate (a tool call is approved or rejected, never changed). */
+  revisions: Record<Exclude<Gate, 'tool'>, number>;
   steps: StepStatus[];
   pendingGate?: PendingGate;
   /** Totals, children included, and per agent. */

@@ -44,6 +44,13 @@ export function pendingFragment(rows: PendingRow[], all: boolean, viewer: Viewer
           <td>
             ${badge('waiting', `${row.gate} gate`)}
             ${gate ? html`<br /><small>${gate.approvals.length} of ${gate.quorum} approvals</small>` : ''}
+            ${
+              gate?.call
+                ? html`<br /><small
+                      ><code>${gate.call.server} · ${gate.call.tool} ${gate.call.arguments}</code></small
+                    >`
+                : ''
+            }
           </td>
           <td>${who(row.awaiting)}${mine ? html`<br /><small><ins>you may decide</ins></small>` : ''}</td>
           <td>${time(row.startTime.toISOString())}</td>

@@ -110,7 +110,7 @@ function changeFinder(client: Client, stores: Stores): (status: TaskStatus) => P
   const cache = new LRUCache<string, Changes | 'none'>({ max: 200 });
   const find = async (status: TaskStatus): Promise<Changes | undefined> => {
     const gate = status.pendingGate?.gate;
-    if (!gate || !status.revisions[gate]) return undefined;
+    if (!gate || gate === 'tool' || !status.revisions[gate]) return undefined;
     const { drafts, plans } = await versionsOf(client, status.workflowId);
     if (gate === 'report' && status.report) {
       const previous = previousOf(drafts, status.report.artifact, (a, b) => a.id === b.id);
@@ -130,7 +130,7 @@ function changeFinder(client: Client, stores: Stores): (status: TaskStatus) => P
   return async (status) => {
     const gate = status.pendingGate?.gate;
     const shown = gate === 'report' ? status.report?.artifact.id : JSON.stringify(status.plan ?? null);
-    const key = `${status.workflowId}\n${gate}\n${status.revisions[gate ?? 'plan']}\n${shown}`;
+    const key = `${status.workflowId}\n${gate}\n${gate === 'tool' ? 0 : status.revisions[gate ?? 'plan']}\n${shown}`;
     const cached = cache.get(key);
     if (cached) return cached === 'none' ? undefined : cached;
     const changes = await find(status).catch((err: Error): Changes => ({ error: err.message }));

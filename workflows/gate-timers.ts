@@ -7,7 +7,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { durationMs, type ResolvedGate } from '../config/schema';
 import { FailureTypes } from '../contract/failures';
-import type { AuditEntry, Gate, PendingGate, Phase, TaskStatus } from '../contract/messages';
+import type { AuditEntry, Gate, PendingGate, Phase, TaskStatus, ToolCallShown } from '../contract/messages';
 import type { GateOutcome } from './gates';
 import { nextInstance } from './signatures';
 import { now } from './status';
@@ -36,15 +36,16 @@ export interface GateContext {
   publish(): void;
 }
 
-const awaiting = (gate: Gate): Phase =>
+const awaiting = (gate: Exclude<Gate, 'tool'>): Phase =>
   gate === 'plan' ? 'awaiting-plan-approval' : 'awaiting-report-approval';
 
 const remindersOf = (config: ResolvedGate, openedAt: number): Reminder[] =>
   config.reminders.map((r) => ({ at: openedAt + durationMs(r), label: String(r) }));
 
 /**
- * Opens the gate: pending in status (with its instance and `subject`, what it decides on),
- * audited and published, with its reminders and deadline.
+ * Opens the gate: pending in status (with its instance and `subject`, what it decides on, and at
+ * the tool gate the call), audited and published, with its reminders and deadline. A tool gate
+ * leaves the phase as it is: the task is executing, other steps go on.
  */
 export function openGate(
   ctx: GateContext,
@@ -52,8 +53,9 @@ export function openGate(
   config: ResolvedGate,
   subject: string | undefined,
   signed: boolean,
+  call?: ToolCallShown,
 ): Waiting {
-  ctx.setPhase(awaiting(gate));
+  if (gate !== 'tool') ctx.setPhase(awaiting(gate));
   const openedAt = Date.now();
   const deadlineAt = config.deadline ? openedAt + durationMs(config.deadline) : undefined;
   const open: PendingGate = {
@@ -68,6 +70,7 @@ export function openGate(
     instance: nextInstance(ctx.status.audit),
     subject,
     signed,
+    ...(call ? { call } : {}),
   };
   ctx.status.pendingGate = open;
   ctx.audit({
@@ -91,7 +94,7 @@ export function reopenGate(ctx: GateContext, gate: Gate, config: ResolvedGate): 
       `the state read back has no open ${gate} gate (pending: ${open?.gate ?? 'none'})`,
       FailureTypes.TaskStateMissing,
     );
-  ctx.setPhase(awaiting(gate));
+  if (gate !== 'tool') ctx.setPhase(awaiting(gate));
   ctx.publish();
   return {
     gate,

@@ -44,6 +44,7 @@ import {
   type Gate,
   type Phase,
   type TaskStatus,
+  type ToolCallShown,
 } from '../contract/messages';
 import { FailureTypes } from '../contract/failures';
 import { CONTINUE_AT_GATES, continueSuggested } from './continue';
@@ -88,6 +89,8 @@ export class Gatekeeper {
   private held: { while: 'resuming' | 'handing-over'; decisions: (() => void)[] } | undefined;
   /** Set when the task's state is too large to carry to a new run: it no longer hands over. */
   private staying = false;
+  /** Tool calls waiting for approval, in line: one tool gate is open at a time. */
+  private toolGates: Promise<void> = Promise.resolve();
 
   constructor(
     readonly status: TaskStatus,
@@ -152,6 +155,8 @@ export class Gatekeeper {
       return `"${by}" has already approved the ${open.gate} gate (${open.approvals.length} of ${open.quorum})`;
     }
     if (decision === 'requestChanges') {
+      if (open.gate === 'tool')
+        return 'a tool call is approved or rejected, never changed: approve or reject it';
       if (!comment?.trim()) return 'requestChanges needs a comment saying what to change';
       if (open.gate === 'plan' && this.config()?.playbook.fixedPlan)
         return 'this playbook fixes the plan in config; approve or reject it';
@@ -333,14 +338,16 @@ export class Gatekeeper {
     config: ResolvedGate,
     subject?: string,
     resumed = false,
+    call?: ToolCallShown,
   ): Promise<GateOutcome | ContinueOutcome | undefined> {
     if (!config.required) return undefined;
     if (!resumed) this.outcome = undefined;
     const waiting = resumed
       ? reopenGate(this, gate, config)
-      : openGate(this, gate, config, subject, this.signed);
-    // v13: when the server suggests it, the task continues as a new run (workflows/continue.ts).
-    const mayContinue = patched(CONTINUE_AT_GATES) && !this.staying;
+      : openGate(this, gate, config, subject, this.signed, call);
+    // v13: when the server suggests it, the task continues as a new run (workflows/continue.ts);
+    // never from a tool gate, whose step is in flight.
+    const mayContinue = gate !== 'tool' && patched(CONTINUE_AT_GATES) && !this.staying;
     const decided = (): boolean => this.outcome !== undefined || (mayContinue && continueSuggested());
     while (!this.outcome) {
       const { reminder, wakeAt, summary } = nextTimer(waiting);
@@ -358,6 +365,25 @@ export class Gatekeeper {
     return this.close(gate);
   }
 
+  /**
+   * A tool call that needs a person's approval (docs/tools.md, "Approving a tool call"): waits at
+   * the `tool` gate, one call at a time (steps in parallel queue here), showing the call in status;
+   * `subject` hashes it whole. The gate takes the plan gate's approvers and quorum, required, with
+   * no deadline: a call is never made by default.
+   */
+  approveToolCall(call: ToolCallShown, subject: string): Promise<GateOutcome> {
+    const { approvers, quorum } = this.config()!.gates.plan;
+    const config: ResolvedGate = { required: true, approvers, quorum, onDeadline: 'reject', reminders: [] };
+    const turn = this.toolGates.then(
+      async () => (await this.wait('tool', config, subject, false, call)) as GateOutcome,
+    );
+    this.toolGates = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
+  }
+
   /** The task's state is too large to carry to a new run: it waits on in this one. */
   stayInThisRun(): void {
     this.staying = true;
@@ -368,7 +394,7 @@ export class Gatekeeper {
     // Set by a handler or by the deadline policy (TypeScript cannot see the handlers).
     const outcome = this.outcome as GateOutcome;
     this.audit({ gate, event: 'gate-closed', via: 'system', reason: outcome.kind });
-    if (outcome.kind === 'requestChanges') this.status.revisions[gate]++;
+    if (outcome.kind === 'requestChanges' && gate !== 'tool') this.status.revisions[gate]++;
     this.status.pendingGate = undefined;
     this.publish();
     return outcome;

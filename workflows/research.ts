@@ -129,13 +129,14 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
     if (snapshot.playbook.decisions === 'signed') gates.requireSignatures();
     gates.releaseDecisions();
     const taskRun = new TaskRun(status, { config: snapshot }, setPhase, agentsByReference);
+    taskRun.approveToolCall = (call, subject) => gates.approveToolCall(call, subject);
     run = taskRun;
     const rejected = (): ResearchTaskResult => {
       setPhase('rejected');
       return { outcome: 'rejected', workflowId: info.workflowId, provenance: provenance(snapshot) };
     };
     /** Waits at a gate; when the history has grown long, continues as a new run waiting there. */
-    const decide = async (gate: Gate, subject: string | undefined) => {
+    const decide = async (gate: 'plan' | 'report', subject: string | undefined) => {
       for (;;) {
         const outcome = await gates.wait(gate, snapshot.gates[gate], subject, resumedAt === gate);
         if (outcome?.kind !== 'continue') {

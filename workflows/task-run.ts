@@ -32,13 +32,15 @@ import {
   snapshotRefOf,
   type GivenAgent,
   type RefusedToolCall,
+  type StepInput,
   type StepResult,
   type SummaryResult,
   type SynthesisResult,
 } from '../contract/activities';
 import { failureMessage, FailureTypes } from '../contract/failures';
 import type { AuditEntry, ChangeRequest, Phase, StepStatus, TaskStatus } from '../contract/messages';
-import { addAgentUsageInto } from '../contract/usage';
+import { mcpToolsOf } from '../contract/tool-loop';
+import { addAgentUsageInto, tokensOf } from '../contract/usage';
 import { CANCEL_KEEPS_BATCH_STEPS, inBatches, STEPS_PER_RUN } from './batches';
 import { Budget } from './budget';
 import { planTask, runSpecialist } from './calls';
@@ -46,6 +48,7 @@ import { CHILDREN_VERIFY, runChildStep, type ChildSource } from './children';
 import { runDag, type Unit, type Work } from './scheduler';
 import { synthesisInputOf, synthesize as synthesizeFitting } from './synthesis';
 import { now } from './status';
+import { runToolLoop, type ToolLoopRun } from './tool-loop';
 
 type StepOutcome = Omit<StepResult, 'model'>;
 
@@ -70,6 +73,8 @@ export class TaskRun {
   private batches: ReturnType<typeof inBatches> | undefined;
   /** The stored snapshot's name when this run gives agents (and sources) by reference (v12). */
   private readonly snapshotRef: string | undefined;
+  /** The task's tool gate (workflows/gates.ts), when this run has one: a child's or a batch's has none. */
+  approveToolCall: ToolLoopRun['approve'];
 
   /** `source`: the task's snapshot as loaded (or given a child), and a child's bounds since v8. */
   constructor(
@@ -350,13 +355,24 @@ export class TaskRun {
       const dep = byId.get(id)!;
       return dep.result ? [{ id, agent: dep.agent, result: dep.result }] : [];
     });
-    const result = await runSpecialist(agent, {
+    const input: StepInput = {
       overallQuestion: this.status.question,
       step: { id: step.id, agent: step.agent, question: step.question },
       agent: this.given(agent, this.budget.stepMaxTokens(agent)),
       context,
       change,
-    });
+    };
+    // v14: a step whose agent has MCP tools runs as the durable tool loop (workflows/tool-loop.ts).
+    const mcpTools = mcpToolsOf(agent.tools);
+    const result = mcpTools.length
+      ? await runToolLoop(agent, input, mcpTools, {
+          spent: () => tokensOf(this.status.usage),
+          maxTokensPerTask: this.config.playbook.budget?.maxTokensPerTask,
+          mcpServers: this.config.mcpServers ?? {},
+          approve: this.approveToolCall,
+          audit: (entry) => this.refused(entry),
+        })
+      : await runSpecialist(agent, input);
     addAgentUsageInto(this.status.usage, agent.id, result.usage);
     this.refusedToolCalls(agent.id, step.id, result.refusedToolCalls);
     step.usage = result.usage;
