@@ -145,7 +145,8 @@ export function mcpActivities({ store, env }: McpDeps): McpActivities {
       const perServer = await heartbeating((signal) =>
         Promise.all(
           [...byServer].map(async ([id, names]) => {
-            const server = Object.hasOwn(input.servers, id) ? input.servers[id] : undefined;
+            const servers = input.servers ?? {};
+            const server = Object.hasOwn(servers, id) ? servers[id] : undefined;
             if (!server)
               throw nonRetryable(
                 `MCP server "${id}" is not declared in the task's config`,
@@ -174,6 +175,12 @@ export function mcpActivities({ store, env }: McpDeps): McpActivities {
       if (bytes > MAX_TOOL_ARGUMENT_BYTES)
         throw invalid(
           `MCP call ${callId}: its arguments are ${bytes} bytes of JSON, over the ${MAX_TOOL_ARGUMENT_BYTES} Baton carries`,
+        );
+      if (!(declaration as McpToolCallInput['declaration'] | undefined))
+        throw nonRetryable(
+          `MCP server "${input.server}" is not declared in the task's config`,
+          McpFailureTypes.ToolNotDeclared,
+          [{ server: input.server, tool: input.tool }],
         );
       const workflowId = Context.current().info.workflowExecution?.workflowId;
       if (!workflowId) throw invalid('MCP tools are called only by a task (this activity has no workflow)');

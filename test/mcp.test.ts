@@ -381,6 +381,18 @@ describe('the MCP activities against a real MCP server', () => {
       type: McpFailureTypes.ToolNotDeclared,
       message: 'MCP tool "read_document" is not declared for server "docs" in the task\'s config',
     });
+    // A snapshot without mcpServers (one taken before MCP) declares nothing.
+    const none = { server: 'docs', tool: 'search_documents' };
+    expect(
+      await failureOf(h.prepare({ tools: [none], servers: undefined } as unknown as PrepareMcpToolsInput)),
+    ).toMatchObject({ type: McpFailureTypes.ToolNotDeclared, nonRetryable: true });
+    const call = { ...none, callId: 'toolu_00', stepId: 's1', arguments: { query: 'x' } };
+    expect(
+      await failureOf(h.call({ ...call, declaration: undefined } as unknown as McpToolCallInput)),
+    ).toMatchObject({
+      type: McpFailureTypes.ToolNotDeclared,
+      message: 'MCP server "docs" is not declared in the task\'s config',
+    });
     expect(mcp.calls).toEqual([]);
   });
 
