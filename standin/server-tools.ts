@@ -72,3 +72,85 @@ export function serverToolProblem(tool: Record<string, unknown>, i: number): str
     return `${at}: Use either allowed_domains or blocked_domains, but not both in the same request`;
   return undefined;
 }
+
+/**
+ * A server tool's call and its result as the API returns them in a reply, which a test scripts in
+ * a `blocks` reply (./server.ts): the stand-in runs no search and fetches nothing, it sends what
+ * it is given, in the API's shapes (the SDK's `ServerToolUseBlock`, `WebSearchToolResultBlock`,
+ * `WebFetchToolResultBlock`).
+ */
+export type ServerToolBlock =
+  | { type: 'server_tool_use'; id: string; name: 'web_search' | 'web_fetch'; input: Record<string, unknown> }
+  | {
+      type: 'web_search_tool_result';
+      tool_use_id: string;
+      content: {
+        type: 'web_search_result';
+        url: string;
+        title: string;
+        encrypted_content: string;
+        page_age: string | null;
+      }[];
+    }
+  | {
+      type: 'web_fetch_tool_result';
+      tool_use_id: string;
+      content: {
+        type: 'web_fetch_result';
+        url: string;
+        retrieved_at: string | null;
+        content: {
+          type: 'document';
+          source: { type: 'text'; media_type: 'text/plain'; data: string };
+          title: string | null;
+          citations: null;
+        };
+      };
+    };
+
+/** A web search the model made (`id`: the call's id, unique in the reply) and the results it got. */
+export function webSearchBlocks(
+  id: string,
+  query: string,
+  results: { url: string; title: string; pageAge?: string; content?: string }[],
+): ServerToolBlock[] {
+  return [
+    { type: 'server_tool_use', id, name: 'web_search', input: { query } },
+    {
+      type: 'web_search_tool_result',
+      tool_use_id: id,
+      content: results.map((r) => ({
+        type: 'web_search_result',
+        url: r.url,
+        title: r.title,
+        encrypted_content: Buffer.from(r.content ?? `stand-in page ${r.url}`).toString('base64'),
+        page_age: r.pageAge ?? null,
+      })),
+    },
+  ];
+}
+
+/** A page the model fetched (`id`: the call's id) and its text. */
+export function webFetchBlocks(
+  id: string,
+  page: { url: string; title: string; text: string; retrievedAt?: string },
+): ServerToolBlock[] {
+  return [
+    { type: 'server_tool_use', id, name: 'web_fetch', input: { url: page.url } },
+    {
+      type: 'web_fetch_tool_result',
+      tool_use_id: id,
+      content: {
+        type: 'web_fetch_result',
+        url: page.url,
+        retrieved_at: page.retrievedAt ?? null,
+        content: {
+          type: 'document',
+          source: { type: 'text', media_type: 'text/plain', data: page.text },
+          title: page.title,
+          citations: null,
+        },
+      },
+    },
+  ];
+}

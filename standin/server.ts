@@ -15,7 +15,7 @@
  * prefix reads it, reported as `cache_read_input_tokens`; `input_tokens` is the rest. Entries last
  * for the server's lifetime (the real API's last five minutes, or an hour, after their last use).
  */
-import { serverToolProblem } from './server-tools';
+import { serverToolProblem, type ServerToolBlock } from './server-tools';
 import { customToolProblem, toolNamesProblem, toolTurnsProblem } from './tool-turns';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -154,8 +154,12 @@ export type StandInReply =
   /** Destroy the socket mid-response (when streaming: right after `message_start`). */
   | { kind: 'drop' };
 
-/** One content block of a `blocks` reply. Tool names are not checked against the request's tools. */
-export type ReplyBlock = { type: 'text'; text: string } | { type: 'tool_use'; name: string; input: unknown };
+/**
+ * One content block of a `blocks` reply. Tool names are not checked against the request's tools.
+ * A server tool's call and result (web search, web fetch) are sent as given (./server-tools.ts).
+ */
+export type ReplyBlock =
+  { type: 'text'; text: string } | { type: 'tool_use'; name: string; input: unknown } | ServerToolBlock;
 
 /** Counters since start or the last {@link StandIn.resetStats}. */
 export interface StandInStats {
@@ -726,7 +730,9 @@ function usePromptCache(body: MessagesRequestBody, cache: Set<string>, minTokens
 // Writing replies
 
 type OutputBlock =
-  { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: unknown };
+  | { type: 'text'; text: string }
+  | { type: 'tool_use'; id: string; name: string; input: unknown }
+  | ServerToolBlock;
 
 /** A complete, non-streamed Messages API response. */
 interface OutputMessage {
@@ -762,13 +768,19 @@ function buildMessage(
     blocks = [{ type: 'tool_use', id: `toolu_standin_${n}`, name, input: reply.input ?? {} }];
   } else if (reply.kind === 'blocks') {
     blocks = reply.blocks.map((b, i) =>
-      b.type === 'text' ? b : { ...b, id: `toolu_standin_${n}_${i}`, input: b.input ?? {} },
+      b.type === 'tool_use' ? { ...b, id: `toolu_standin_${n}_${i}`, input: b.input ?? {} } : b,
     );
   } else {
     blocks = [{ type: 'text', text: reply.kind === 'text' ? reply.text : '' }];
   }
   const outputChars = blocks
-    .map((b) => (b.type === 'text' ? b.text.length : JSON.stringify(b.input).length))
+    .map((b) =>
+      b.type === 'text'
+        ? b.text.length
+        : b.type === 'tool_use' || b.type === 'server_tool_use'
+          ? JSON.stringify(b.input).length
+          : 0,
+    )
     .reduce((a, b) => a + b, 0);
   return {
     id: `msg_standin_${n}`,
@@ -815,14 +827,22 @@ function chunk(text: string): string[] {
 /** The server-sent events for a message, in the order and shape the real API uses. */
 function streamEvents(message: OutputMessage): Array<{ type: string; data: Record<string, unknown> }> {
   const blockEvents = message.content.flatMap((block, index) => {
-    const startBlock = block.type === 'tool_use' ? { ...block, input: {} } : { type: 'text', text: '' };
+    // A tool result comes whole in its start event, as the API sends it; a call's input and text in deltas.
+    const startBlock =
+      block.type === 'tool_use' || block.type === 'server_tool_use'
+        ? { ...block, input: {} }
+        : block.type === 'text'
+          ? { type: 'text', text: '' }
+          : block;
     const deltas =
-      block.type === 'tool_use'
+      block.type === 'tool_use' || block.type === 'server_tool_use'
         ? chunk(JSON.stringify(block.input)).map((partial_json) => ({
             type: 'input_json_delta',
             partial_json,
           }))
-        : chunk(block.text).map((text) => ({ type: 'text_delta', text }));
+        : block.type === 'text'
+          ? chunk(block.text).map((text) => ({ type: 'text_delta', text }))
+          : [];
     return [
       { type: 'content_block_start', data: { index, content_block: startBlock } },
       ...(index === 0 ? [{ type: 'ping', data: {} }] : []),
