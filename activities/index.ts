@@ -44,6 +44,7 @@ import { roundActivities } from './rounds';
 import { openStores } from './store';
 import { taskStateActivities } from './task-state';
 import { synthesisActivities } from './synthesis';
+import { citationActivities, putRetrievalRecord } from './citations';
 import { toolsFor } from './tools';
 import { toolTurnActivities } from './tool-turn';
 
@@ -72,6 +73,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
     ...taskStateActivities(stores.artifacts),
     ...mcpActivities({ store: stores.artifacts, env: process.env }),
     ...synthesisActivities({ model, store: stores.artifacts, agentOf, readContext }),
+    ...citationActivities(stores.artifacts),
     ...roundActivities({ model, agentOf, readContext }),
     ...toolTurnActivities({ model, store: stores.artifacts, agentOf, readContext }),
 
@@ -211,15 +213,18 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         });
       }
       const { summary, findings, sources } = safeFindings(answer.parsed.value);
-      // The sources the step keeps, stored too, so that synthesis is given them by reference.
-      const [result, sourcesRef] = await Promise.all([
+      // The sources the step keeps, stored too, so that synthesis is given them by reference; and
+      // what its tools returned (from the response, not the answer), for the citation pass.
+      const [result, sourcesRef, retrieved] = await Promise.all([
         putArtifact(stores.artifacts, findings),
         putArtifact(stores.artifacts, JSON.stringify(boundSources(sources).sources)),
+        putRetrievalRecord(stores.artifacts, input.step.id, answer.retrievals ?? []),
       ]);
       return {
         summary,
         sources,
         sourcesRef,
+        ...retrieved,
         result,
         usage: answer.usage,
         model: answer.model,

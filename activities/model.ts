@@ -24,6 +24,8 @@ import { usageCostUsd } from '../contract/usage';
 import { durationMs, type SnapshotAgent } from '../config/schema';
 import { contextTokensOf } from '../config/agents';
 import type { RefusedToolCall } from '../contract/activities';
+import type { Retrieval } from '../contract/citations';
+import { retrievalsIn } from './citations';
 import type { TokenUsage } from '../contract/messages';
 import { liveWords } from '../contract/live';
 
@@ -93,6 +95,8 @@ export interface StructuredResult<T> {
   model: string;
   /** Tool calls the model made that were not offered to it: refused, never executed. */
   refusedToolCalls: RefusedToolCall[];
+  /** What the offered server tools returned (./citations.ts), read from the response's blocks, never its text. */
+  retrievals?: Retrieval[];
   /** With client tools: the reply's calls of them (stop reason `tool_use`) and its whole content. */
   toolUse?: { calls: Anthropic.ToolUseBlock[]; content: Anthropic.ContentBlock[] };
 }
@@ -328,6 +332,7 @@ async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<Struct
   };
   const usage: TokenUsage = { ...tokens, costUsd: usageCostUsd(tokens, agent.price) };
   const refused = refusedToolCalls(message.content, call.extraTools ?? [], clientTools);
+  const retrievals = retrievalsIn(message.content, call.extraTools ?? [], new Date().toISOString());
   for (const r of refused) {
     log.warn('refused a tool call the model made', { agent: agent.id, tool: r.tool, reason: r.reason });
   }
@@ -364,6 +369,7 @@ async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<Struct
       usage,
       model: message.model,
       refusedToolCalls: refused,
+      retrievals,
     };
   }
   const result = answer.schema.safeParse(json.value);
@@ -377,5 +383,6 @@ async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<Struct
     usage,
     model: message.model,
     refusedToolCalls: refused,
+    retrievals,
   };
 }

@@ -10,6 +10,7 @@ import { clipBytes, jsonBytes } from './bounds';
 import { canonicalJson } from './canonical';
 import type { McpActivities } from './mcp';
 import type { RoundReviewInput, RoundReviewResult } from './rounds';
+import type { CitationActivities } from './citations';
 import type { TaskStateActivities } from './task-state';
 import type { ToolLoopActivities } from './tool-loop';
 import type { ArtifactRef, ChangeRequest, Provenance, ReportKind, Source, TokenUsage } from './messages';
@@ -172,6 +173,12 @@ export interface StepResult extends Refusals {
    * synthesis to read by reference. Absent from results of activities older than v12.
    */
   sourcesRef?: ArtifactRef;
+  /**
+   * What the step's tools returned (contract/citations.ts), as a JSON artifact, and how many
+   * retrievals it keeps: for the citation pass. Absent when they returned nothing.
+   */
+  retrievedRef?: ArtifactRef;
+  retrieved?: number;
   result: ArtifactRef;
   usage: TokenUsage;
   model: string;
@@ -280,7 +287,7 @@ export type SnapshotCheck = { by: 'seal'; keyId: string } | { by: 'config' };
  * Every activity a workflow can schedule (a task's state across continue-as-new: ./task-state.ts;
  * MCP tools: ./mcp.ts).
  */
-export interface Activities extends TaskStateActivities, McpActivities, ToolLoopActivities {
+export interface Activities extends TaskStateActivities, CitationActivities, McpActivities, ToolLoopActivities {
   /** Loads and validates config, and returns what a task with this playbook needs, with the digest. */
   loadConfigSnapshot(playbookId: string): Promise<ConfigSnapshot>;
   /**

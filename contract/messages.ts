@@ -10,6 +10,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Passkey, Plan } from '../config/schema';
 import type { ChildBounds } from './children';
+import type { CitationSummary } from './citations';
 
 // ---------------------------------------------------------------------------------------------------------
 // Input
@@ -291,6 +292,9 @@ export interface StepStatus {
   sourcesNote?: string;
   /** The same sources as a JSON artifact (a specialist's step, since v12): what synthesis is given. */
   sourcesRef?: ArtifactRef;
+  /** What the step's tools returned, by reference, and how many retrievals (contract/citations.ts). */
+  retrievedRef?: ArtifactRef;
+  retrieved?: number;
   result?: ArtifactRef;
   usage?: TokenUsage;
   /** Why the step failed, clipped to `MAX_STEP_ERROR_BYTES` (contract/activities.ts). */
@@ -393,6 +397,8 @@ export interface TaskStatus {
   budget?: TaskBudget;
   /** The latest report: its artifact, the draft file approvers read (`draftPath`), the published file (`path`). */
   report?: { artifact: ArtifactRef; path?: string; draftPath?: string };
+  /** The citation pass over the latest report (v16): verified and unverified sources, the retrieval record. */
+  citations?: CitationSummary;
   error?: string;
   /** The lead's reviews after the planned steps, one per round (a playbook with `rounds`; workflows/rounds.ts). */
   rounds?: RoundStatus[];
@@ -468,6 +474,12 @@ export interface Provenance {
    * gate (its history grew too long). Absent when it ran as one run.
    */
   earlierRuns?: string[];
+  /**
+   * The citation pass (v16, contract/citations.ts): how many cited sources a tool returned
+   * (verified) and how many none did (unverified: marked in the text, removed from the sources),
+   * and the task's retrieval record by reference. Absent from reports of older tasks.
+   */
+  citations?: CitationSummary;
   /** The research rounds after the plan: the lead's reasons, the steps each added, the decisions. */
   rounds?: RoundStatus[];
 }

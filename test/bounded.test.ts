@@ -241,6 +241,8 @@ test("a batch child's result stays under Temporal's 2 MB payload limit at the sc
     ...outcome,
     result: { id: `sha256:${'f'.repeat(64)}`, bytes: Number.MAX_SAFE_INTEGER },
     sourcesRef: { id: `sha256:${'f'.repeat(64)}`, bytes: Number.MAX_SAFE_INTEGER },
+    retrievedRef: { id: `sha256:${'f'.repeat(64)}`, bytes: Number.MAX_SAFE_INTEGER },
+    retrieved: Number.MAX_SAFE_INTEGER,
     usage,
     error: boundedError(worst(100_000)),
     startedAt: new Date(0).toISOString(),

@@ -32,6 +32,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { command, runMain, UsageError } from '../lib/cli';
 import { startDevServer } from '../local/temporal';
 import { ensureSearchAttributes } from '../workers/search-attributes';
+import { getArtifact, putArtifact } from '../activities/artifacts';
+import { putRetrievalRecord } from '../activities/citations';
+import type { ActivityOptions } from '../activities/options';
+import { openStores } from '../activities/store';
 import type { Plan } from '../config/schema';
 import { FailureTypes } from '../contract/failures';
 import type { Activities, PlanTaskResult, StepInput } from '../contract/activities';
@@ -93,8 +97,8 @@ interface Scenario {
   stepUsage?: TokenUsage;
   /** Runs before each specialist step's fake result: fails a step, or holds it. */
   step?: (input: StepInput, hold: Hold) => Promise<void> | void;
-  /** Activities replaced after the fakes (a failing synthesis, refused tool calls). */
-  activities?: (fakes: Activities) => Partial<Activities>;
+  /** Activities replaced after the fakes (a failing synthesis, refused tool calls), with the worker's stores' options. */
+  activities?: (fakes: Activities, options: ActivityOptions) => Partial<Activities>;
   /** The task's input, when not a question and the playbook (invalid input). */
   input?: unknown;
   /** A decision and the gate's deadline must reach the task in one workflow task (checked). */
@@ -241,6 +245,42 @@ async function signed(run: Run, handle: Handle, request: DecideRequest, key: key
   if (pendingGate?.instance === undefined) return request;
   return signedFor(run.client, handle.workflowId, request, KEYS[key]);
 }
+
+/**
+ * v16: each step's search returned one page (its retrieval record); its sources cite that page and
+ * one no search returned, and so does the report's text.
+ */
+const citationFakes = (fakes: Activities, options: ActivityOptions): Partial<Activities> => ({
+  async runSpecialist(input) {
+    const result = await fakes.runSpecialist(input);
+    const store = openStores(options).artifacts;
+    const sources = [
+      { title: 'Retrieved page', url: `https://retrieved.example/${input.step.id}` },
+      { title: 'Page no search returned', url: `https://unretrieved.example/${input.step.id}` },
+    ];
+    const [sourcesRef, retrieved] = await Promise.all([
+      putArtifact(store, JSON.stringify(sources)),
+      putRetrievalRecord(store, input.step.id, [
+        {
+          kind: 'web_search',
+          url: sources[0]!.url,
+          title: 'Retrieved page',
+          retrievedAt: '2026-12-07T00:00:00.000Z',
+        },
+      ]),
+    ]);
+    return { ...result, sources, sourcesRef, ...retrieved };
+  },
+  async synthesizeReport(input) {
+    const result = await fakes.synthesizeReport(input);
+    const store = openStores(options).artifacts;
+    const text = await getArtifact(store, result.report.id);
+    const cited = `${text}
+
+See https://retrieved.example/s1 and [a study](https://unretrieved.example/s1).`;
+    return { ...result, report: await putArtifact(store, cited) };
+  },
+});
 
 const SCENARIOS: Scenario[] = [
   {
@@ -681,6 +721,21 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    // v16 (`citation-pass`): before the report gate the draft's citations are checked against the
+    // steps' retrieval records; a change request re-synthesizes, and they are checked again.
+    name: 'citations-checked',
+    playbook: 'gated',
+    activities: citationFakes,
+    async drive(handle) {
+      await atGate(handle, 'plan');
+      await handle.signal(approve, { by: 'alice' });
+      await atGate(handle, 'report');
+      await handle.signal(requestChanges, { by: 'bob', comment: 'tighter' });
+      await atGate(handle, 'report', (s) => s.revisions.report === 1);
+      await handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'bob' }] });
+    },
+  },
+  {
     // v13: refused decisions grow the history at the plan gate until the task continues as a new
     // run; approved there, it reaches the report gate with a long history and continues again.
     name: 'continued-at-gates',
@@ -876,7 +931,8 @@ async function runScenario(
 ): Promise<void> {
   const { stepUsage, planAnswer, step } = scenario;
   const hold = new Hold();
-  const { activities: fakes } = fakeModelActivities(await tempActivityOptions(configDir), {
+  const options = await tempActivityOptions(configDir);
+  const { activities: fakes } = fakeModelActivities(options, {
     plan: (input, call) =>
       planAnswer?.(input, call) ?? {
         valid: true,
@@ -887,7 +943,7 @@ async function runScenario(
     ...(stepUsage ? { stepUsage: () => stepUsage } : {}),
     ...(step ? { step: (input) => step(input, hold) } : {}),
   });
-  const activities = { ...fakes, ...scenario.activities?.(fakes) };
+  const activities = { ...fakes, ...scenario.activities?.(fakes, options) };
   const taskQueue = `record-${scenario.name}`;
   let worker: Worker | undefined;
   let running: Promise<void> = Promise.resolve();

@@ -351,6 +351,25 @@ test('an incompatible change is caught: replay fails with a DeterminismViolation
   ).rejects.toBeInstanceOf(DeterminismViolationError);
 });
 
+test('citation-pass (v16): after every synthesis the draft is checked before the report gate; no history before v14 has the marker', async () => {
+  const all = await recordedHistories();
+  for (const { name, history } of all.filter((h) => /^(pre-|v([1-9]|1[0-3])(\.\d+)?\/)/.test(h.name))) {
+    expect([name, patchesIn(history)]).toEqual([name, expect.not.arrayContaining(['citation-pass'])]);
+  }
+  const checked = all.find((h) => h.name === 'v16/v16-citations-checked.json')!.history;
+  expect(patchesIn(checked)).toContain('citation-pass');
+  const reports = commandsIn(checked).filter((c) => /synthesizeReport|checkCitations|publishReport/.test(c));
+  expect(reports.map((c) => c.split(' ')[1])).toEqual([
+    'synthesizeReport',
+    'checkCitations',
+    'publishReport', // the draft, for the report gate
+    'synthesizeReport', // after the change request
+    'checkCitations',
+    'publishReport',
+    'publishReport', // the final report
+  ]);
+});
+
 test('continue-as-new-at-gates (v13): a task waiting at a gate hands over to a new run; no history before v13 does', async () => {
   const all = await recordedHistories();
   type Event = {

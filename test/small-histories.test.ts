@@ -25,6 +25,7 @@ import {
   type StepInput,
   type StepResult,
   type SynthesisInput,
+  type SynthesisResult,
 } from '../contract/activities';
 import { FailureTypes } from '../contract/failures';
 import { status as statusQuery } from '../contract/messages';
@@ -193,9 +194,11 @@ test('a task gives model activities its agents by reference and synthesis its so
     const results = scheduled.filter((s) => s.name === 'runSpecialist').map((s) => s.result as StepResult);
     for (const r of results) expect(r.sources.length).toBeGreaterThan(0);
 
-    // The report's references list each step's sources as its status shows them.
+    // The synthesized report's references list each step's sources as its status shows them (the
+    // citation pass then keeps only those a tool retrieved: test/citations.test.ts).
     const status = await handle.query(statusQuery);
-    const report = await getArtifact(openStores(options).artifacts, result.report!.id);
+    const synthesized = scheduled.find((s) => s.name === 'synthesizeReport')!.result as SynthesisResult;
+    const report = await getArtifact(openStores(options).artifacts, synthesized.report.id);
     const references = report.split('## References')[1]!;
     for (const step of status.steps) {
       expect(step.sources!.length).toBeGreaterThan(0);

@@ -49,6 +49,7 @@ import { BatchInputSchema, inputProblems, SubtaskInputSchema } from '../contract
 import { assemblePartialReport, loadConfigSnapshot, publishReport } from './calls';
 import { CANCEL_KEEPS_BATCH_STEPS } from './batches';
 import { verifiedChild } from './children';
+import { checkedReport } from './citations';
 import { handOver, resumeTask } from './continue';
 import { Gatekeeper } from './gates';
 import { pendingRound, researchRounds, takesRounds } from './rounds';
@@ -101,8 +102,10 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
   let approvals: Provenance['approvals'] = [];
   let earlierRuns: string[] = [];
   let agentsByReference: boolean | undefined;
-  const provenance = (snapshot: ConfigSnapshot): Provenance =>
-    provenanceOf(status, snapshot, { runId: info.runId, startedAt, approvals, earlierRuns });
+  const provenance = (snapshot: ConfigSnapshot): Provenance => ({
+    ...provenanceOf(status, snapshot, { runId: info.runId, startedAt, approvals, earlierRuns }),
+    ...(status.citations ? { citations: status.citations } : {}),
+  });
 
   let run: TaskRun | undefined;
   try {
@@ -184,7 +187,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
           approved: (a) => approvals.push(...a.map((x) => ({ gate: 'plan' as const, ...x }))),
         });
       }
-      report = (await run.synthesize()).report;
+      report = await checkedReport(status, (await run.synthesize()).report);
     }
 
     for (;;) {
@@ -207,7 +210,7 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
       if (outcome.kind === 'reject') return rejected();
       const change = { by: outcome.by, comment: outcome.comment };
       if (outcome.rerunSteps.length) await run.rerun(outcome.rerunSteps, change);
-      report = (await run.synthesize(change)).report;
+      report = await checkedReport(status, (await run.synthesize(change)).report);
     }
 
     setPhase('publishing');

@@ -254,6 +254,8 @@ export class TaskRun {
         Object.assign(step, { state: 'done', ...boundedOutcome(result.summary, result.sources) });
         step.result = result.result;
         if (result.sourcesRef) step.sourcesRef = result.sourcesRef;
+        if (result.retrievedRef)
+          Object.assign(step, { retrievedRef: result.retrievedRef, retrieved: result.retrieved });
         return undefined;
       },
       failed: ({ step }, err) => {
@@ -309,6 +311,8 @@ export class TaskRun {
             result: result.result,
             // A decomposed step's child has no sources artifact: an earlier run's must not stay.
             sourcesRef: result.sourcesRef,
+            retrievedRef: result.retrievedRef,
+            retrieved: result.retrieved,
           });
         }),
       );

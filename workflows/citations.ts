@@ -1,0 +1,49 @@
+/**
+ * The citation pass (v16, `citation-pass`; docs/architecture.md "Citations"): between synthesis and
+ * the report gate, the draft goes through `checkCitations`, which checks every source it cites
+ * against the steps' retrieval records (what their tools really returned) and gives back the report
+ * with unverified sources marked and removed, ending with the verified ones. No model decides what
+ * is verified. The counts go into the status (the report gate shows them) and the provenance.
+ */
+import { patched, proxyActivities } from '@temporalio/workflow';
+import type { CitationActivities, CitationStep } from '../contract/citations';
+import type { ArtifactRef, TaskStatus } from '../contract/messages';
+import { summaryText } from './calls';
+
+/** v16: the draft's citations are checked against the retrieval record before the report gate. */
+export const CITATION_PASS = 'citation-pass';
+
+/** Bookkeeping, as publishing: local reads and writes of the store, no model call. */
+const bookkeeping = proxyActivities<CitationActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumAttempts: 5 },
+});
+
+/** What the pass reads of each finished step: its sources and its retrieval record, by reference where it can. */
+const citationSteps = (status: TaskStatus): CitationStep[] =>
+  status.steps.flatMap((s) =>
+    s.result
+      ? [
+          {
+            id: s.id,
+            ...(s.sourcesRef ? { sourcesRef: s.sourcesRef } : { sources: s.sources ?? [] }),
+            ...(s.retrievedRef ? { retrievedRef: s.retrievedRef } : {}),
+          },
+        ]
+      : [],
+  );
+
+/**
+ * The synthesized report with its citations checked (v16), recorded in `status` as the latest
+ * report with the counts; a task started before v16 keeps the report as synthesized.
+ */
+export async function checkedReport(status: TaskStatus, report: ArtifactRef): Promise<ArtifactRef> {
+  if (!patched(CITATION_PASS)) return report;
+  const checked = await bookkeeping.checkCitations.executeWithOptions(
+    { summary: summaryText('citations · check the draft against the retrieval record') },
+    [{ report, steps: citationSteps(status) }],
+  );
+  status.citations = checked.citations;
+  status.report = { artifact: checked.report };
+  return checked.report;
+}
