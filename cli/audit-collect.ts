@@ -23,6 +23,8 @@ import type {
 import { provenancePathOf } from '../activities/report';
 import type { reportReader } from '../workers/store';
 import { reportTarget } from './audit-verify';
+import { recheckCitations } from './audit-citations';
+import type { ObjectStore } from '../activities/store';
 
 type ReportReader = ReturnType<typeof reportReader>;
 
@@ -127,6 +129,8 @@ export async function collectAudit(
     now?: Date;
     /** How reports are read: through the workers' store (workers/store.ts, `reportReader`). */
     readReport: ReportReader;
+    /** The workers' artifact store, where the retrieval record is (opened only when there is a report to check). */
+    artifacts?: () => ObjectStore;
   },
 ): Promise<AuditRecord> {
   const execution = await describeExecution(
@@ -155,11 +159,12 @@ export async function collectAudit(
     history,
   };
   const target = reportTarget(sources, options.reportFile);
-  return buildAuditRecord({
-    ...sources,
-    reportFiles: target ? await readReportFiles(options.readReport, target.path) : undefined,
-    publishers: options.publishers,
-  });
+  const reportFiles = target ? await readReportFiles(options.readReport, target.path) : undefined;
+  const record = buildAuditRecord({ ...sources, reportFiles, publishers: options.publishers });
+  const citations =
+    options.artifacts &&
+    (await recheckCitations({ status, result, reportText: reportFiles?.text, artifacts: options.artifacts }));
+  return citations ? { ...record, citations } : record;
 }
 
 /** The execution as the server describes it (its latest run), within `timeoutMs`. */

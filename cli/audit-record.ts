@@ -7,6 +7,7 @@
  * source wins, what is missing and why), `cli/audit-verify.ts` checks a report file: its structure,
  * content hash and publisher signature.
  */
+import type { CitationCheck } from './audit-citations';
 import type { Plan, Publisher } from '../config/schema';
 import type { approvalsWithChecks } from './audit-approvals';
 import type {
@@ -263,6 +264,11 @@ export interface AuditRecord {
     provenanceFile: { path: string; found: boolean; matchesResult: boolean | null } | null;
   };
   verification: Verification;
+  /**
+   * The report's citations re-checked against the task's retrieval record (cli/audit-citations.ts);
+   * absent when there is no report to check.
+   */
+  citations?: CitationCheck;
   /** The event history's own record, read without a worker. */
   history: HistoryFacts | null;
 }

@@ -33,7 +33,7 @@ import { readPublishers, verifyOffline, type VerifyArgs } from './audit-offline'
 import { approvalReport } from './audit-approvals';
 import type { AuditRecord } from './audit-record';
 import { safeName } from '../activities/report';
-import { reportReader } from '../workers/store';
+import { reportReader, storesFromEnv } from '../workers/store';
 
 export const USAGE = `usage: npm run audit -- <workflow id> [--out <file>] [--report <file>] [--publishers <file>]
        npm run audit -- --verify <report.md> [--publishers <file>]
@@ -44,7 +44,10 @@ token usage, the report with its labels and provenance, and whether the report v
 outside its body is exactly what Baton writes for its provenance, its body still has the content
 hash recorded when it was published, and a publisher listed in config signed its provenance. Each
 approver's signature in the provenance (an Ed25519 key, or a passkey) is verified again with the
-public key recorded beside it; unsigned approvals are said to be unsigned.
+public key recorded beside it; unsigned approvals are said to be unsigned. Every source the report
+cites (each link or address in it) is checked again against the task's retrieval record (what its
+tools returned, in the artifact store: BATON_STORE or BATON_ARTIFACT_DIR), and each one not in it
+is named.
 
 With --verify, checks one report file offline (no Temporal server): the same checks, against the
 content hash in the file's own (signed) provenance, and the .provenance.json beside it if present.
@@ -63,7 +66,8 @@ from the event history and the workflow result, and lists what is missing and wh
 
 exit codes: 0 written (the report verified, or there is none yet) or, with --verify, verified; 3
 written, but the report or an approver's signature did not verify (with --verify: it did not, and
-the check or approval that failed is printed); 1 nothing written or checked (unknown task, server unreachable, unreadable publishers
+the check or approval that failed is printed), or the report cites a source its task's retrieval
+record does not hold (each one is printed); 1 nothing written or checked (unknown task, server unreachable, unreadable publishers
 file…); 2 usage error.
 
 Connects like the worker: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*.`;
@@ -181,6 +185,7 @@ async function exportAudit(args: AuditArgs, given: AuditDeps): Promise<number> {
       serverTimeoutMs: deps.serverTimeoutMs,
       now: deps.now?.(),
       readReport: reportReader(deps.env ?? process.env),
+      artifacts: () => storesFromEnv(deps.env ?? process.env).artifacts,
     });
   } catch (err) {
     deps.err(`error: ${collectError(err, args.workflowId, deps)}`);
@@ -210,7 +215,9 @@ async function exportAudit(args: AuditArgs, given: AuditDeps): Promise<number> {
   const failed = approvalChecks(record).failed;
   if (!v.verified && v.check !== 'no-report') deps.err(`report NOT verified (${v.check}): ${v.reason}`);
   for (const line of failed) deps.err(`approval NOT verified: ${line}`);
-  return (!v.verified && v.check !== 'no-report') || failed.length ? 3 : 0;
+  const unbacked = record.citations?.checked ? record.citations.unbacked : [];
+  for (const address of unbacked) deps.err(`citation NOT backed by the task's retrieval record: ${address}`);
+  return (!v.verified && v.check !== 'no-report') || failed.length || unbacked.length ? 3 : 0;
 }
 
 /** The export's approvals as the audit judged them (cli/audit-approvals.ts): lines, and those that failed. */
@@ -250,6 +257,13 @@ export function summaryLines(record: AuditRecord): string[] {
   else
     lines.push(
       `report ${v.file} (${v.kind ?? 'unknown kind'}): ${v.verified ? 'verified' : 'NOT VERIFIED'}: ${v.reason}`,
+    );
+  const c = record.citations;
+  if (c)
+    lines.push(
+      c.checked
+        ? `citations: ${c.cited} cited, ${c.unbacked.length ? `${c.unbacked.length} NOT backed` : 'every one backed'} by the retrieval record ${c.retrievalRecord}`
+        : `citations: not checked (${c.reason})`,
     );
   return [...lines, ...approvalChecks(record).lines];
 }

@@ -101,7 +101,9 @@ describe('audit export against real tasks', () => {
       await handle.signal(approve, { by: 'bob', gate: 'report' });
       const result: ResearchTaskResult = await handle.result();
 
-      const { run, file, record } = await exportTask(handle.workflowId);
+      // With the workers' artifact store, where the citation re-check reads the retrieval record.
+      const env = { BATON_CONFIG_DIR: publishersDir, BATON_ARTIFACT_DIR: options.artifactDir };
+      const { run, file, record } = await exportTask(handle.workflowId, { env });
       expect(run).toEqual({
         code: 0,
         out: [
@@ -109,6 +111,7 @@ describe('audit export against real tasks', () => {
           `task ${handle.workflowId} (run ${handle.firstExecutionRunId}): COMPLETED, outcome completed, phase completed`,
           'plan: 3 step(s); steps recorded: 3; decisions: 3',
           `report ${result.reportPath} (final): verified: the sha256 of the body of ${result.reportPath} equals the content hash recorded in the workflow result (provenance.contentHash); the provenance is signed by publisher "test-worker" (ed25519 key ${TEST_PUBLISHER.keyId}, listed in ${path.relative(process.cwd(), path.join(publishersDir, 'publishers.yaml'))})`,
+          `citations: 0 cited, every one backed by the retrieval record ${result.provenance.citations!.retrievalRecord.id}`,
         ],
         err: [],
       });
