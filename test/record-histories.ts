@@ -29,6 +29,7 @@ import {
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import YAML from 'yaml';
 import { command, runMain, UsageError } from '../lib/cli';
 import { startDevServer } from '../local/temporal';
 import { ensureSearchAttributes } from '../workers/search-attributes';
@@ -48,6 +49,7 @@ import {
   status,
   type DecideRequest,
   type DecisionPayload,
+  type Gate,
   type TaskStatus,
   type TokenUsage,
 } from '../contract/messages';
@@ -148,7 +150,7 @@ const failing =
     if (input.step.id === id && input.overallQuestion.startsWith('Recorded scenario')) stepFails(id);
   };
 
-const atGate = (handle: Handle, gate: 'plan' | 'report', extra: (s: TaskStatus) => boolean = () => true) =>
+const atGate = (handle: Handle, gate: Gate, extra: (s: TaskStatus) => boolean = () => true) =>
   waitForStatus(handle, (s) => s.pendingGate?.gate === gate && extra(s), `${gate} gate`);
 
 /** Sends a signal the task must refuse (it is audited, so it is in the history). */
@@ -209,6 +211,100 @@ const INTRUDER_DELTA: RoundAnswer = {
   steps: [{ ...GAP_DELTA.steps[0]!, agent: 'intruder' }],
 };
 const DONE: RoundAnswer = { done: true, reason: 'The findings answer the question.', steps: [] };
+
+/** The playbook of the tool loop's scenario (v14), written into the recorder's config with its agent. */
+const TOOL_LOOP_PLAYBOOK = 'tool-loop';
+
+/**
+ * Adds to the recorder's config an MCP server (never reached: the scenario's activities are fakes),
+ * a `librarian` whose tools are two of its tools, the read needing approval, and the playbook
+ * {@link TOOL_LOOP_PLAYBOOK} (the librarian and the analyst; the tool gate takes its plan gate's approvers).
+ */
+async function withToolLoop(configDir: string): Promise<void> {
+  const file = path.join(configDir, 'agents.yaml');
+  const agents = YAML.parse(await fs.readFile(file, 'utf8')) as {
+    agents: object[];
+    mcpServers?: Record<string, unknown>;
+  };
+  agents.mcpServers = {
+    ...agents.mcpServers,
+    docs: {
+      url: 'http://127.0.0.1:9/mcp',
+      tools: {
+        search_documents: { sha256: 'a'.repeat(64) },
+        read_document: { sha256: 'b'.repeat(64), approval: 'required' },
+      },
+    },
+  };
+  agents.agents.push({
+    id: 'librarian',
+    role: 'Searches the documents.',
+    model: 'test-specialist-model',
+    maxTokens: 1000,
+    systemPrompt: 'You search the documents.',
+    maxToolTurns: 4,
+    tools: [
+      { mcp: 'docs', tool: 'search_documents' },
+      { mcp: 'docs', tool: 'read_document' },
+    ],
+    retry: { initialInterval: '100ms', maximumInterval: '1s', maximumAttempts: 2 },
+  });
+  await fs.writeFile(file, YAML.stringify(agents));
+  await fs.writeFile(
+    path.join(configDir, 'playbooks', `${TOOL_LOOP_PLAYBOOK}.yaml`),
+    `id: ${TOOL_LOOP_PLAYBOOK}
+description: Steps with MCP tools; tool calls approved by alice or bob.
+agents: [librarian, analyst]
+limits: { maxSteps: 5, maxDepth: 0, maxParallel: 3 }
+gates:
+  plan: { required: false, approvers: [alice, bob] }
+`,
+  );
+}
+
+/** A stored text the fakes of the tool loop name (the workflow only carries references). */
+const FAKE_REF = { id: `sha256:${'0'.repeat(64)}`, bytes: 0 };
+
+/**
+ * The tool loop's activities as fakes (v14): the tools as prepared, each call's result, and the
+ * model turns: a search, a read of what it found, then the fakes' findings.
+ */
+const toolLoopFakes = (fakes: Activities): Partial<Activities> => ({
+  prepareMcpTools: (input) =>
+    Promise.resolve({
+      tools: input.tools.map((t) => ({
+        ...t,
+        modelName: `${t.server}__${t.tool}`,
+        description: `The fixture's ${t.tool}.`,
+        inputSchema: { type: 'object' },
+      })),
+    }),
+  callMcpTool: (input) =>
+    Promise.resolve({
+      callId: input.callId,
+      isError: false,
+      result: FAKE_REF,
+      preview: `result of ${input.tool}`,
+    }),
+  async toolTurn(input) {
+    const common = { usage: USAGE_10_5, model: 'test-specialist-model', toolsRef: FAKE_REF };
+    const [tool, args] =
+      input.turns.length === 0
+        ? ['search_documents', { query: input.step.question }]
+        : ['read_document', { id: `${input.step.id}-document` }];
+    if (input.turns.length < 2)
+      return {
+        kind: 'calls',
+        assistant: FAKE_REF,
+        calls: [
+          { callId: `toolu_${input.step.id}_${input.turns.length}`, server: 'docs', tool, arguments: args },
+        ],
+        ...common,
+      };
+    const { summary, sources, sourcesRef, result } = await fakes.runSpecialist(input);
+    return { kind: 'answer', summary, sources, sourcesRef: sourcesRef!, result, ...common };
+  },
+});
 
 /** Keys made at record time: alice's, bob's and carol's are in the config, mallory's in nobody's. */
 const KEYS = {
@@ -721,6 +817,38 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    // v14 (`mcp-tool-loop`): two librarian steps run as tool loops (a search, then a read that
+    // needs approval); the first read to reach the tool gate is approved, the second rejected (its
+    // model is told so); the analyst's step runs as before.
+    name: 'tool-loop',
+    playbook: TOOL_LOOP_PLAYBOOK,
+    plan: {
+      rationale: 'Two searches of the documents, then an analysis.',
+      steps: [
+        { id: 's1', agent: 'librarian', question: 'Search A.', dependsOn: [], decompose: false },
+        { id: 's2', agent: 'librarian', question: 'Search B.', dependsOn: [], decompose: false },
+        {
+          id: 's3',
+          agent: 'analyst',
+          question: 'Weigh A against B.',
+          dependsOn: ['s1', 's2'],
+          decompose: false,
+        },
+      ],
+    },
+    activities: toolLoopFakes,
+    async drive(handle) {
+      await atGate(handle, 'tool');
+      await handle.signal(approve, { by: 'alice', gate: 'tool' });
+      await atGate(
+        handle,
+        'tool',
+        (s) => s.audit.filter((e) => e.gate === 'tool' && e.event === 'gate-opened').length === 2,
+      );
+      await handle.executeUpdate(decide, { args: [{ decision: 'reject', by: 'bob', gate: 'tool' }] });
+    },
+  },
+  {
     // v16 (`citation-pass`): before the report gate the draft's citations are checked against the
     // steps' retrieval records; a change request re-synthesizes, and they are checked again.
     name: 'citations-checked',
@@ -884,10 +1012,16 @@ async function workflowsOf(commit: string): Promise<Pick<WorkerOptions, 'workflo
  * The fixture config with the playbooks only these scenarios use (test/fixtures/history-playbooks:
  * deadlines in seconds, each step-failure policy, signed decisions), in a temporary folder, alice,
  * bob and carol listing the keys made for this recording, alice her passkey too (the histories'
- * snapshots hold the public halves).
+ * snapshots hold the public halves), and the tool loop's agent and playbook (v14).
  */
-const recorderConfig = (): Promise<string> =>
-  signedConfig({ alice: KEYS.alice, bob: KEYS.bob, carol: KEYS.carol }, { alice: [ALICE_PASSKEY.line] });
+async function recorderConfig(): Promise<string> {
+  const dir = await signedConfig(
+    { alice: KEYS.alice, bob: KEYS.bob, carol: KEYS.carol },
+    { alice: [ALICE_PASSKEY.line] },
+  );
+  await withToolLoop(dir);
+  return dir;
+}
 
 async function record(version: string, scenarios: Scenario[], workflowsFrom?: string): Promise<void> {
   // Scenarios fail steps and tasks on purpose: the worker's warnings about them are expected.

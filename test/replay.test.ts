@@ -418,6 +418,28 @@ test('continue-as-new-at-gates (v13): a task waiting at a gate hands over to a n
   expect(eventsOf(third).at(-1)?.workflowExecutionCompletedEventAttributes).toBeDefined();
 });
 
+test('mcp-tool-loop (v14): a step with MCP tools runs as model turns and tool calls of its own; no history before v14 has the marker', async () => {
+  const all = await recordedHistories();
+  type Event = { activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } };
+  const activities = (history: unknown) =>
+    (history as { events: Event[] }).events.flatMap(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [],
+    );
+  for (const { name, history } of all.filter((h) => /^(pre-|v([1-9]|1[0-3])(\.\d+)?\/)/.test(h.name))) {
+    expect([name, patchesIn(history)]).toEqual([name, expect.not.arrayContaining(['mcp-tool-loop'])]);
+    expect([name, activities(history)]).toEqual([name, expect.not.arrayContaining(['toolTurn'])]);
+  }
+  const loop = all.find((h) => h.name === 'v14/v14-tool-loop.json')!.history;
+  expect(patchesIn(loop)).toContain('mcp-tool-loop');
+  const scheduled = activities(loop);
+  const count = (name: string) => scheduled.filter((a) => a === name).length;
+  // Two librarian steps: each prepares its tools, takes three turns and makes two calls, one of
+  // which a person rejected at the tool gate (not made); the analyst's step runs as before.
+  expect([count('prepareMcpTools'), count('toolTurn'), count('callMcpTool'), count('runSpecialist')]).toEqual(
+    [2, 6, 3, 1],
+  );
+});
+
 test('research-rounds (v15): a task whose playbook allows rounds has the lead review the findings after its plan; no history before v15 does', async () => {
   const all = await recordedHistories();
   const activities = (history: unknown): string[] =>
