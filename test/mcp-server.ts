@@ -17,6 +17,8 @@
  *   mcp.callCount('search_documents')        // how many calls of the tool reached its handler
  *   mcp.calls                                // every such call, in order: { tool, arguments }
  *   mcp.failNext(2, 503)                     // the next 2 HTTP requests get that status, unserved
+ *   const release = mcp.holdCalls()          // calls reach their handler (counted) and wait there
+ *   release()                                //   until released: a call in flight, to cancel or kill
  *   await mcp.close()
  *
  * Each HTTP request gets a fresh McpServer built from the tools' current state, so a change shows
@@ -74,6 +76,8 @@ export interface McpFixture {
   callCount(name: FixtureToolName): number;
   /** The next `count` HTTP requests are answered with `status` (default 503) and not served. */
   failNext(count: number, status?: number): void;
+  /** Calls from now on reach their handler (and are counted) but wait there until the returned function is called. */
+  holdCalls(): () => void;
   close(): Promise<void>;
 }
 
@@ -107,6 +111,7 @@ export async function startMcpServer(options: McpFixtureOptions = {}): Promise<M
   );
   const calls: { tool: FixtureToolName; arguments: Record<string, unknown> }[] = [];
   let failing = { count: 0, status: 503 };
+  let held: Promise<void> = Promise.resolve();
 
   const handlers: Record<FixtureToolName, (args: Record<string, unknown>) => CallToolResult> = {
     search_documents: (args) => {
@@ -132,8 +137,9 @@ export async function startMcpServer(options: McpFixtureOptions = {}): Promise<M
       server.registerTool(
         name,
         { description: listing.description, inputSchema: listing.inputSchema },
-        (args: Record<string, unknown>) => {
+        async (args: Record<string, unknown>) => {
           calls.push({ tool: name, arguments: args });
+          await held;
           return handlers[name](args);
         },
       );
@@ -198,6 +204,14 @@ export async function startMcpServer(options: McpFixtureOptions = {}): Promise<M
     callCount: (name) => calls.filter((c) => c.tool === name).length,
     failNext: (count, status = 503) => {
       failing = { count, status };
+    },
+    holdCalls: () => {
+      let release = (): void => undefined;
+      held = new Promise<void>((resolve) => (release = resolve));
+      return () => {
+        held = Promise.resolve();
+        release();
+      };
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

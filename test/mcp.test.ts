@@ -5,7 +5,7 @@
  * refused, tokens from the environment, results stored once by call id; and `npm run baton -- mcp
  * pin` run as a process, whose lines, committed to config, make the activities pass.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -28,7 +28,7 @@ import {
   type PrepareToolsResult,
   type ToolCallResult,
 } from '../contract/mcp';
-import { captured, FIXTURE_CONFIG, runScript, uniqueId, useTestServer } from './helpers';
+import { captured, FIXTURE_CONFIG, pollUntil, runScript, uniqueId, useTestServer } from './helpers';
 import { MCP_CORPUS_DIR, startMcpServer, type McpFixture } from './mcp-server';
 
 const tempDirs: string[] = [];
@@ -473,6 +473,46 @@ describe('the MCP activities against a real MCP server', () => {
     expect(missing.isError).toBe(true);
     expect(await getArtifact(h.store, missing.result.id)).toBe('No document has the id "no-such-doc".');
     expect(mcp.callCount('read_document')).toBe(2);
+  });
+
+  test('a call in flight is abandoned when its activity is cancelled, and nothing is recorded for it', async () => {
+    const store = new LocalFolderStore(await tempDir('baton-mcp-store-'));
+    const activities = mcpActivities({ store, env: {} });
+    const task = {
+      workflowExecution: { workflowId: uniqueId('mcp-task'), runId: '00000000-0000-4000-8000-000000000002' },
+    };
+    const docs = await declare(mcp, ['search_documents']);
+    const input: McpToolCallInput = {
+      server: 'docs',
+      tool: 'search_documents',
+      callId: 'toolu_07',
+      stepId: 's1',
+      arguments: { query: 'tides' },
+      declaration: docs,
+    };
+    const release = mcp.holdCalls();
+    const first = new MockActivityEnvironment(task);
+    const inFlight = first.run(activities.callMcpTool.bind(activities), input).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await pollUntil(
+      () => Promise.resolve(mcp.callCount('search_documents')),
+      (n) => n === 1,
+      'the call to reach the server',
+    );
+    first.cancel();
+    expect(await inFlight).toBeInstanceOf(CancelledFailure);
+    release();
+
+    // Not completed, so not recorded: the activity run again makes the call.
+    const retry = new MockActivityEnvironment(task);
+    const done: ToolCallResult = await retry.run(
+      (i: McpToolCallInput): Promise<ToolCallResult> => activities.callMcpTool(i),
+      input,
+    );
+    expect(done.isError).toBe(false);
+    expect(mcp.callCount('search_documents')).toBe(2);
   });
 
   test('a tool changed between turns (a rug pull) is refused before the call is made', async () => {
