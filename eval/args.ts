@@ -6,14 +6,16 @@ import { MODES, type Mode } from './modes';
 
 export const USAGE = `usage: npm run eval -- [options]
 
-Runs each research question three ways (one model call, a single agent with tools, Baton's
-multi-agent playbook), has a judge model grade every answer against a rubric, and writes
-results.json, results.md and chart.svg.
+Runs each research question four ways (one model call, a single agent with tools, Baton's
+multi-agent playbook, and the same playbook with research rounds), has a judge model grade every
+answer against a rubric, counts the share of each answer's citations that a tool really returned,
+and writes results.json, results.md and chart.svg.
 
   --questions <file>      question file (default: eval/questions.yaml)
   --limit <n>             only the first n questions
-  --modes <list>          comma-separated, from ${MODES.join(', ')} (default: all three)
-  --playbook <id>         Baton playbook for the baton mode (default: research-brief)
+  --modes <list>          comma-separated, from ${MODES.join(', ')} (default: all four)
+  --playbook <id>         Baton playbook for the baton modes (default: research-brief)
+  --rounds <n>            research rounds the baton-rounds mode allows, 1 to 5 (default: 2)
   --judge-model <model>   model of the judge (default: the lead agent's model)
   --concurrency <n>       questions run at once, 1 to 8 (default: 1, which keeps wall times comparable)
   --task-timeout <min>    give up on one Baton task after this many minutes (default: 30)
@@ -29,12 +31,18 @@ export interface EvalArgs {
   limit?: number;
   modes: Mode[];
   playbook: string;
+  /** `rounds.max` of the baton-rounds mode's playbook (its approval: none). */
+  rounds: number;
   judgeModel?: string;
   concurrency: number;
   taskTimeoutMs: number;
   /** Undefined: `eval/results/<date>` (with a suffix when that folder already holds results). */
   outDir?: string;
 }
+
+/** Research rounds the baton-rounds mode allows by default, and at most (a playbook's own bound). */
+export const DEFAULT_ROUNDS = 2;
+const MAX_ROUNDS = 5;
 
 export const DEFAULT_QUESTIONS = path.join(PROJECT_ROOT, 'eval', 'questions.yaml');
 
@@ -47,6 +55,7 @@ export const EVAL_COMMAND = {
     limit: { type: 'string', multiple: true },
     modes: { type: 'string', multiple: true },
     playbook: { type: 'string', multiple: true },
+    rounds: { type: 'string', multiple: true },
     'judge-model': { type: 'string', multiple: true },
     concurrency: { type: 'string', multiple: true },
     'task-timeout': { type: 'string', multiple: true },
@@ -98,6 +107,7 @@ export function evalArgs(values: EvalValues, cwd = process.cwd()): EvalArgs {
   if (!/^[a-z][a-z0-9-]{0,39}$/.test(playbook)) {
     throw new UsageError(`--playbook must be a playbook id such as "research-brief" (got "${playbook}")`);
   }
+  const rounds = one('rounds');
   const judgeModel = one('judge-model');
   const concurrency = one('concurrency');
   const taskTimeout = one('task-timeout');
@@ -107,6 +117,7 @@ export function evalArgs(values: EvalValues, cwd = process.cwd()): EvalArgs {
     ...(limit === undefined ? {} : { limit: positiveInt('--limit', limit) }),
     modes: modes === undefined ? [...MODES] : modesOf(modes),
     playbook,
+    rounds: rounds === undefined ? DEFAULT_ROUNDS : positiveInt('--rounds', rounds, MAX_ROUNDS),
     ...(judgeModel === undefined ? {} : { judgeModel }),
     concurrency: concurrency === undefined ? 1 : positiveInt('--concurrency', concurrency, 8),
     taskTimeoutMs:

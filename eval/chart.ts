@@ -1,6 +1,6 @@
 /**
- * The run's chart as a standalone SVG: mean rubric scores per mode (by criterion), and tokens and
- * wall time per question per mode. Drawn here rather than with a charting library: three bar panels
+ * The run's chart as a standalone SVG: mean rubric scores per mode (by criterion), the share of
+ * cited sources a tool returned, and tokens and wall time per question per mode. Drawn here rather than with a charting library: a few bar panels
  * are a few lines of SVG, and the usual Node choice (Vega) is ESM-only and compiles its expressions
  * with the Function constructor unless configured otherwise, which this project keeps out of its
  * runtime folders. Any browser or image viewer opens the file.
@@ -10,7 +10,12 @@ import { fmtDuration, fmtTokens, type ModeSummary } from './report';
 import { CRITERIA, CRITERION_INFO } from './rubric';
 
 /** Colour per mode (ColorBrewer Set2: distinguishable for most colour-blind readers). */
-const COLOURS: Record<Mode, string> = { 'one-call': '#8da0cb', 'single-agent': '#66c2a5', baton: '#fc8d62' };
+const COLOURS: Record<Mode, string> = {
+  'one-call': '#8da0cb',
+  'single-agent': '#66c2a5',
+  baton: '#fc8d62',
+  'baton-rounds': '#e78ac3',
+};
 
 const esc = (text: string): string =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -91,7 +96,7 @@ export function renderChartSvg(
   options: { offline: boolean; title?: string },
 ): string {
   const modes = summary.map((s) => s.mode);
-  const width = 1100;
+  const width = 1330;
   const banner = options.offline ? 44 : 0;
   const height = 400 + banner;
   const parts: string[] = [
@@ -100,7 +105,7 @@ export function renderChartSvg(
     text(
       16,
       26,
-      options.title ?? 'Baton evaluation: one call vs single agent vs multi-agent',
+      options.title ?? 'Baton evaluation: one call vs single agent vs multi-agent, with and without rounds',
       'font-size="16" font-weight="bold"',
     ),
   ];
@@ -110,7 +115,7 @@ export function renderChartSvg(
       text(
         width / 2,
         58,
-        'OFFLINE STAND-IN RUN: scores are meaningless (placeholder answers, placeholder judge). Set ANTHROPIC_API_KEY to measure.',
+        "OFFLINE STAND-IN RUN: scores are meaningless (placeholder answers, placeholder judge); citation figures count the stand-in's output. Set ANTHROPIC_API_KEY to measure.",
         'text-anchor="middle" font-weight="bold" fill="#c0392b"',
       ),
     );
@@ -157,6 +162,26 @@ export function renderChartSvg(
         y: top,
         width: 230,
         height: panelH,
+        title: 'Cited sources retrieved (%)',
+        groups: [
+          {
+            label: 'counted, not judged',
+            values: summary.map((s) => (s.citationValidity === null ? null : s.citationValidity * 100)),
+          },
+        ],
+        max: 100,
+        ticks: [0, 25, 50, 75, 100],
+        tickLabel: (v) => String(v),
+        valueLabel: (v) => `${Math.round(v)}%`,
+      },
+      modes,
+    ),
+    ...panel(
+      {
+        x: 870,
+        y: top,
+        width: 230,
+        height: panelH,
         title: 'Tokens per question',
         groups: [{ label: 'average', values: summary.map((s) => s.avgTokens) }],
         max: maxTokens,
@@ -168,7 +193,7 @@ export function renderChartSvg(
     ),
     ...panel(
       {
-        x: 870,
+        x: 1100,
         y: top,
         width: 225,
         height: panelH,

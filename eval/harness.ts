@@ -10,6 +10,9 @@
  *      starts, so workers of other Baton processes on the same server never pick them up.
  *   4. Without an API key the stand-in answers everything, the judge included; the results are then
  *      marked offline, and so are they whenever an answer carries the stand-in's label.
+ *   5. The baton-rounds mode runs the chosen playbook with research rounds, generated into a copy
+ *      of the config folder (rounds-playbook.ts); both Baton modes then run on that copy.
+ *   6. Citation validity is counted, not judged (citations.ts): no model decides it.
  */
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
@@ -18,7 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../activities/config';
-import { PROJECT_ROOT, type ActivityOptions } from '../activities/options';
+import { configNotAllowed, PROJECT_ROOT, type ActivityOptions } from '../activities/options';
 import { priceOf } from '../contract/usage';
 import type { SnapshotAgent } from '../config/schema';
 import { startDevServer, temporalAnswers, type DevServer } from '../local/temporal';
@@ -31,8 +34,10 @@ import { SEARCH_ATTRIBUTES } from '../contract/messages';
 import type { EvalArgs } from './args';
 import { runBaton, type BatonRunContext } from './baton';
 import { renderChartSvg } from './chart';
-import { callWithRetries, describe, totalTokens, type ModelEndpoint, type RetryOptions } from './model';
+import { citationShare } from './citations';
+import { describe, totalTokens, type ModelEndpoint, type RetryOptions } from './model';
 import {
+  isBatonMode,
   MODE_LABELS,
   runOneCall,
   runSingleAgent,
@@ -46,12 +51,15 @@ import {
   renderMarkdown,
   summarize,
   fmtDuration,
+  fmtShare,
   fmtTokens,
   type EvalResults,
   type ModeResult,
   type QuestionResult,
 } from './report';
-import { CRITERIA, JUDGE_SYSTEM_PROMPT, JUDGE_ANSWER, judgePrompt, meanScore } from './rubric';
+import { writeRoundsConfig, type RoundsPlaybook } from './rounds-playbook';
+import { CRITERIA } from './rubric';
+import { judgeAgentFrom, judgeInto } from './judge';
 import { mapLimit } from '../lib/map-limit';
 import { openStores } from '../activities/store';
 
@@ -132,24 +140,37 @@ export async function runEval(options: EvalOptions): Promise<EvalRun> {
   if (!specialist) throw new Error('config has no specialist agent for the single-agent mode');
   const single = priced(specialist);
   const modes = options.modes;
-  if (modes.includes('baton') && !config.playbooks[options.playbook]) {
+  const batonModes = modes.some(isBatonMode);
+  if (batonModes && !config.playbooks[options.playbook]) {
     throw new Error(
       `unknown playbook "${options.playbook}"; available: ${Object.keys(config.playbooks).join(', ')}`,
     );
   }
   const judgeModel = options.judgeModel ?? lead.model;
-  const judge: SnapshotAgent = priced({
-    ...lead,
-    id: 'judge',
-    role: 'Grades answers against the evaluation rubric.',
-    model: judgeModel,
-    maxTokens: 2000,
-    systemPrompt: JUDGE_SYSTEM_PROMPT,
-    tools: [],
-    effortRule: undefined,
-  });
+  const judge = priced(judgeAgentFrom(lead, judgeModel));
   const dir = options.outDir ?? (await defaultOutDir(startedAt));
   await fs.mkdir(dir, { recursive: true });
+  // The baton-rounds mode's playbook, in a copy of the config folder that both Baton modes run on.
+  let rounds: RoundsPlaybook | undefined;
+  if (modes.includes('baton-rounds')) {
+    const copy = await writeRoundsConfig(
+      options.configDir,
+      config,
+      options.playbook,
+      options.rounds,
+      path.join(dir, 'baton', 'config'),
+    );
+    rounds = copy.playbook;
+    const refused = configNotAllowed(rounds.digest, options.configAllowlist);
+    if (refused)
+      throw new Error(
+        `the baton-rounds mode runs the generated config folder ${rounds.configDir}: ${refused}; or leave baton-rounds out of --modes`,
+      );
+    if ((config.playbooks[options.playbook]!.rounds?.max ?? 0) > 0)
+      log(
+        `Note: playbook ${options.playbook} has research rounds of its own, so the baton mode runs with rounds too.`,
+      );
+  }
 
   const stop = new AbortController();
   const onAbort = (): void => stop.abort(options.signal?.reason);
@@ -173,9 +194,9 @@ export async function runEval(options: EvalOptions): Promise<EvalRun> {
       log(`WARNING: ${OFFLINE_WARNING}`);
     }
 
-    // ---- Temporal and a worker, for the baton mode only.
+    // ---- Temporal and a worker, for the Baton modes only.
     let baton: BatonRunContext | undefined;
-    if (modes.includes('baton')) {
+    if (batonModes) {
       let temporal = options.temporal;
       if (temporal) {
         if (!temporal.tls && !(await temporalAnswers(temporal.address))) {
@@ -196,7 +217,7 @@ export async function runEval(options: EvalOptions): Promise<EvalRun> {
       const activityOptions: ActivityOptions = {
         apiKey: endpoint.apiKey,
         baseURL: endpoint.baseURL,
-        configDir: options.configDir,
+        configDir: rounds?.configDir ?? options.configDir,
         artifactDir: path.join(dir, 'baton', 'artifacts'),
         reportDir: path.join(dir, 'baton', 'reports'),
         searchAttributes: true,
@@ -235,7 +256,9 @@ export async function runEval(options: EvalOptions): Promise<EvalRun> {
         timeoutMs: options.taskTimeoutMs,
         signal: stop.signal,
       };
-      log(`Baton: worker on task queue ${taskQueue}, playbook ${options.playbook}`);
+      log(
+        `Baton: worker on task queue ${taskQueue}, playbook ${options.playbook}${rounds ? `; with rounds: ${rounds.id} (at most ${rounds.max}, no approval) in ${rounds.configDir}` : ''}`,
+      );
     }
 
     // ---- The runs.
@@ -248,6 +271,8 @@ export async function runEval(options: EvalOptions): Promise<EvalRun> {
           return runSingleAgent(q.question, single, endpoint, retry);
         case 'baton':
           return runBaton(baton!, q.question, `eval-${runId}-${q.id}`);
+        case 'baton-rounds':
+          return runBaton({ ...baton!, playbook: rounds!.id }, q.question, `eval-${runId}-rounds-${q.id}`);
       }
     };
     const results = await mapLimit(questions, options.concurrency, async (q, qi): Promise<QuestionResult> => {
@@ -292,38 +317,14 @@ export async function runEval(options: EvalOptions): Promise<EvalRun> {
           ...(outcome.workflowId ? { workflowId: outcome.workflowId } : {}),
           ...(outcome.reportPath ? { reportPath: outcome.reportPath } : {}),
           ...(outcome.steps !== undefined ? { steps: outcome.steps } : {}),
-          ...(outcome.ok ? { answer: outcome.answer } : { error: outcome.error }),
+          ...(outcome.roundsUsed !== undefined ? { roundsUsed: outcome.roundsUsed } : {}),
+          ...(outcome.ok
+            ? { answer: outcome.answer, ...(outcome.citations ? { citations: outcome.citations } : {}) }
+            : { error: outcome.error }),
         };
         if (outcome.ok) {
           if (isStandInText(outcome.answer.text)) offline = true;
-          const verdict = await callWithRetries(
-            {
-              agent: judge,
-              prompt: judgePrompt({
-                question: q,
-                answer: outcome.answer.text,
-                sources: outcome.answer.sources,
-                effort: {
-                  totalTokens: row.totalTokens,
-                  wallSeconds: wallMs / 1000,
-                  ...(outcome.modelCalls !== undefined ? { modelCalls: outcome.modelCalls } : {}),
-                },
-              }),
-              answer: JUDGE_ANSWER,
-            },
-            endpoint,
-            retry,
-          );
-          row.judge = {
-            attempts: verdict.attempts,
-            usage: verdict.usage,
-            ...(verdict.model ? { model: verdict.model } : {}),
-            ...(verdict.ok ? {} : { error: `judge: ${verdict.error}` }),
-          };
-          if (verdict.ok) {
-            row.judgement = verdict.value;
-            row.meanScore = meanScore(verdict.value);
-          }
+          await judgeInto(row, q, outcome.answer, judge, endpoint, retry);
         }
         rows.push(row);
         const scores = row.judgement
@@ -331,8 +332,12 @@ export async function runEval(options: EvalOptions): Promise<EvalRun> {
           : row.ok
             ? `not judged: ${row.judge?.error ?? '?'}`
             : `FAILED: ${row.error}`;
+        const cited = row.citations
+          ? `; cited & retrieved ${fmtShare(citationShare(row.citations))} (${row.citations.backed}/${row.citations.cited})`
+          : '';
+        const used = row.roundsUsed ? `; ${row.roundsUsed} research round(s)` : '';
         log(
-          `${tag} ${MODE_LABELS[mode]}: ${fmtTokens(row.totalTokens)} tokens, ${fmtDuration(wallMs)}; ${scores}`,
+          `${tag} ${MODE_LABELS[mode]}: ${fmtTokens(row.totalTokens)} tokens, ${fmtDuration(wallMs)}; ${scores}${cited}${used}`,
         );
       }
       return { id: q.id, kind: q.kind, question: q.question, modes: rows };
@@ -342,7 +347,7 @@ export async function runEval(options: EvalOptions): Promise<EvalRun> {
     const finishedAt = now();
     const evalResults: EvalResults = {
       kind: 'baton-eval',
-      version: 1,
+      version: 2,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       offline,
@@ -353,6 +358,17 @@ export async function runEval(options: EvalOptions): Promise<EvalRun> {
           : path.relative(PROJECT_ROOT, options.questionsFile),
         modes: [...modes],
         playbook: options.playbook,
+        ...(rounds
+          ? {
+              rounds: {
+                playbook: rounds.id,
+                max: rounds.max,
+                approval: rounds.approval,
+                configDir: path.relative(dir, rounds.configDir),
+                configDigest: rounds.digest,
+              },
+            }
+          : {}),
         judgeModel,
         oneCallModel: lead.model,
         singleAgent: { agent: single.id, model: single.model },

@@ -1,6 +1,7 @@
 /**
- * `npm run eval`: is multi-agent worth it? Runs the question set in three modes, judges every
- * answer, and writes results.json, results.md and chart.svg (see eval/harness.ts, and --help).
+ * `npm run eval`: is multi-agent worth it? Runs the question set in each mode, judges every
+ * answer, counts the citations a retrieval backs, and writes results.json, results.md and
+ * chart.svg (see eval/harness.ts, and --help).
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { activityOptionsFromEnv } from '../activities/options';
@@ -10,7 +11,7 @@ import { logLevelFromEnv, temporalOptionsFromEnv } from '../workers/options';
 import { EVAL_COMMAND, evalArgs } from './args';
 import { runEval } from './harness';
 import { QuestionFileError } from './questions';
-import { OFFLINE_WARNING } from './report';
+import { fmtShare, OFFLINE_CITATIONS_NOTE, OFFLINE_WARNING } from './report';
 
 export const main = command(EVAL_COMMAND, async ({ values }) => {
   const args = evalArgs(values);
@@ -45,11 +46,12 @@ export const main = command(EVAL_COMMAND, async ({ values }) => {
     });
     console.log('');
     for (const s of results.summary) {
+      const rounds = s.avgRounds === null ? '' : `  avg rounds ${s.avgRounds.toFixed(1)}`;
       console.log(
-        `${s.mode.padEnd(13)} mean score ${s.mean === null ? '—' : s.mean.toFixed(2)}  answered ${s.answered}/${s.questions}  avg tokens ${s.avgTokens === null ? '—' : Math.round(s.avgTokens)}  avg wall ${s.avgWallMs === null ? '—' : `${(s.avgWallMs / 1000).toFixed(1)} s`}`,
+        `${s.mode.padEnd(13)} mean score ${s.mean === null ? '—' : s.mean.toFixed(2)}  answered ${s.answered}/${s.questions}  cited & retrieved ${fmtShare(s.citationValidity)}${rounds}  avg tokens ${s.avgTokens === null ? '—' : Math.round(s.avgTokens)}  avg wall ${s.avgWallMs === null ? '—' : `${(s.avgWallMs / 1000).toFixed(1)} s`}`,
       );
     }
-    if (results.offline) console.log(`\nWARNING: ${OFFLINE_WARNING}`);
+    if (results.offline) console.log(`\nWARNING: ${OFFLINE_WARNING}\n${OFFLINE_CITATIONS_NOTE}`);
     console.log(`\nResults: ${files.json}\nTable:   ${files.markdown}\nChart:   ${files.chart}`);
     return controller.signal.aborted ? 130 : 0;
   } catch (err) {

@@ -18,6 +18,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { callStructured, type StructuredCall, type StructuredResult } from '../activities/model';
+import type { Retrieval } from '../contract/citations';
 import type { TokenUsage } from '../contract/messages';
 
 /** Where model calls go: Anthropic's API, a gateway, or the offline stand-in. */
@@ -58,9 +59,9 @@ export function addUsage(a: Usage, b: TokenUsage): Usage {
   return sum;
 }
 
-export type CallOutcome<T> = { usage: Usage; model?: string; attempts: number } & (
-  { ok: true; value: T } | { ok: false; error: string }
-);
+export type CallOutcome<T> = { usage: Usage; model?: string; attempts: number } &
+  /** `retrievals`: what the offered server tools returned in the answering call (activities/citations.ts). */
+  ({ ok: true; value: T; retrievals: Retrieval[] } | { ok: false; error: string });
 
 export interface RetryOptions {
   /** Attempts in all, the first included; default 3. */
@@ -106,7 +107,10 @@ export async function callWithRetries<T>(
       );
       usage = addUsage(usage, answer.usage);
       model = answer.model;
-      if (answer.parsed.ok) return { ok: true, value: answer.parsed.value, usage, model, attempts: attempt };
+      if (answer.parsed.ok) {
+        const retrievals = answer.retrievals ?? [];
+        return { ok: true, value: answer.parsed.value, retrievals, usage, model, attempts: attempt };
+      }
       // A model may answer in shape next time: retried at once, like ModelOutputInvalid in Baton.
       lastError = `malformed ${call.answer.name} answer: ${answer.parsed.problems.join('; ')}`;
     } catch (err) {

@@ -2,23 +2,30 @@
  * The two baselines Baton is measured against, both answering with one structured `submit_answer`
  * output: (1) one model call, the lead's model answering from what it knows; (2) a single agent, the
  * researcher with its registry tools (web search), answering the whole question alone. Baton's own
- * mode is in `baton.ts`.
+ * modes (the playbook as configured, and the same playbook with research rounds) are in `baton.ts`.
  */
 import { z } from 'zod';
 import { SourceSchema } from '../contract/activities';
 import { quote } from '../activities/prompts';
 import { toolsFor } from '../activities/tools';
 import type { AgentConfig, SnapshotAgent } from '../config/schema';
+import { citationValidity, type CitationValidity } from './citations';
 import { callWithRetries, type ModelEndpoint, type RetryOptions, type Usage } from './model';
 
-export const MODES = ['one-call', 'single-agent', 'baton'] as const;
+/** `baton`: the playbook as configured; `baton-rounds`: the same playbook with research rounds (harness.ts). */
+export const MODES = ['one-call', 'single-agent', 'baton', 'baton-rounds'] as const;
 export type Mode = (typeof MODES)[number];
 
 export const MODE_LABELS: Record<Mode, string> = {
   'one-call': 'One model call',
   'single-agent': 'Single agent + tools',
   baton: 'Baton multi-agent',
+  'baton-rounds': 'Baton + research rounds',
 };
+
+/** The modes that run a Baton task. */
+export const isBatonMode = (mode: Mode): mode is 'baton' | 'baton-rounds' =>
+  mode === 'baton' || mode === 'baton-rounds';
 
 export interface Source {
   title: string;
@@ -39,11 +46,21 @@ export type ModeOutcome = {
   modelCalls?: number;
   /** Models that answered. */
   models: string[];
-  /** Baton only: the task's workflow id, report and plan size. */
+  /** Baton only: the task's workflow id, report and plan size (every round's steps). */
   workflowId?: string;
   reportPath?: string;
   steps?: number;
-} & ({ ok: true; answer: Answer } | { ok: false; error: string });
+  /** Baton only: research rounds whose steps ran (a delta approved, or needing no approval). */
+  roundsUsed?: number;
+} & (
+  | {
+      ok: true;
+      answer: Answer;
+      /** Cited sources backed by a retrieval (./citations.ts); absent when nothing could count them. */
+      citations?: CitationValidity;
+    }
+  | { ok: false; error: string }
+);
 
 /** The baselines' answer: the model fills it, so it is strict and described. */
 export const AnswerSchema = z
@@ -92,17 +109,20 @@ ${quote(question)}
 </question>`;
 }
 
+/** A baseline's outcome; its citations counted against what its call's tools returned. */
 const outcome = (
   result: Awaited<ReturnType<typeof callWithRetries<z.infer<typeof AnswerSchema>>>>,
+  basis: 'tool-results' | 'no-tools',
 ): ModeOutcome => {
   const common = {
     usage: result.usage,
     modelCalls: result.attempts,
     models: result.model ? [result.model] : [],
   };
-  return result.ok
-    ? { ...common, ok: true, answer: { text: result.value.answer, sources: result.value.sources } }
-    : { ...common, ok: false, error: result.error };
+  if (!result.ok) return { ...common, ok: false, error: result.error };
+  const answer = { text: result.value.answer, sources: result.value.sources };
+  // One call is offered no tool, so nothing it cites was retrieved (its `retrievals` are none).
+  return { ...common, ok: true, answer, citations: citationValidity(answer, result.retrievals, basis) };
 };
 
 /** Mode 1: the lead's model answers directly, in one call, with no tools. */
@@ -120,6 +140,7 @@ export async function runOneCall(
   };
   return outcome(
     await callWithRetries({ agent, prompt: oneCallPrompt(question), answer: ANSWER }, endpoint, retry),
+    'no-tools',
   );
 }
 
@@ -141,6 +162,7 @@ export async function runSingleAgent(
       endpoint,
       retry,
     ),
+    'tool-results',
   );
 }
 

@@ -1,9 +1,11 @@
 /**
  * Issue 7, the evaluation harness (`npm run eval`): question-file validation, the judge's rubric,
  * the table and chart, the command line, model-call retries against the stand-in, and the whole
- * harness offline, end to end: three modes on two questions, Baton's on the jest Temporal server
- * with a real worker, each answer judged by the stand-in, and the files written with the warning
- * that such scores are meaningless.
+ * harness offline, end to end: four modes on two questions, Baton's (with and without research
+ * rounds) on the jest Temporal server with a real worker, each answer judged by the stand-in, and
+ * the files written with the warning that such scores are meaningless. Issue 19, item 4: citation
+ * validity counted without a judge (a scripted answer citing one retrieved and one invented page is
+ * 50%), and the rounds mode's generated playbook, with a round the scripted lead asks for.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -12,6 +14,10 @@ import { z } from 'zod';
 import { PROJECT_ROOT } from '../activities/options';
 import type { AgentConfig } from '../config/schema';
 import { DEFAULT_QUESTIONS, parseEvalArgs } from '../eval/args';
+import { citationShare, citationValidity, citationValidityOfPass } from '../eval/citations';
+import type { Retrieval } from '../contract/citations';
+import { loadConfig } from '../activities/config';
+import { roundsPlaybookId, writeRoundsConfig } from '../eval/rounds-playbook';
 import { UsageError } from '../lib/cli';
 import { renderChartSvg } from '../eval/chart';
 import { defaultOutDir, runEval } from '../eval/harness';
@@ -20,6 +26,7 @@ import { MODES } from '../eval/modes';
 import { loadQuestionFile, parseQuestionFile, QuestionFileError } from '../eval/questions';
 import {
   cell,
+  OFFLINE_CITATIONS_NOTE,
   OFFLINE_WARNING,
   renderMarkdown,
   summarize,
@@ -35,7 +42,9 @@ import {
   parseJudgement,
   type Judgement,
 } from '../eval/rubric';
-import { startStandIn } from '../standin/server';
+import { startStandIn, type StandInReply, type StandInRequest } from '../standin/server';
+import { webSearchBlocks } from '../standin/server-tools';
+import { defaultReply, GAP_MARKER, STAND_IN_LABEL } from '../standin/replies';
 import { useTestServer } from './helpers';
 
 const tmp = (prefix: string): Promise<string> => fs.mkdtemp(path.join(os.tmpdir(), `baton-eval-${prefix}-`));
@@ -240,8 +249,16 @@ function sampleResults(offline: boolean): EvalResults {
       kind: 'fact',
       question: 'What is a | pipe?',
       modes: [
-        row('one-call', { judgement: judgementWith(5), meanScore: 5 }),
-        row('single-agent', { judgement: judgementWith(4, 'Good | solid.'), meanScore: 4 }),
+        row('one-call', {
+          judgement: judgementWith(5),
+          meanScore: 5,
+          citations: { cited: 1, backed: 0, basis: 'no-tools' },
+        }),
+        row('single-agent', {
+          judgement: judgementWith(4, 'Good | solid.'),
+          meanScore: 4,
+          citations: { cited: 2, backed: 1, basis: 'tool-results' },
+        }),
         row('baton', {
           ok: false,
           error: 'the task failed: boom',
@@ -250,6 +267,12 @@ function sampleResults(offline: boolean): EvalResults {
           wallMs: 65_000,
           usage: { inputTokens: 8000, outputTokens: 1000 },
         }),
+        row('baton-rounds', {
+          judgement: judgementWith(4),
+          meanScore: 4,
+          roundsUsed: 1,
+          citations: { cited: 2, backed: 1, basis: 'citation-pass' },
+        }),
       ],
     },
     {
@@ -257,17 +280,33 @@ function sampleResults(offline: boolean): EvalResults {
       kind: 'broad',
       question: 'Compare A, B, C and D.',
       modes: [
-        row('one-call', { judgement: judgementWith(2), meanScore: 2 }),
+        row('one-call', {
+          judgement: judgementWith(2),
+          meanScore: 2,
+          citations: { cited: 0, backed: 0, basis: 'no-tools' },
+        }),
         row('single-agent', {
           judge: { attempts: 3, usage: { inputTokens: 1, outputTokens: 1 }, error: 'judge: malformed' },
         }),
-        row('baton', { judgement: judgementWith(5), meanScore: 5, totalTokens: 30_000 }),
+        row('baton', {
+          judgement: judgementWith(5),
+          meanScore: 5,
+          totalTokens: 30_000,
+          roundsUsed: 0,
+          citations: { cited: 3, backed: 2, basis: 'citation-pass' },
+        }),
+        row('baton-rounds', {
+          judgement: judgementWith(3),
+          meanScore: 3,
+          roundsUsed: 0,
+          citations: { cited: 4, backed: 4, basis: 'citation-pass' },
+        }),
       ],
     },
   ];
   return {
     kind: 'baton-eval',
-    version: 1,
+    version: 2,
     startedAt: '2026-11-25T10:00:00.000Z',
     finishedAt: '2026-11-25T10:05:00.000Z',
     offline,
@@ -276,6 +315,13 @@ function sampleResults(offline: boolean): EvalResults {
       questionsFile: 'eval/questions.yaml',
       modes: [...MODES],
       playbook: 'research-brief',
+      rounds: {
+        playbook: 'research-brief-rounds',
+        max: 2,
+        approval: 'none',
+        configDir: 'baton/config',
+        configDigest: `sha256:${'0'.repeat(64)}`,
+      },
       judgeModel: 'judge-model',
       oneCallModel: 'lead-model',
       singleAgent: { agent: 'researcher', model: 'researcher-model' },
@@ -288,34 +334,58 @@ function sampleResults(offline: boolean): EvalResults {
 
 describe('table and chart', () => {
   test('summaries average judged scores, and tokens and time over every run', () => {
-    const [oneCall, single, baton] = sampleResults(false).summary;
+    const [oneCall, single, baton, rounds] = sampleResults(false).summary;
     expect(oneCall).toMatchObject({ answered: 2, judged: 2, mean: 3.5, avgTokens: 1200, avgCostUsd: null });
     expect(oneCall?.scores.factualAccuracy).toBe(3.5);
     expect(oneCall?.byKind).toEqual({ fact: 5, focused: null, broad: 2 });
     expect(single).toMatchObject({ answered: 2, judged: 1, mean: 4 });
     expect(baton).toMatchObject({ answered: 1, judged: 1, mean: 5, avgTokens: 19_500, totalTokens: 39_000 });
     expect(baton?.avgWallMs).toBe((65_000 + 1500) / 2);
+    expect(rounds).toMatchObject({ answered: 2, judged: 2, mean: 3.5, avgRounds: 0.5 });
+  });
+
+  test('citation validity averages the answers that cite anything; rounds only for Baton', () => {
+    const [oneCall, single, baton, rounds] = sampleResults(false).summary;
+    // One call cited once (backed by nothing) and nothing at all: the second is not a 0%.
+    expect(oneCall).toMatchObject({ citationValidity: 0, cited: 1, backed: 0, avgRounds: null });
+    expect(single).toMatchObject({ citationValidity: 0.5, cited: 2, backed: 1, avgRounds: null });
+    expect(baton).toMatchObject({ cited: 3, backed: 2, avgRounds: 0 });
+    expect(baton?.citationValidity).toBeCloseTo(2 / 3);
+    // Per answer, then averaged: (1/2 + 4/4) / 2, not 5/6.
+    expect(rounds).toMatchObject({ citationValidity: 0.75, cited: 6, backed: 5 });
   });
 
   test('the Markdown table has the averages, the kinds, a row per question and mode, and the notes', () => {
     const md = renderMarkdown(sampleResults(false));
     expect(md).not.toContain('OFFLINE');
+    expect(md).not.toContain(OFFLINE_CITATIONS_NOTE);
     expect(md).toContain(
-      '| Mode | Answered | Judged | Facts | Citations | Complete | Sources | Effort | Mean | Tokens / question | Wall time / question |',
+      '| Mode | Answered | Judged | Facts | Citations | Complete | Sources | Effort | Mean | Cited & retrieved | Rounds / question | Tokens / question | Wall time / question |',
     );
     expect(md).toContain(
-      '| One model call | 2/2 | 2/2 | 3.5 | 3.5 | 3.5 | 3.5 | 3.5 | **3.5** | 1,200 | 1.5 s |',
+      '| One model call | 2/2 | 2/2 | 3.5 | 3.5 | 3.5 | 3.5 | 3.5 | **3.5** | 0% (0/1) | — | 1,200 | 1.5 s |',
     );
     expect(md).toContain(
-      '| Baton multi-agent | 1/2 | 1/2 | 5.0 | 5.0 | 5.0 | 5.0 | 5.0 | **5.0** | 19,500 | 33.3 s |',
+      '| Baton multi-agent | 1/2 | 1/2 | 5.0 | 5.0 | 5.0 | 5.0 | 5.0 | **5.0** | 67% (2/3) | 0.0 | 19,500 | 33.3 s |',
+    );
+    expect(md).toContain(
+      '| Baton + research rounds | 2/2 | 2/2 | 3.5 | 3.5 | 3.5 | 3.5 | 3.5 | **3.5** | 75% (5/6) | 0.5 | 1,200 | 1.5 s |',
     );
     expect(md).toContain('| One model call | 5.0 | — | 2.0 |');
     expect(md).toContain(
-      '| `q-fact` | fact | Baton multi-agent (failed) | — | — | — | — | — | — | 9,000 | 1 min 5 s |',
+      '| `q-fact` | fact | Baton multi-agent (failed) | — | — | — | — | — | — | — | — | 9,000 | 1 min 5 s |',
     );
     expect(md).toContain(
-      '| `q-broad` | broad | Baton multi-agent | 5.0 | 5.0 | 5.0 | 5.0 | 5.0 | 5.0 | 30,000 | 1.5 s |',
+      '| `q-fact` | fact | Baton + research rounds | 4.0 | 4.0 | 4.0 | 4.0 | 4.0 | 4.0 | 50% (1/2) | 1 | 1,200 | 1.5 s |',
     );
+    expect(md).toContain(
+      '| `q-broad` | broad | Baton multi-agent | 5.0 | 5.0 | 5.0 | 5.0 | 5.0 | 5.0 | 67% (2/3) | 0 | 30,000 | 1.5 s |',
+    );
+    expect(md).toContain(
+      '| `q-broad` | broad | One model call | 2.0 | 2.0 | 2.0 | 2.0 | 2.0 | 2.0 | none cited | — | 1,200 | 1.5 s |',
+    );
+    expect(md).toContain('(with rounds: `research-brief-rounds`, at most 2, no approval, in `baton/config`)');
+    expect(md).toContain('Cited & retrieved: the share of');
     expect(md).toContain('  - Baton multi-agent: failed: the task failed: boom');
     expect(md).toContain('  - Single agent + tools: not judged: judge: malformed');
     // Text from questions and models cannot break the table.
@@ -335,6 +405,8 @@ describe('table and chart', () => {
     const md = renderMarkdown(results);
     expect(md.split('\n').slice(0, 4).join('\n')).toContain(OFFLINE_WARNING);
     expect(md.trimEnd().endsWith(`> **${OFFLINE_WARNING}**`)).toBe(true);
+    // The citation figure is counted, not judged: offline it is exact, of the stand-in's output.
+    expect(md).toContain(`> ${OFFLINE_CITATIONS_NOTE}`);
     const svg = renderChartSvg(results.summary, { offline: true });
     expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     expect(svg).toContain('OFFLINE STAND-IN RUN: scores are meaningless');
@@ -343,6 +415,8 @@ describe('table and chart', () => {
       'One model call',
       'Single agent + tools',
       'Baton multi-agent',
+      'Baton + research rounds',
+      'Cited sources retrieved (%)',
       'Tokens per question',
     ]) {
       expect(svg).toContain(label);
@@ -357,8 +431,9 @@ describe('command line', () => {
   test('defaults, and every option', () => {
     expect(parseEvalArgs([])).toEqual({
       questionsFile: DEFAULT_QUESTIONS,
-      modes: ['one-call', 'single-agent', 'baton'],
+      modes: ['one-call', 'single-agent', 'baton', 'baton-rounds'],
       playbook: 'research-brief',
+      rounds: 2,
       concurrency: 1,
       taskTimeoutMs: 30 * 60_000,
     });
@@ -374,12 +449,15 @@ describe('command line', () => {
           'o',
           '--playbook',
           'fact-sheet',
+          '--rounds',
+          '3',
         ],
         '/w',
       ),
     ).toMatchObject({
       questionsFile: '/w/q.yaml',
       limit: 2,
+      rounds: 3,
       modes: ['one-call', 'baton'],
       outDir: '/w/o',
       playbook: 'fact-sheet',
@@ -402,8 +480,10 @@ describe('command line', () => {
     [['--limit', 'two'], '--limit must be a whole number of at least 1 (got "two")'],
     [
       ['--modes', 'baton,many-agents'],
-      '--modes: unknown mode "many-agents" (choose from one-call, single-agent, baton)',
+      '--modes: unknown mode "many-agents" (choose from one-call, single-agent, baton, baton-rounds)',
     ],
+    [['--rounds', '6'], '--rounds must be at most 5 (got 6)'],
+    [['--rounds', '0'], '--rounds must be a whole number of at least 1 (got "0")'],
     [['--modes', ','], '--modes needs at least one of'],
     [['--playbook', 'Bad Id'], '--playbook must be a playbook id'],
     [['--concurrency', '9'], '--concurrency must be at most 8 (got 9)'],
@@ -421,6 +501,121 @@ describe('command line', () => {
     await fs.writeFile(path.join(root, '2026-11-25', 'results.json'), '{}');
     expect(await defaultOutDir(day, root)).toBe(path.join(root, '2026-11-25-2'));
     expect(await defaultOutDir(day)).toBe(path.join(PROJECT_ROOT, 'eval', 'results', '2026-11-25'));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('citation validity, counted without a judge', () => {
+  const retrieval = (url: string): Retrieval => ({
+    kind: 'web_search',
+    url,
+    title: url,
+    retrievedAt: '2026-12-07T08:00:00.000Z',
+  });
+  const RETRIEVED = 'https://retrieved.example/ethanol';
+  const INVENTED = 'https://invented.example/ethanol';
+
+  test('an answer citing one retrieved and one not-retrieved page is 50%', () => {
+    const answer = {
+      text: 'About 78.4 °C [1], or so says [2].',
+      sources: [
+        { title: 'Retrieved', url: RETRIEVED },
+        { title: 'Invented', url: INVENTED },
+      ],
+    };
+    const figure = citationValidity(
+      answer,
+      [retrieval(RETRIEVED), retrieval('https://other.example/')],
+      'tool-results',
+    );
+    expect(figure).toEqual({ cited: 2, backed: 1, basis: 'tool-results' });
+    expect(citationShare(figure)).toBe(0.5);
+  });
+
+  test('sources are counted once by the citation pass key; links in the text count; a source without an address is never backed', () => {
+    const answer = {
+      text: `See [the page](${RETRIEVED}#boiling) and <https://invented.example/other>, and \`https://in.code.example/\`.`,
+      sources: [
+        { title: 'Retrieved', url: `${RETRIEVED}/` },
+        { title: 'Retrieved again', url: 'HTTPS://RETRIEVED.example/ethanol' },
+        { title: 'A book, no address' },
+        { title: 'Not a web address', url: 'ftp://retrieved.example/ethanol' },
+        // Another path is another page: the key keeps the path as written.
+        { title: 'Other case', url: 'https://retrieved.example/Ethanol' },
+      ],
+    };
+    const figure = citationValidity(answer, [retrieval(RETRIEVED)], 'tool-results');
+    // retrieved (one key for four spellings), invented/other, the book, the ftp one, /Ethanol.
+    expect(figure).toEqual({ cited: 5, backed: 1, basis: 'tool-results' });
+  });
+
+  test('one call has no tools: whatever it cites is unbacked, and citing nothing is no figure', () => {
+    const cites = citationValidity(
+      { text: 'From memory [1].', sources: [{ title: 'R', url: RETRIEVED }] },
+      [],
+      'no-tools',
+    );
+    expect(cites).toEqual({ cited: 1, backed: 0, basis: 'no-tools' });
+    expect(citationShare(cites)).toBe(0);
+    expect(citationShare(citationValidity({ text: 'No sources.', sources: [] }, [], 'no-tools'))).toBeNull();
+    expect(citationShare(undefined)).toBeNull();
+  });
+
+  test("Baton's figure is its citation pass's counts", () => {
+    const figure = citationValidityOfPass({
+      verified: 3,
+      unverified: 1,
+      removed: 1,
+      retrievals: 7,
+      retrievalRecord: { id: `sha256:${'a'.repeat(64)}`, bytes: 10 },
+    });
+    expect(figure).toEqual({ cited: 4, backed: 3, basis: 'citation-pass' });
+    expect(citationShare(figure)).toBe(0.75);
+  });
+});
+
+describe("the rounds mode's playbook", () => {
+  const configDir = path.join(PROJECT_ROOT, 'config');
+
+  test('a copy of the config folder with the chosen playbook plus rounds, no approval; the rest unchanged', async () => {
+    const into = path.join(await tmp('rounds'), 'config');
+    const config = await loadConfig(configDir);
+    const { playbook, config: copy } = await writeRoundsConfig(configDir, config, 'research-brief', 3, into);
+    expect(playbook).toMatchObject({
+      id: 'research-brief-rounds',
+      from: 'research-brief',
+      max: 3,
+      approval: 'none',
+      configDir: into,
+      digest: copy.digest,
+    });
+    const original = config.playbooks['research-brief']!;
+    expect(original.rounds).toBeUndefined();
+    expect(copy.playbooks['research-brief-rounds']).toEqual({
+      ...original,
+      id: 'research-brief-rounds',
+      description: expect.stringContaining(original.description) as string,
+      rounds: { max: 3, approval: 'none' },
+    });
+    // Every other playbook, the agents and the approvers as they were.
+    expect({ ...copy.playbooks, 'research-brief-rounds': undefined }).toEqual({
+      ...config.playbooks,
+      'research-brief-rounds': undefined,
+    });
+    expect(copy.agents).toEqual(config.agents);
+    expect(copy.approvers).toEqual(config.approvers);
+    expect(await fs.readFile(path.join(into, 'playbooks', 'research-brief-rounds.yaml'), 'utf8')).toMatch(
+      /^# Generated by npm run eval from playbooks\/research-brief\.yaml/,
+    );
+    expect(roundsPlaybookId('a'.repeat(40))).toBe(`${'a'.repeat(33)}-rounds`);
+  });
+
+  test('a playbook with a fixed plan has no rounds to add: refused, saying why', async () => {
+    const config = await loadConfig(configDir);
+    await expect(
+      writeRoundsConfig(configDir, config, 'fact-sheet', 2, path.join(await tmp('rounds'), 'config')),
+    ).rejects.toThrow('playbook "fact-sheet" has a fixed plan');
   });
 });
 
@@ -501,7 +696,7 @@ describe('model calls outside Temporal, against the stand-in', () => {
 describe('the harness, offline, end to end', () => {
   useTestServer();
 
-  test('three modes on two questions: files written, every run answered, judged and counted, the warning everywhere', async () => {
+  test('four modes on two questions: files written, every run answered, judged and counted, the warning everywhere', async () => {
     const dir = await tmp('run');
     const questionsFile = path.join(dir, 'questions.yaml');
     await fs.writeFile(questionsFile, TWO_QUESTIONS);
@@ -510,6 +705,7 @@ describe('the harness, offline, end to end', () => {
       questionsFile,
       modes: [...MODES],
       playbook: 'research-brief',
+      rounds: 2,
       concurrency: 1,
       taskTimeoutMs: 60_000,
       outDir: path.join(dir, 'out'),
@@ -557,7 +753,32 @@ describe('the harness, offline, end to end', () => {
       expect(baton.steps).toBeGreaterThan(0);
       expect(baton.answer?.sources.length).toBeGreaterThan(0);
       await expect(fs.stat(baton.reportPath!)).resolves.toBeTruthy();
+      // The stand-in lead finds no gap: the rounds mode reviews and stops after the plan.
+      const rounds = q.modes.find((m) => m.mode === 'baton-rounds')!;
+      expect(rounds.workflowId).toMatch(new RegExp(`^eval-.*-rounds-${q.id}$`));
+      expect({ baton: baton.roundsUsed, rounds: rounds.roundsUsed }).toEqual({ baton: 0, rounds: 0 });
+      // Citation validity, counted: the stand-in searches nothing and cites example.invalid pages.
+      const basis = Object.fromEntries(q.modes.map((m) => [m.mode, m.citations?.basis]));
+      expect(basis).toEqual({
+        'one-call': 'no-tools',
+        'single-agent': 'tool-results',
+        baton: 'citation-pass',
+        'baton-rounds': 'citation-pass',
+      });
+      for (const m of q.modes) expect(m.citations?.backed).toBe(0);
+      for (const m of [baton, rounds]) expect(m.citations?.cited).toBeGreaterThan(0);
     }
+    expect(json.version).toBe(2);
+    expect(json.settings.rounds).toMatchObject({
+      playbook: 'research-brief-rounds',
+      max: 2,
+      approval: 'none',
+      configDir: path.join('baton', 'config'),
+    });
+    await expect(
+      fs.stat(path.join(dir, 'out', 'baton', 'config', 'playbooks', 'research-brief-rounds.yaml')),
+    ).resolves.toBeTruthy();
+    expect(md).toContain(OFFLINE_CITATIONS_NOTE);
     // Effort scaling: the broad comparison takes Baton more work than the simple fact.
     const batonOf = (id: string): ModeResult =>
       json.questions.find((q) => q.id === id)!.modes.find((m) => m.mode === 'baton')!;
@@ -568,10 +789,109 @@ describe('the harness, offline, end to end', () => {
       expect(s).toMatchObject({ questions: 2, answered: 2, judged: 2 });
       expect(s.avgTokens).toBeGreaterThan(0);
     }
-    for (const label of ['One model call', 'Single agent + tools', 'Baton multi-agent']) {
+    for (const label of [
+      'One model call',
+      'Single agent + tools',
+      'Baton multi-agent',
+      'Baton + research rounds',
+    ]) {
       expect(md).toContain(`| ${label} | 2/2 | 2/2 |`);
       expect(svg).toContain(label);
     }
     expect(md).toContain('| `db-compare` | broad | Baton multi-agent |');
-  });
+  }, 240_000);
+
+  test('scripted searches: the single agent citing one retrieved and one invented page is 50%; a round the lead asks for is counted, and the citation pass gives Baton its figure', async () => {
+    const RETRIEVED = 'https://retrieved.example/ethanol';
+    const INVENTED = 'https://invented.example/ethanol';
+    let calls = 0;
+    // Server tools are in what was sent (the stand-in's `tools` keeps the client ones).
+    const searched = (req: StandInRequest): boolean =>
+      (req.body.toolsAsSent ?? []).some(
+        (t) => (JSON.parse(t.definition) as { name?: string }).name === 'web_search',
+      );
+    const scripted = await startStandIn({
+      respond: (req): StandInReply | undefined => {
+        if (req.toolName === 'submit_answer' && searched(req)) {
+          const answer = {
+            answer: `${STAND_IN_LABEL} About 78.4 °C at 1 atm [1], as [2] agrees.`,
+            sources: [
+              { title: 'Retrieved page', url: RETRIEVED },
+              { title: 'Invented page', url: INVENTED },
+            ],
+          };
+          return {
+            kind: 'blocks',
+            blocks: [
+              ...webSearchBlocks(`srvtoolu_eval_${++calls}`, 'ethanol boiling point', [
+                { url: RETRIEVED, title: 'Retrieved page' },
+              ]),
+              { type: 'text', text: JSON.stringify(answer) },
+            ],
+          };
+        }
+        if (req.toolName !== 'submit_findings') return undefined;
+        // Step s1 of the plan leaves a gap, which the stand-in lead fills with a round.
+        const reply = defaultReply(req) as {
+          kind: 'tool';
+          input: { findings: string; sources: { title: string; url: string }[] };
+        };
+        const input = req.userText.includes('<task step="s1"')
+          ? { ...reply.input, findings: `${reply.input.findings}\n\n${GAP_MARKER} Nothing on pressure.` }
+          : reply.input;
+        if (!searched(req)) return { kind: 'tool', input };
+        // A searching specialist retrieved its first source, not its second.
+        const [first] = input.sources;
+        return {
+          kind: 'blocks',
+          blocks: [
+            ...webSearchBlocks(`srvtoolu_eval_${++calls}`, 'the step', [first!]),
+            { type: 'text', text: JSON.stringify(input) },
+          ],
+        };
+      },
+    });
+    try {
+      const dir = await tmp('scripted');
+      const questionsFile = path.join(dir, 'questions.yaml');
+      await fs.writeFile(questionsFile, TWO_QUESTIONS);
+      const run = await runEval({
+        questionsFile,
+        limit: 1,
+        modes: ['single-agent', 'baton-rounds'],
+        playbook: 'research-brief',
+        rounds: 2,
+        concurrency: 1,
+        taskTimeoutMs: 60_000,
+        outDir: path.join(dir, 'out'),
+        apiKey: 'scripted-stand-in',
+        baseURL: scripted.url,
+        configDir: path.join(PROJECT_ROOT, 'config'),
+        temporal: { address: process.env.BATON_TEST_TEMPORAL_ADDRESS!, namespace: 'default', tls: false },
+        workflowBundle: { codePath: process.env.BATON_TEST_WORKFLOW_BUNDLE! },
+      });
+      const [single, rounds] = run.results.questions[0]!.modes;
+      expect(run.results.offline).toBe(true);
+      expect(single).toMatchObject({
+        mode: 'single-agent',
+        ok: true,
+        citations: { cited: 2, backed: 1, basis: 'tool-results' },
+      });
+      expect(citationShare(single!.citations)).toBe(0.5);
+      expect(rounds).toMatchObject({ mode: 'baton-rounds', ok: true, roundsUsed: 1 });
+      // The pass verified the searching steps' first sources and nothing else.
+      const c = rounds!.citations!;
+      expect(c.basis).toBe('citation-pass');
+      expect(c.backed).toBeGreaterThan(0);
+      expect(c.backed).toBeLessThan(c.cited);
+      const md = await fs.readFile(run.files.markdown, 'utf8');
+      expect(md).toContain('| `ethanol` | fact | Single agent + tools |');
+      expect(md).toMatch(
+        /\| `ethanol` \| fact \| Single agent \+ tools \|(?: [^|]+ \|){6} 50% \(1\/2\) \| — \|/,
+      );
+      expect(md).toMatch(/\| `ethanol` \| fact \| Baton \+ research rounds \|(?: [^|]+ \|){7} 1 \|/);
+    } finally {
+      await scripted.close();
+    }
+  }, 180_000);
 });
