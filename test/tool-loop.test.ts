@@ -11,7 +11,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { Client as McpClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,7 @@ import { Processes } from '../bench/processes';
 import { pinOf } from '../contract/mcp';
 import {
   approve,
+  decide,
   reject,
   status as statusQuery,
   type AuditEntry,
@@ -35,6 +36,8 @@ import {
   type StandInRequest,
 } from '../standin/server';
 import { toolCalls, toolResults, turnOf } from '../standin/tool-turns';
+import type { Signer } from '../cli/baton-sign';
+import { nodeSigner, signedConfig, signedFor } from './signing';
 import { researchTask } from '../workflows';
 import {
   FIXTURE_CONFIG,
@@ -98,12 +101,21 @@ afterEach(async () => {
  * A fresh corpus server, and a copy of the fixture config whose researcher may call its two tools
  * (pinned as listed now), `approval` naming those that need a person's approval.
  */
-async function setUp(options: { approval?: FixtureToolName[]; heartbeat?: string } = {}): Promise<Setup> {
+async function setUp(
+  options: {
+    approval?: FixtureToolName[];
+    heartbeat?: string;
+    signers?: Parameters<typeof signedConfig>[0];
+  } = {},
+): Promise<Setup> {
   const mcp = await startMcpServer();
   cleanups.push(() => mcp.close());
-  const configDir = await fs.mkdtemp(path.join(os.tmpdir(), 'baton-tool-loop-'));
+  // The fixture config, or with options.signers the signed one (test/signing.ts: its keys, its playbooks).
+  const configDir = options.signers
+    ? await signedConfig(options.signers)
+    : await fs.mkdtemp(path.join(os.tmpdir(), 'baton-tool-loop-'));
   cleanups.push(() => fs.rm(configDir, { recursive: true, force: true }));
-  await fs.cp(FIXTURE_CONFIG, configDir, { recursive: true });
+  if (!options.signers) await fs.cp(FIXTURE_CONFIG, configDir, { recursive: true });
   const file = path.join(configDir, 'agents.yaml');
   const agents = YAML.parse(await fs.readFile(file, 'utf8')) as {
     agents: { id: string; tools?: unknown[]; timeouts?: unknown }[];
@@ -174,11 +186,15 @@ async function standIn(options: StandInOptions): Promise<StandIn> {
   return server;
 }
 
-const startTask = (taskQueue: string, id: string): Promise<WorkflowHandle<typeof researchTask>> =>
+const startTask = (
+  taskQueue: string,
+  id: string,
+  playbook = 'open',
+): Promise<WorkflowHandle<typeof researchTask>> =>
   ctx.client.workflow.start(researchTask, {
     taskQueue,
     workflowId: uniqueId(id),
-    args: [{ question: QUESTION, playbook: 'open' }],
+    args: [{ question: QUESTION, playbook }],
   });
 
 const refusals = (s: TaskStatus): AuditEntry[] => s.audit.filter((e) => e.event === 'tool-call-refused');
@@ -266,6 +282,51 @@ describe('the tool loop on a real worker', () => {
           tool: 'docs/read_document',
           reason: 'refused at the tool gate by bob',
         }),
+      ]);
+    });
+  });
+
+  test("on a playbook with signed decisions, the tool gate takes only decisions signed for that very call, with the plan gate's quorum", async () => {
+    const alice = nodeSigner('alice');
+    const bob = nodeSigner('bob');
+    const { mcp, configDir } = await setUp({ approval: ['read_document'], signers: { alice, bob } });
+    const model = await standIn({ respond: scripted([], searchThenRead) });
+    await withWorker(ctx, await activitiesFor(configDir, model), async (taskQueue) => {
+      const handle = await startTask(taskQueue, 'tool-loop-signed', 'signed');
+      const { workflowId } = handle;
+      const signed = (gate: 'plan' | 'tool' | 'report', by: Signer & { line: string }, name: string) =>
+        signedFor(ctx.client, workflowId, { decision: 'approve', by: name, gate }, by);
+      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'plan', 'the plan gate');
+      for (const [who, name] of [
+        [alice, 'alice'],
+        [bob, 'bob'],
+      ] as const)
+        await handle.executeUpdate(decide, { args: [await signed('plan', who, name)] });
+      const waiting = await waitForStatus(handle, (s) => s.pendingGate?.gate === 'tool', 'the tool gate');
+      expect(waiting.pendingGate).toMatchObject({ signed: true, quorum: 2, call: { tool: 'read_document' } });
+      // Unsigned, or its signature carried to another call (another subject): refused, nothing is read.
+      const refusal = (request: object) =>
+        handle.executeUpdate(decide, { args: [request as never] }).then(
+          () => 'accepted',
+          (err: unknown) =>
+            err instanceof WorkflowUpdateFailedError ? String(err.cause?.message) : String(err),
+        );
+      expect(await refusal({ decision: 'approve', by: 'alice', gate: 'tool' })).toMatch(/^unsigned/);
+      const forAnother = await signed('tool', alice, 'alice');
+      expect(await refusal({ ...forAnother, subject: `sha256:${'1'.repeat(64)}` })).toMatch(/bad signature/);
+      expect(mcp.callCount('read_document')).toBe(0);
+      await handle.executeUpdate(decide, { args: [forAnother] });
+      await handle.executeUpdate(decide, { args: [await signed('tool', bob, 'bob')] });
+      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'report', 'the report gate');
+      expect(mcp.callCount('read_document')).toBe(1);
+      await handle.executeUpdate(decide, { args: [await signed('report', alice, 'alice')] });
+      expect((await handle.result()).outcome).toBe('completed');
+      const decisions = (await handle.query(statusQuery)).audit.filter(
+        (e) => e.gate === 'tool' && e.event === 'decision',
+      );
+      expect(decisions.map((e) => [e.by, e.signed])).toEqual([
+        ['alice', true],
+        ['bob', true],
       ]);
     });
   });
