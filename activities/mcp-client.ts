@@ -139,7 +139,8 @@ function failureOf(err: unknown, where: string, server: McpEndpoint, token: stri
   }
   if (err instanceof ResponseTooLarge || isZodError(err))
     return nonRetryable(`${where}: answered outside the protocol: ${said}`, McpFailureTypes.McpProtocolError);
-  return retryable(`${where}: cannot reach it: ${said}`);
+  // Anything else is retried: most likely the network (Node's fetch says "fetch failed").
+  return retryable(`${where}: ${said.startsWith('fetch failed') ? 'cannot reach it: ' : ''}${said}`);
 }
 
 /**
