@@ -120,13 +120,17 @@ export function renderChartSvg(
       ),
     );
   }
-  // Legend.
-  modes.forEach((m, i) => {
-    const x = 16 + i * 190;
+  // Legend; the rounds mode with the research rounds it used.
+  summary.forEach((s, i) => {
+    const x = 16 + i * 250;
     const y = 44 + banner;
+    const rounds =
+      s.mode === 'baton-rounds' && s.avgRounds !== null
+        ? ` (${s.avgRounds.toFixed(1)} rounds / question)`
+        : '';
     parts.push(
-      `<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${COLOURS[m]}"/>`,
-      text(x + 18, y, MODE_LABELS[m]),
+      `<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${COLOURS[s.mode]}"/>`,
+      text(x + 18, y, `${MODE_LABELS[s.mode]}${rounds}`),
     );
   });
   const top = 60 + banner;

@@ -411,6 +411,7 @@ describe('table and chart', () => {
     expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     expect(svg).toContain('OFFLINE STAND-IN RUN: scores are meaningless');
     expect(renderChartSvg(results.summary, { offline: false })).not.toContain('OFFLINE');
+    expect(svg).toContain('Baton + research rounds (0.5 rounds / question)');
     for (const label of [
       'One model call',
       'Single agent + tools',
