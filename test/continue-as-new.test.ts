@@ -202,7 +202,7 @@ async function floodUntil(handle: WorkflowHandle, until: Promise<void>): Promise
   let done = false;
   void until.then(() => (done = true));
   for (let sent = 0; !done && sent < SUGGEST_AFTER; sent++) await handle.signal(approve, { by: 'mallory' });
-  await readUntil(async () => done, Boolean, 'the task to hand over after the refused decisions');
+  await readUntil(() => Promise.resolve(done), Boolean, 'the task to hand over after the refused decisions');
 }
 
 test('the gate keeps its deadline and reminders across the hand-over: the new run waits for what is left, not for them again', async () => {
