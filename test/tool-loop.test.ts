@@ -41,6 +41,7 @@ import { nodeSigner, signedConfig, signedFor } from './signing';
 import { researchTask } from '../workflows';
 import {
   FIXTURE_CONFIG,
+  readUntil,
   tempActivityOptions,
   uniqueId,
   useTestServer,
@@ -369,6 +370,23 @@ describe('the tool loop across a worker crash', () => {
   const procs = new Processes();
   afterAll(() => procs.killAll());
 
+  /** A worker process's environment for `configDir`'s task queue, with its folders next to it. */
+  const workerEnv = (configDir: string, model: StandIn, taskQueue: string) => {
+    const near = (what: string) => path.join(path.dirname(configDir), `${path.basename(configDir)}-${what}`);
+    cleanups.push(async () => {
+      await fs.rm(near('artifacts'), { recursive: true, force: true });
+      await fs.rm(near('reports'), { recursive: true, force: true });
+    });
+    return {
+      TEMPORAL_ADDRESS: process.env.BATON_TEST_TEMPORAL_ADDRESS!,
+      BATON_TASK_QUEUE: taskQueue,
+      ANTHROPIC_BASE_URL: model.url,
+      BATON_CONFIG_DIR: configDir,
+      BATON_ARTIFACT_DIR: near('artifacts'),
+      BATON_REPORT_DIR: near('reports'),
+    };
+  };
+
   test('a worker SIGKILLed while the next turn runs after a completed call: no completed call runs again, and the task completes', async () => {
     const { mcp, configDir } = await setUp({ heartbeat: '2s' });
     const seen: Seen[] = [];
@@ -389,16 +407,8 @@ describe('the tool loop across a worker crash', () => {
             : { kind: 'tool', input: FINDINGS };
       }),
     });
-    const root = path.dirname(configDir);
     const taskQueue = uniqueId('tool-loop-crash');
-    const env = {
-      TEMPORAL_ADDRESS: process.env.BATON_TEST_TEMPORAL_ADDRESS!,
-      BATON_TASK_QUEUE: taskQueue,
-      ANTHROPIC_BASE_URL: model.url,
-      BATON_CONFIG_DIR: configDir,
-      BATON_ARTIFACT_DIR: path.join(root, `${path.basename(configDir)}-artifacts`),
-      BATON_REPORT_DIR: path.join(root, `${path.basename(configDir)}-reports`),
-    };
+    const env = workerEnv(configDir, model, taskQueue);
     const first = await procs.startWorker('worker-1', env);
     const handle = await startTask(taskQueue, 'tool-loop-crash');
     await turnTwoArrived;
@@ -417,8 +427,36 @@ describe('the tool loop across a worker crash', () => {
     // The turn cut by the kill was asked again; turn 1 was not.
     expect(seen.filter((s) => s.turn === 1)).toHaveLength(1);
     expect(seen.filter((s) => s.turn === 2).length).toBeGreaterThanOrEqual(2);
-    await fs.rm(env.BATON_ARTIFACT_DIR, { recursive: true, force: true });
-    await fs.rm(env.BATON_REPORT_DIR, { recursive: true, force: true });
+  }, 150_000);
+
+  test('a worker SIGKILLed while a call is at the server, after a completed one: the completed call does not run again, the cut one runs once more, and the task completes', async () => {
+    const { mcp, configDir } = await setUp();
+    const seen: Seen[] = [];
+    let release: () => void = () => undefined;
+    const model = await standIn({
+      respond: scripted(seen, (turn) => {
+        // The read turn 2 asks for reaches the server and waits there.
+        if (turn === 2) release = mcp.holdCalls();
+        return searchThenRead(turn);
+      }),
+    });
+    const taskQueue = uniqueId('tool-loop-crash-call');
+    const env = workerEnv(configDir, model, taskQueue);
+    const first = await procs.startWorker('worker-1', env);
+    const handle = await startTask(taskQueue, 'tool-loop-crash-call');
+    await readUntil(
+      () => Promise.resolve(mcp.callCount('read_document')),
+      (n) => n === 1,
+      'the read to reach the server',
+    );
+    expect(mcp.callCount('search_documents')).toBe(1);
+    await first.kill();
+    release();
+    await procs.startWorker('worker-2', env);
+    expect((await handle.result()).outcome).toBe('completed');
+    expect([mcp.callCount('search_documents'), mcp.callCount('read_document')]).toEqual([1, 2]);
+    // Each model turn, completed before or after the kill, was asked once.
+    expect(seen.map((s) => s.turn)).toEqual([1, 2, 3]);
   }, 150_000);
 });
 
