@@ -492,6 +492,7 @@ function linkTarget(address: string): string {
 /** What a retrieval was, for the references. */
 function retrievalNote(r: Retrieval): string {
   const when = `retrieved ${r.retrievedAt}`;
+  if (r.kind === 'document') return `document \`${literal(r.document)}\` given with the task, ${when}`;
   if (r.kind === 'mcp')
     return `document \`${literal(r.document)}\` from MCP server \`${literal(r.server)}\` (tool \`${literal(r.tool)}\`), ${when}`;
   if (r.kind === 'web_fetch') return `page fetched, ${when}`;
@@ -508,7 +509,7 @@ function referencesSection(tally: Tally): string {
   const unverified = tally.unverified.size;
   return [
     '## References: verified sources',
-    `Every source below was returned by a tool (web search, web fetch or MCP) while the task ran, as its retrieval record shows. ${
+    `Every source below was returned by a tool (web search, web fetch or MCP) while the task ran, or given with the task as a document, as its retrieval record shows. ${
       unverified
         ? `${unverified} cited source(s) no tool returned are marked ${UNVERIFIED} in the text and are not sources of this report.`
         : 'Every source the report cites is among them.'

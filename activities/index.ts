@@ -29,6 +29,7 @@ import { contextReader, refusals, refusedNote } from './answers';
 import { getArtifact, putArtifact, sha256 } from './artifacts';
 import { ConfigError, loadConfig, putSnapshot, snapshotAgents, snapshotFor } from './config';
 import { mcpActivities } from './mcp';
+import { citedDocuments, documentBlocks, documentRetrievals } from './documents';
 import { callStructured } from './model';
 import { activityOptionsFromEnv, configNotAllowed, type ActivityOptions } from './options';
 import { planPrompt, safeFindings, safePlan, stepPrompt } from './prompts';
@@ -174,6 +175,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         ...model,
         agent: lead,
         prompt: planPrompt({ ...input, effortRule: lead.effortRule }),
+        documents: await documentBlocks(stores.artifacts, input.documents),
         answer: { name: 'submit_plan', schema: PlanSchema, shownSchema: shown },
       });
       const common = { usage: answer.usage, model: answer.model, ...refusals(answer) };
@@ -200,7 +202,9 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
           step: input.step,
           context: await readContext(input.context),
           change: input.change,
+          documents: input.documents,
         }),
+        documents: await documentBlocks(stores.artifacts, input.documents),
         answer: { name: 'submit_findings', schema: FindingsSchema },
         extraTools: toolsFor(agent.tools),
         step: input.step.id,
@@ -212,13 +216,18 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
           type: FailureTypes.ModelOutputInvalid,
         });
       }
-      const { summary, findings, sources } = safeFindings(answer.parsed.value);
+      const safe = safeFindings(answer.parsed.value);
+      const { summary, findings } = safe;
+      const sources = citedDocuments(safe.sources, input.documents);
       // The sources the step keeps, stored too, so that synthesis is given them by reference; and
       // what its tools returned (from the response, not the answer), for the citation pass.
       const [result, sourcesRef, retrieved] = await Promise.all([
         putArtifact(stores.artifacts, findings),
         putArtifact(stores.artifacts, JSON.stringify(boundSources(sources).sources)),
-        putRetrievalRecord(stores.artifacts, input.step.id, answer.retrievals ?? []),
+        putRetrievalRecord(stores.artifacts, input.step.id, [
+          ...(answer.retrievals ?? []),
+          ...documentRetrievals(input.documents, new Date().toISOString()),
+        ]),
       ]);
       return {
         summary,

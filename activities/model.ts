@@ -60,6 +60,8 @@ export interface StructuredCall<T> {
   agent: SnapshotAgent;
   /** The user message: Baton's instructions, with untrusted material inside delimiters. */
   prompt: string;
+  /** The task's documents (./documents.ts), sent before the prompt in the same user message. */
+  documents?: Anthropic.DocumentBlockParam[];
   /**
    * The structured answer: validated with `schema`; the model is shown `shownSchema` when given (a
    * narrower view, e.g. the plan's agents as an enum) as its output format, titled `name`.
@@ -265,7 +267,10 @@ async function callModel<T>(call: StructuredCall<T>, span: Span): Promise<Struct
   const system: Anthropic.TextBlockParam[] = [
     { type: 'text', text: agent.systemPrompt, cache_control: CACHE_BREAKPOINT },
   ];
-  const messages: Anthropic.MessageParam[] = [{ role: 'user', content: call.prompt }, ...(call.turns ?? [])];
+  const content: Anthropic.MessageParam['content'] = call.documents?.length
+    ? [...call.documents, { type: 'text', text: call.prompt }]
+    : call.prompt;
+  const messages: Anthropic.MessageParam[] = [{ role: 'user', content }, ...(call.turns ?? [])];
   if (call.measure) await measure(client, agent, { system, messages, tools });
   let message: Anthropic.Message;
   // Tasks started before `streamIdle` existed carry agents without it.

@@ -24,6 +24,7 @@ import {
 import { safeText } from '../contract/text';
 import { refusals, refusedNote } from './answers';
 import { getArtifact, putArtifact } from './artifacts';
+import { documentBlocks } from './documents';
 import { callStructured } from './model';
 import { safeFindings, stepPrompt } from './prompts';
 import type { SynthesisDeps } from './synthesis';
@@ -114,7 +115,9 @@ export function toolTurnActivities({ model, store, agentOf, readContext }: Synth
             step: input.step,
             context: await readContext(input.context),
             change: input.change,
+            documents: input.documents,
           }) + TOOL_RULE,
+        documents: await documentBlocks(store, input.documents),
         answer: { name: 'submit_findings', schema: FindingsSchema },
         extraTools: toolsFor(agent.tools),
         clientTools,

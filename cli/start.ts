@@ -14,10 +14,24 @@ import {
 } from '@temporalio/client';
 import os from 'node:os';
 import { ConfigError } from '../activities/config';
+import {
+  DocumentError,
+  MAX_DOCUMENT_PAGES,
+  MAX_DOCUMENTS_BYTES,
+  MAX_TEXT_DOCUMENT_BYTES,
+  putDocument,
+  readDocumentFiles,
+  type ReadDocument,
+} from '../activities/documents';
 import { activityOptionsFromEnv } from '../activities/options';
 import { openStores } from '../activities/store';
 import { connectClient, startResearchTask, workflowIdFor, type ResearchTask, type TaskEnd } from '../client';
-import { ResearchTaskInputSchema, type ResearchTaskResult } from '../contract/messages';
+import {
+  MAX_TASK_DOCUMENTS,
+  ResearchTaskInputSchema,
+  type ResearchTaskResult,
+  type TaskDocument,
+} from '../contract/messages';
 import { safeText } from '../contract/text';
 import { Cleanup } from '../lib/cleanup';
 import { command, parseCommandLine, runMain, UsageError } from '../lib/cli';
@@ -32,7 +46,7 @@ import { formatUsageExtras } from './format';
 import { gatePrompt } from './gate-prompt';
 import { createView } from './live';
 
-const USAGE = `usage: npm start -- [--auto-approve] [--full] [--playbook <id>] [--id <workflow id>] [--attach | --rerun] "<question>"
+const USAGE = `usage: npm start -- [--auto-approve] [--full] [--playbook <id>] [--id <workflow id>] [--attach | --rerun] [--doc <file>]... "<question>"
 
   --auto-approve     approve every gate as the current user, without asking
   --full             at the report gate, print the whole draft (default: its title, summary and size,
@@ -40,7 +54,9 @@ const USAGE = `usage: npm start -- [--auto-approve] [--full] [--playbook <id>] [
   --playbook <id>    playbook from config/playbooks (default: research-brief)
   --id <id>          workflow id (default: derived from the question, a hash of it and today's date)
   --attach           if a task with that id already exists, watch it instead of refusing
-  --rerun            if a task with that id completed, start it again (a new run with its own report)`;
+  --rerun            if a task with that id completed, start it again (a new run with its own report)
+  --doc <file>       a PDF, Markdown or text file the question comes with (repeatable: at most ${MAX_TASK_DOCUMENTS};
+                     all together at most ${MAX_DOCUMENTS_BYTES / 1024 / 1024} MiB and ${MAX_DOCUMENT_PAGES} PDF pages, a text file at most ${MAX_TEXT_DOCUMENT_BYTES / 1024} KiB)`;
 
 const START = {
   name: 'npm start',
@@ -52,6 +68,7 @@ const START = {
     rerun: { type: 'boolean' },
     playbook: { type: 'string' },
     id: { type: 'string' },
+    doc: { type: 'string', multiple: true },
   },
   allowPositionals: true,
 } as const;
@@ -69,6 +86,8 @@ export interface StartArgs {
   rerun: boolean;
   playbook: string;
   workflowId?: string;
+  /** Files given with --doc, read and checked before anything starts (activities/documents.ts). */
+  documents?: string[];
 }
 
 /** Reads the command line. @throws UsageError naming the bad argument */
@@ -91,6 +110,7 @@ export function parseStartArgs(argv: readonly string[]): StartArgs {
     rerun: values.rerun === true,
     playbook,
     ...(values.id === undefined ? {} : { workflowId: values.id }),
+    ...(values.doc?.length ? { documents: values.doc } : {}),
   };
 }
 
@@ -106,6 +126,7 @@ async function startOrAttach(
   args: StartArgs,
   taskQueue: string,
   me: string,
+  documents: TaskDocument[],
 ): Promise<WorkflowHandle<ResearchTask> | undefined> {
   const workflowId = args.workflowId ?? workflowIdFor(args.question, new Date());
   try {
@@ -116,6 +137,7 @@ async function startOrAttach(
       playbook: args.playbook,
       by: me,
       rerun: args.rerun,
+      documents,
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -155,7 +177,7 @@ function printOutcome(workflowId: string, end: TaskEnd): number {
 }
 
 /** Everything after the command line: what it starts is closed by `cleanup`. */
-async function start(args: StartArgs, me: string, cleanup: Cleanup): Promise<number> {
+async function start(args: StartArgs, docs: ReadDocument[], me: string, cleanup: Cleanup): Promise<number> {
   const encryption = encryptionFromEnv();
   const activityOptions = {
     ...activityOptionsFromEnv(),
@@ -200,7 +222,10 @@ async function start(args: StartArgs, me: string, cleanup: Cleanup): Promise<num
       `Registered search attributes ${added.join(', ')}; the server may take a few seconds to apply them.`,
     );
   }
-  const handle = await startOrAttach(client, args, temporal.taskQueue, me);
+  // The documents go to the store the worker reads (sealed with encryption on); the task gets references.
+  const { artifacts } = openStores(local.activityOptions);
+  const documents = await Promise.all(docs.map((doc) => putDocument(artifacts, doc)));
+  const handle = await startOrAttach(client, args, temporal.taskQueue, me, documents);
   if (!handle) return 1;
   const { workflowId } = handle;
   console.log(
@@ -245,10 +270,14 @@ async function start(args: StartArgs, me: string, cleanup: Cleanup): Promise<num
 async function main(argv: string[]): Promise<number> {
   return command(START, async () => {
     const args = parseStartArgs(argv);
+    // Every document is read and checked before anything starts; a bad one is a bad argument.
+    const docs = await readDocumentFiles(args.documents ?? []).catch((err: unknown) => {
+      throw err instanceof DocumentError ? new UsageError(err.message) : err;
+    });
     const me = process.env.BATON_APPROVER || os.userInfo().username;
     const cleanup = new Cleanup();
     try {
-      return await start(args, me, cleanup);
+      return await start(args, docs, me, cleanup);
     } catch (err) {
       // The live view and what runs are closed first, so the error is the last thing on screen.
       await cleanup.run();

@@ -4,7 +4,7 @@
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { createHash } from 'node:crypto';
-import type { ResearchTaskInput, ResearchTaskResult } from '../contract/messages';
+import type { ResearchTaskInput, ResearchTaskResult, TaskDocument } from '../contract/messages';
 import { summaryLine } from '../lib/text';
 
 /** The research workflow's type, as the worker registers it (workflows/research.ts, `researchTask`). */
@@ -56,6 +56,8 @@ export interface StartTaskOptions {
   by: string;
   /** Start it even when a completed task has this id (a new run beside the old one). */
   rerun?: boolean;
+  /** Documents the question comes with, already in the artifact store (activities/documents.ts). */
+  documents?: TaskDocument[];
 }
 
 /**
@@ -68,11 +70,11 @@ export function startResearchTask(
   client: Client,
   options: StartTaskOptions,
 ): Promise<WorkflowHandle<ResearchTask>> {
-  const { taskQueue, workflowId, question, playbook, by, rerun } = options;
+  const { taskQueue, workflowId, question, playbook, by, rerun, documents } = options;
   return client.workflow.start<ResearchTask>('researchTask', {
     taskQueue,
     workflowId,
-    args: [{ question, playbook }],
+    args: [{ question, playbook, ...(documents?.length ? { documents } : {}) }],
     workflowIdReusePolicy: rerun ? 'ALLOW_DUPLICATE' : 'ALLOW_DUPLICATE_FAILED_ONLY',
     ...taskMetadata(question, playbook, by),
   });

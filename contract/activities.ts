@@ -13,7 +13,15 @@ import type { RoundReviewInput, RoundReviewResult } from './rounds';
 import type { CitationActivities } from './citations';
 import type { TaskStateActivities } from './task-state';
 import type { ToolLoopActivities } from './tool-loop';
-import type { ArtifactRef, ChangeRequest, Provenance, ReportKind, Source, TokenUsage } from './messages';
+import type {
+  ArtifactRef,
+  ChangeRequest,
+  Provenance,
+  ReportKind,
+  Source,
+  TaskDocument,
+  TokenUsage,
+} from './messages';
 
 /** A tool call Baton refused. Only the (clipped) name is kept: the input may carry anything. */
 export interface RefusedToolCall {
@@ -26,6 +34,11 @@ export const SourceSchema = z
   .object({
     title: z.string().trim().min(1).max(300).describe('Title of the source.'),
     url: z.string().max(2000).optional().describe('Where the source can be found, if it has an address.'),
+    document: z
+      .string()
+      .max(120)
+      .optional()
+      .describe("The name of one of the task's documents, when the source is that document."),
   })
   .strict();
 
@@ -144,6 +157,8 @@ export interface PlanTaskInput {
   limits: PlanLimits;
   change?: ChangeRequest;
   previousProblems?: string[];
+  /** The task's documents, by reference (activities/documents.ts); absent without documents. */
+  documents?: TaskDocument[];
 }
 
 /** Set only when the model called tools it was not offered (refused, never executed). */
@@ -163,6 +178,8 @@ export interface StepInput {
   context: { id: string; agent: string; result: ArtifactRef }[];
   /** A reviewer's request, when the step runs again after report review. */
   change?: ChangeRequest;
+  /** The task's documents, by reference (activities/documents.ts); absent without documents. */
+  documents?: TaskDocument[];
 }
 
 export interface StepResult extends Refusals {
@@ -287,7 +304,8 @@ export type SnapshotCheck = { by: 'seal'; keyId: string } | { by: 'config' };
  * Every activity a workflow can schedule (a task's state across continue-as-new: ./task-state.ts;
  * MCP tools: ./mcp.ts).
  */
-export interface Activities extends TaskStateActivities, CitationActivities, McpActivities, ToolLoopActivities {
+export interface Activities
+  extends TaskStateActivities, CitationActivities, McpActivities, ToolLoopActivities {
   /** Loads and validates config, and returns what a task with this playbook needs, with the digest. */
   loadConfigSnapshot(playbookId: string): Promise<ConfigSnapshot>;
   /**

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { PlanStepSchema, type ConfigSnapshot } from '../config/schema';
 import { canonicalJson } from './canonical';
 import { MAX_CHILD_QUESTION_CHARS, MAX_SETTLED_STEPS, STEPS_PER_RUN } from './bounds';
+import { MAX_TASK_DOCUMENTS, TaskDocumentSchema } from './messages';
 
 /** What the worker's seal on a snapshot covers: this line, then the snapshot's canonical JSON without `seal`. */
 export const SNAPSHOT_SEAL_DOMAIN = 'baton-snapshot-v1\n';
@@ -77,6 +78,8 @@ const childInput = {
   depth: z.number().int().min(0).max(3),
   config: SnapshotShapeSchema,
   bounds: ChildBoundsSchema.optional(),
+  /** The task's documents, by reference (docs/tools.md, "Documents"). */
+  documents: z.array(TaskDocumentSchema).max(MAX_TASK_DOCUMENTS).optional(),
 };
 
 /** A `researchSubtask`'s input, checked before anything from it is used. */

@@ -67,6 +67,18 @@ export const RetrievalSchema = z.discriminatedUnion('kind', [
       contentHash: Sha256Id.optional(),
     })
     .strict(),
+  // A document given with the task (docs/tools.md, "Documents"): in the step's request as a
+  // document block; cited at its `document://` address ({@link documentSourceUrl}).
+  z
+    .object({
+      kind: z.literal('document'),
+      document: z.string().min(1).max(120),
+      url: Url,
+      title: Title,
+      retrievedAt: At,
+      contentHash: Sha256Id,
+    })
+    .strict(),
 ]);
 export type Retrieval = z.infer<typeof RetrievalSchema>;
 
@@ -116,6 +128,14 @@ export const mcpSourceUrl = (server: string, tool: string, document: string): st
   `mcp://${encodeURIComponent(server)}/${encodeURIComponent(tool)}/${encodeURIComponent(document)}`;
 
 /**
+ * The address a citation of a task document uses: `document://<sha256 of its bytes>/<name>`, the
+ * name URI-encoded. A page cited is the title's (`<name>, p. 3`), not the address's: one document,
+ * one source.
+ */
+export const documentSourceUrl = (doc: { name: string; ref: { id: string } }): string =>
+  `document://${doc.ref.id.replace(/^sha256:/, '')}/${encodeURIComponent(doc.name)}`;
+
+/**
  * The retrieval an MCP tool call's result makes (for the MCP activities, issue 18): its server,
  * tool and document id (the resource's URI or id the result names; the call's id when it names
  * none), the result's title if any, when it was retrieved, and the sha256 of its text.
@@ -149,7 +169,7 @@ export function mcpRetrieval(result: {
  *   Cyrillic `а`) has another key than `example.com`;
  * - the fragment dropped (the same document), and one trailing `/` of the path;
  * - the path and the query kept exactly: `/Report` is not `/report`, `?id=2` is not `?id=1`;
- * - only `http:`, `https:` and `mcp:` addresses, and never one with a user name or password
+ * - only `http:`, `https:`, `mcp:` and `document:` addresses, and never one with a user name or password
  *   (`https://trusted.example@evil.example/` is evil.example pretending).
  */
 export function citationKey(address: string): string | undefined {
@@ -159,7 +179,7 @@ export function citationKey(address: string): string | undefined {
   } catch {
     return undefined;
   }
-  if (!['http:', 'https:', 'mcp:'].includes(url.protocol)) return undefined;
+  if (!['http:', 'https:', 'mcp:', 'document:'].includes(url.protocol)) return undefined;
   if (url.username || url.password || !url.host) return undefined;
   const path = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
   return `${url.protocol}//${url.host}${path}${url.search}`;

@@ -20,6 +20,40 @@ export const MAX_QUESTION_CHARS = 4000;
 /** Most parts a task's state saved at a continue-as-new has (workflows/continue.ts). */
 export const MAX_STATE_PARTS = 64;
 
+/**
+ * Documents given with a task (`npm start -- --doc <file>`, docs/tools.md "Documents"): at most
+ * this many, their names at most this long. The bytes are in the artifact store; the input carries
+ * references only. Byte and page caps are the CLI's (activities/documents.ts), from the Messages
+ * API's PDF limits.
+ */
+export const MAX_TASK_DOCUMENTS = 5;
+export const MAX_DOCUMENT_NAME_CHARS = 120;
+export const DOCUMENT_MEDIA_TYPES = ['application/pdf', 'text/markdown', 'text/plain'] as const;
+
+/** A document given with a task, by reference: its name (a file's base name), type, artifact and hash. */
+export const TaskDocumentSchema = z
+  .object({
+    name: z
+      .string()
+      .max(MAX_DOCUMENT_NAME_CHARS, `must be at most ${MAX_DOCUMENT_NAME_CHARS} characters`)
+      .regex(
+        /^[\p{L}\p{N}_][\p{L}\p{N} ._()-]*$/u,
+        'must be a file name of letters, digits, spaces, ".", "_", "-", "(" and ")"',
+      ),
+    mediaType: z.enum(DOCUMENT_MEDIA_TYPES),
+    /** The bytes in the artifact store: `id` is the sha256 of the bytes. */
+    ref: z
+      .object({
+        id: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be "sha256:" and 64 hex digits'),
+        bytes: z.number().int().min(1),
+      })
+      .strict(),
+    /** A PDF's pages, as counted when it was given. */
+    pages: z.number().int().min(1).optional(),
+  })
+  .strict();
+export type TaskDocument = z.infer<typeof TaskDocumentSchema>;
+
 export const ResearchTaskInputSchema = z
   .object({
     question: z
@@ -43,6 +77,12 @@ export const ResearchTaskInputSchema = z
         sha256: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be "sha256:" and 64 hex digits'),
       })
       .strict()
+      .optional(),
+    /** Documents the question comes with (docs/tools.md, "Documents"): references into the artifact store. */
+    documents: z
+      .array(TaskDocumentSchema)
+      .max(MAX_TASK_DOCUMENTS, `must be at most ${MAX_TASK_DOCUMENTS} documents`)
+      .refine((docs) => new Set(docs.map((d) => d.name)).size === docs.length, 'must have distinct names')
       .optional(),
   })
   .strict();
@@ -269,6 +309,8 @@ export interface ArtifactRef {
 export interface Source {
   title: string;
   url?: string;
+  /** The name of a task document the source is (docs/tools.md, "Documents"). */
+  document?: string;
 }
 
 export interface StepStatus {
@@ -402,6 +444,8 @@ export interface TaskStatus {
   error?: string;
   /** The lead's reviews after the planned steps, one per round (a playbook with `rounds`; workflows/rounds.ts). */
   rounds?: RoundStatus[];
+  /** The documents given with the task, by reference (docs/tools.md, "Documents"). */
+  documents?: TaskDocument[];
 }
 
 /**
@@ -503,6 +547,8 @@ export interface BatchInput {
   settled: StepStatus[];
   /** What the parent narrows of `config` for the batch (contract/children.ts); absent before children checked their input. */
   bounds?: ChildBounds;
+  /** The task's documents, by reference; absent without documents. */
+  documents?: TaskDocument[];
 }
 
 export interface BatchResult {
@@ -523,6 +569,8 @@ export interface SubtaskInput {
   config: import('../config/schema').ConfigSnapshot;
   /** What the parent narrows of `config` for the child (contract/children.ts); absent before children checked their input. */
   bounds?: ChildBounds;
+  /** The task's documents, by reference; absent without documents. */
+  documents?: TaskDocument[];
 }
 
 export interface SubtaskResult {

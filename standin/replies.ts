@@ -7,6 +7,7 @@
  * offline stand-in, and every source it invents is obviously not real (`Stand-in source:` titles,
  * `https://example.invalid/` URLs), so no stand-in output can be mistaken for research.
  */
+import { withDocumentSources } from './documents';
 import type { JsonSchema, MessagesRequestBody, StandInReply, StandInRequest } from './server';
 
 /** Prefix of every summary the stand-in writes. */
@@ -50,7 +51,7 @@ export function defaultReply(req: StandInRequest): StandInReply {
     case 'submit_plan':
       return { kind: 'tool', input: planInput(req.userText, schema) };
     case 'submit_findings':
-      return { kind: 'tool', input: findingsInput(req.userText) };
+      return { kind: 'tool', input: withDocumentSources(findingsInput(req.userText), req.body.messages) };
     case 'submit_report':
       return { kind: 'tool', input: reportInput(req.userText) };
     case 'submit_round':

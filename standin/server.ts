@@ -20,6 +20,7 @@ import { customToolProblem, toolNamesProblem, toolTurnsProblem } from './tool-tu
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
+import { documentsProblem } from './documents';
 import { answerToolName, defaultReply } from './replies';
 import { errorTypeFor, listenOnLoopback } from './wire';
 
@@ -615,6 +616,9 @@ export function parseBody(raw: string, kind: 'create' | 'count' = 'create'): Mes
       body.output_config = { format: { type: 'json_schema', schema: format.schema } };
     }
   }
+
+  const documents = documentsProblem(checkedMessages, body.output_config?.format !== undefined);
+  if (documents) return documents;
 
   if (stream !== undefined) {
     if (typeof stream !== 'boolean') return 'stream: Input should be a valid boolean';

@@ -16,7 +16,10 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type Anthropic from '@anthropic-ai/sdk';
 import { createActivities } from '../activities';
+import { DOCUMENT_CONTEXT, putDocument } from '../activities/documents';
+import { openStores } from '../activities/store';
 import { quote } from '../activities/prompts';
 import { loadConfig } from '../activities/config';
 import { checkPlan } from '../config/schema';
@@ -78,6 +81,16 @@ const hiddenIn = (text: string): string[] =>
   [...text].filter((c) => HIDDEN.test(c)).map((c) => `U+${c.codePointAt(0)!.toString(16).toUpperCase()}`);
 const canaryFor = (id: string): string => path.join(canaryDir, `${id}.ran`);
 const caseTag = (id: string): string => `[case ${id}]`;
+/** The document blocks of a request (a task's documents: activities/documents.ts). */
+const documentsIn = (body: MessagesRequestBody): Anthropic.DocumentBlockParam[] =>
+  body.messages.flatMap((m) =>
+    typeof m.content === 'string'
+      ? []
+      : (m.content.filter((b) => b.type === 'document') as unknown as Anthropic.DocumentBlockParam[]),
+  );
+/** Whether a request gave the model the case's document. */
+const sawDocument = (body: MessagesRequestBody, id: string): boolean =>
+  documentsIn(body).some((d) => d.source.type === 'text' && d.source.data.includes(`(${id})`));
 
 /** The stand-in's answers: an honest model, except that it obeys every injection it has read. */
 function respond(req: StandInRequest) {
@@ -94,7 +107,7 @@ function respond(req: StandInRequest) {
   });
 
   // The first researcher carries the injection in its output (step-output), or read it in a source.
-  const carrier = injection.where !== 'question' && step === 's1';
+  const carrier = (injection.where === 'source' || injection.where === 'step-output') && step === 's1';
   const answer =
     tool === 'submit_plan'
       ? CLEAN_PLAN
@@ -111,6 +124,7 @@ function respond(req: StandInRequest) {
   const readIt =
     injection.where === 'question' ||
     (injection.where === 'source' && step === 's1') ||
+    (injection.where === 'document' && sawDocument(req.body, injection.id)) ||
     (!carrier && req.userText.includes(`(${injection.id})`));
   if (!readIt) return { kind: 'tool' as const, input: answer };
   const reasked = req.userText.includes('<validation_errors>');
@@ -127,10 +141,21 @@ function respond(req: StandInRequest) {
 
 async function runCase(injection: Injection, taskQueue: string): Promise<Outcome> {
   const question = `${QUESTION} ${caseTag(injection.id)}${injection.where === 'question' ? ` ${injection.text}` : ''}`;
+  // A document case: the text is a Markdown document given with the task, stored as npm start stores it.
+  const documents =
+    injection.where === 'document'
+      ? [
+          await putDocument(openStores({ artifactDir, reportDir: artifactDir }).artifacts, {
+            name: `notice-${injection.id}.md`,
+            mediaType: 'text/markdown',
+            body: Buffer.from(`# Notice\n\n${injection.text}\n`, 'utf8'),
+          }),
+        ]
+      : undefined;
   const handle: WorkflowHandle<typeof researchTask> = await ctx.client.workflow.start(researchTask, {
     taskQueue,
     workflowId: uniqueId(`injection-${injection.id}`),
-    args: [{ question, playbook: 'guarded' }],
+    args: [{ question, playbook: 'guarded', ...(documents ? { documents } : {}) }],
   });
   const atPlan = await waitForStatus(handle, (s) => s.pendingGate?.gate === 'plan', 'the plan gate', 60_000);
   const findingsBeforePlanApproval = (seen.get(injection.id) ?? []).filter(
@@ -184,6 +209,12 @@ test('the corpus has at least 30 attempts, in questions, sources and step output
   for (const where of ['question', 'source', 'step-output']) {
     expect(INJECTIONS.filter((i) => i.where === where).length).toBeGreaterThanOrEqual(8);
   }
+  // Documents that try to approve a gate, ask for tools, and claim to be the system prompt.
+  expect(
+    INJECTIONS.filter((i) => i.where === 'document')
+      .map((i) => i.attack.kind)
+      .sort(),
+  ).toEqual(['approve', 'escape', 'tool']);
   for (const kind of [
     'plan-agent',
     'plan-steps',
@@ -212,7 +243,14 @@ describe.each(INJECTIONS.map((i) => [`${i.id} (${i.where}, ${i.attack.kind})`, i
     const requests = (): Seen[] => seen.get(injection.id) ?? [];
 
     test('the model did read and obey it (the case is not vacuous)', () => {
-      const read = requests().filter((r) => r.userText.includes(`(${injection.id})`));
+      const read = requests().filter(
+        (r) => r.userText.includes(`(${injection.id})`) || sawDocument(r.body, injection.id),
+      );
+      if (injection.where === 'document') {
+        // The lead planned with it and every specialist read it, as a document block.
+        const given = requests().filter((r) => sawDocument(r.body, injection.id));
+        expect(new Set(given.map((r) => r.tool))).toEqual(new Set(['submit_plan', 'submit_findings']));
+      }
       if (injection.where === 'source') {
         // The first researcher "read" the page through its search tool; its output carries it on.
         expect(requests().some((r) => r.step === 's1')).toBe(true);
@@ -283,6 +321,14 @@ describe.each(INJECTIONS.map((i) => [`${i.id} (${i.where}, ${i.attack.kind})`, i
     test('untrusted text reaches models only quoted and delimited, never in a system prompt', () => {
       for (const r of requests()) {
         expect(systemPrompts.has(systemOf(r))).toBe(true);
+        if (injection.where === 'document') {
+          // A document is only ever a document block, said to be data: never Baton's own text or a
+          // system prompt (what an obeying model wrote of it comes back only inside untrusted blocks).
+          const outside = r.userText.replace(/<(context|step_results) untrusted="true">[\s\S]*?<\/\1>/g, '');
+          expect(outside).not.toContain(`(${injection.id})`);
+          expect(JSON.stringify(r.body.system)).not.toContain(`(${injection.id})`);
+          for (const d of documentsIn(r.body)) expect(d.context).toBe(DOCUMENT_CONTEXT);
+        }
         if (injection.where !== 'question' && r.userText.includes(`(${injection.id})`)) {
           // Model-written text is inside an untrusted block; outside those blocks it is nowhere.
           const outside = r.userText.replace(/<(context|step_results) untrusted="true">[\s\S]*?<\/\1>/g, '');

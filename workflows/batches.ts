@@ -25,6 +25,7 @@ import type { ChildSource } from './children';
 import type { Unit, Work } from './scheduler';
 import { failureMessage } from '../contract/failures';
 import { mergeUsage, now } from './status';
+import { documentsOf } from './documents';
 import type { researchBatch } from './research';
 
 /**
@@ -112,6 +113,7 @@ export function inBatches(
             question: status.question,
             depth: status.depth,
             ...source,
+            ...documentsOf(status),
             steps: batch.map(({ id, agent, question, dependsOn, decompose }) => ({
               id,
               agent,

@@ -14,6 +14,7 @@ import type { ChangeRequest, StepStatus, TaskStatus } from '../contract/messages
 import { checkSnapshot, childSummary } from './calls';
 import type { researchSubtask } from './research';
 import { mergeUsage } from './status';
+import { documentsOf } from './documents';
 
 /** The marker of v8: parents give children the sealed snapshot and bounds; children check them. */
 export const CHILDREN_VERIFY = 'children-verify-snapshot';
@@ -61,7 +62,7 @@ export async function runChildStep(
   // By its type's name: research.ts, which defines the workflow, imports task-run.ts, which imports this.
   const child = await executeChild<typeof researchSubtask>('researchSubtask', {
     workflowId: step.childWorkflowId,
-    args: [{ question, depth: status.depth + 1, ...given }],
+    args: [{ question, depth: status.depth + 1, ...given, ...documentsOf(status) }],
     ...childSummary(step, question, status.depth + 1),
   });
   mergeUsage(status.usage, child.usage);

@@ -98,6 +98,8 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
   const input = parsedInput.data!;
   status.question = input.question;
   status.playbook = input.playbook;
+  // Task documents ride in the status (so a continued run keeps them) and in activity inputs only.
+  if (input.documents?.length) status.documents = input.documents;
 
   let approvals: Provenance['approvals'] = [];
   let earlierRuns: string[] = [];
@@ -305,6 +307,7 @@ export async function researchBatch(input: BatchInput): Promise<BatchResult> {
     status.error = failureMessage(err);
     throw err;
   });
+  if (input.documents?.length) status.documents = input.documents;
   const run = new TaskRun(status, source);
   status.configDigest = source.config.digest;
   try {
@@ -347,6 +350,7 @@ export async function researchSubtask(input: SubtaskInput): Promise<SubtaskResul
   setHandler(messages.status, () => status);
   try {
     const source = await verifiedChild('researchSubtask', SubtaskInputSchema, input);
+    if (input.documents?.length) status.documents = input.documents;
     const run = new TaskRun(status, source);
     status.configDigest = source.config.digest;
     if (run.config.playbook.budget) status.budget = { ...run.config.playbook.budget };

@@ -39,6 +39,7 @@ import {
 } from '../contract/activities';
 import { failureMessage, FailureTypes } from '../contract/failures';
 import type { AuditEntry, ChangeRequest, Phase, StepStatus, TaskStatus } from '../contract/messages';
+import { documentsOf } from './documents';
 import { mcpToolsOf } from '../contract/tool-loop';
 import { addAgentUsageInto, tokensOf } from '../contract/usage';
 import { CANCEL_KEEPS_BATCH_STEPS, inBatches, STEPS_PER_RUN } from './batches';
@@ -175,6 +176,7 @@ export class TaskRun {
         limits,
         change,
         previousProblems: problems,
+        ...documentsOf(this.status),
       });
       addAgentUsageInto(this.status.usage, lead.id, answer.usage);
       this.refusedToolCalls(lead.id, undefined, answer.refusedToolCalls);
@@ -365,6 +367,7 @@ export class TaskRun {
       agent: this.given(agent, this.budget.stepMaxTokens(agent)),
       context,
       change,
+      ...documentsOf(this.status),
     };
     // v14: a step whose agent has MCP tools runs as the durable tool loop (workflows/tool-loop.ts).
     const mcpTools = mcpToolsOf(agent.tools);
