@@ -194,8 +194,12 @@ function gateSummary(gate: PendingGate): Html {
     : 'none so far';
   const waiting = `Waiting for ${plural(gate.quorum, 'approval')} from ${who(gate.approvers)}; ${soFar}.`;
   const reminders = gate.reminders.length ? `; ${plural(gate.reminders.length, 'reminder')} sent` : '';
+  const call = gate.call
+    ? html`<strong>The tool call:</strong> <code>${gate.call.server} · ${gate.call.tool}</code> in step
+        <code>${gate.call.step}</code>, arguments <code>${gate.call.arguments}</code><br />`
+    : '';
   return html`<p>
-    ${waiting}<br />
+    ${call}${waiting}<br />
     <small
       >Open since
       ${time(gate.since)}${gate.deadline ? html`; deadline ${time(gate.deadline)}` : ''}${reminders}</small
