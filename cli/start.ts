@@ -128,7 +128,7 @@ async function startOrAttach(
   me: string,
   documents: TaskDocument[],
 ): Promise<WorkflowHandle<ResearchTask> | undefined> {
-  const workflowId = args.workflowId ?? workflowIdFor(args.question, new Date());
+  const workflowId = args.workflowId ?? workflowIdFor(args.question, new Date(), documents);
   try {
     return await startResearchTask(client, {
       taskQueue,

@@ -15,9 +15,15 @@ export type ResearchTask = (input: ResearchTaskInput) => Promise<ResearchTaskRes
  * `research-how-do-solid-state-2026-11-24-3f2a9c1e`. The slug keeps ASCII letters and digits only,
  * accents dropped (safe in a shell, a file name and a terminal), so questions in other scripts, or differing only in
  * punctuation, would share it: the hash (sha256 of the trimmed question in Unicode NFC, 8 hex
- * digits) keeps their ids apart.
+ * digits) keeps their ids apart. Documents given with the question (their content hashes, in order) are
+ * hashed with it, so the same question about other documents is another task; without documents the
+ * id is what it always was.
  */
-export function workflowIdFor(question: string, date: Date): string {
+export function workflowIdFor(
+  question: string,
+  date: Date,
+  documents: readonly Pick<TaskDocument, 'ref'>[] = [],
+): string {
   const slug = question
     .normalize('NFKD')
     .replace(/\p{M}/gu, '') // accents off: "Café" and "Cafe\u0301" are both "cafe"
@@ -27,7 +33,9 @@ export function workflowIdFor(question: string, date: Date): string {
     .split('-')
     .slice(0, 6)
     .join('-');
-  const hash = createHash('sha256').update(question.trim().normalize('NFC'), 'utf8').digest('hex');
+  const hashed = createHash('sha256').update(question.trim().normalize('NFC'), 'utf8');
+  for (const { ref } of documents) hashed.update(`\u0000${ref.id}`, 'utf8');
+  const hash = hashed.digest('hex');
   return `research-${slug || 'task'}-${date.toISOString().slice(0, 10)}-${hash.slice(0, 8)}`;
 }
 

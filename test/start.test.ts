@@ -86,6 +86,21 @@ test('workflowIdFor makes a readable business id from the question, the date and
   expect(workflowIdFor('  Caf\u00e9?  ', date)).toBe(workflowIdFor('Cafe\u0301?', date));
 });
 
+test('the same question about other documents gets another id; without documents the id is unchanged', () => {
+  const date = new Date('2026-11-24T10:00:00Z');
+  const doc = (id: string) => ({ ref: { id, bytes: 1 } });
+  const question = 'What does the grid brief say about storage?';
+  const ids = [
+    [],
+    [doc('a'.repeat(64))],
+    [doc('b'.repeat(64))],
+    [doc('a'.repeat(64)), doc('b'.repeat(64))],
+  ].map((documents) => workflowIdFor(question, date, documents));
+  expect(new Set(ids).size).toBe(ids.length);
+  expect(ids[0]).toBe(workflowIdFor(question, date));
+  expect(workflowIdFor(question, date, [doc('a'.repeat(64))])).toBe(ids[1]);
+});
+
 describe('npm start as a process', () => {
   const ctx = useTestServer();
   let reportDir: string;
