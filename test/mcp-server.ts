@@ -10,6 +10,7 @@
  * Usage:
  *
  *   const mcp = await startMcpServer({ token: 'secret' });   // token: require `Authorization: Bearer secret`
+ *   startMcpServer({ documents: { extra: '# Title\n…' } })  // serves more documents, by id, besides the corpus
  *   mcp.url                                  // http://127.0.0.1:<port>/mcp
  *   mcp.changeTool('read_document', { description: '…' })   // a rug pull: listed differently from now on
  *   mcp.changeTool('search_documents', { inputSchema: { query: z.string(), limit: z.number() } })
@@ -33,6 +34,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { withMcpServer } from '../activities/mcp-client';
+import { pinOf } from '../contract/mcp';
 
 /** Where the fixture corpus is. */
 export const MCP_CORPUS_DIR = path.join(__dirname, 'fixtures', 'mcp-corpus');
@@ -61,6 +64,8 @@ export const FIXTURE_TOOLS: Readonly<Record<FixtureToolName, FixtureToolListing>
 export interface McpFixtureOptions {
   /** Require `Authorization: Bearer <token>` on every request (else 401). */
   token?: string;
+  /** Documents served besides the corpus, by id: their text (its first line the title). */
+  documents?: Readonly<Record<string, string>>;
 }
 
 export interface McpFixture {
@@ -87,15 +92,14 @@ interface Doc {
   text: string;
 }
 
-function readCorpus(): Map<string, Doc> {
-  const docs = new Map<string, Doc>();
-  for (const file of readdirSync(MCP_CORPUS_DIR)
+function readCorpus(extra: Readonly<Record<string, string>> = {}): Map<string, Doc> {
+  const texts: [string, string][] = readdirSync(MCP_CORPUS_DIR)
     .filter((f) => f.endsWith('.md'))
-    .sort()) {
-    const text = readFileSync(path.join(MCP_CORPUS_DIR, file), 'utf8');
-    const id = file.replace(/\.md$/, '');
+    .sort()
+    .map((file) => [file.replace(/\.md$/, ''), readFileSync(path.join(MCP_CORPUS_DIR, file), 'utf8')]);
+  const docs = new Map<string, Doc>();
+  for (const [id, text] of [...texts, ...Object.entries(extra)])
     docs.set(id, { id, title: (text.split('\n')[0] ?? '').replace(/^#\s*/, ''), text });
-  }
   return docs;
 }
 
@@ -105,7 +109,7 @@ const textResult = (text: string, isError = false): CallToolResult => ({
 });
 
 export async function startMcpServer(options: McpFixtureOptions = {}): Promise<McpFixture> {
-  const corpus = readCorpus();
+  const corpus = readCorpus(options.documents);
   const tools = new Map<FixtureToolName, FixtureToolListing>(
     Object.entries(FIXTURE_TOOLS) as [FixtureToolName, FixtureToolListing][],
   );
@@ -219,4 +223,10 @@ export async function startMcpServer(options: McpFixtureOptions = {}): Promise<M
         http.closeAllConnections();
       }),
   };
+}
+
+/** Each tool's pin as the server at `url` lists it now (as `baton mcp pin` reads it: the worker's own client). */
+export async function pinsOf(url: string): Promise<Record<string, string>> {
+  const listed = await withMcpServer('fixture', { url }, { env: {} }, (s) => s.list());
+  return Object.fromEntries(listed.map((t) => [t.name, pinOf(t)]));
 }
