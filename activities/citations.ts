@@ -20,6 +20,9 @@ import type { z } from 'zod';
 import {
   citationKey,
   contentHashOf,
+  mcpRetrieval,
+  mcpSourceUrl,
+  MAX_CHILD_RETRIEVAL_RECORDS,
   MAX_RETRIEVAL_RECORD_BYTES,
   MAX_RETRIEVAL_TITLE_CHARS,
   MAX_RETRIEVAL_URL_CHARS,
@@ -39,7 +42,9 @@ import {
 import { MAX_SOURCE_BYTES_PER_STEP, StoredSourcesSchema } from '../contract/activities';
 import { boundProblems } from '../contract/bounds';
 import { FailureTypes } from '../contract/failures';
+import type { PreparedTool } from '../contract/mcp';
 import type { ArtifactRef, Source } from '../contract/messages';
+import type { ToolLoopTurn } from '../contract/tool-loop';
 import { getArtifact, putArtifact } from './artifacts';
 import { neutraliseModelText } from './report';
 import type { ObjectStore } from './store';
@@ -127,6 +132,73 @@ export async function putRetrievalRecord(
     ...(retrievals.length > kept.length ? { dropped: retrievals.length - kept.length } : {}),
   };
   return { retrievedRef: await putArtifact(store, JSON.stringify(record)), retrieved: kept.length };
+}
+
+/**
+ * The document an MCP call read, as its `mcp://` address names it: the call's `id` (or `uri`)
+ * argument, as a tool that reads one document is given it, else the call's id (a search, a list).
+ */
+function mcpDocument(call: { callId: string; arguments: Record<string, unknown> }): string {
+  const named = [call.arguments.id, call.arguments.uri].find((v) => typeof v === 'string' && v.trim() !== '');
+  return typeof named === 'string' ? named : call.callId;
+}
+
+/** The `mcp://` address a step cites an MCP call's result by (what the model is told with the result). */
+export const mcpCallAddress = (call: McpCall): string =>
+  mcpSourceUrl(call.server, call.tool, mcpDocument(call));
+
+/** One MCP tool call as the tool loop made it. */
+export interface McpCall {
+  server: string;
+  tool: string;
+  callId: string;
+  arguments: Record<string, unknown>;
+}
+
+/**
+ * What a tool loop's tools returned (workflows/tool-loop.ts): each model turn's web search and
+ * fetch results, read from its stored reply, and each MCP call that returned a result (not an
+ * error), by its {@link mcpCallAddress}, read from the reply's `tool_use` blocks and the stored
+ * result, never from the model's text. `at` is the retrieval time of what carries none of its own.
+ */
+export async function toolLoopRetrievals(
+  store: ObjectStore,
+  turns: readonly ToolLoopTurn[],
+  tools: readonly PreparedTool[],
+  offered: readonly Anthropic.ToolUnion[],
+  at: string,
+): Promise<Retrieval[]> {
+  const perTurn = await Promise.all(
+    turns.map(async (turn) => {
+      const reply = JSON.parse(await getArtifact(store, turn.assistant.id)) as Anthropic.ContentBlock[];
+      const mcp = await Promise.all(
+        turn.answers.map(async (a) => {
+          const use = reply.find(
+            (b): b is Anthropic.ToolUseBlock => b.type === 'tool_use' && b.id === a.callId,
+          );
+          const tool = use && tools.find((t) => t.modelName === use.name);
+          if (!a.result || a.isError || !tool || typeof use.input !== 'object' || use.input === null)
+            return [];
+          const call = {
+            server: tool.server,
+            tool: tool.tool,
+            callId: a.callId,
+            arguments: use.input as Record<string, unknown>,
+          };
+          return [
+            mcpRetrieval({
+              ...call,
+              document: mcpDocument(call),
+              text: await getArtifact(store, a.result.id),
+              retrievedAt: at,
+            }),
+          ];
+        }),
+      );
+      return [...retrievalsIn(reply, offered, at), ...mcp.flat()];
+    }),
+  );
+  return perTurn.flat();
 }
 
 /** Fails for good, naming the artifact: a record or sources that are not what a step stored. */
@@ -298,25 +370,30 @@ export function citationActivities(store: ObjectStore): CitationActivities {
 
   return {
     async checkCitations(input: CheckCitationsInput): Promise<CheckCitationsResult> {
+      // Each step's record, and a decomposed step's child's records (named `<step>/<child's step>`).
+      const refs = input.steps.flatMap((s) => [
+        ...(s.retrievedRef ? [{ step: s.id, ref: s.retrievedRef, child: false }] : []),
+        ...(s.retrievedRefs ?? [])
+          .slice(0, MAX_CHILD_RETRIEVAL_RECORDS)
+          .map((ref) => ({ step: s.id, ref, child: true })),
+      ]);
       const [draft, sources, records] = await Promise.all([
         getArtifact(store, input.report.id),
         Promise.all(input.steps.map(sourcesOf)),
         Promise.all(
-          input.steps.map((s) =>
-            s.retrievedRef ? readRetrievalRecord(store, s.retrievedRef, s.id) : Promise.resolve(undefined),
-          ),
+          refs.map((r) => readRetrievalRecord(store, r.ref, r.child ? `${r.step}'s child` : r.step)),
         ),
       ]);
-      const retrieved = byKey(records.flatMap((r) => r?.retrievals ?? []));
+      const retrieved = byKey(records.flatMap((r) => r.retrievals));
       const sourcesByStep = new Map(input.steps.map((s, i) => [s.id, sources[i]!]));
       const { text, tally } = checkedReportText(draft, sourcesByStep, retrieved);
       const index = {
         format: RETRIEVAL_INDEX_FORMAT,
-        steps: input.steps.flatMap((s, i) =>
-          s.retrievedRef
-            ? [{ step: s.id, record: s.retrievedRef, count: records[i]!.retrievals.length }]
-            : [],
-        ),
+        steps: refs.map((r, i) => ({
+          step: r.child ? clip(`${r.step}/${records[i]!.step}`, 200) : r.step,
+          record: r.ref,
+          count: records[i]!.retrievals.length,
+        })),
       };
       const [report, retrievalRecord] = await Promise.all([
         putArtifact(store, text),

@@ -20,6 +20,8 @@ export const MAX_RETRIEVAL_RECORD_BYTES = 1024 * 1024;
 /** Most characters of a retrieved source's title and address kept in the record. */
 export const MAX_RETRIEVAL_TITLE_CHARS = 300;
 export const MAX_RETRIEVAL_URL_CHARS = 2000;
+/** Most retrieval records a decomposed step carries from its child (its steps', then theirs'): the first ones. */
+export const MAX_CHILD_RETRIEVAL_RECORDS = 100;
 /** Unverified sources named one by one in the provenance (the count covers them all). */
 export const MAX_UNVERIFIED_NAMED = 20;
 
@@ -136,9 +138,10 @@ export const documentSourceUrl = (doc: { name: string; ref: { id: string } }): s
   `document://${doc.ref.id.replace(/^sha256:/, '')}/${encodeURIComponent(doc.name)}`;
 
 /**
- * The retrieval an MCP tool call's result makes (for the MCP activities, issue 18): its server,
- * tool and document id (the resource's URI or id the result names; the call's id when it names
- * none), the result's title if any, when it was retrieved, and the sha256 of its text.
+ * The retrieval an MCP tool call's result makes (the tool loop's, issue 18): its server, tool and
+ * document id (the call's `id` or `uri` argument; the call's id when it has none:
+ * activities/citations.ts `mcpCallAddress`), the result's title if any, when it was retrieved, and
+ * the sha256 of its text.
  */
 export function mcpRetrieval(result: {
   server: string;
@@ -209,6 +212,8 @@ export interface CitationStep {
   sourcesRef?: ArtifactRef;
   /** The step's retrieval record; absent when its tools returned nothing (or it ran before records). */
   retrievedRef?: ArtifactRef;
+  /** A decomposed step's: its child's steps' records (at most {@link MAX_CHILD_RETRIEVAL_RECORDS}). */
+  retrievedRefs?: ArtifactRef[];
 }
 
 export interface CheckCitationsInput {

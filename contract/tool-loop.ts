@@ -6,7 +6,7 @@
  * tool result lives in the artifact store, and the activity rebuilds the messages from them. Tool
  * results reach the model only as `tool_result` blocks, never in its system prompt.
  */
-import type { Refusals, StepInput } from './activities';
+import type { Refusals, StepInput, StepResult } from './activities';
 import type { McpToolRef, PreparedTool } from './mcp';
 import type { ArtifactRef, Source, TokenUsage } from './messages';
 
@@ -69,7 +69,13 @@ interface TurnCommon extends Refusals {
 export type ToolTurnResult = TurnCommon &
   (
     | { kind: 'calls'; assistant: ArtifactRef; calls: AskedCall[] }
-    | { kind: 'answer'; summary: string; sources: Source[]; sourcesRef: ArtifactRef; result: ArtifactRef }
+    | ({
+        kind: 'answer';
+        summary: string;
+        sources: Source[];
+        sourcesRef: ArtifactRef;
+        result: ArtifactRef;
+      } & Pick<StepResult, 'retrievedRef' | 'retrieved'>)
   );
 
 export interface ToolLoopActivities {

@@ -35,6 +35,7 @@ import {
   type StandInReply,
   type StandInRequest,
 } from '../standin/server';
+import { webSearchBlocks } from '../standin/server-tools';
 import { toolCalls, toolResults, turnOf } from '../standin/tool-turns';
 import type { Signer } from '../cli/baton-sign';
 import { nodeSigner, signedConfig, signedFor } from './signing';
@@ -107,6 +108,8 @@ async function setUp(
     approval?: FixtureToolName[];
     heartbeat?: string;
     signers?: Parameters<typeof signedConfig>[0];
+    /** The researcher may search the web too. */
+    webSearch?: boolean;
   } = {},
 ): Promise<Setup> {
   const mcp = await startMcpServer();
@@ -141,6 +144,7 @@ async function setUp(
   researcher.tools = [
     { mcp: 'docs', tool: 'search_documents' },
     { mcp: 'docs', tool: 'read_document' },
+    ...(options.webSearch ? ['web_search'] : []),
   ];
   if (options.heartbeat) researcher.timeouts = { heartbeat: options.heartbeat };
   await fs.writeFile(file, YAML.stringify(agents));
@@ -257,6 +261,59 @@ describe('the tool loop on a real worker', () => {
         'gate-closed',
       ]);
       expect(refusals(final)).toEqual([]);
+    });
+  });
+
+  test("the step's retrieval record keeps what its tools returned: a cited MCP document it read is verified, one it never read is not", async () => {
+    const { configDir } = await setUp({ webSearch: true });
+    const read = 'mcp://docs/read_document/grid-storage';
+    const unread = 'mcp://docs/read_document/tidal-energy';
+    const searched = 'https://energy.example/grid-2025';
+    const seen: Seen[] = [];
+    const model = await standIn({
+      respond: scripted(seen, (turn) =>
+        turn === 1
+          ? {
+              kind: 'blocks',
+              blocks: [
+                ...webSearchBlocks('srvtoolu_grid', 'grid storage', [{ url: searched, title: 'Grid 2025' }]),
+                { type: 'tool_use', name: READ, input: { id: 'grid-storage' } },
+              ],
+            }
+          : {
+              kind: 'tool',
+              input: {
+                ...FINDINGS,
+                sources: [
+                  { title: 'Grid storage in 2026', url: read },
+                  { title: 'Tidal energy', url: unread },
+                  { title: 'Grid 2025', url: searched },
+                ],
+              },
+            },
+      ),
+    });
+    await withWorker(ctx, await activitiesFor(configDir, model), async (taskQueue) => {
+      const result = await (await startTask(taskQueue, 'tool-loop-citations')).result();
+      expect(result.outcome).toBe('completed');
+      // The model was told the address of the document it read, after the document.
+      expect(toolResults(seen.at(-1)!.req)[0]!.text).toContain(`[Baton: cite this result as ${read}]`);
+      // The web search of the first turn and the MCP document: verified; the document never read: not.
+      expect(result.provenance.citations).toMatchObject({
+        verified: 2,
+        unverified: 1,
+        removed: 1,
+        retrievals: 2,
+      });
+      expect(result.provenance.citations!.unverifiedSources).toEqual([`Tidal energy <${unread}>`]);
+      const report = await reportOf(result);
+      const references = report.slice(
+        report.indexOf('## References: verified sources'),
+        report.indexOf('<!-- baton:body:end -->'),
+      );
+      expect(references).toContain(read);
+      expect(references).toContain(searched);
+      expect(references).not.toContain(unread);
     });
   });
 

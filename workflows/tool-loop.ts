@@ -209,8 +209,17 @@ export async function runToolLoop(
       });
     toolsRef = turn.toolsRef;
     if (turn.kind === 'answer') {
-      const { summary: said, sources, sourcesRef, result, model } = turn;
-      return { summary: said, sources, sourcesRef, result, usage, model };
+      const { summary: said, sources, sourcesRef, retrievedRef, retrieved, result, model } = turn;
+      // What its tools returned (since v16): for the citation pass.
+      return {
+        summary: said,
+        sources,
+        sourcesRef,
+        ...(retrievedRef ? { retrievedRef, retrieved } : {}),
+        result,
+        usage,
+        model,
+      };
     }
     if (last)
       throw ApplicationFailure.nonRetryable(
