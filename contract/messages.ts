@@ -337,6 +337,8 @@ export interface StepStatus {
   /** What the step's tools returned, by reference, and how many retrievals (contract/citations.ts). */
   retrievedRef?: ArtifactRef;
   retrieved?: number;
+  /** A decomposed step's: the retrieval records of its child's steps (workflows/citations.ts `childRetrievals`). */
+  retrievedRefs?: ArtifactRef[];
   result?: ArtifactRef;
   usage?: TokenUsage;
   /** Why the step failed, clipped to `MAX_STEP_ERROR_BYTES` (contract/activities.ts). */
@@ -580,6 +582,8 @@ export interface SubtaskResult {
   usage: TokenUsage & { byAgent: Record<string, TokenUsage> };
   /** The child's refusals (invalid plans, undeclared tool calls), for the parent's audit trail. */
   refusals?: AuditEntry[];
+  /** Its steps' retrieval records, for the parent's citation pass; absent before v16 or when none. */
+  retrievedRefs?: ArtifactRef[];
 }
 
 // ---------------------------------------------------------------------------------------------------------

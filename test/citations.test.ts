@@ -411,3 +411,37 @@ test('a stored artifact of the task is what the audit reads the record from', as
   ) as { steps: { step: string; count: number }[] };
   expect(index.steps.map((s) => [s.step, s.count])).toEqual([['s1', 3]]);
 });
+
+test("a decomposed step's sources are checked against its child's retrieval records", async () => {
+  // The lead decomposes its one step; the child's researcher searches and cites as above.
+  let plans = 0;
+  const decomposed = await startStandIn({
+    respond: (req) =>
+      req.toolName === 'submit_plan' && plans++ === 0
+        ? { kind: 'tool', input: { ...PLAN, steps: [{ ...PLAN.steps[0]!, decompose: true }] } }
+        : respond(req),
+  });
+  try {
+    const result = await withWorker(
+      ctx,
+      createActivities({ ...(await tempActivityOptions(CONFIG)), baseURL: decomposed.url }),
+      async (taskQueue) =>
+        (
+          await ctx.client.workflow.start(researchTask, {
+            taskQueue,
+            workflowId: uniqueId('citations-decomposed'),
+            args: [{ question: 'What does the evidence say?', playbook: 'cited-decomposed' }],
+          })
+        ).result(),
+    );
+    expect(plans).toBe(2);
+    // The child's search and fetch back the parent's report; what no tool returned stays unverified.
+    expect(result.provenance.citations).toMatchObject({ verified: 2, unverified: 2, retrievals: 3 });
+    const references = referencesOf(await fs.readFile(result.reportPath!, 'utf8'));
+    expect(references).toContain(SEARCHED.url);
+    expect(references).toContain(FETCHED.url);
+    expect(references).not.toContain(NOT_RETRIEVED);
+  } finally {
+    await decomposed.close();
+  }
+}, 120_000);

@@ -8,6 +8,7 @@ import { ApplicationFailure, executeChild, patched, workflowInfo } from '@tempor
 import type { ZodType } from 'zod';
 import type { ConfigSnapshot } from '../config/schema';
 import { inputProblems, type ChildBounds } from '../contract/children';
+import { MAX_CHILD_RETRIEVAL_RECORDS } from '../contract/citations';
 import { FailureTypes } from '../contract/failures';
 import type { StepResult } from '../contract/activities';
 import type { ChangeRequest, StepStatus, TaskStatus } from '../contract/messages';
@@ -70,5 +71,9 @@ export async function runChildStep(
     status.audit.push({ ...entry, step: entry.step ? `${step.id}/${entry.step}` : step.id });
   }
   step.usage = { inputTokens: child.usage.inputTokens, outputTokens: child.usage.outputTokens };
+  // Its steps' retrieval records (since v16), for the citation pass: the child's, bounded again here.
+  const retrievedRefs = (child.retrievedRefs ?? []).slice(0, MAX_CHILD_RETRIEVAL_RECORDS);
+  if (retrievedRefs.length) step.retrievedRefs = retrievedRefs;
+  else delete step.retrievedRefs;
   return { summary: child.summary, sources: child.sources, result: child.result, usage: step.usage };
 }

@@ -6,8 +6,12 @@
  * is verified. The counts go into the status (the report gate shows them) and the provenance.
  */
 import { patched, proxyActivities } from '@temporalio/workflow';
-import type { CitationActivities, CitationStep } from '../contract/citations';
-import type { ArtifactRef, TaskStatus } from '../contract/messages';
+import {
+  MAX_CHILD_RETRIEVAL_RECORDS,
+  type CitationActivities,
+  type CitationStep,
+} from '../contract/citations';
+import type { ArtifactRef, StepStatus, TaskStatus } from '../contract/messages';
 import { summaryText } from './calls';
 
 /** v16: the draft's citations are checked against the retrieval record before the report gate. */
@@ -28,6 +32,7 @@ const citationSteps = (status: TaskStatus): CitationStep[] =>
             id: s.id,
             ...(s.sourcesRef ? { sourcesRef: s.sourcesRef } : { sources: s.sources ?? [] }),
             ...(s.retrievedRef ? { retrievedRef: s.retrievedRef } : {}),
+            ...(s.retrievedRefs?.length ? { retrievedRefs: s.retrievedRefs } : {}),
           },
         ]
       : [],
@@ -47,3 +52,13 @@ export async function checkedReport(status: TaskStatus, report: ArtifactRef): Pr
   status.report = { artifact: checked.report };
   return checked.report;
 }
+
+/**
+ * The retrieval records of a child's steps (a decomposed step's grandchildren's too), in plan order,
+ * at most {@link MAX_CHILD_RETRIEVAL_RECORDS}: what a `researchSubtask` hands its parent, whose
+ * citation pass checks the decomposed step's sources against them. Payload only: no command.
+ */
+export const childRetrievals = (steps: readonly StepStatus[]): ArtifactRef[] =>
+  steps
+    .flatMap((s) => [...(s.retrievedRef ? [s.retrievedRef] : []), ...(s.retrievedRefs ?? [])])
+    .slice(0, MAX_CHILD_RETRIEVAL_RECORDS);

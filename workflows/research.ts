@@ -49,7 +49,7 @@ import { BatchInputSchema, inputProblems, SubtaskInputSchema } from '../contract
 import { assemblePartialReport, loadConfigSnapshot, publishReport } from './calls';
 import { CANCEL_KEEPS_BATCH_STEPS } from './batches';
 import { verifiedChild } from './children';
-import { checkedReport } from './citations';
+import { checkedReport, childRetrievals } from './citations';
 import { handOver, resumeTask } from './continue';
 import { Gatekeeper } from './gates';
 import { pendingRound, researchRounds, takesRounds } from './rounds';
@@ -361,12 +361,14 @@ export async function researchSubtask(input: SubtaskInput): Promise<SubtaskResul
       status.steps.flatMap((s) => s.sources ?? []).slice(0, MAX_SOURCES_PER_STEP),
     );
     const refusals = refusalsIn(status);
+    const retrievedRefs = childRetrievals(status.steps);
     return {
       summary: report.summary,
       result: report.report,
       sources,
       usage: status.usage,
       ...(refusals.length ? { refusals } : {}),
+      ...(retrievedRefs.length ? { retrievedRefs } : {}),
     };
   } catch (err) {
     status.phase = isCancellation(err) ? 'cancelled' : 'failed';
