@@ -22,7 +22,13 @@ import { toolCalls, toolResults, turnOf } from '../standin/tool-turns';
 import { researchTask } from '../workflows';
 import { tempActivityOptions, uniqueId, useTestServer, waitForStatus, withWorker } from './helpers';
 import { TOOL_INJECTIONS, type ToolInjection } from './injection-corpus';
-import { pinsOf, startMcpServer, type McpFixture } from './mcp-server';
+import {
+  pinsOf,
+  startMcpServer,
+  TOOL_APPROVALS_PLAYBOOK,
+  writeToolApprovalsPlaybook,
+  type McpFixture,
+} from './mcp-server';
 
 const ctx = useTestServer();
 const QUESTION = 'How fast is grid storage growing, per the corpus and the web?';
@@ -117,7 +123,7 @@ async function runCase(injection: ToolInjection, taskQueue: string): Promise<Out
   const handle: WorkflowHandle<typeof researchTask> = await ctx.client.workflow.start(researchTask, {
     taskQueue,
     workflowId: uniqueId(`injection-${injection.id}`),
-    args: [{ question: `${QUESTION} [case ${injection.id}]`, playbook: 'open' }],
+    args: [{ question: `${QUESTION} [case ${injection.id}]`, playbook: TOOL_APPROVALS_PLAYBOOK }],
   });
   let atToolGate: TaskStatus | undefined;
   if (injection.attack.kind === 'approve') {
@@ -176,6 +182,7 @@ beforeAll(async () => {
   agents.agents.find((a) => a.id === 'researcher')!.tools = [...tools('docs'), { name: 'web_fetch' }];
   agents.agents.find((a) => a.id === 'analyst')!.tools = tools('other');
   await fs.writeFile(file, YAML.stringify(agents));
+  await writeToolApprovalsPlaybook(configDir);
 
   standIn = await startStandIn({ respond });
   const activities = createActivities({ ...options, configDir, baseURL: standIn.url });

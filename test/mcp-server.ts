@@ -29,7 +29,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { readdirSync, readFileSync } from 'node:fs';
+import { promises as fs, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -223,6 +223,29 @@ export async function startMcpServer(options: McpFixtureOptions = {}): Promise<M
         http.closeAllConnections();
       }),
   };
+}
+
+/**
+ * The playbook tests run tool calls that need approval on: the fixture's `open` playbook (no gates)
+ * with alice and bob named as the plan gate's approvers, whom the tool gate takes. On a playbook
+ * that takes anyone (`open` itself) such a call is refused without a gate.
+ */
+export const TOOL_APPROVALS_PLAYBOOK = 'tool-approvals';
+
+/** Writes {@link TOOL_APPROVALS_PLAYBOOK} into a copy of the fixture config. */
+export async function writeToolApprovalsPlaybook(configDir: string): Promise<void> {
+  await fs.writeFile(
+    path.join(configDir, 'playbooks', `${TOOL_APPROVALS_PLAYBOOK}.yaml`),
+    [
+      `id: ${TOOL_APPROVALS_PLAYBOOK}`,
+      'description: No gate of its own; alice or bob approve tool calls.',
+      'agents: [researcher, analyst]',
+      'limits: { maxSteps: 5, maxDepth: 1, maxParallel: 2, maxPlanAttempts: 2 }',
+      'gates:',
+      '  plan: { required: false, approvers: [alice, bob] }',
+      '',
+    ].join('\n'),
+  );
 }
 
 /** Each tool's pin as the server at `url` lists it now (as `baton mcp pin` reads it: the worker's own client). */

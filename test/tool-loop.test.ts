@@ -49,7 +49,13 @@ import {
   waitForStatus,
   withWorker,
 } from './helpers';
-import { startMcpServer, type FixtureToolName, type McpFixture } from './mcp-server';
+import {
+  startMcpServer,
+  TOOL_APPROVALS_PLAYBOOK,
+  writeToolApprovalsPlaybook,
+  type FixtureToolName,
+  type McpFixture,
+} from './mcp-server';
 
 const ctx = useTestServer();
 
@@ -148,6 +154,7 @@ async function setUp(
   ];
   if (options.heartbeat) researcher.timeouts = { heartbeat: options.heartbeat };
   await fs.writeFile(file, YAML.stringify(agents));
+  if (!options.signers) await writeToolApprovalsPlaybook(configDir);
   return { mcp, configDir };
 }
 
@@ -220,7 +227,7 @@ describe('the tool loop on a real worker', () => {
     const seen: Seen[] = [];
     const model = await standIn({ respond: scripted(seen, searchThenRead) });
     await withWorker(ctx, await activitiesFor(configDir, model), async (taskQueue) => {
-      const handle = await startTask(taskQueue, 'tool-loop-approved');
+      const handle = await startTask(taskQueue, 'tool-loop-approved', TOOL_APPROVALS_PLAYBOOK);
       const waiting = await waitForStatus(handle, (s) => s.pendingGate?.gate === 'tool', 'the tool gate');
       // The exact call waits, shown; the search was made and nothing was read yet.
       expect(waiting.pendingGate!.call).toEqual({
@@ -322,7 +329,7 @@ describe('the tool loop on a real worker', () => {
     const seen: Seen[] = [];
     const model = await standIn({ respond: scripted(seen, searchThenRead) });
     await withWorker(ctx, await activitiesFor(configDir, model), async (taskQueue) => {
-      const handle = await startTask(taskQueue, 'tool-loop-rejected');
+      const handle = await startTask(taskQueue, 'tool-loop-rejected', TOOL_APPROVALS_PLAYBOOK);
       await waitForStatus(handle, (s) => s.pendingGate?.gate === 'tool', 'the tool gate');
       await handle.signal(reject, { by: 'bob', gate: 'tool', comment: 'not that one' });
       const result = await handle.result();
@@ -339,6 +346,30 @@ describe('the tool loop on a real worker', () => {
           step: 's1',
           tool: 'docs/read_document',
           reason: 'refused at the tool gate by bob',
+        }),
+      ]);
+    });
+  });
+
+  test('on a playbook that takes anyone as approver, a call that needs approval is refused, not put to whoever answers', async () => {
+    const { mcp, configDir } = await setUp({ approval: ['read_document'] });
+    const seen: Seen[] = [];
+    const model = await standIn({ respond: scripted(seen, searchThenRead) });
+    await withWorker(ctx, await activitiesFor(configDir, model), async (taskQueue) => {
+      // `open` has no gates: its plan gate's approvers are anyone ('*'), so nobody is named for the call.
+      const handle = await startTask(taskQueue, 'tool-loop-anyone');
+      const result = await handle.result();
+      expect(result.outcome).toBe('completed');
+      expect([mcp.callCount('search_documents'), mcp.callCount('read_document')]).toEqual([1, 0]);
+      const [, refused] = toolResults(seen.at(-1)!.req);
+      expect(refused).toMatchObject({ isError: true });
+      const final = await handle.query(statusQuery);
+      expect(final.audit.filter((e) => e.gate === 'tool')).toEqual([]);
+      expect(refusals(final)).toEqual([
+        expect.objectContaining({
+          step: 's1',
+          tool: 'docs/read_document',
+          reason: expect.stringContaining('names no approver'),
         }),
       ]);
     });

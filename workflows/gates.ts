@@ -59,6 +59,13 @@ export type GateOutcome =
   | { kind: 'reject'; by: string; comment?: string }
   | { kind: 'requestChanges'; by: string; comment: string; rerunSteps: string[] };
 
+/**
+ * Who refuses a tool call that needs approval when the playbook names no approver: its plan gate
+ * takes anyone (`'*'`), and a call a reviewer marked for approval is never put to whoever answers.
+ */
+const NO_TOOL_APPROVER =
+  "Baton: the playbook names no approver (its plan gate's approvers are anyone, '*'), so no call needing approval is made";
+
 /** The gate is still open, but the task should continue as a new run first (workflows/continue.ts). */
 export interface ContinueOutcome {
   kind: 'continue';
@@ -369,10 +376,12 @@ export class Gatekeeper {
    * A tool call that needs a person's approval (docs/tools.md, "Approving a tool call"): waits at
    * the `tool` gate, one call at a time (steps in parallel queue here), showing the call in status;
    * `subject` hashes it whole. The gate takes the plan gate's approvers and quorum, required, with
-   * no deadline: a call is never made by default.
+   * no deadline: a call is never made by default. A playbook whose plan gate takes anyone (`'*'`,
+   * also when it has no plan gate) names nobody for it: the call is refused at once, no gate opens.
    */
   approveToolCall(call: ToolCallShown, subject: string): Promise<GateOutcome> {
     const { approvers, quorum } = this.config()!.gates.plan;
+    if (approvers.includes('*')) return Promise.resolve({ kind: 'reject', by: NO_TOOL_APPROVER });
     const config: ResolvedGate = { required: true, approvers, quorum, onDeadline: 'reject', reminders: [] };
     const turn = this.toolGates.then(
       async () => (await this.wait('tool', config, subject, false, call)) as GateOutcome,
