@@ -368,3 +368,28 @@ test('a task started with a state of its own ("continued" in its input) is refus
     expect(calls.plan).toHaveLength(0);
   });
 }, 60_000);
+
+test("a decision that comes with a continued run's first workflow task is held for the state it is for, not refused for want of a gate", async () => {
+  const { activities } = fakeModelActivities(await tempActivityOptions());
+  await withWorker(ctx, activities, async (taskQueue) => {
+    // Started with its decision (one request: both are in the history before the first workflow
+    // task), as a decision sent while a task hands over reaches its next run. This run's state
+    // is forged, so it then fails; a real continued run would take the decision once its gate is back.
+    const handle = await ctx.client.workflow.signalWithStart(researchTask, {
+      taskQueue,
+      workflowId: uniqueId('held-at-first-task'),
+      args: [
+        {
+          question: 'Which angles matter?',
+          playbook: 'gated',
+          continued: { parts: 1, sha256: `sha256:${'0'.repeat(64)}` },
+        },
+      ],
+      signal: approve,
+      signalArgs: [{ by: 'alice', comment: 'sent while it handed over' }],
+    });
+    await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    const final = await handle.query(statusQuery);
+    expect(final.audit.filter((e) => e.by === 'alice')).toEqual([]);
+  });
+}, 60_000);

@@ -474,3 +474,12 @@ test('research-rounds (v15): a task whose playbook allows rounds has the lead re
   const rejected = activities(v15.get('rounds-revised-rejected')).filter((a) => a === 'reviewRound');
   expect(rejected).toHaveLength(3);
 });
+
+test('hold-decisions-from-first-task (v17): continued runs hold decisions before their handlers are set; first runs and earlier folders do not ask', async () => {
+  const all = await recordedHistories();
+  const holding = all.filter((h) => patchesIn(h.history).includes('hold-decisions-from-first-task'));
+  expect(holding.map((h) => h.name).sort()).toEqual([
+    'v17/v17-continued-at-gates@2.json',
+    'v17/v17-continued-at-gates@3.json',
+  ]);
+});

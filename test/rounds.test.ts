@@ -612,7 +612,17 @@ describe('on a server that suggests continuing as new after 40 events', () => {
         (s) => s.pendingGate?.gate === 'report' && s.phase === 'awaiting-report-approval',
         'the report gate',
       );
-      await handle.executeUpdate(decide, { args: [{ decision: 'approve', by: 'alice', gate: 'report' }] });
+      // The second run's history is long again by the report gate: it may hand over as the decision
+      // comes, and the Update is then refused, asking for it again once the next run has the gate back.
+      const report = { decision: 'approve', by: 'alice', gate: 'report' } as const;
+      for (
+        let refusal = await refusalOf(handle, report);
+        refusal !== undefined;
+        refusal = await refusalOf(handle, report)
+      ) {
+        expect(refusal).toMatch(/continuing as a new run .*send the decision again in a moment/);
+        await latest((s) => s.pendingGate?.gate === 'report', 'the report gate in the next run');
+      }
       const result: ResearchTaskResult = await handle.result();
       expect(result.outcome).toBe('completed');
       expect(result.provenance.earlierRuns?.[0]).toBe(first);

@@ -612,6 +612,7 @@ describe('npm run baton -- watch', () => {
         's2 · researcher: Gather evidence B.',
         's3 · analyst: Weigh A against B.',
         'synthesize · lead',
+        'citations · check the draft against the retrieval record',
         'publish · draft report',
         'publish · final report',
       ]);

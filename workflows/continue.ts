@@ -44,6 +44,13 @@ import { now } from './status';
 /** v13: a task waiting at a gate continues as a new run when the server suggests it. */
 export const CONTINUE_AT_GATES = 'continue-as-new-at-gates';
 
+/**
+ * v17: a continued run holds decisions from its first workflow task. A decision that came as the
+ * run started is dispatched as soon as its handler is set, which was before the hold: it was
+ * refused for want of a gate, when it was for the gate the state read back reopens.
+ */
+export const HOLD_FROM_FIRST_TASK = 'hold-decisions-from-first-task';
+
 /** What a task carries to its next run: everything its report and its gates need. */
 export interface TaskState {
   status: TaskStatus;

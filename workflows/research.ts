@@ -50,7 +50,7 @@ import { assemblePartialReport, loadConfigSnapshot, publishReport } from './call
 import { CANCEL_KEEPS_BATCH_STEPS } from './batches';
 import { verifiedChild } from './children';
 import { checkedReport, childRetrievals } from './citations';
-import { handOver, resumeTask } from './continue';
+import { handOver, HOLD_FROM_FIRST_TASK, resumeTask } from './continue';
 import { Gatekeeper } from './gates';
 import { pendingRound, researchRounds, takesRounds } from './rounds';
 import { markCancelled, newStatus, now, provenanceOf, refusalsIn } from './status';
@@ -79,8 +79,10 @@ export async function researchTask(rawInput: ResearchTaskInput): Promise<Researc
   const gates = new Gatekeeper(status, setPhase, () => config);
   // Before the first await, so that a decision sent right after start is never lost; a task that
   // continued as a new run holds decisions until its state (its open gate) is back.
+  const holdFirst = raw.continued !== undefined && patched(HOLD_FROM_FIRST_TASK);
+  if (holdFirst) gates.holdDecisions('resuming');
   gates.handleMessages();
-  if (raw.continued !== undefined) gates.holdDecisions('resuming');
+  if (raw.continued !== undefined && !holdFirst) gates.holdDecisions('resuming');
 
   const fail = (err: unknown): never => {
     setPhase('failed');
