@@ -204,7 +204,9 @@ const isGate = (word: string): word is Gate => (GATES as readonly string[]).incl
 function requestOf(deps: CliDeps, parsed: Parsed, decision: Decision): DecideRequest {
   const { gate, rerun, comment, as } = parsed.options;
   if (gate !== undefined && !isGate(gate)) {
-    throw new UsageError(`--gate must be ${GATES.join(' or ')} (got "${gate}")`);
+    throw new UsageError(
+      `--gate must be ${GATES.slice(0, -1).join(', ')} or ${GATES.at(-1)} (got "${gate}")`,
+    );
   }
   const rerunSteps = rerun
     ?.split(',')

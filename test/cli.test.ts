@@ -351,7 +351,7 @@ describe('baton CLI', () => {
       [['approve'], 'error: approve needs a workflow id'],
       [['show', 'a', 'b'], 'error: unexpected argument "b" for show'],
       [['approve', 'wf-1', '--comment'], 'error: --comment needs a value'],
-      [['approve', 'wf-1', '--gate', 'final'], 'error: --gate must be plan or report (got "final")'],
+      [['approve', 'wf-1', '--gate', 'final'], 'error: --gate must be plan, report or tool (got "final")'],
       [
         ['request-changes', 'wf-1', '--comment', 'x', '--rerun', ','],
         'error: --rerun needs step ids, e.g. --rerun s1,s2',
