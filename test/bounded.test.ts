@@ -5,7 +5,6 @@
  * task still completes with an audit trail (and provenance) of bounded size. Many small refusals
  * keep a bounded number of entries and one running summary.
  */
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { createHash } from 'node:crypto';
 import { researchTask } from '../workflows';
 import { STEPS_PER_RUN } from '../workflows/batches';
@@ -25,7 +24,6 @@ import {
   status as statusQuery,
   type AuditEntry,
   type BatchResult,
-  type DecideRequest,
   type TokenUsage,
 } from '../contract/messages';
 import {
@@ -36,6 +34,7 @@ import {
   waitForStatus,
   withWorker,
   useTestServer,
+  refusalOf,
 } from './helpers';
 
 const ctx = useTestServer();
@@ -45,17 +44,6 @@ const json = (value: unknown) => JSON.stringify(value);
 const bytesOf = (value: unknown) => Buffer.byteLength(json(value), 'utf8');
 const sha256Of = (value: unknown) =>
   `sha256:${createHash('sha256').update(json(value), 'utf8').digest('hex')}`;
-
-/** The refusal text of an Update, or undefined when it was accepted. */
-async function refusalOf(handle: WorkflowHandle, request: unknown): Promise<string | undefined> {
-  try {
-    await handle.executeUpdate(decide, { args: [request as DecideRequest] });
-    return undefined;
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) return err.cause?.message;
-    throw err;
-  }
-}
 
 const refusedDecisions = (audit: AuditEntry[]) =>
   audit.filter((e) => e.event === 'decision' && e.accepted === false);

@@ -3,7 +3,7 @@
  * its validator, change requests that re-run named steps, the audit trail, and the search
  * attributes that find tasks waiting for a decision.
  */
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { type WorkflowHandle } from '@temporalio/client';
 import { researchTask } from '../workflows';
 import {
   approve,
@@ -21,6 +21,7 @@ import {
   waitForStatus,
   withWorker,
   useTestServer,
+  refusalOf,
 } from './helpers';
 import { asSignal, nodeSigner, signedConfig, signedFor } from './signing';
 
@@ -39,17 +40,6 @@ const signed = (handle: WorkflowHandle, request: DecideRequest, who: keyof typeo
 
 const start = (taskQueue: string, playbook: string, workflowId = uniqueId('gates')) =>
   ctx.client.workflow.start(researchTask, { taskQueue, workflowId, args: [{ question: 'Q?', playbook }] });
-
-/** The refusal text of an Update, or undefined when it was accepted. */
-async function refusalOf(handle: WorkflowHandle, request: unknown): Promise<string | undefined> {
-  try {
-    await handle.executeUpdate(decide, { args: [request as DecideRequest] });
-    return undefined;
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) return err.cause?.message;
-    throw err;
-  }
-}
 
 const decisions = (audit: AuditEntry[]) =>
   audit.filter((e) => e.event === 'decision').map((e) => [e.decision, e.by, e.via, e.accepted]);

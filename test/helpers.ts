@@ -3,7 +3,7 @@
  * fresh task queues with the prebuilt workflow bundle, and model activities replaced by plain
  * functions where a test wants exact control. Config loading and publishing stay real.
  */
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { execFile } from 'node:child_process';
@@ -27,7 +27,13 @@ import { generatePublisherKey } from '../activities/signing';
 import type { Plan, SnapshotAgent } from '../config/schema';
 import { logLevelFromEnv } from '../workers/options';
 import { workerInterceptors } from '../workers/worker';
-import { status as statusQuery, type TaskStatus, type TokenUsage } from '../contract/messages';
+import {
+  decide,
+  status as statusQuery,
+  type DecideRequest,
+  type TaskStatus,
+  type TokenUsage,
+} from '../contract/messages';
 
 export const FIXTURE_CONFIG = path.join(__dirname, 'fixtures', 'config');
 
@@ -233,6 +239,17 @@ export async function pollUntil<T>(
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last, null, 2)}`);
+}
+
+/** The refusal text of a decision sent by Update, or undefined when it was accepted. */
+export async function refusalOf(handle: WorkflowHandle, request: unknown): Promise<string | undefined> {
+  try {
+    await handle.executeUpdate(decide, { args: [request as DecideRequest] });
+    return undefined;
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) return err.cause?.message;
+    throw err;
+  }
 }
 
 /**

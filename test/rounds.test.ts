@@ -12,7 +12,7 @@
  * waiting at a round's gate continues as a new run there (a server of its own suggests it early);
  * the terminal and the inbox show a delta as the steps it adds to the plan.
  */
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { type WorkflowHandle } from '@temporalio/client';
 import { formatRound } from '../cli/format';
 import { deltaLines } from '../cli/gate-prompt';
 import { decisionPanel } from '../inbox/task-page';
@@ -29,7 +29,6 @@ import {
   reject,
   SEARCH_ATTRIBUTES,
   status as statusQuery,
-  type DecideRequest,
   type ResearchTaskResult,
   type TaskStatus,
 } from '../contract/messages';
@@ -48,6 +47,7 @@ import {
   useTestServer,
   waitForStatus,
   withWorker,
+  refusalOf,
 } from './helpers';
 import { asSignal, nodeSigner, signedConfig, signedFor } from './signing';
 
@@ -109,17 +109,6 @@ const atGate = (
   gate: 'plan' | 'report',
   extra: (s: TaskStatus) => boolean = () => true,
 ) => waitForStatus(handle, (s) => s.pendingGate?.gate === gate && extra(s), `the ${gate} gate`, 60_000);
-
-/** The refusal text of an Update, or undefined when it was accepted. */
-async function refusalOf(handle: WorkflowHandle, request: unknown): Promise<string | undefined> {
-  try {
-    await handle.executeUpdate(decide, { args: [request as DecideRequest] });
-    return undefined;
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) return err.cause?.message;
-    throw err;
-  }
-}
 
 describe('the playbook field and the checks of a delta, without a server', () => {
   const playbook = (extra: Record<string, unknown>) =>

@@ -8,7 +8,7 @@
  * here by an authenticator in Node) are refused and audited when forged, tampered or replayed on a
  * later opening, and count when good. Under an unsigned playbook, approvals say `unsigned`.
  */
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { type WorkflowHandle } from '@temporalio/client';
 import { promises as fs } from 'node:fs';
 import type { Signer } from '../cli/baton-sign';
 import {
@@ -22,7 +22,6 @@ import {
   audit as auditQuery,
   decide,
   status as statusQuery,
-  type DecideRequest,
   type ResearchTaskResult,
 } from '../contract/messages';
 import { researchTask } from '../workflows';
@@ -34,6 +33,7 @@ import {
   useTestServer,
   waitForStatus,
   withWorker,
+  refusalOf,
 } from './helpers';
 import { asSignal, nodePasskey, nodeSigner, passkeySignedFor, signedConfig, signedFor } from './signing';
 
@@ -51,17 +51,6 @@ const start = (taskQueue: string, playbook: string) =>
     workflowId: uniqueId('signed'),
     args: [{ question: 'Q?', playbook }],
   });
-
-/** The refusal text of an Update, or undefined when it was accepted. */
-async function refusalOf(handle: WorkflowHandle, request: unknown): Promise<string | undefined> {
-  try {
-    await handle.executeUpdate(decide, { args: [request as DecideRequest] });
-    return undefined;
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) return err.cause?.message;
-    throw err;
-  }
-}
 
 /** Signs `statement` as it stands (what only the key's holder can do). */
 async function resigned(signer: Signer, statement: DecisionStatement): Promise<SignedDecision> {
