@@ -35,7 +35,7 @@ import {
   type StandInReply,
   type StandInRequest,
 } from '../standin/server';
-import { webSearchBlocks } from '../standin/server-tools';
+import { webFetchBlocks, webSearchBlocks } from '../standin/server-tools';
 import { toolCalls, toolResults, turnOf } from '../standin/tool-turns';
 import type { Signer } from '../cli/baton-sign';
 import { nodeSigner, signedConfig, signedFor } from './signing';
@@ -114,8 +114,8 @@ async function setUp(
     approval?: FixtureToolName[];
     heartbeat?: string;
     signers?: Parameters<typeof signedConfig>[0];
-    /** The researcher may search the web too. */
-    webSearch?: boolean;
+    /** The researcher may search the web and fetch pages too. */
+    web?: boolean;
   } = {},
 ): Promise<Setup> {
   const mcp = await startMcpServer();
@@ -150,7 +150,7 @@ async function setUp(
   researcher.tools = [
     { mcp: 'docs', tool: 'search_documents' },
     { mcp: 'docs', tool: 'read_document' },
-    ...(options.webSearch ? ['web_search'] : []),
+    ...(options.web ? ['web_search', 'web_fetch'] : []),
   ];
   if (options.heartbeat) researcher.timeouts = { heartbeat: options.heartbeat };
   await fs.writeFile(file, YAML.stringify(agents));
@@ -271,11 +271,12 @@ describe('the tool loop on a real worker', () => {
     });
   });
 
-  test("the step's retrieval record keeps what its tools returned: a cited MCP document it read is verified, one it never read is not", async () => {
-    const { configDir } = await setUp({ webSearch: true });
+  test("the step's retrieval record keeps what its tools returned: the MCP document it read and the page it fetched are verified, one it never read is not", async () => {
+    const { configDir } = await setUp({ web: true });
     const read = 'mcp://docs/read_document/grid-storage';
     const unread = 'mcp://docs/read_document/tidal-energy';
     const searched = 'https://energy.example/grid-2025';
+    const fetched = 'https://energy.example/grid-2025/storage';
     const seen: Seen[] = [];
     const model = await standIn({
       respond: scripted(seen, (turn) =>
@@ -284,6 +285,11 @@ describe('the tool loop on a real worker', () => {
               kind: 'blocks',
               blocks: [
                 ...webSearchBlocks('srvtoolu_grid', 'grid storage', [{ url: searched, title: 'Grid 2025' }]),
+                ...webFetchBlocks('srvtoolu_page', {
+                  url: fetched,
+                  title: 'Grid 2025: storage',
+                  text: 'Storage on the grid doubled.',
+                }),
                 { type: 'tool_use', name: READ, input: { id: 'grid-storage' } },
               ],
             }
@@ -295,6 +301,7 @@ describe('the tool loop on a real worker', () => {
                   { title: 'Grid storage in 2026', url: read },
                   { title: 'Tidal energy', url: unread },
                   { title: 'Grid 2025', url: searched },
+                  { title: 'Grid 2025: storage', url: fetched },
                 ],
               },
             },
@@ -305,12 +312,13 @@ describe('the tool loop on a real worker', () => {
       expect(result.outcome).toBe('completed');
       // The model was told the address of the document it read, after the document.
       expect(toolResults(seen.at(-1)!.req)[0]!.text).toContain(`[Baton: cite this result as ${read}]`);
-      // The web search of the first turn and the MCP document: verified; the document never read: not.
+      // The first turn's web search and fetched page and the MCP document: verified; the document
+      // never read: not.
       expect(result.provenance.citations).toMatchObject({
-        verified: 2,
+        verified: 3,
         unverified: 1,
         removed: 1,
-        retrievals: 2,
+        retrievals: 3,
       });
       expect(result.provenance.citations!.unverifiedSources).toEqual([`Tidal energy <${unread}>`]);
       const report = await reportOf(result);
@@ -320,6 +328,7 @@ describe('the tool loop on a real worker', () => {
       );
       expect(references).toContain(read);
       expect(references).toContain(searched);
+      expect(references).toContain(fetched);
       expect(references).not.toContain(unread);
     });
   });
