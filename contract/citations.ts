@@ -37,47 +37,40 @@ const At = z.iso.datetime({ offset: true });
  * it, when it returned content: a search result's encrypted content, a page's text (or PDF as
  * base64), an MCP result's text.
  */
+/** What every retrieval records of its source: where, what it is called, when, and a hash of it. */
+const RETRIEVED = {
+  url: Url,
+  title: Title,
+  retrievedAt: At,
+  contentHash: Sha256Id.optional(),
+};
+
 export const RetrievalSchema = z.discriminatedUnion('kind', [
   z
     .object({
       kind: z.literal('web_search'),
-      url: Url,
-      title: Title,
+      ...RETRIEVED,
       pageAge: z.string().max(100).optional(),
-      retrievedAt: At,
-      contentHash: Sha256Id.optional(),
     })
     .strict(),
-  z
-    .object({
-      kind: z.literal('web_fetch'),
-      url: Url,
-      title: Title,
-      retrievedAt: At,
-      contentHash: Sha256Id.optional(),
-    })
-    .strict(),
+  z.object({ kind: z.literal('web_fetch'), ...RETRIEVED }).strict(),
   z
     .object({
       kind: z.literal('mcp'),
       server: z.string().min(1).max(64),
       tool: z.string().min(1).max(128),
       document: z.string().min(1).max(500),
-      url: Url,
-      title: Title,
-      retrievedAt: At,
-      contentHash: Sha256Id.optional(),
+      ...RETRIEVED,
     })
     .strict(),
   // A document given with the task (docs/tools.md, "Documents"): in the step's request as a
-  // document block; cited at its `document://` address ({@link documentSourceUrl}).
+  // document block; cited at its `document://` address ({@link documentSourceUrl}). Its hash is
+  // always known: it is the document's id in the store.
   z
     .object({
       kind: z.literal('document'),
       document: z.string().min(1).max(120),
-      url: Url,
-      title: Title,
-      retrievedAt: At,
+      ...RETRIEVED,
       contentHash: Sha256Id,
     })
     .strict(),
