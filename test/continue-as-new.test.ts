@@ -343,19 +343,20 @@ test('the state is cut into parts that survive UTF-8 each: never inside a surrog
   }
 });
 
+/** A task's input claiming a state to continue from, as only a run the server continued may. */
+const FORGED_CONTINUATION = {
+  question: 'Which angles matter?',
+  playbook: 'gated',
+  continued: { parts: 1, sha256: `sha256:${'0'.repeat(64)}` },
+};
+
 test('a task started with a state of its own ("continued" in its input) is refused: only a run the server continued reads one', async () => {
   const { activities, calls } = fakeModelActivities(await tempActivityOptions());
   await withWorker(ctx, activities, async (taskQueue) => {
     const handle = await ctx.client.workflow.start(researchTask, {
       taskQueue,
       workflowId: uniqueId('forged-state'),
-      args: [
-        {
-          question: 'Which angles matter?',
-          playbook: 'gated',
-          continued: { parts: 1, sha256: `sha256:${'0'.repeat(64)}` },
-        },
-      ],
+      args: [FORGED_CONTINUATION],
     });
     const failure = await handle.result().then(
       () => undefined,
@@ -378,13 +379,7 @@ test("a decision that comes with a continued run's first workflow task is held f
     const handle = await ctx.client.workflow.signalWithStart(researchTask, {
       taskQueue,
       workflowId: uniqueId('held-at-first-task'),
-      args: [
-        {
-          question: 'Which angles matter?',
-          playbook: 'gated',
-          continued: { parts: 1, sha256: `sha256:${'0'.repeat(64)}` },
-        },
-      ],
+      args: [FORGED_CONTINUATION],
       signal: approve,
       signalArgs: [{ by: 'alice', comment: 'sent while it handed over' }],
     });

@@ -293,30 +293,23 @@ test('under signed decisions, a delta is approved only by a signature over its o
   const { activities } = await standInActivities();
   await withWorker(ctx, activities, async (taskQueue) => {
     const handle = await start(taskQueue, 'rounds-signed');
+    /** Alice's approval, signed for the gate opening pending now. */
+    const aliceApproves = () =>
+      signedFor(ctx.client, handle.workflowId, { decision: 'approve', by: 'alice' }, alice);
     await atGate(handle, 'plan');
-    const planApproval = await signedFor(
-      ctx.client,
-      handle.workflowId,
-      { decision: 'approve', by: 'alice' },
-      alice,
-    );
+    const planApproval = await aliceApproves();
     await handle.executeUpdate(decide, { args: [planApproval] });
     const atRound = await atGate(handle, 'plan', roundPending);
 
     // The plan's signed approval, replayed, and an unsigned approval are refused at the round's gate.
     expect(await refusalOf(handle, planApproval)).toMatch(/opening|instance|subject/);
     expect(await refusalOf(handle, { decision: 'approve', by: 'alice' })).toMatch(/sign/);
-    const good = await signedFor(ctx.client, handle.workflowId, { decision: 'approve', by: 'alice' }, alice);
+    const good = await aliceApproves();
     expect(good.subject).toBe(atRound.pendingGate!.subject);
     await handle.signal(approve, asSignal(good));
 
     await atGate(handle, 'report');
-    const report = await signedFor(
-      ctx.client,
-      handle.workflowId,
-      { decision: 'approve', by: 'alice' },
-      alice,
-    );
+    const report = await aliceApproves();
     await handle.executeUpdate(decide, { args: [report] });
     const result: ResearchTaskResult = await handle.result();
     expect(result.outcome).toBe('completed');
