@@ -123,6 +123,16 @@ export async function resolveTemporalCli(
   return { source: 'sdk-download', tried };
 }
 
+/**
+ * SQLite settings of a dev server that persists to a file. WAL: a commit appends to the log and
+ * syncs it once, where SQLite's default rollback journal creates, syncs and deletes a journal file
+ * around every write (several times slower under Temporal's many small transactions); `synchronous
+ * full` keeps every commit on disk when it returns, power loss included, as the default mode did and
+ * as LangGraph's SQLite checkpointer does (WAL, SQLite's default `full`). The mode is kept in the
+ * file, so a database made before this turns to WAL at the next start.
+ */
+export const SQLITE_PRAGMAS: readonly string[] = ['journal_mode=wal', 'synchronous=full'];
+
 /** Options for {@link startDevServer}. */
 export interface DevServerOptions {
   /** Persist the server's state to this SQLite file (its folder is created); omit for an in-memory server. */
@@ -226,6 +236,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
         dbFilename,
         searchAttributes: options.searchAttributes,
         extraArgs: [
+          ...(dbFilename === undefined ? [] : SQLITE_PRAGMAS.flatMap((p) => ['--sqlite-pragma', p])),
           ...Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => [
             '--dynamic-config-value',
             `${key}=${JSON.stringify(value)}`,

@@ -130,7 +130,7 @@ describe('startDevServer', () => {
     server = undefined;
   });
 
-  test('persists to its database file across a restart; temporalAnswers follows it up and down', async () => {
+  test('persists to its database file (in WAL mode) across a restart; temporalAnswers follows it up and down', async () => {
     const dbFile = path.join(scratch, 'state', 'temporal.db'); // folder does not exist yet: startDevServer makes it
     const lines: string[] = [];
     const workflowId = 'provision-test-persisted';
@@ -141,6 +141,12 @@ describe('startDevServer', () => {
     expect(server.uiUrl).toBeUndefined();
     await expect(fs.stat(dbFile)).resolves.toBeDefined();
     expect(await temporalAnswers(server.address)).toBe(true);
+    // SQLITE_PRAGMAS: bytes 18 and 19 of an SQLite file's header are 2 in WAL mode, 1 with a rollback journal.
+    const header = Buffer.alloc(20);
+    const db = await fs.open(dbFile, 'r');
+    await db.read(header, 0, 20, 0);
+    await db.close();
+    expect([header[18], header[19]]).toEqual([2, 2]);
 
     // A plain client on its own connection, as the CLI and workers will use it.
     const firstAddress = server.address;
