@@ -13,7 +13,7 @@
  * attributes, stored as plain JSON (not encrypted): every SDK client, the audit and the Web UI read the
  * message from there; raw history shows `Encoded failure` (docs/operations.md, "Workers").
  */
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, type BundleOptions } from '@temporalio/worker';
 import { statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -23,10 +23,19 @@ import { FAILURE_CONVERTER_PATH } from './codec';
 import { TRACING_WORKFLOW_MODULES } from './telemetry';
 
 /**
- * Modules every workflow run on a worker shares instead of loading its own copy: pure libraries
- * only (workflows/shared-libraries.ts says why and which).
+ * How `workflows/` is bundled, ahead of time and by a worker that bundles at start: with the shared
+ * libraries, and with an inline source map that leaves out the sources' text (webpack's
+ * `inline-nosources-source-map`, where the SDK sets `inline-source-map`). Stack traces of workflow code
+ * still name file, line and column; the text is read only by the stack trace query's
+ * `showStackTraceSources`, which Baton's workers leave off, and it cost every worker 20 to 30 MiB of
+ * memory (the bundle and its map are held by both of the worker's threads).
  */
-export const SHARED_WORKFLOW_MODULES: readonly string[] = [require.resolve('../workflows/shared-libraries')];
+export const BUNDLER_OPTIONS = {
+  // Modules every workflow run on a worker shares instead of loading its own copy: pure libraries
+  // only (workflows/shared-libraries.ts says why and which).
+  preloadModules: [require.resolve('../workflows/shared-libraries')],
+  webpackConfigHook: (config) => ({ ...config, devtool: 'inline-nosources-source-map' }),
+} satisfies Pick<BundleOptions, 'preloadModules' | 'webpackConfigHook'>;
 
 /** Where `npm run build:workflows` writes the bundle unless told otherwise. */
 export const DEFAULT_BUNDLE_FILE = path.join(PROJECT_ROOT, '.baton', 'workflow-bundle.js');
@@ -37,7 +46,7 @@ export async function buildWorkflowBundle(): Promise<string> {
     workflowsPath: require.resolve('../workflows'),
     workflowInterceptorModules: [...TRACING_WORKFLOW_MODULES],
     failureConverterPath: FAILURE_CONVERTER_PATH,
-    preloadModules: [...SHARED_WORKFLOW_MODULES],
+    ...BUNDLER_OPTIONS,
     logger: new DefaultLogger('WARN'),
   });
   return code;
