@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createActivities } from '../activities';
 import { ConfigError, loadConfig } from '../activities/config';
 import { configNotAllowed, type ActivityOptions } from '../activities/options';
-import { SHARED_WORKFLOW_MODULES } from './bundle';
+import { BUNDLER_OPTIONS } from './bundle';
 import { callerCheck } from './callers';
 import { dataConverterFromEnv } from './codec';
 import { DEFAULT_MAX_CACHED_WORKFLOWS, workerTuningFromEnv, type WorkerTuning } from './options';
@@ -69,7 +69,7 @@ export async function createBatonWorker(options: BatonWorkerOptions): Promise<Wo
       ? { workflowBundle: options.workflowBundle }
       : {
           workflowsPath: require.resolve('../workflows'),
-          bundlerOptions: { preloadModules: [...SHARED_WORKFLOW_MODULES] },
+          bundlerOptions: BUNDLER_OPTIONS,
         }),
   });
 }
