@@ -11,6 +11,9 @@ import { mapLimit } from '../lib/map-limit';
 
 const EventType = temporal.api.enums.v1.EventType;
 
+/** The marker the TypeScript SDK records a local activity's result in. */
+const LOCAL_ACTIVITY_MARKER = 'core_local_activity';
+
 /** An error's message followed by its causes' (a workflow failure's reason is in its cause). */
 export function causes(err: unknown): string {
   const messages: string[] = [];
@@ -122,6 +125,9 @@ export interface HistoryTrace {
   /** The history's size as protobuf, as the server stores and sends it. */
   bytes: number;
   activities: ActivityTrace[];
+  /** Workflow tasks completed, and local activities recorded (their marker events). */
+  workflowTasks: number;
+  localActivities: number;
   /** Child workflows started (batches of a large plan, decomposed steps). */
   children: Array<{ workflowId: string; runId: string }>;
 }
@@ -150,6 +156,7 @@ export async function traceHistory(handle: WorkflowHandle): Promise<HistoryTrace
   const activities: ActivityTrace[] = [];
   const children: HistoryTrace['children'] = [];
   let awaitingResume: ActivityTrace[] = [];
+  let [workflowTasks, localActivities] = [0, 0];
   for (const event of events) {
     const at = eventMs(event.eventTime);
     switch (event.eventType) {
@@ -184,6 +191,10 @@ export async function traceHistory(handle: WorkflowHandle): Promise<HistoryTrace
       case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
         for (const trace of awaitingResume) trace.resumed = at;
         awaitingResume = [];
+        workflowTasks += 1;
+        break;
+      case EventType.EVENT_TYPE_MARKER_RECORDED:
+        if (event.markerRecordedEventAttributes?.markerName === LOCAL_ACTIVITY_MARKER) localActivities += 1;
         break;
       default:
         break;
@@ -193,6 +204,8 @@ export async function traceHistory(handle: WorkflowHandle): Promise<HistoryTrace
     events: events.length,
     bytes: temporal.api.history.v1.History.encode(history).finish().length,
     activities,
+    workflowTasks,
+    localActivities,
     children,
   };
 }
@@ -207,6 +220,8 @@ export async function traceTree(handle: WorkflowHandle): Promise<TreeTrace> {
     tree.workflows += 1;
     tree.events += trace.events;
     tree.bytes += trace.bytes;
+    tree.workflowTasks += trace.workflowTasks;
+    tree.localActivities += trace.localActivities;
     tree.activities.push(...trace.activities);
     queue.push(...trace.children);
   }

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { command, intOption, runMain, UsageError } from '../lib/cli';
 import { resolveTemporalCli } from '../local/temporal';
 import { causes } from './baton';
+import { measureProfile } from './profile';
 import { measureRecovery } from './recovery';
 import { sideBySideSvg } from './chart';
 import type { WorkerRuntime } from './processes';
@@ -44,6 +45,7 @@ export const SECTIONS = [
   'side-by-side',
   'footprint',
   'throughput',
+  'profile',
   'recovery',
   'tuning',
 ] as const;
@@ -143,7 +145,7 @@ const main = command(BENCH_COMMAND, async ({ values }) => {
     );
     const server = await rig.startServer();
     const [fast, slow] = [await rig.startStandIn(0), await rig.startStandIn(settings.latencyMs)];
-    const processes = run('footprint') || run('throughput') || run('recovery');
+    const processes = run('footprint') || run('throughput') || run('profile') || run('recovery');
     if (processes) log('npm run build (the compiled worker and its workflow bundle) ...');
     const compiledBundle = processes ? rig.build() : '';
     log('bundling the workflow code for in-process workers ...');
@@ -245,6 +247,9 @@ const main = command(BENCH_COMMAND, async ({ values }) => {
         if (slowRows) results.throughput = [...(results.throughput ?? []), ...slowRows];
       }
       await rig.procs.killAll();
+    }
+    if (run('profile')) {
+      results.profile = await section('8. where the CPU goes', () => measureProfile(ctx));
     }
     if (run('recovery')) {
       results.recovery = await section('7. recovery after a worker is killed', () =>

@@ -16,6 +16,7 @@ import type {
   SlotsResult,
   ThroughputResult,
 } from './sections';
+import { goalsTable, profileTables, type ProfileResult } from './profile';
 import type { RecoveryResult } from './recovery';
 import { median, mib, ms, num, ratio, renderMarkdown, secs, type Table } from './stats';
 
@@ -58,6 +59,7 @@ export interface Results {
   activitySlots?: SlotsResult[];
   baselines?: BaselineResult[];
   recovery?: RecoveryResult[];
+  profile?: ProfileResult;
 }
 
 const kib = (bytes: number): string => (bytes / 1024).toFixed(1);
@@ -340,6 +342,9 @@ export function tables(r: Results): Table[] {
       ],
     });
   }
+  if (r.profile) out.push(...profileTables(r.profile));
+  const goals = goalsTable(r);
+  if (goals) out.push(goals);
   return out;
 }
 

@@ -68,6 +68,8 @@ export interface Settings {
   /** Tasks started at once on the compiled worker's throughput run at {@link slowLatencyMs}. */
   slowTasks: number;
   slowLatencyMs: number;
+  /** Tasks started at once for each plan of the CPU profile (bench/profile.ts). */
+  profileTasks: number;
   /** Tasks left waiting at a plan gate on the compiled worker, and on the tsx worker. */
   gatedTasks: number;
   gatedTasksTsx: number;
@@ -93,6 +95,7 @@ export function settingsFor(quick: boolean, latencyMs: number): Settings {
         throughputTasks: [1, 10],
         slowTasks: 10,
         slowLatencyMs: 10_000,
+        profileTasks: 10,
         gatedTasks: 200,
         gatedTasksTsx: 50,
         slotsLatencyMs: 10_000,
@@ -116,6 +119,7 @@ export function settingsFor(quick: boolean, latencyMs: number): Settings {
         throughputTasks: [1, 10, 100],
         slowTasks: 100,
         slowLatencyMs: 10_000,
+        profileTasks: 50,
         gatedTasks: 5000,
         gatedTasksTsx: 500,
         slotsLatencyMs: 10_000,
@@ -152,14 +156,21 @@ function overBudget(ctx: Ctx, what: string): boolean {
   return true;
 }
 
-const TASK_TIMEOUT_MS = 10 * 60_000;
+export const TASK_TIMEOUT_MS = 10 * 60_000;
+
+/** A batch run alone, with the CPU time it took (its warm-up left out). */
+interface AloneBatch extends Batch {
+  /** CPU time of the Temporal dev server, and of this process (the in-process worker and the client), ms. */
+  serverCpuMs: number;
+  processCpuMs: number;
+}
 
 /** One task of `playbook` alone on a fresh in-process worker of `variant`; returns its batch. */
 async function runAlone(
   ctx: Ctx,
   setup: { configDir: string; playbook: string; variant: WorkerVariant; standIn: StandIn; warmup?: string },
   count = 1,
-): Promise<Batch> {
+): Promise<AloneBatch> {
   return ctx.rig.withWorker(
     ctx.server,
     ctx.bundle,
@@ -175,6 +186,8 @@ async function runAlone(
         });
       }
       const batches: Batch[] = [];
+      const serverPids = await ctx.rig.serverPids();
+      const [server0, process0] = [await cpuMs(serverPids), process.cpuUsage()];
       // One after another: each task has the worker to itself.
       for (let i = 0; i < count; i++) {
         batches.push(
@@ -187,10 +200,13 @@ async function runAlone(
           }),
         );
       }
+      const used = process.cpuUsage(process0);
       return {
         wallMs: median(batches.map((b) => b.wallMs)),
         tasks: batches.flatMap((b) => b.tasks),
         handles: batches.flatMap((b) => b.handles),
+        serverCpuMs: (await cpuMs(serverPids)) - server0,
+        processCpuMs: (used.user + used.system) / 1000,
       };
     },
   );
@@ -207,6 +223,12 @@ export interface OverheadResult {
   sdkInProcess: Summary;
   activityInProcess: Summary;
   temporal: { cycle: Summary; dispatch: Summary; execution: Summary; back: Summary };
+  /**
+   * CPU per call of the chain task, ms: the Temporal dev server's, and this process's (the in-process
+   * worker with its activity, and the client). On a chain both are on the critical path.
+   */
+  serverCpuMsPerCall?: number;
+  workerCpuMsPerCall?: number;
 }
 
 export async function measureOverhead(ctx: Ctx): Promise<OverheadResult> {
@@ -272,6 +294,8 @@ export async function measureOverhead(ctx: Ctx): Promise<OverheadResult> {
       execution: summarize(cycles.execution),
       back: summarize(cycles.back),
     },
+    serverCpuMsPerCall: batch.serverCpuMs / n,
+    workerCpuMsPerCall: batch.processCpuMs / n,
   };
 }
 

@@ -1,0 +1,345 @@
+/**
+ * 8. Where the CPU goes, and what it allows: the CPU time of a compiled worker process and of the
+ * Temporal dev server for tasks of 1, 8 and 32 parallel steps at 0 ms model latency (the idle CPU of
+ * both subtracted), fitted as a fixed part per task plus a part per step (one specialist activity and
+ * its share of the workflow tasks), and per history event. From those costs and the other sections'
+ * figures, {@link goalsTable} sets each goal of the benchmark beside what was measured and the floor
+ * that the CPU alone puts under it on this machine (two cores, the server on the same machine).
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { runBatch, traceHistory } from './baton';
+import type { Results } from './report';
+import { cpuMs } from './rig';
+import { TASK_TIMEOUT_MS, type Ctx } from './sections';
+import { median, mib, ms, num, ratio, secs, type Table } from './stats';
+import { fanOutPlan, playbookFor, writeConfigDir } from './workload';
+
+/** Parallel steps of the profiled plans: the standard task's eight, and one either side. */
+export const PROFILE_STEPS = [1, 8, 32] as const;
+
+/** K tasks of one plan, started at once. */
+export interface ProfileShape {
+  steps: number;
+  tasks: number;
+  wallMs: number;
+  /** CPU per task (user + system, from /proc), the idle CPU over the batch's wall time subtracted. */
+  workerCpuMsPerTask: number;
+  serverCpuMsPerTask: number;
+  /** One task's history: its events, workflow tasks, activities and local activities. */
+  events: number;
+  workflowTasks: number;
+  activities: number;
+  localActivities: number;
+}
+
+export interface ProfileResult {
+  /** CPU per second of the worker and of the server with nothing to do (polling, timers). */
+  workerIdleMsPerSecond: number;
+  serverIdleMsPerSecond: number;
+  shapes: ProfileShape[];
+}
+
+const settle = (msToWait: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, msToWait));
+
+/** Measures {@link ProfileResult} on a compiled worker process of its own, against the 0 ms stand-in. */
+export async function measureProfile(ctx: Ctx): Promise<ProfileResult> {
+  const playbook = (steps: number): string => `profile-${steps}`;
+  const configDir = await writeConfigDir(
+    ctx.rig.root,
+    'profile',
+    PROFILE_STEPS.map((n) => playbookFor(playbook(n), fanOutPlan(n))),
+  );
+  const taskQueue = ctx.rig.unique('bench-profile');
+  const worker = await ctx.rig.spawnWorker('worker-profile', ctx.server, {
+    taskQueue,
+    configDir,
+    standInUrl: ctx.fast.url,
+    dataDir: path.join(ctx.rig.root, taskQueue),
+    runtime: 'compiled',
+    bundle: ctx.compiledBundle,
+  });
+  try {
+    const client = ctx.server.env.client;
+    const batch = (steps: number, count: number) =>
+      runBatch(client, {
+        taskQueue,
+        playbook: playbook(steps),
+        count,
+        prefix: ctx.rig.unique(`profile-${steps}`),
+        timeoutMs: TASK_TIMEOUT_MS,
+      });
+    await batch(8, 5);
+    const [workerPids, serverPids] = [await ctx.rig.workerPids(), await ctx.rig.serverPids()];
+    const cpu = async (): Promise<[number, number]> => [await cpuMs(workerPids), await cpuMs(serverPids)];
+    const idleMs = ctx.settings.quick ? 2000 : 5000;
+    const before = await cpu();
+    await settle(idleMs);
+    const after = await cpu();
+    const idle = [
+      (after[0] - before[0]) / (idleMs / 1000),
+      (after[1] - before[1]) / (idleMs / 1000),
+    ] as const;
+    const shapes: ProfileShape[] = [];
+    for (const steps of PROFILE_STEPS) {
+      const k = ctx.settings.profileTasks;
+      ctx.log(`  profile: ${k} tasks of ${steps} parallel step(s) at once, model latency 0 ms`);
+      const c0 = await cpu();
+      const run = await batch(steps, k);
+      const c1 = await cpu();
+      const trace = await traceHistory(run.handles[0]!);
+      const perTask = (i: 0 | 1): number => (c1[i] - c0[i] - (idle[i] * run.wallMs) / 1000) / k;
+      shapes.push({
+        steps,
+        tasks: k,
+        wallMs: run.wallMs,
+        workerCpuMsPerTask: perTask(0),
+        serverCpuMsPerTask: perTask(1),
+        events: trace.events,
+        workflowTasks: trace.workflowTasks,
+        activities: trace.activities.length,
+        localActivities: trace.localActivities,
+      });
+    }
+    return { workerIdleMsPerSecond: idle[0], serverIdleMsPerSecond: idle[1], shapes };
+  } finally {
+    await worker.kill();
+  }
+}
+
+/** Least-squares line through the points: value = fixed + perStep × steps. */
+function fit(points: Array<[number, number]>): { fixed: number; perStep: number } {
+  const n = points.length;
+  const [mx, my] = [points.reduce((a, [x]) => a + x, 0) / n, points.reduce((a, [, y]) => a + y, 0) / n];
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  const perStep = sxx === 0 ? Number.NaN : points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / sxx;
+  return { fixed: my - perStep * mx, perStep };
+}
+
+/** The profile's costs: per task (fixed), per step, per event; and the standard task's whole. */
+export interface CpuCosts {
+  worker: { fixed: number; perStep: number };
+  server: { fixed: number; perStep: number };
+  events: { fixed: number; perStep: number };
+  /** The standard (8-step) task: CPU per task, worker and server, and its events. */
+  standard: ProfileShape;
+}
+
+export function cpuCosts(p: ProfileResult): CpuCosts | undefined {
+  const standard = p.shapes.find((s) => s.steps === 8);
+  if (!standard || p.shapes.length < 2) return undefined;
+  const line = (f: (s: ProfileShape) => number) => fit(p.shapes.map((s) => [s.steps, f(s)]));
+  return {
+    worker: line((s) => s.workerCpuMsPerTask),
+    server: line((s) => s.serverCpuMsPerTask),
+    events: line((s) => s.events),
+    standard,
+  };
+}
+
+export function profileTables(p: ProfileResult): Table[] {
+  const costs = cpuCosts(p);
+  const tables: Table[] = [
+    {
+      title: '8. Where the CPU goes: K tasks at once, model latency 0 ms, one compiled worker process',
+      columns: [
+        'steps',
+        'K',
+        'wall s',
+        'events',
+        'workflow tasks',
+        'activities (local)',
+        'worker CPU ms/task',
+        'server CPU ms/task',
+        'server ms/event',
+      ],
+      rows: p.shapes.map((s) => [
+        String(s.steps),
+        String(s.tasks),
+        secs(s.wallMs),
+        String(s.events),
+        String(s.workflowTasks),
+        `${s.activities} (${s.localActivities})`,
+        ms(s.workerCpuMsPerTask),
+        ms(s.serverCpuMsPerTask),
+        ms(s.serverCpuMsPerTask / s.events),
+      ]),
+      notes: [
+        `idle CPU subtracted: worker ${ms(p.workerIdleMsPerSecond)} ms/s, server ${ms(p.serverIdleMsPerSecond)} ms/s (polling, timers)`,
+        'events, workflow tasks and activities: one task of the row, from its history',
+      ],
+    },
+  ];
+  if (costs) {
+    const { worker, server, events } = costs;
+    tables.push({
+      title: '8b. The same, fitted: a fixed part per task and a part per parallel step',
+      columns: ['part', 'worker CPU ms', 'server CPU ms', 'events', 'server ms/event'],
+      rows: [
+        [
+          'per task (start, config, report, citations, publishing)',
+          ms(worker.fixed),
+          ms(server.fixed),
+          num(events.fixed),
+          ms(server.fixed / events.fixed),
+        ],
+        [
+          'per step (a specialist activity, its share of workflow tasks)',
+          ms(worker.perStep),
+          ms(server.perStep),
+          num(events.perStep),
+          ms(server.perStep / events.perStep),
+        ],
+      ],
+      notes: [
+        `least squares over N = ${p.shapes.map((s) => s.steps).join(', ')}; the standard task (N = 8): worker ${ms(costs.standard.workerCpuMsPerTask)} + server ${ms(costs.standard.serverCpuMsPerTask)} ms`,
+      ],
+    });
+  }
+  return tables;
+}
+
+/** The benchmark's goals (bench/README.md, "Goals"). */
+export const GOALS = {
+  hundredVsLangGraph: 1.5,
+  tenVsLangGraph: 1.15,
+  cpuPerTaskMs: 120,
+  slowVsIdeal: 1.1,
+  idleRssMib: 150,
+  waitingRssMib: 300,
+  waitingTasks: 5000,
+  overheadMs: 15,
+  fanOutVsLatency: 1.3,
+  recoverySeconds: 20,
+} as const;
+
+const cores = (r: Results): number => Number(r.machine.nproc) || os.cpus().length;
+
+/**
+ * Each goal beside its measured figure and the floor the CPU puts under it here. Tasks started
+ * together run in phase: their engine work comes before and after the model calls and cannot hide
+ * behind them, so K tasks take at least `max(model time, K × CPU per task / cores)` (strict), and
+ * about `model time + K × CPU per task / cores` (the in-phase estimate, which the measured rows follow).
+ */
+export function goalsTable(r: Results): Table | undefined {
+  const costs = r.profile && cpuCosts(r.profile);
+  if (!costs) return undefined;
+  const n = cores(r);
+  const perTask = costs.standard.workerCpuMsPerTask + costs.standard.serverCpuMsPerTask;
+  const perStep = costs.worker.perStep + costs.server.perStep;
+  const latency = r.settings.latencyMs;
+  const rows: string[][] = [];
+  const met = (ok: boolean | undefined): string => (ok === undefined ? 'n/a' : ok ? 'yes' : 'no');
+  const vsLangGraph = (k: number, goal: number) => {
+    const baton = r.throughput?.find(
+      (t) => t.workers === 1 && t.tasks === k && (t.latencyMs ?? latency) === latency,
+    );
+    const lg = r.baselines?.find((b) => b.system !== 'Promise.all' && b.tasks === k);
+    if (!baton || !lg) return;
+    const cpuMsAll = (k * perTask) / n;
+    rows.push([
+      `${k} tasks at once vs LangGraph.js + SQLite`,
+      `<= ${ratio(goal)}`,
+      ratio(baton.wallMs / lg.wallMs),
+      `${ratio(Math.max(2 * latency, cpuMsAll) / lg.wallMs)} strict, ${ratio((2 * latency + cpuMsAll) / lg.wallMs)} in phase`,
+      met(baton.wallMs / lg.wallMs <= goal),
+    ]);
+  };
+  vsLangGraph(100, GOALS.hundredVsLangGraph);
+  vsLangGraph(10, GOALS.tenVsLangGraph);
+  const busiest = r.throughput?.find(
+    (t) => t.workers === 1 && t.tasks === 100 && (t.latencyMs ?? latency) === latency,
+  );
+  if (busiest) {
+    const measured = busiest.workerCpuMsPerTask + busiest.serverCpuMsPerTask;
+    rows.push([
+      'CPU per task, worker + server (K = 100)',
+      `<= ${GOALS.cpuPerTaskMs} ms`,
+      `${ms(measured)} ms`,
+      `the server alone: ${ms(costs.standard.serverCpuMsPerTask)} ms`,
+      met(measured <= GOALS.cpuPerTaskMs),
+    ]);
+  }
+  const slow = r.throughput?.find((t) => (t.latencyMs ?? latency) > latency);
+  if (slow) {
+    const ideal = 2 * (slow.latencyMs ?? latency);
+    const cpuMsAll = (slow.tasks * perTask) / n;
+    rows.push([
+      `${slow.tasks} tasks at ${(slow.latencyMs ?? latency) / 1000} s model latency vs two latencies`,
+      `<= ${ratio(GOALS.slowVsIdeal)}`,
+      ratio(slow.wallMs / ideal),
+      `${ratio(Math.max(ideal, cpuMsAll) / ideal)} strict, ${ratio((ideal + cpuMsAll) / ideal)} in phase`,
+      met(slow.wallMs / ideal <= GOALS.slowVsIdeal),
+    ]);
+  }
+  const [compiled] = r.footprints ?? [];
+  if (compiled) {
+    const cached = Math.min(compiled.maxCachedWorkflows, compiled.gatedTasks);
+    const perRun = (compiled.waitingRssKib - compiled.idleRssKib) / cached;
+    rows.push(
+      [
+        'worker RSS idle (compiled worker)',
+        `<= ${GOALS.idleRssMib} MiB`,
+        `${mib(compiled.idleRssKib)} MiB`,
+        'see "Where the time goes": the runtime, not Baton',
+        met(compiled.idleRssKib / 1024 <= GOALS.idleRssMib),
+      ],
+      [
+        `worker RSS with ${compiled.gatedTasks} tasks waiting at a gate`,
+        `<= ${GOALS.waitingRssMib} MiB at ${GOALS.waitingTasks}`,
+        `${mib(compiled.waitingRssKib)} MiB`,
+        `idle + ${cached} cached runs x ${mib(perRun)} MiB`,
+        met(
+          compiled.waitingRssKib / 1024 <= GOALS.waitingRssMib && compiled.gatedTasks >= GOALS.waitingTasks,
+        ),
+      ],
+    );
+  }
+  const o = r.overhead;
+  if (o) {
+    const overhead = o.temporal.cycle.median - o.activityInProcess.median;
+    rows.push([
+      'engine overhead per sequential call',
+      `<= ${GOALS.overheadMs} ms`,
+      `${ms(overhead)} ms`,
+      o.serverCpuMsPerCall === undefined
+        ? 'n/a'
+        : `the server's CPU per call: ${ms(o.serverCpuMsPerCall)} ms`,
+      met(overhead <= GOALS.overheadMs),
+    ]);
+  }
+  const widest = (r.fanOut ?? []).filter(
+    (f) => f.steps === Math.max(...(r.fanOut ?? []).map((x) => x.steps)),
+  );
+  const fastest = widest.length ? widest.reduce((a, b) => (b.phaseMs < a.phaseMs ? b : a)) : undefined;
+  if (fastest) {
+    const cpuMsAll = (fastest.steps * perStep) / n;
+    rows.push([
+      `${fastest.steps} parallel steps vs one latency (maxParallel ${fastest.maxParallel})`,
+      `<= ${ratio(GOALS.fanOutVsLatency)}`,
+      ratio(fastest.phaseMs / latency),
+      `${ratio(Math.max(latency, cpuMsAll) / latency)} strict, ${ratio((latency + cpuMsAll) / latency)} in phase`,
+      met(fastest.phaseMs / latency <= GOALS.fanOutVsLatency),
+    ]);
+  }
+  const shipped = r.recovery?.find((v) => v.variant === 'shipped');
+  if (shipped) {
+    const seconds = median(shipped.recoveryMs) / 1000;
+    rows.push([
+      "a killed worker's steps running again",
+      `<= ${GOALS.recoverySeconds} s`,
+      `${num(seconds, 2)} s`,
+      'n/a',
+      met(seconds <= GOALS.recoverySeconds),
+    ]);
+  }
+  return {
+    title: `9. Goals, measured, and the floor the CPU sets on ${n} cores`,
+    columns: ['measure', 'goal', 'measured', 'floor from the CPU profile', 'met'],
+    rows,
+    notes: [
+      `CPU per standard task from table 8 (idle subtracted): ${ms(perTask)} ms (worker ${ms(costs.standard.workerCpuMsPerTask)}, server ${ms(costs.standard.serverCpuMsPerTask)}); per parallel step ${ms(perStep)} ms`,
+      'strict floor: K tasks need at least K x CPU per task / cores, and never less than the model time; in phase: tasks started together do their engine work before and after the model calls, so the model time and the CPU time add up',
+    ],
+  };
+}
