@@ -125,6 +125,9 @@ export interface HistoryTrace {
   /** The history's size as protobuf, as the server stores and sends it. */
   bytes: number;
   activities: ActivityTrace[];
+  /** When the workflow started and when it closed (server time, ms since the epoch; NaN while open). */
+  startedAt: number;
+  closedAt: number;
   /** Workflow tasks completed, and local activities recorded (their marker events). */
   workflowTasks: number;
   localActivities: number;
@@ -157,6 +160,7 @@ export async function traceHistory(handle: WorkflowHandle): Promise<HistoryTrace
   const children: HistoryTrace['children'] = [];
   let awaitingResume: ActivityTrace[] = [];
   let [workflowTasks, localActivities] = [0, 0];
+  let [startedAt, closedAt] = [Number.NaN, Number.NaN];
   for (const event of events) {
     const at = eventMs(event.eventTime);
     switch (event.eventType) {
@@ -193,6 +197,12 @@ export async function traceHistory(handle: WorkflowHandle): Promise<HistoryTrace
         awaitingResume = [];
         workflowTasks += 1;
         break;
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        startedAt = at;
+        break;
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        closedAt = at;
+        break;
       case EventType.EVENT_TYPE_MARKER_RECORDED:
         if (event.markerRecordedEventAttributes?.markerName === LOCAL_ACTIVITY_MARKER) localActivities += 1;
         break;
@@ -204,6 +214,8 @@ export async function traceHistory(handle: WorkflowHandle): Promise<HistoryTrace
     events: events.length,
     bytes: temporal.api.history.v1.History.encode(history).finish().length,
     activities,
+    startedAt,
+    closedAt,
     workflowTasks,
     localActivities,
     children,
@@ -260,15 +272,4 @@ export function chainCycles(trace: HistoryTrace): {
     out.back.push(following.scheduled - s.completed);
   });
   return out;
-}
-
-/**
- * The engine's time around a quick activity: its whole round trip (scheduled → the workflow task
- * that consumed its result) minus the time the activity itself ran. A local activity would run
- * inside the workflow task and skip most of this.
- */
-export function roundTripOverhead(activity: ActivityTrace): number {
-  if (activity.started === undefined || activity.completed === undefined || activity.resumed === undefined)
-    return Number.NaN;
-  return activity.resumed - activity.scheduled - (activity.completed - activity.started);
 }

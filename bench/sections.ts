@@ -18,11 +18,11 @@ import {
   activitiesOf,
   traceTree,
   chainCycles,
-  roundTripOverhead,
   runBatch,
   traceHistory,
   withTimeout,
   type Batch,
+  type HistoryTrace,
 } from './baton';
 import { langGraphTasks, promiseAllTask } from './baselines';
 import { cpuMs, type Rig, type WorkerVariant } from './rig';
@@ -371,12 +371,17 @@ export interface EagerStartResult {
 }
 
 export interface BookkeepingResult {
-  /** Median engine time around each bookkeeping activity (dispatch + result round trip), ms. */
-  loadConfigSnapshot: number;
-  publishReport: number;
-  /** Median time the activity itself ran, ms. */
-  loadConfigSnapshotRun: number;
-  publishReportRun: number;
+  /**
+   * Median engine time around the bookkeeping at each end of a one-step task, ms: from the workflow's
+   * start to its step being scheduled (the config snapshot), and from the step's result to the
+   * workflow's completion less the report's own call (citation pass and publishing).
+   */
+  start: number;
+  end: number;
+  /** Bookkeeping calls per task run as local activities (0 when they are activities). */
+  localActivities: number;
+  /** Bookkeeping calls per task run as activities (each with its engine round trip). */
+  activities: number;
 }
 
 /** One-step tasks started one by one, alternating with and without eager workflow start. */
@@ -427,17 +432,17 @@ export async function measureEagerStart(
       task: summarize(mine.map((t) => t.batch.wallMs)),
     };
   });
-  const of = (type: string, f: (a: ReturnType<typeof activitiesOf>[number]) => number): number =>
-    median(traces.flatMap((t) => activitiesOf(t.trace, type).map(f)).filter(Number.isFinite));
-  const ran = (a: { started?: number; completed?: number }): number =>
-    a.started === undefined || a.completed === undefined ? Number.NaN : a.completed - a.started;
+  const step = (t: HistoryTrace) => activitiesOf(t, 'runSpecialist')[0];
+  const report = (t: HistoryTrace) => activitiesOf(t, 'synthesizeReport')[0];
+  const bookkeeping = (t: HistoryTrace) =>
+    t.activities.filter((a) => a.type !== 'runSpecialist' && a.type !== 'synthesizeReport').length;
   return {
     eager,
     bookkeeping: {
-      loadConfigSnapshot: of('loadConfigSnapshot', roundTripOverhead),
-      publishReport: of('publishReport', roundTripOverhead),
-      loadConfigSnapshotRun: of('loadConfigSnapshot', ran),
-      publishReportRun: of('publishReport', ran),
+      start: median(traces.map(({ trace }) => (step(trace)?.scheduled ?? Number.NaN) - trace.startedAt)),
+      end: median(traces.map(({ trace }) => trace.closedAt - (report(trace)?.completed ?? Number.NaN))),
+      localActivities: median(traces.map(({ trace }) => trace.localActivities)),
+      activities: median(traces.map(({ trace }) => bookkeeping(trace))),
     },
   };
 }
