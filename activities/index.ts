@@ -281,7 +281,7 @@ export function createActivities(options: ActivityOptions = activityOptionsFromE
         text: renderReport(body, provenance),
         provenance,
       });
-      return { path: location, contentHash };
+      return { path: location, contentHash, kind, report: input.report };
     },
   };
 }

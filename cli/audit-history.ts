@@ -4,17 +4,18 @@
  * `status` query, the workflow result) it is the independent record of what was delivered and run.
  *
  * One small handler per event type ({@link ON_EVENT}), one per completed activity type
- * ({@link ON_ACTIVITY_RESULT}). Payloads and failures are decoded with the client's data converter
+ * ({@link ON_ACTIVITY_RESULT}), and one per local activity type ({@link ON_LOCAL_RESULT}: bookkeeping
+ * since v18, whose marker holds its result but not its input). Payloads and failures are decoded with the client's data converter
  * (so with payload encryption on, they read as the worker wrote them), through public SDK APIs only.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { arrayFromPayloads, type LoadedDataConverter, type Payload } from '@temporalio/common';
 import type { google, temporal } from '@temporalio/proto';
-import type { Activities } from '../contract/activities';
+import type { Activities, PublishResult } from '../contract/activities';
 import type { ConfigSnapshot } from '../config/schema';
-import type { SubtaskInput, SubtaskResult, TokenUsage } from '../contract/messages';
+import type { ReportKind, SubtaskInput, SubtaskResult, TokenUsage } from '../contract/messages';
 import { addAgentUsageInto } from '../contract/usage';
-import { runsOf } from '../client/history';
+import { localActivityIn, runsOf } from '../client/history';
 import type { HistoryFacts, StepRun } from './audit-record';
 
 const STEP_CHILD = /\/step-([^/]+)(?:\/rev-\d+)?(?:\/attempt-\d+)?$/;
@@ -318,6 +319,14 @@ const ON_EVENT: { [K in EventKey]?: Handler<K> } = {
     update.failure = await walk.failureText(a.outcome?.failure);
   },
 
+  async markerRecordedEventAttributes(walk, _a, { at, event }) {
+    const local = await localActivityIn(event, (payloads) => walk.first(payloads));
+    const onResult =
+      local && (ON_LOCAL_RESULT[local.type as ActivityName] as LocalResultHandler<ActivityName>);
+    if (!local?.result || !onResult) return;
+    onResult(walk, (await walk.first(local.result)) as ActivityResult<ActivityName>, at);
+  },
+
   workflowExecutionCompletedEventAttributes: closed('completed', null),
   async workflowExecutionFailedEventAttributes(walk, a, { at }) {
     walk.facts.close = { at, event: 'failed', failure: await walk.failureText(a.failure) };
@@ -382,11 +391,27 @@ const ON_ACTIVITY_RESULT: { [K in ActivityName]?: ActivityResultHandler<K> } = {
     walk.answered(input.lead.id, r.model);
   },
   publishReport(walk, input, r, at) {
-    walk.facts.publications.push({
-      at,
-      kind: input.kind ?? 'final',
-      path: r.path,
-      contentHash: r.contentHash,
-    });
+    published(walk, input.kind ?? 'final', r, at);
+  },
+};
+
+/** A report the task published, as its `publishReport` records it. */
+const published = (walk: HistoryWalk, kind: ReportKind, r: PublishResult, at: string): void => {
+  walk.facts.publications.push({ at, kind, path: r.path, contentHash: r.contentHash });
+};
+
+type LocalResultHandler<K extends ActivityName> = (
+  walk: HistoryWalk,
+  result: ActivityResult<K>,
+  at: string,
+) => void;
+
+/** Bookkeeping run as local activities (v18): history holds their results, which say what the walk needs. */
+const ON_LOCAL_RESULT: { [K in ActivityName]?: LocalResultHandler<K> } = {
+  loadConfigSnapshot(walk, snapshot) {
+    walk.facts.config = configFacts(snapshot);
+  },
+  publishReport(walk, r, at) {
+    published(walk, r.kind ?? 'final', r, at);
   },
 };

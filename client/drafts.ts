@@ -3,8 +3,9 @@
  * task, as the task's event history records them, and the differences between two of them.
  *
  * Drafts are content-addressed artifacts (activities/artifacts.ts), so the history holds only their
- * references: each `publishReport` of a draft names the body the report gate showed (tasks from
- * before drafts were published: each `synthesizeReport` result). Plans are the valid `planTask`
+ * references: each `publishReport` of a draft names the body the report gate showed, in its input
+ * (since v18, a local activity: in its result; tasks from before drafts were published: each
+ * `synthesizeReport` result). Plans are the valid `planTask`
  * results, one per opening of the plan gate; a task that continued as a new run while it waited
  * (workflows/continue.ts) has them in the runs before. The previous version is the one the gate showed
  * before the current one: the version the reviewer who asked for changes last saw. Reading the
@@ -16,9 +17,9 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { arrayFromPayloads, type LoadedDataConverter, type Payload } from '@temporalio/common';
 import { diffLines, diffWordsWithSpace } from 'diff';
 import type { Plan, PlanStep } from '../config/schema';
-import type { PublishInput, SynthesisResult, PlanTaskResult } from '../contract/activities';
+import type { PublishInput, PublishResult, SynthesisResult, PlanTaskResult } from '../contract/activities';
 import type { ArtifactRef } from '../contract/messages';
-import { runsOf } from './history';
+import { localActivityIn, runsOf } from './history';
 
 /** The versions a task's history records, oldest first. */
 export interface Versions {
@@ -69,7 +70,14 @@ async function versionsIn(
   const published: ArtifactRef[] = [];
   const synthesized: ArtifactRef[] = [];
   const plans: Plan[] = [];
+  const decode = (payloads: Payload[] | null | undefined) => firstPayloadValue(converter, payloads);
   for (const event of events) {
+    const local = await localActivityIn(event, decode);
+    if (local?.type === 'publishReport') {
+      const result = (await decode(local.result)) as PublishResult | undefined;
+      if (result?.kind === 'draft' && result.report) published.push(result.report);
+      continue;
+    }
     const start = event.activityTaskScheduledEventAttributes;
     if (start) {
       const type = start.activityType?.name ?? '';

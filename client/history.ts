@@ -27,3 +27,29 @@ export async function runsOf(client: Client, handle: WorkflowHandle): Promise<Hi
   }
   return runs;
 }
+
+/** What a local activity left in history (bookkeeping since v18, workflows/calls.ts). */
+export interface LocalActivityRecord {
+  /** The activity's type, e.g. `publishReport`. */
+  type: string;
+  /** Its result, encoded as the worker wrote it (payload encryption included); none when it failed. */
+  result: temporal.api.common.v1.IPayload[] | null | undefined;
+}
+
+/**
+ * The local activity `event` records, or undefined when it is not a local activity's marker: a
+ * local activity leaves one `MarkerRecorded` event (`core_local_activity`) with its type and result,
+ * never its input. `decode` reads a payload list's first value with the client's data converter.
+ */
+export async function localActivityIn(
+  event: HistoryEvent,
+  decode: (payloads: temporal.api.common.v1.IPayload[] | null | undefined) => Promise<unknown>,
+): Promise<LocalActivityRecord | undefined> {
+  const marker = event.markerRecordedEventAttributes;
+  if (marker?.markerName !== 'core_local_activity') return undefined;
+  const data = (await decode(marker.details?.data?.payloads)) as { activity_type?: unknown } | undefined;
+  return {
+    type: typeof data?.activity_type === 'string' ? data.activity_type : '',
+    result: marker.failure ? undefined : marker.details?.result?.payloads,
+  };
+}

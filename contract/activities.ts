@@ -287,6 +287,13 @@ export interface PublishInput {
 export interface PublishResult {
   path: string;
   contentHash: string;
+  /**
+   * What was published (the input's kind and report): since v18 `publishReport` is a local activity,
+   * whose input history does not record, so its result says it (drafts read back for the inbox's
+   * differences, the audit's history fallback). Absent in results recorded before.
+   */
+  kind?: ReportKind;
+  report?: ArtifactRef;
 }
 
 /** Input of {@link Activities.assemblePartialReport}. */

@@ -10,7 +10,9 @@
  *     published, so nothing is signed with the worker's publisher key;
  *   - the same workflow registered under a Baton type name (`researchTask`) is refused too: what
  *     counts is the queue it runs on, which only Baton workers poll.
- * And a describe that fails leaves the activity unrun with a retryable failure, not a refusal.
+ * And a describe that fails leaves the activity unrun with a retryable failure, not a refusal. A
+ * local activity (bookkeeping since v18) is run without a describe: only a workflow this very
+ * worker runs can schedule one; the same activity scheduled from another queue is still refused.
  * Legitimate tasks (top-level, decomposed, batched) go through the same check in every other test
  * that runs a worker with withWorker.
  */
@@ -219,4 +221,71 @@ test('a describe that fails is a retryable failure saying what could not be chec
   expect(failure.message).toMatch(
     /^cannot check the calling workflow "legit-.*" \(run ".*", type "researchTask"\) before running activity noop: ./,
   );
+});
+
+describe('local activities (bookkeeping since v18)', () => {
+  /** A worker on its own queue running the fixture's workflows, whose `noop` activity counts its runs. */
+  async function workerChecking(describer: NativeConnection) {
+    const taskQueue = uniqueId('callers-local');
+    const runs = { count: 0 };
+    const worker = await Worker.create({
+      connection: ctx.nativeConnection,
+      taskQueue,
+      workflowBundle: attackerBundle,
+      activities: {
+        noop: () => {
+          runs.count++;
+          return Promise.resolve('ran');
+        },
+      },
+      interceptors: { activity: [callerCheck({ connection: describer, taskQueue })] },
+    });
+    return { worker, taskQueue, runs };
+  }
+
+  const run = (taskQueue: string, input: AttackInput, workflowType = 'researchTask') =>
+    ctx.client.workflow
+      .start(workflowType, { taskQueue, workflowId: uniqueId('local'), args: [input] })
+      .then((handle) => handle.result())
+      .then(
+        (result: unknown) => ({ result }),
+        (error: unknown) => ({ error }),
+      );
+
+  test('a local activity runs without a describe: its workflow runs on this very worker', async () => {
+    // The check's connection is closed: a describe would fail (the test above), so the activity
+    // running shows none was made for it.
+    const describer = await NativeConnection.connect({ address: process.env.BATON_TEST_TEMPORAL_ADDRESS! });
+    await describer.close();
+    const { worker, taskQueue, runs } = await workerChecking(describer);
+    const outcome = await worker.runUntil(() =>
+      run(taskQueue, { taskQueue, activity: 'noop', input: undefined, local: true }),
+    );
+    expect(outcome).toEqual({ result: 'ran' });
+    expect(runs.count).toBe(1);
+  });
+
+  test('beside a local activity that runs, the same activity scheduled from another queue is refused', async () => {
+    const { worker, taskQueue, runs } = await workerChecking(ctx.nativeConnection);
+    const attackerQueue = uniqueId('attacker-queue');
+    const attacker = await Worker.create({
+      connection: ctx.nativeConnection,
+      taskQueue: attackerQueue,
+      workflowBundle: attackerBundle,
+    });
+    const [local, forged] = await worker.runUntil(
+      attacker.runUntil(async () => {
+        const local = await run(taskQueue, { taskQueue, activity: 'noop', input: undefined, local: true });
+        const forged = await run(attackerQueue, { taskQueue, activity: 'noop', input: undefined });
+        return [local, forged] as const;
+      }),
+    );
+    expect(local).toEqual({ result: 'ran' });
+    expect(runs.count).toBe(1);
+    const refusal = ((forged as { error: WorkflowFailedError }).error.cause as ActivityFailure).cause;
+    expect(refusal).toMatchObject({ type: FailureTypes.CallerRefused, nonRetryable: true });
+    expect((refusal as ApplicationFailure).message).toContain(
+      `runs on task queue "${attackerQueue}", not on this worker's "${taskQueue}"`,
+    );
+  });
 });

@@ -678,10 +678,20 @@ describe('end to end: what the Temporal server stores', () => {
     const started = (plain.json as { events: { workflowExecutionStartedEventAttributes?: unknown }[] })
       .events[0]!.workflowExecutionStartedEventAttributes as { input: { payloads: unknown[] } };
     expect(encodings(started.input)).toEqual([ENCRYPTED_ENCODING]);
+    // Bookkeeping runs as local activities (v18): each result is in a MarkerRecorded event, through
+    // the codec as an activity's (the config snapshot, the citation pass's counts, the report's path).
+    type Marker = { markerName?: string; details?: { result?: unknown } };
+    const markers = (plain.json as { events: { markerRecordedEventAttributes?: Marker }[] }).events
+      .map((e) => e.markerRecordedEventAttributes)
+      .filter((m) => m?.markerName === 'core_local_activity');
+    expect(markers).toHaveLength(3); // loadConfigSnapshot, checkCitations, publishReport
+    for (const marker of markers) expect(encodings(marker!.details?.result)).toEqual([ENCRYPTED_ENCODING]);
+    expect(reveals(plain.json, result.reportPath!)).toBe(false);
 
     // The same search finds the question once the codec server has decrypted the payloads.
     const decoded = await show(workflowId, true);
     expect(reveals(decoded.json, question)).toBe(true);
+    expect(reveals(decoded.json, result.reportPath!)).toBe(true);
     expect(encodings(decoded.json)).not.toContain(ENCRYPTED_ENCODING);
   }, 120_000);
 

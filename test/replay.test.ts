@@ -483,3 +483,72 @@ test('hold-decisions-from-first-task (v17): continued runs hold decisions before
     'v17/v17-continued-at-gates@3.json',
   ]);
 });
+
+test('bookkeeping-local-activities (v18): bookkeeping runs as local activities, model calls stay activities; no history before v18 has the marker', async () => {
+  const all = await recordedHistories();
+  type Marker = { markerName?: string; details?: Record<string, { payloads?: { data?: string }[] }> };
+  /** The types of the local activities a history recorded (core_local_activity markers), in order. */
+  const localActivities = (history: unknown): string[] =>
+    (history as { events: { markerRecordedEventAttributes?: Marker }[] }).events.flatMap(
+      ({ markerRecordedEventAttributes: m }) => {
+        const data =
+          m?.markerName === 'core_local_activity' ? m.details?.data?.payloads?.[0]?.data : undefined;
+        return data
+          ? [
+              (JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { activity_type: string })
+                .activity_type,
+            ]
+          : [];
+      },
+    );
+  const activities = (history: unknown): string[] =>
+    eventsOf(history).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+  for (const { name, history } of all.filter((h) => !h.name.startsWith('v18/'))) {
+    expect([name, patchesIn(history)]).toEqual([
+      name,
+      expect.not.arrayContaining(['bookkeeping-local-activities']),
+    ]);
+    expect([name, localActivities(history)]).toEqual([name, []]);
+  }
+  const v18 = new Map(
+    all
+      .filter((h) => h.name.startsWith('v18/'))
+      .map((h) => [h.name.replace(/^v18\/v18-|\.json$/g, ''), h.history]),
+  );
+  expect([...v18.keys()].sort()).toEqual([
+    'cancelled-after-steps',
+    'citations-checked',
+    'decomposed',
+    'decomposed%2Fstep-s1',
+  ]);
+  const bookkeeping =
+    /^(loadConfigSnapshot|checkSnapshot|publishReport|assemblePartialReport|checkCitations)$/;
+  for (const [name, history] of v18) {
+    expect([name, patchesIn(history)]).toEqual([
+      name,
+      expect.arrayContaining(['bookkeeping-local-activities']),
+    ]);
+    expect([name, activities(history).filter((a) => bookkeeping.test(a))]).toEqual([name, []]);
+  }
+  expect(Object.fromEntries([...v18].map(([name, h]) => [name, localActivities(h)]))).toEqual({
+    'citations-checked': [
+      'loadConfigSnapshot',
+      'checkCitations',
+      'publishReport', // the draft, for the report gate
+      'checkCitations', // after the change request
+      'publishReport',
+      'publishReport', // the final report
+    ],
+    decomposed: ['loadConfigSnapshot', 'checkCitations', 'publishReport'],
+    'decomposed%2Fstep-s1': ['checkSnapshot'], // before any model call
+    'cancelled-after-steps': ['loadConfigSnapshot', 'assemblePartialReport', 'publishReport'],
+  });
+  expect(activities(v18.get('citations-checked'))).toEqual([
+    'planTask',
+    'runSpecialist',
+    'runSpecialist',
+    'runSpecialist',
+    'synthesizeReport',
+    'synthesizeReport',
+  ]);
+});

@@ -131,6 +131,23 @@ async function patchesOf(handle: WorkflowHandle): Promise<string[]> {
   );
 }
 
+/**
+ * The config snapshot a workflow runs with, as its history holds it: a task's is the result of its
+ * `loadConfigSnapshot` (a local activity since v18: its marker), a child's is in its input.
+ */
+async function snapshotIn(handle: WorkflowHandle): Promise<ConfigSnapshot> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  for (const e of events) {
+    const m = e.markerRecordedEventAttributes;
+    if (m?.markerName !== 'core_local_activity') continue;
+    const data = JSON.parse(payloadText(m.details?.data?.payloads?.[0])) as { activity_type: string };
+    if (data.activity_type === 'loadConfigSnapshot')
+      return JSON.parse(payloadText(m.details?.result?.payloads?.[0])) as ConfigSnapshot;
+  }
+  const input = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  return (JSON.parse(payloadText(input)) as { config: ConfigSnapshot }).config;
+}
+
 /** The agent a model activity's input names (`lead`, or a step's `agent`). */
 const agentIn = (s: Scheduled): GivenAgent =>
   s.name === 'runSpecialist' ? (s.input as StepInput).agent : (s.input as { lead: GivenAgent }).lead;
@@ -141,10 +158,7 @@ async function expectAgentsByReference(
   options: ActivityOptions,
 ): Promise<Scheduled[]> {
   const scheduled = await scheduledIn(handle);
-  const snapshot = scheduled.find((s) => s.name === 'loadConfigSnapshot' || s.name === 'checkSnapshot');
-  const loaded = (
-    snapshot!.name === 'loadConfigSnapshot' ? snapshot!.result : (snapshot!.input as ConfigSnapshot)
-  ) as ConfigSnapshot;
+  const loaded = await snapshotIn(handle);
   const ref = snapshotRefOf(loaded);
   // The snapshot the activities resolve is in the store under that name, as it was loaded.
   expect(JSON.parse(await getArtifact(openStores(options).artifacts, ref))).toEqual(loaded);

@@ -561,11 +561,18 @@ describe('npm run baton -- watch', () => {
     return run;
   }
 
-  /** The summary of each ActivityTaskScheduled event of a workflow, in order, decoded from its payload. */
+  /**
+   * The summary of each activity of a workflow, in order, decoded from its payload: on its
+   * ActivityTaskScheduled event, or on its marker for a local activity (bookkeeping since v18).
+   */
   async function activitySummaries(handle: WorkflowHandle): Promise<string[]> {
     const history = await handle.fetchHistory();
     return (history.events ?? [])
-      .filter((e) => e.activityTaskScheduledEventAttributes)
+      .filter(
+        (e) =>
+          e.activityTaskScheduledEventAttributes ||
+          e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+      )
       .map((e) => defaultPayloadConverter.fromPayload<string>(e.userMetadata!.summary as Payload));
   }
 

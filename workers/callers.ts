@@ -15,6 +15,13 @@
  *      `executionConfig.taskQueue`): only Baton workers poll it, so the workflow runs Baton's code,
  *      whatever its type name says.
  *
+ * A local activity (bookkeeping since v18, workflows/calls.ts) is not checked: no server hands it
+ * out. The worker's own workflow code schedules it in the workflow task it is running, and runs it in
+ * this process (`ctx.info.isLocal`, set by the SDK's core for exactly those), so its caller is one of
+ * the workflows this worker registers (Baton's), polled from this worker's task queue: what the three
+ * checks establish for an activity that came through the server. A workflow elsewhere can only
+ * schedule a (remote) activity here, and that is checked.
+ *
  * Anything else is refused with the non-retryable `CallerRefused`, naming the workflow, its type and
  * its queue (never the activity's input), and logged. The verdict is kept per run id (a run's type
  * and task queue never change) in a bounded LRU cache, so a task costs one describe per worker, not
@@ -89,6 +96,8 @@ type Verdicts = LRUCache<string, { verdict: Verdict }, { namespace: string; work
 
 /** Why the activity of `ctx` may not run, or `undefined` when it may; throws (retryable) when it cannot tell. */
 async function check(ctx: Context, verdicts: Verdicts): Promise<Verdict> {
+  // Scheduled by a workflow this worker is running, so one of Baton's on this queue (see above).
+  if (ctx.info.isLocal) return undefined;
   const { workflowExecution: execution, workflowType, namespace, activityType } = ctx.info;
   if (!execution || workflowType === undefined) return 'it was not scheduled by a workflow';
   const who = `the calling workflow ${quoted(execution.workflowId)} (run ${quoted(execution.runId)}, type ${quoted(workflowType)})`;

@@ -56,6 +56,11 @@ export async function createBatonWorker(options: BatonWorkerOptions): Promise<Wo
     // A model call holds its slot while it waits on the network: 500, not the SDK's 100, unless
     // tuned (bench/README.md, table 6: 100 tasks at 10 s model latency ran 2.7x faster).
     maxConcurrentActivityTaskExecutions: 500,
+    // Bookkeeping runs as local activities (v18, workflows/calls.ts): a run has at most one in
+    // flight, its workflow task held open for the few milliseconds it takes. 500 like activities, not
+    // the SDK's 100, so that slots never hold back hundreds of tasks publishing at once (an idle slot
+    // costs nothing); past the bound a call waits in the worker for a slot, it does not fail.
+    maxConcurrentLocalActivityExecutions: 500,
     // Bounded, so that tasks waiting at a gate for days do not each hold memory (workers/options.ts).
     maxCachedWorkflows: DEFAULT_MAX_CACHED_WORKFLOWS,
     ...(options.tuning ?? workerTuningFromEnv()),

@@ -1,16 +1,26 @@
 /**
  * Every activity the research workflows call, with its options and its Web UI summary.
  *
- * Two kinds of options, so two proxies: bookkeeping (config, publishing: quick local I/O, one set
+ * Two kinds of options: bookkeeping (config, publishing, the citation pass: quick local I/O, one set
  * of options for every task), and model calls, which run with the calling agent's own timeouts and
  * retry policy from config (known only at run time, so {@link withAgent} makes that agent's proxy).
+ * Since v18 (`bookkeeping-local-activities`, {@link bookkeepingProxy}) bookkeeping runs as local
+ * activities, in the worker that runs the workflow; model calls stay activities.
  *
  * Each call carries a one-line summary made from the call itself (`s2 · analyst: Weigh A against
  * B`), passed per call with `executeWithOptions`; the Temporal Web UI shows it in the timeline and
  * `temporal workflow describe` prints it. A summary is user metadata: replay does not compare it,
  * so its wording may change without a patch (docs/architecture.md, "Versioning").
  */
-import { proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import {
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  workflowInfo,
+  type ActivityInterfaceFor,
+  type ActivityOptions,
+  type LocalActivityInterfaceFor,
+} from '@temporalio/workflow';
 import type {
   Activities,
   PartialReportInput,
@@ -31,11 +41,36 @@ export function summaryText(text: string, max = 200): string {
 
 const summary = (text: string): ActivityOptions => ({ summary: summaryText(text) });
 
-/** Bookkeeping (config, publishing): quick, local I/O. */
-const bookkeeping = proxyActivities<Activities>({
+/** v18: bookkeeping runs as local activities, not through the server. */
+export const BOOKKEEPING_LOCAL = 'bookkeeping-local-activities';
+
+/**
+ * Bookkeeping's options, the same for both kinds: a minute per attempt, five attempts 1, 2, 4 and 8 s
+ * apart. A local activity's retries wait in the worker (each backoff is under the SDK's
+ * `localRetryThreshold` of a minute), its workflow task kept open meanwhile (the SDK heartbeats it).
+ * No heartbeat timeout: bookkeeping never heartbeats, and a local activity cannot.
+ */
+const BOOKKEEPING_OPTIONS = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumAttempts: 5 },
-});
+} as const;
+
+/**
+ * The proxy a bookkeeping call takes, asked at each call: before v18 an activity through the server
+ * (a round trip, six history events and one more workflow task, for a few milliseconds of work);
+ * since, a local activity, run by the worker that runs the workflow and recorded as one
+ * `MarkerRecorded` event (its input is not in history, its result is, through the data converter
+ * and so the codec). A run started before v18 keeps activities for the calls its history holds and
+ * takes local activities after (`patched` semantics).
+ */
+export function bookkeepingProxy<A>(): () => ActivityInterfaceFor<A> | LocalActivityInterfaceFor<A> {
+  const remote = proxyActivities<A>(BOOKKEEPING_OPTIONS);
+  const local = proxyLocalActivities<A>(BOOKKEEPING_OPTIONS);
+  return () => (patched(BOOKKEEPING_LOCAL) ? local : remote);
+}
+
+/** Bookkeeping (config, publishing): quick, local I/O. */
+const bookkeeping = bookkeepingProxy<Activities>();
 
 /** Model calls take the agent's own timeouts and retry policy from config. */
 const withAgent = (agent: AgentConfig) =>
@@ -47,21 +82,25 @@ const withAgent = (agent: AgentConfig) =>
 
 /** Loads and checks config: what a task with this playbook needs. */
 export const loadConfigSnapshot = (playbook: string) =>
-  bookkeeping.loadConfigSnapshot.executeWithOptions(summary(`config · playbook ${playbook}`), [playbook]);
+  bookkeeping().loadConfigSnapshot.executeWithOptions(summary(`config · playbook ${playbook}`), [playbook]);
 
 /** A child's config snapshot checked by the worker, before the child makes any model call. */
 export const checkSnapshot = (snapshot: ConfigSnapshot) =>
-  bookkeeping.checkSnapshot.executeWithOptions(summary(`config · check snapshot ${snapshot.digest}`), [
+  bookkeeping().checkSnapshot.executeWithOptions(summary(`config · check snapshot ${snapshot.digest}`), [
     snapshot,
   ]);
 
 /** Writes a report (draft, final or partial) with its provenance. */
 export const publishReport = (input: PublishInput) =>
-  bookkeeping.publishReport.executeWithOptions(summary(`publish · ${input.kind ?? 'final'} report`), [input]);
+  bookkeeping().publishReport.executeWithOptions(summary(`publish · ${input.kind ?? 'final'} report`), [
+    input,
+  ]);
 
 /** Puts the finished steps' findings together when a task stops before its report. */
 export const assemblePartialReport = (input: PartialReportInput) =>
-  bookkeeping.assemblePartialReport.executeWithOptions(summary('publish · assemble partial report'), [input]);
+  bookkeeping().assemblePartialReport.executeWithOptions(summary('publish · assemble partial report'), [
+    input,
+  ]);
 
 /** The lead plans (again, after a change request or an invalid plan). */
 export function planTask(lead: AgentConfig, input: PlanTaskInput) {

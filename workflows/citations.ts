@@ -5,23 +5,20 @@
  * with unverified sources marked and removed, ending with the verified ones. No model decides what
  * is verified. The counts go into the status (the report gate shows them) and the provenance.
  */
-import { patched, proxyActivities } from '@temporalio/workflow';
+import { patched } from '@temporalio/workflow';
 import {
   MAX_CHILD_RETRIEVAL_RECORDS,
   type CitationActivities,
   type CitationStep,
 } from '../contract/citations';
 import type { ArtifactRef, StepStatus, TaskStatus } from '../contract/messages';
-import { summaryText } from './calls';
+import { bookkeepingProxy, summaryText } from './calls';
 
 /** v16: the draft's citations are checked against the retrieval record before the report gate. */
 export const CITATION_PASS = 'citation-pass';
 
-/** Bookkeeping, as publishing: local reads and writes of the store, no model call. */
-const bookkeeping = proxyActivities<CitationActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumAttempts: 5 },
-});
+/** Bookkeeping, as publishing: local reads and writes of the store, no model call (local since v18). */
+const bookkeeping = bookkeepingProxy<CitationActivities>();
 
 /** What the pass reads of each finished step: its sources and its retrieval record, by reference where it can. */
 const citationSteps = (status: TaskStatus): CitationStep[] =>
@@ -44,7 +41,7 @@ const citationSteps = (status: TaskStatus): CitationStep[] =>
  */
 export async function checkedReport(status: TaskStatus, report: ArtifactRef): Promise<ArtifactRef> {
   if (!patched(CITATION_PASS)) return report;
-  const checked = await bookkeeping.checkCitations.executeWithOptions(
+  const checked = await bookkeeping().checkCitations.executeWithOptions(
     { summary: summaryText('citations · check the draft against the retrieval record') },
     [{ report, steps: citationSteps(status) }],
   );
