@@ -293,6 +293,30 @@ test('tasks started on the previous release, handed to the current worker at the
     expect([name, completedBy(history, workers)]).toEqual([name, ['previous', 'current']]);
   }
 
+  // v18 (`bookkeeping-local-activities`): a task started before it keeps activities for the
+  // bookkeeping its history holds, and takes local activities after. The previous release loaded the
+  // config and published the draft as activities; the current worker published the final report as
+  // a local activity, after the marker.
+  const json = (p: temporal.api.common.v1.IPayload | undefined): unknown =>
+    JSON.parse(Buffer.from(p?.data ?? new Uint8Array()).toString('utf8'));
+  const bookkeeping = ((await reportGate.fetchHistory()).events ?? []).flatMap((e) => {
+    const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    if (name === 'loadConfigSnapshot' || name === 'publishReport') return [`activity ${name}`];
+    const m = e.markerRecordedEventAttributes;
+    if (m?.markerName === 'core_patch') {
+      const { id } = json(m.details?.['patch-data']?.payloads?.[0]) as { id: string };
+      return id === 'bookkeeping-local-activities' ? [`marker ${id}`] : [];
+    }
+    if (m?.markerName !== 'core_local_activity') return [];
+    return [`local ${(json(m.details?.data?.payloads?.[0]) as { activity_type: string }).activity_type}`];
+  });
+  expect(bookkeeping).toEqual([
+    'activity loadConfigSnapshot',
+    'activity publishReport',
+    'marker bookkeeping-local-activities',
+    'local publishReport',
+  ]);
+
   // The calls cut off by the kill ran again, on the current worker.
   const histories = await historiesOf(client, midExecution.workflowId);
   const retried = histories.flatMap(({ history }) =>
