@@ -43,11 +43,11 @@ export const SECTIONS = [
   'overhead',
   'fan-out',
   'side-by-side',
-  'footprint',
   'throughput',
   'profile',
   'recovery',
   'tuning',
+  'footprint',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -177,7 +177,8 @@ const main = command(BENCH_COMMAND, async ({ values }) => {
       }
     };
 
-    // The sections in order of importance: past the time budget the later ones are cut short.
+    // The sections in order of importance (the footprint last, see there): past the time budget the
+    // later ones are cut short.
     if (run('overhead')) results.overhead = await section('1. overhead per call', () => measureOverhead(ctx));
     if (run('fan-out')) results.fanOut = await section('2. fan-out', () => measureFanOut(ctx));
     if (run('side-by-side')) {
@@ -194,25 +195,6 @@ const main = command(BENCH_COMMAND, async ({ values }) => {
       runtime,
       bundle: compiledBundle,
     });
-    if (run('footprint')) {
-      const footprints: FootprintResult[] = [];
-      for (const [runtime, tasks] of [
-        ['compiled', settings.gatedTasks],
-        ['tsx', settings.gatedTasksTsx],
-      ] as const) {
-        const gated = processSetup(rig.unique(`bench-gated-${runtime}`), runtime);
-        const worker = await section(`spawning a ${runtime} worker process for the footprint`, () =>
-          rig.spawnWorker(`worker-gated-${runtime}`, server, gated),
-        );
-        if (!worker) continue;
-        const footprint = await section(`4. footprint, ${runtime} worker, ${tasks} gated tasks`, () =>
-          measureFootprint(ctx, worker, gated.taskQueue, runtime, tasks),
-        );
-        if (footprint) footprints.push(footprint);
-        await worker.kill();
-      }
-      results.footprints = footprints;
-    }
     if (run('throughput')) {
       const setup = processSetup(rig.unique('bench-processes'), 'compiled');
       const first = await section('spawning worker process 1', () =>
@@ -267,6 +249,27 @@ const main = command(BENCH_COMMAND, async ({ values }) => {
       );
       results.eagerStart = eager?.eager;
       results.bookkeeping = eager?.bookkeeping;
+    }
+    // Last: it leaves thousands of tasks open at their gate, and a server holding them spends more
+    // CPU on everything that runs after.
+    if (run('footprint')) {
+      const footprints: FootprintResult[] = [];
+      for (const [runtime, tasks] of [
+        ['compiled', settings.gatedTasks],
+        ['tsx', settings.gatedTasksTsx],
+      ] as const) {
+        const gated = processSetup(rig.unique(`bench-gated-${runtime}`), runtime);
+        const worker = await section(`spawning a ${runtime} worker process for the footprint`, () =>
+          rig.spawnWorker(`worker-gated-${runtime}`, server, gated),
+        );
+        if (!worker) continue;
+        const footprint = await section(`4. footprint, ${runtime} worker, ${tasks} gated tasks`, () =>
+          measureFootprint(ctx, worker, gated.taskQueue, runtime, tasks),
+        );
+        if (footprint) footprints.push(footprint);
+        await worker.kill();
+      }
+      results.footprints = footprints;
     }
   } finally {
     results.machine.loadEnd = os.loadavg();
