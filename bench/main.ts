@@ -250,8 +250,8 @@ const main = command(BENCH_COMMAND, async ({ values }) => {
       results.eagerStart = eager?.eager;
       results.bookkeeping = eager?.bookkeeping;
     }
-    // Last: it leaves thousands of tasks open at their gate, and a server holding them spends more
-    // CPU on everything that runs after.
+    // Last: it leaves thousands of tasks open at their gate until the server stops, so that every other
+    // section measures a server without them.
     if (run('footprint')) {
       const footprints: FootprintResult[] = [];
       for (const [runtime, tasks] of [
