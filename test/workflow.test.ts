@@ -434,7 +434,8 @@ describe('researchTask', () => {
 
       const unknown = await start(taskQueue, 'no-such-playbook');
       const err2 = await unknown.result().catch((e: unknown) => e);
-      expect(((err2 as WorkflowFailedError).cause?.cause as Error).message).toBe(
+      // The config snapshot is a local activity (v18): its failure is the task's, not wrapped in an ActivityFailure.
+      expect((err2 as WorkflowFailedError).cause?.message).toBe(
         'unknown playbook "no-such-playbook"; available: batched, budgeted, deadline-reject, deadlines, fixed, gated, open, resilient',
       );
     });
