@@ -5,8 +5,9 @@
  *
  * One small handler per event type ({@link ON_EVENT}), one per completed activity type
  * ({@link ON_ACTIVITY_RESULT}), and one per local activity type ({@link ON_LOCAL_RESULT}: bookkeeping
- * since v18, whose marker holds its result but not its input). Payloads and failures are decoded with the client's data converter
- * (so with payload encryption on, they read as the worker wrote them), through public SDK APIs only.
+ * since v18, whose marker holds its result but not its input). Payloads and failures are decoded
+ * with the client's data converter (so with payload encryption on, they read as the worker wrote
+ * them), through public SDK APIs only.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { arrayFromPayloads, type LoadedDataConverter, type Payload } from '@temporalio/common';

@@ -5,13 +5,13 @@
  * Drafts are content-addressed artifacts (activities/artifacts.ts), so the history holds only their
  * references: each `publishReport` of a draft names the body the report gate showed, in its input
  * (since v18, a local activity: in its result; tasks from before drafts were published: each
- * `synthesizeReport` result). Plans are the valid `planTask`
- * results, one per opening of the plan gate; a task that continued as a new run while it waited
- * (workflows/continue.ts) has them in the runs before. The previous version is the one the gate showed
- * before the current one: the version the reviewer who asked for changes last saw. Reading the
- * history needs only the server, and its payloads are decoded with the client's data converter (with
- * payload encryption on, they read as the worker wrote them). The texts themselves are read by the
- * caller from the store (the inbox, `npm run baton -- show --diff`).
+ * `synthesizeReport` result). Plans are the valid `planTask` results, one per opening of the plan
+ * gate; a task that continued as a new run while it waited (workflows/continue.ts) has them in the
+ * runs before. The previous version is the one the gate showed before the current one: the version
+ * the reviewer who asked for changes last saw. Reading the history needs only the server, and its
+ * payloads are decoded with the client's data converter (with payload encryption on, they read as
+ * the worker wrote them). The texts themselves are read by the caller from the store (the inbox,
+ * `npm run baton -- show --diff`).
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { arrayFromPayloads, type LoadedDataConverter, type Payload } from '@temporalio/common';

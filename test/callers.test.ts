@@ -180,41 +180,52 @@ describe.each(['attacker', 'researchTask'])('a workflow of type %s on its own ta
   });
 });
 
+/**
+ * A worker on its own queue running the fixture's workflows, whose `noop` activity counts its runs;
+ * its callers are checked through `describer`.
+ */
+async function workerChecking(describer: NativeConnection) {
+  const taskQueue = uniqueId('callers');
+  const runs = { count: 0 };
+  const worker = await Worker.create({
+    connection: ctx.nativeConnection,
+    taskQueue,
+    workflowBundle: attackerBundle,
+    activities: {
+      noop: () => {
+        runs.count++;
+        return Promise.resolve('ran');
+      },
+    },
+    interceptors: { activity: [callerCheck({ connection: describer, taskQueue })] },
+  });
+  return { worker, taskQueue, runs };
+}
+
+/** Runs the fixture's `researchTask` on `taskQueue`: its result, or the error it failed with. */
+const run = (taskQueue: string, input: AttackInput) =>
+  ctx.client.workflow
+    .start('researchTask', { taskQueue, workflowId: uniqueId('legit'), args: [input] })
+    .then((handle) => handle.result())
+    .then(
+      (result: unknown) => ({ result }),
+      (error: unknown) => ({ error }),
+    );
+
 test('a describe that fails is a retryable failure saying what could not be checked, not a refusal', async () => {
   // The check's connection is closed, so its describe fails at once (a server that cannot be
   // reached ends the same way, after the client's own retries). The worker polls on its own.
   const describer = await NativeConnection.connect({ address: process.env.BATON_TEST_TEMPORAL_ADDRESS! });
   await describer.close();
-  const taskQueue = uniqueId('callers-unchecked');
-  let ran = 0;
-  const worker = await Worker.create({
-    connection: ctx.nativeConnection,
-    taskQueue,
-    // A Baton workflow type on the worker's own queue: a caller the check would let through.
-    workflowBundle: attackerBundle,
-    activities: {
-      noop: () => {
-        ran++;
-        return Promise.resolve();
-      },
-    },
-    interceptors: { activity: [callerCheck({ connection: describer, taskQueue })] },
-  });
-  const error = await worker.runUntil(async () => {
-    const args: [AttackInput] = [{ taskQueue, activity: 'noop', input: undefined }];
-    const handle = await ctx.client.workflow.start('researchTask', {
-      taskQueue,
-      workflowId: uniqueId('legit'),
-      args,
-    });
-    return handle.result().then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-  });
-  expect(ran).toBe(0);
+  // A Baton workflow type on the worker's own queue: a caller the check would let through.
+  const { worker, taskQueue, runs } = await workerChecking(describer);
+  const outcome = await worker.runUntil(() =>
+    run(taskQueue, { taskQueue, activity: 'noop', input: undefined }),
+  );
+  expect(runs.count).toBe(0);
   // The fixture allows one attempt, so the first failure ends the workflow: retryable, of no Baton type.
-  const failure = ((error as WorkflowFailedError).cause as ActivityFailure).cause as ApplicationFailure;
+  const error = (outcome as { error: WorkflowFailedError }).error;
+  const failure = (error.cause as ActivityFailure).cause as ApplicationFailure;
   expect(failure).toBeInstanceOf(ApplicationFailure);
   expect(failure.nonRetryable).toBe(false);
   expect(failure.type).not.toBe(FailureTypes.CallerRefused);
@@ -224,34 +235,6 @@ test('a describe that fails is a retryable failure saying what could not be chec
 });
 
 describe('local activities (bookkeeping since v18)', () => {
-  /** A worker on its own queue running the fixture's workflows, whose `noop` activity counts its runs. */
-  async function workerChecking(describer: NativeConnection) {
-    const taskQueue = uniqueId('callers-local');
-    const runs = { count: 0 };
-    const worker = await Worker.create({
-      connection: ctx.nativeConnection,
-      taskQueue,
-      workflowBundle: attackerBundle,
-      activities: {
-        noop: () => {
-          runs.count++;
-          return Promise.resolve('ran');
-        },
-      },
-      interceptors: { activity: [callerCheck({ connection: describer, taskQueue })] },
-    });
-    return { worker, taskQueue, runs };
-  }
-
-  const run = (taskQueue: string, input: AttackInput, workflowType = 'researchTask') =>
-    ctx.client.workflow
-      .start(workflowType, { taskQueue, workflowId: uniqueId('local'), args: [input] })
-      .then((handle) => handle.result())
-      .then(
-        (result: unknown) => ({ result }),
-        (error: unknown) => ({ error }),
-      );
-
   test('a local activity runs without a describe: its workflow runs on this very worker', async () => {
     // The check's connection is closed: a describe would fail (the test above), so the activity
     // running shows none was made for it.
